@@ -1,0 +1,182 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// Exit codes, documented in docs/usage.md.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+	exitDrift   = 3
+)
+
+// usageError marks an error in how the command was called (exit code 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// usagef returns a usage error (exit code 2).
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+// errDrift is returned (wrapped) by checks that found a profile drifted
+// beyond tolerance (exit code 3).
+var errDrift = errors.New("profile drifted beyond tolerance")
+
+// streams are the I/O of one invocation; commands never touch os.Std*.
+type streams struct {
+	in       io.Reader
+	out, err io.Writer
+}
+
+// commandBuilders holds the constructors of every subcommand; each command's
+// file registers its own in init so commands stay independent.
+var commandBuilders []func(s *streams) *cobra.Command
+
+func register(build func(s *streams) *cobra.Command) {
+	commandBuilders = append(commandBuilders, build)
+}
+
+// newRootCommand builds the command tree for one invocation.
+func newRootCommand(s *streams) *cobra.Command {
+	v := viper.New()
+	var configFile string
+	root := &cobra.Command{
+		Use:   "compresskv",
+		Short: "Profile semantic retrieval heads and calibrate per-layer KV-cache budgets",
+		Long: `compresskv implements the offline half of CompressKV (Lin et al., arXiv 2508.02401)
+in pure Go: it finds the semantic retrieval heads of each layer of a
+grouped-query-attention model on generated needle-in-a-haystack prompts,
+measures how much each layer's attention output suffers when its KV cache is
+cut, and writes one JSON profile (head ranking + per-layer budgets) that an
+inference engine loads beside the model weights.
+
+Every flag can also be set in a YAML file (--config) or in an environment
+variable COMPRESSKV_<FLAG> (dashes become underscores, e.g.
+COMPRESSKV_MAX_NEW=20); a flag given on the command line wins over both, and
+the environment wins over the file.`,
+		Example: `  # Profile + calibrate the built-in synthetic model (nothing to download)
+  compresskv profile -o profile.json && compresskv calibrate --profile profile.json
+
+  # A Hugging Face checkpoint folder
+  compresskv profile --model ~/models/Llama-3.1-8B-Instruct -o llama.json`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			return applyConfig(cmd, v, configFile)
+		},
+	}
+	root.SetIn(s.in)
+	root.SetOut(s.out)
+	root.SetErr(s.err)
+	root.PersistentFlags().StringVar(&configFile, "config", "", "YAML file with flag values (keys are flag names, optionally under a command name)")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	for _, build := range commandBuilders {
+		root.AddCommand(build(s))
+	}
+	return root
+}
+
+// applyConfig fills every flag the user did not set on the command line from
+// the environment (COMPRESSKV_FLAG_NAME) or the config file (key
+// "<command>.<flag>" or "<flag>"), in that order of precedence.
+func applyConfig(cmd *cobra.Command, v *viper.Viper, configFile string) error {
+	v.SetEnvPrefix("COMPRESSKV")
+	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_", ".", "_"))
+	if configFile != "" {
+		v.SetConfigFile(configFile)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil {
+			return usagef("--config %s: %v", configFile, err)
+		}
+	}
+	var ferr error
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if ferr != nil || f.Changed || f.Name == "config" || f.Name == "help" {
+			return
+		}
+		env := "COMPRESSKV_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if val, ok := os.LookupEnv(env); ok {
+			if err := setFlag(f, val); err != nil {
+				ferr = usagef("%s=%q: %v", env, val, err)
+			}
+			return
+		}
+		for _, key := range []string{cmd.Name() + "." + f.Name, f.Name} {
+			if configFile != "" && v.IsSet(key) {
+				if err := setFlag(f, v.Get(key)); err != nil {
+					ferr = usagef("%s: %s: %v", configFile, key, err)
+				}
+				return
+			}
+		}
+	})
+	return ferr
+}
+
+// setFlag sets a flag from a config or environment value; lists from YAML
+// become repeated Set calls for slice flags.
+func setFlag(f *pflag.Flag, val any) error {
+	if list, ok := val.([]any); ok {
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			items := make([]string, len(list))
+			for i, x := range list {
+				items[i] = fmt.Sprint(x)
+			}
+			return sv.Replace(items)
+		}
+		parts := make([]string, len(list))
+		for i, x := range list {
+			parts[i] = fmt.Sprint(x)
+		}
+		val = strings.Join(parts, ",")
+	}
+	if err := f.Value.Set(fmt.Sprint(val)); err != nil {
+		return err
+	}
+	f.Changed = true
+	return nil
+}
+
+// run executes one invocation and returns its exit code.
+func run(args []string, in io.Reader, out, errOut io.Writer) int {
+	s := &streams{in: in, out: out, err: errOut}
+	root := newRootCommand(s)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(errOut, "compresskv: %v\n", err)
+	var ue usageError
+	switch {
+	case errors.As(err, &ue), isCobraUsage(err):
+		return exitUsage
+	case errors.Is(err, errDrift):
+		return exitDrift
+	}
+	return exitFailure
+}
+
+// isCobraUsage recognises cobra's own argument errors, which are plain.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires at least", "requires exactly", "invalid argument", "flag needs an argument", "required flag"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}
