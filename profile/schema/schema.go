@@ -1,0 +1,107 @@
+// Package schema defines the compresskv profile file (schema
+// "compresskv.profile/v1"): the JSON document that `compresskv profile`
+// writes, `compresskv calibrate` completes with layer budgets, and an
+// inference engine loads beside the model weights. See
+// docs/profile-schema.md.
+//
+// The types are plain structs so encoding/json writes keys in a fixed order;
+// floats are float64 and written in Go's shortest round-trip form, so equal
+// inputs give equal bytes. This package must never depend on the model or on
+// how scores are computed.
+package schema
+
+// Version is the value of Profile.Schema for this layout.
+const Version = "compresskv.profile/v1"
+
+// Profile is the whole profile document.
+type Profile struct {
+	Schema      string       `json:"schema"`
+	Tool        Tool         `json:"tool"`
+	Model       Model        `json:"model"`
+	Probes      ProbeInfo    `json:"probes"`
+	Heads       Heads        `json:"heads"`
+	Calibration *Calibration `json:"calibration,omitempty"`
+}
+
+// Tool records what produced the profile.
+type Tool struct {
+	Name    string `json:"name"`    // "compresskv"
+	Version string `json:"version"` // tool version
+}
+
+// Model identifies the checkpoint the profile belongs to.
+type Model struct {
+	Architecture string `json:"architecture"` // "llama", "mistral", "qwen2"
+	Layers       int    `json:"layers"`
+	Heads        int    `json:"heads"`    // query heads per layer (H)
+	KVHeads      int    `json:"kv_heads"` // key/value heads per layer (G)
+	HeadDim      int    `json:"head_dim"`
+	Fingerprint  string `json:"fingerprint"` // "sha256:<hex>" over config.json and the safetensors headers
+}
+
+// ProbeInfo records the probe settings and what happened to the probes.
+type ProbeInfo struct {
+	Scoring        string         `json:"scoring"`  // "greedy" (reference) or "teacher-forced" (deviation)
+	Template       string         `json:"template"` // template name or the raw template text
+	Haystack       string         `json:"haystack"` // "generated" or the base name of the haystack source
+	HaystackSeed   int64          `json:"haystack_seed"`
+	Needles        string         `json:"needles"` // "generated" or the base name of the needle file
+	NeedleSeed     int64          `json:"needle_seed"`
+	NeedleCount    int            `json:"needle_count"`
+	ContextLengths []int          `json:"context_lengths"`
+	Depths         []float64      `json:"depths"`
+	Buffer         int            `json:"buffer"`
+	MaxNewTokens   int            `json:"max_new_tokens"`
+	SuccessRecall  float64        `json:"success_recall"` // ROUGE-1 recall a probe must exceed (0.5)
+	Run            int            `json:"run"`            // probes decoded
+	Successful     int            `json:"successful"`     // probes that passed the recall gate
+	Skipped        int            `json:"skipped"`        // probes not run
+	SkipReasons    map[string]int `json:"skip_reasons"`   // reason -> count (encoding/json sorts map keys)
+	Results        []ProbeResult  `json:"results"`        // one per probe run, in probe index order
+}
+
+// ProbeResult is the outcome of one probe (no timings: they would break
+// byte-identical output).
+type ProbeResult struct {
+	Index         int     `json:"index"`
+	ContextLength int     `json:"context_length"` // target length
+	Tokens        int     `json:"tokens"`         // actual prompt length
+	Depth         float64 `json:"depth"`
+	NeedleID      string  `json:"needle_id"`
+	Response      string  `json:"response"`
+	Recall        float64 `json:"recall"`
+	Success       bool    `json:"success"`
+}
+
+// Heads holds the head scores, [layer][query head], and the per-layer
+// rankings (query-head indices, best first).
+type Heads struct {
+	SRH              [][]float64 `json:"srh"`               // semantic retrieval score, mean over successful probes
+	Retrieval        [][]float64 `json:"retrieval"`         // classic retrieval score (Wu et al.), mean over successful probes
+	Ranking          [][]int     `json:"ranking"`           // by SRH, descending; ties by lower head index
+	RetrievalRanking [][]int     `json:"retrieval_ranking"` // by retrieval score, descending
+}
+
+// Calibration holds what `compresskv calibrate` measured and derived.
+type Calibration struct {
+	Budget        int                `json:"budget"`         // calibration budget per layer (32)
+	Window        int                `json:"window"`         // observation window w (8)
+	Kernel        int                `json:"kernel"`         // pooling kernel (5)
+	Pooling       string             `json:"pooling"`        // "avg" or "max"
+	TopK          int                `json:"top_k"`          // SRH heads used per layer (4)
+	Floor         int                `json:"floor"`          // per-layer minimum budget m (32)
+	CeilingFactor int                `json:"ceiling_factor"` // M = CeilingFactor * average budget (3)
+	Datasets      []DatasetScore     `json:"datasets"`
+	LayerScores   []float64          `json:"layer_scores"` // average of the normalised dataset vectors, normalised again (sums to 1)
+	Budgets       map[string][]int   `json:"budgets"`      // average budget (decimal string) -> per-layer budgets summing to avg*layers
+	Extra         map[string]float64 `json:"extra,omitempty"`
+}
+
+// DatasetScore is one calibration dataset's contribution.
+type DatasetScore struct {
+	Name        string    `json:"name"`
+	Prompts     int       `json:"prompts"`
+	Steps       int       `json:"steps"`        // decode steps accumulated
+	LayerErrors []float64 `json:"layer_errors"` // summed relative Frobenius errors per layer
+	LayerScores []float64 `json:"layer_scores"` // LayerErrors / sum (L1)
+}
