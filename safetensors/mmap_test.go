@@ -1,0 +1,113 @@
+package safetensors
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// writeBigBF16 writes a checkpoint of one [4096, 8192] BF16 tensor (64 MiB)
+// plus a small one, and returns its path.
+func writeBigBF16(tb testing.TB) string {
+	tb.Helper()
+	const rows, cols = 4096, 8192
+	data := make([]byte, 2*rows*cols)
+	for i := 0; i < len(data); i += 2 {
+		data[i+1] = byte(0x3f + i/2%3) // 0x3f00, 0x4000, 0x4100: 0.5, 2, 8
+	}
+	path := filepath.Join(tb.TempDir(), "big.safetensors")
+	err := WriteFile(path, []WriteTensor{
+		{Name: "model.layers.0.mlp.up_proj.weight", DType: BF16, Shape: []int{rows, cols}, Data: data},
+		{Name: "model.norm.weight", DType: F32, Shape: []int{2}, Data: F32Bytes([]float32{1, 2})},
+	}, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return path
+}
+
+// TestOpenMapsInsteadOfReading checks that opening a 64 MiB checkpoint and
+// taking a view of its big tensor allocates almost nothing, and that the
+// tensor's bytes are the file's mapping.
+func TestOpenMapsInsteadOfReading(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes a 64 MiB file")
+	}
+	if !mapped {
+		t.Skip("no mmap on " + runtime.GOOS)
+	}
+	path := writeBigBF16(t)
+	const name = "model.layers.0.mlp.up_proj.weight"
+
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tensor, err := f.Tensor(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := tensor.Matrix()
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+		t.Errorf("Open + Tensor + Matrix allocated %d bytes for a %d-byte file; want < 1 MiB", alloc, len(f.data))
+	}
+	allocs := testing.AllocsPerRun(10, func() {
+		if _, err := f.Tensor(name); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 2 {
+		t.Errorf("Tensor allocates %v times per call, want at most 2 (the shape copy)", allocs)
+	}
+
+	// Data and the matrix alias the mapping at the tensor's offset.
+	start := f.header.dataStart + tensor.Begin
+	if &tensor.Data[0] != &f.data[start] || &tensor.Data[len(tensor.Data)-1] != &f.data[f.header.dataStart+tensor.End-1] {
+		t.Error("Tensor.Data is not a view of the mapping")
+	}
+	if unsafePointer(&m.U16[0]) != unsafePointer(&f.data[start]) {
+		t.Error("Matrix copied an aligned BF16 tensor")
+	}
+	if m.Rows != 4096 || m.Cols != 8192 || m.U16[0] != 0x3f00 || m.U16[1] != 0x4000 || m.U16[len(m.U16)-1] != 0x3f00+0x100*uint16((4096*8192-1)%3) {
+		t.Errorf("matrix %dx%d starts %#x %#x", m.Rows, m.Cols, m.U16[0], m.U16[1])
+	}
+	if runtime.GOOS == "linux" {
+		maps, err := os.ReadFile("/proc/self/maps")
+		if err == nil && !strings.Contains(string(maps), filepath.Base(path)) {
+			t.Error("/proc/self/maps does not list the file: it was not mapped")
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Tensor(name); !contains(err, "file is closed") {
+		t.Errorf("Tensor after Close: err = %v", err)
+	}
+	if err := f.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+// BenchmarkOpen measures opening (mapping and validating) a 64 MiB
+// checkpoint; its cost should not grow with the file size.
+func BenchmarkOpen(b *testing.B) {
+	path := writeBigBF16(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		f, err := Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+	}
+}
