@@ -1,0 +1,86 @@
+package needle
+
+import (
+	"fmt"
+	"path/filepath"
+)
+
+// Spec describes a probe grid and its inputs the way the command-line flags
+// and configs/probes*.yaml spell them (min/max/intervals or explicit lists,
+// "generated" or a path). Commands fill it from flags; Grid, NeedleSet and
+// HaystackText turn it into Build's inputs.
+type Spec struct {
+	Lengths                         []int // explicit context lengths; override Min/MaxLength, Intervals
+	MinLength, MaxLength, Intervals int
+
+	Depths             []float64 // explicit depths in percent; override the rest
+	MinDepth, MaxDepth float64
+	DepthIntervals     int
+	Logistic           bool // the reference's sigmoid spacing instead of linear
+
+	Buffer int
+
+	Needles      string // JSONL path; "" generates NeedlesCount needles from NeedleSeed
+	NeedleSeed   int64
+	NeedlesCount int
+
+	Haystack string // "" or "generated": GenerateHaystack(Seed, ...); else LoadHaystack
+	Seed     int64
+}
+
+// Grid resolves the context lengths and depths.
+func (sp Spec) Grid() (Grid, error) {
+	g := Grid{ContextLengths: sp.Lengths, Depths: sp.Depths, Buffer: sp.Buffer}
+	if len(g.ContextLengths) == 0 {
+		if sp.Intervals <= 0 || sp.MinLength <= 0 || sp.MaxLength < sp.MinLength {
+			return Grid{}, fmt.Errorf("context lengths: min %d, max %d, intervals %d: want 0 < min <= max and intervals > 0", sp.MinLength, sp.MaxLength, sp.Intervals)
+		}
+		g.ContextLengths = LinearLengths(sp.MinLength, sp.MaxLength, sp.Intervals)
+	}
+	if len(g.Depths) == 0 {
+		if sp.DepthIntervals <= 0 || sp.MinDepth > sp.MaxDepth {
+			return Grid{}, fmt.Errorf("depths: min %v, max %v, intervals %d: want min <= max and intervals > 0", sp.MinDepth, sp.MaxDepth, sp.DepthIntervals)
+		}
+		if sp.Logistic {
+			g.Depths = LogisticDepths(sp.MinDepth, sp.MaxDepth, sp.DepthIntervals)
+		} else {
+			g.Depths = LinearDepths(sp.MinDepth, sp.MaxDepth, sp.DepthIntervals)
+		}
+	}
+	return g, g.Validate()
+}
+
+// NeedleSet returns the needles (loaded or generated) and a short name of
+// their source for provenance ("generated" or the file's base name).
+func (sp Spec) NeedleSet() ([]Needle, string, error) {
+	if sp.Needles != "" {
+		needles, err := LoadNeedles(sp.Needles)
+		return needles, filepath.Base(sp.Needles), err
+	}
+	if sp.NeedlesCount <= 0 {
+		return nil, "", fmt.Errorf("generated needles: count %d, want > 0", sp.NeedlesCount)
+	}
+	return GenerateNeedles(sp.NeedleSeed, sp.NeedlesCount), "generated", nil
+}
+
+// HaystackText returns the haystack text for contexts up to maxLength
+// tokens and a short name of its source ("generated" or the base name).
+// Generated prose is sized at about five characters per token; Build
+// repeats any haystack that turns out short.
+func (sp Spec) HaystackText(maxLength int) (string, string, error) {
+	switch sp.Haystack {
+	case "", "generated":
+		return GenerateHaystack(sp.Seed, 5*maxLength+1000), "generated", nil
+	}
+	text, err := LoadHaystack(sp.Haystack)
+	return text, filepath.Base(sp.Haystack), err
+}
+
+// MaxLength is the longest context length of the grid.
+func (g Grid) MaxLength() int {
+	m := 0
+	for _, l := range g.ContextLengths {
+		m = max(m, l)
+	}
+	return m
+}
