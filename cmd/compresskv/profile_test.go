@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/compresskv/compresskv/internal/testshared"
+	"github.com/compresskv/compresskv/profile"
+	"github.com/compresskv/compresskv/profile/schema"
+)
+
+func runCLI(args ...string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	code = run(args, strings.NewReader(""), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestProfileUsageErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"profile", "--shard", "3/2"}, "0 <= index < count"},
+		{[]string{"profile", "--shard", "x"}, "want i/n"},
+		{[]string{"profile", "--max-new", "0"}, "--max-new 0"},
+		{[]string{"merge"}, "requires at least 1 arg"},
+	}
+	for _, tc := range tests {
+		code, _, stderr := runCLI(tc.args...)
+		if code != exitUsage || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d mentioning %q", tc.args, code, stderr, exitUsage, tc.want)
+		}
+	}
+}
+
+func TestProfileShardFromEnvNeedsCount(t *testing.T) {
+	t.Setenv("JOB_COMPLETION_INDEX", "1")
+	code, _, stderr := runCLI("profile")
+	if code != exitUsage || !strings.Contains(stderr, "--shards") {
+		t.Fatalf("exit %d, stderr %q; want a usage error asking for --shards", code, stderr)
+	}
+}
+
+// mergeFixture writes two finished shard files of a 2-layer, 2-head run.
+func mergeFixture(t *testing.T, dir string) (paths []string, want []byte) {
+	t.Helper()
+	h := profile.Header{
+		Tool:    schema.Tool{Name: "compresskv", Version: "test"},
+		Model:   schema.Model{Architecture: "llama", Layers: 2, Heads: 2, KVHeads: 1, HeadDim: 4, Fingerprint: "sha256:x"},
+		Probes:  schema.ProbeInfo{Scoring: "greedy", MaxNewTokens: 50, SuccessRecall: 0.5, SkipReasons: map[string]int{}},
+		Indices: []int{0, 1, 2},
+	}
+	var records []profile.Record
+	for i := 0; i < 3; i++ {
+		records = append(records, profile.Record{
+			Index:     i,
+			Result:    schema.ProbeResult{Index: i, Response: "a", Recall: 1, Success: true},
+			SRH:       [][]float64{{float64(i) / 3, 1}, {0.5, 0}},
+			Retrieval: [][]float64{{0, 0.25}, {1.0 / 3, 0}},
+		})
+	}
+	p, err := profile.Build(&h, records)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, err = schema.Marshal(p); err != nil {
+		t.Fatal(err)
+	}
+	for k := 0; k < 2; k++ {
+		hs := h
+		hs.Shard = profile.Shard{Index: k, Count: 2}
+		path := filepath.Join(dir, fmt.Sprintf("p.json.shard-%d-of-2.jsonl", k))
+		c, err := profile.OpenCheckpoint(path, hs, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range records {
+			if hs.Shard.Has(r.Index) {
+				if err := c.Append(r); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := c.Finish(); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, path)
+	}
+	return paths, want
+}
+
+func TestMergeCommand(t *testing.T) {
+	dir := t.TempDir()
+	paths, want := mergeFixture(t, dir)
+	out := filepath.Join(dir, "merged.json")
+	ref := filepath.Join(dir, "ref")
+	code, stdout, stderr := runCLI(append([]string{"merge", "-o", out, "--export-reference", ref}, paths...)...)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("merged profile differs from the single-run build:\n%s", got)
+	}
+	if !strings.Contains(stdout, "3 probes run, 3 successful, 0 skipped") {
+		t.Errorf("summary: %q", stdout)
+	}
+	if _, err := os.Stat(filepath.Join(ref, schema.ReferenceHeadFile)); err != nil {
+		t.Errorf("--export-reference: %v", err)
+	}
+	code, _, stderr = runCLI("merge", "-o", out, paths[0])
+	if code != exitFailure || !strings.Contains(stderr, "missing probe indices [1]") {
+		t.Errorf("merge of one shard: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestProfileCommandStories runs `profile` end to end on the stories260K
+// checkpoint with a tiny grid, interrupted by nothing: it must write a
+// valid profile and remove its checkpoint.
+func TestProfileCommandStories(t *testing.T) {
+	model := testshared.Require(t, "models/stories260K-f32")
+	dir := t.TempDir()
+	out := filepath.Join(dir, "p.json")
+	code, stdout, stderr := runCLI("profile", "--model", model, "-o", out, "--lengths", "160,240", "--depths", "0,50,100",
+		"--needles-count", "1", "--buffer", "40", "--max-new", "6", "--template", "raw", "--json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := schema.Unmarshal(data, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := schema.Validate(p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Probes.Run+p.Probes.Skipped != 6 || p.Probes.MaxNewTokens != 6 || p.Model.Layers != 5 {
+		t.Fatalf("run %d + skipped %d, want 6 probes; max_new %d", p.Probes.Run, p.Probes.Skipped, p.Probes.MaxNewTokens)
+	}
+	if _, err := os.Stat(out + ".partial.jsonl"); !os.IsNotExist(err) {
+		t.Errorf("checkpoint left behind after a successful run: %v", err)
+	}
+	if !strings.Contains(stdout, `"run": `) {
+		t.Errorf("--json summary: %q", stdout)
+	}
+}
+
+func TestGridDefaults(t *testing.T) {
+	cmd := newRootCommand(&streams{in: strings.NewReader(""), out: &bytes.Buffer{}, err: &bytes.Buffer{}})
+	prof, _, err := cmd.Find([]string{"profile"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := prof.ParseFlags([]string{"--needle-count", "5", "--max-length", "2048"}); err != nil {
+		t.Fatal(err)
+	}
+	opts := &profileOptions{}
+	// Read the bound values back through the flags.
+	f := prof.Flags()
+	if err := applyGridDefaults(f, opts); err != nil {
+		t.Fatal(err)
+	}
+	get := func(name string) string { return f.Lookup(name).Value.String() }
+	// No --model: the quick grid fills what was not given.
+	for name, want := range map[string]string{"needles-count": "5", "max-length": "2048", "min-length": "256", "buffer": "50", "template": "answer-prefix"} {
+		if got := get(name); got != want {
+			t.Errorf("--%s = %s, want %s", name, got, want)
+		}
+	}
+}

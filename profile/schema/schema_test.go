@@ -1,0 +1,244 @@
+package schema
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files under testdata/")
+
+// validProfile is a small, hand-checked consistent profile: 2 layers, 4
+// query heads, 2 KV heads, calibrated for average budgets 40 and 64.
+func validProfile() *Profile {
+	return &Profile{
+		Schema: Version,
+		Tool:   Tool{Name: "compresskv", Version: "test"},
+		Model:  Model{Architecture: "llama", Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 8, Fingerprint: "sha256:00"},
+		Probes: ProbeInfo{
+			Scoring: "greedy", Template: "raw", Haystack: "generated", HaystackSeed: 1,
+			Needles: "generated", NeedleSeed: 2, NeedleCount: 1,
+			ContextLengths: []int{100}, Depths: []float64{0, 50}, Buffer: 20,
+			MaxNewTokens: 50, SuccessRecall: 0.5,
+			Run: 2, Successful: 1, Skipped: 1, SkipReasons: map[string]int{"span not found": 1},
+			Results: []ProbeResult{
+				{Index: 0, ContextLength: 100, Tokens: 98, Depth: 0, NeedleID: "n0", Response: "blue", Recall: 1, Success: true},
+				{Index: 2, ContextLength: 100, Tokens: 97, Depth: 50, NeedleID: "n0", Response: "red", Recall: 0, Success: false},
+			},
+		},
+		Heads: Heads{
+			SRH:              [][]float64{{0.5, 0.25, 0.5, 0}, {0, 0, 0.125, 1}},
+			Retrieval:        [][]float64{{0, 0, 0, 0}, {0.5, 0, 0, 0.5}},
+			Ranking:          [][]int{{0, 2, 1, 3}, {3, 2, 0, 1}},
+			RetrievalRanking: [][]int{{0, 1, 2, 3}, {0, 3, 1, 2}},
+		},
+		Calibration: &Calibration{
+			Budget: 32, Window: 8, Kernel: 5, Pooling: "avg", TopK: 4, Floor: 32, CeilingFactor: 3,
+			Datasets: []DatasetScore{
+				{Name: "qa", Prompts: 2, Steps: 10, LayerErrors: []float64{1, 3}, LayerScores: []float64{0.25, 0.75}},
+			},
+			LayerScores: []float64{0.25, 0.75},
+			Budgets:     map[string][]int{"40": {34, 46}, "64": {40, 88}},
+		},
+	}
+}
+
+func TestValidateAcceptsValid(t *testing.T) {
+	if err := Validate(validProfile()); err != nil {
+		t.Fatal(err)
+	}
+	p := validProfile()
+	p.Calibration = nil
+	if err := Validate(p); err != nil {
+		t.Fatalf("uncalibrated profile: %v", err)
+	}
+}
+
+func TestValidateRejects(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(p *Profile)
+		want   string
+	}{
+		{"wrong schema", func(p *Profile) { p.Schema = "foo" }, `schema "foo"`},
+		{"heads not multiple of kv", func(p *Profile) { p.Model.KVHeads = 3 }, "not a multiple"},
+		{"srh too few layers", func(p *Profile) { p.Heads.SRH = p.Heads.SRH[:1] }, "heads.srh has 1 layers"},
+		{"retrieval short row", func(p *Profile) { p.Heads.Retrieval[1] = p.Heads.Retrieval[1][:3] }, "heads.retrieval[1] has 3 heads"},
+		{"NaN score", func(p *Profile) { p.Heads.SRH[0][1] = math.NaN() }, "heads.srh[0][1] is NaN"},
+		{"Inf score", func(p *Profile) { p.Heads.Retrieval[1][2] = math.Inf(1) }, "heads.retrieval[1][2] is +Inf"},
+		{"ranking repeats a head", func(p *Profile) { p.Heads.Ranking[0] = []int{0, 2, 2, 3} }, "not a permutation"},
+		{"ranking out of range", func(p *Profile) { p.Heads.Ranking[1] = []int{3, 2, 0, 4} }, "not a permutation"},
+		{"ranking against scores", func(p *Profile) { p.Heads.Ranking[1] = []int{2, 3, 0, 1} }, "head 2 (score 0.125) ranked before head 3"},
+		{"tie broken by higher head", func(p *Profile) { p.Heads.Ranking[0] = []int{2, 0, 1, 3} }, "ties by lower head"},
+		{"retrieval ranking against scores", func(p *Profile) { p.Heads.RetrievalRanking[0] = []int{1, 0, 2, 3} }, "retrieval_ranking[0]"},
+		{"run count", func(p *Profile) { p.Probes.Run = 3 }, "probes.run is 3"},
+		{"successful count", func(p *Profile) { p.Probes.Successful = 2 }, "probes.successful is 2"},
+		{"skipped count", func(p *Profile) { p.Probes.Skipped = 0 }, "probes.skipped is 0"},
+		{"success against recall", func(p *Profile) { p.Probes.Results[1].Recall = 0.75 }, "success false but recall 0.75"},
+		{"recall exactly at gate", func(p *Profile) { p.Probes.Results[0].Recall = 0.5 }, "success true but recall 0.5"},
+		{"results out of order", func(p *Profile) { p.Probes.Results[1].Index = 0 }, "increasing index order"},
+		{"NaN recall", func(p *Profile) { p.Probes.Results[1].Recall = math.NaN() }, "recall is NaN"},
+		{"layer scores length", func(p *Profile) { p.Calibration.LayerScores = []float64{1} }, "layer_scores has 1 entries"},
+		{"layer scores sum", func(p *Profile) { p.Calibration.LayerScores = []float64{0.5, 0.6} }, "sums to 1.1"},
+		{"dataset scores sum", func(p *Profile) { p.Calibration.Datasets[0].LayerScores = []float64{0.5, 0.4} }, "sums to 0.9"},
+		{"budget sum", func(p *Profile) { p.Calibration.Budgets["40"] = []int{34, 45} }, "sums to 79, want 80"},
+		{"budget floor", func(p *Profile) { p.Calibration.Budgets["40"] = []int{30, 50} }, "below the floor 32"},
+		{"budget ceiling", func(p *Profile) { p.Calibration.Budgets["20"] = []int{61, -21} }, "above the ceiling 60 (3 x 20)"},
+		{"budget key", func(p *Profile) { p.Calibration.Budgets["040"] = []int{40, 40} }, `key "040"`},
+		{"NaN extra", func(p *Profile) { p.Calibration.Extra = map[string]float64{"x": math.NaN()} }, "extra"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := validProfile()
+			tc.mutate(p)
+			err := Validate(p)
+			if err == nil {
+				t.Fatalf("Validate accepted a profile with %s", tc.name)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q does not mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestMarshalGoldenAndRoundTrip(t *testing.T) {
+	p := validProfile()
+	data, err := Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "valid.json")
+	if *update {
+		if err := os.WriteFile(golden, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(data, want) {
+		t.Fatalf("Marshal output differs from %s:\n%s", golden, data)
+	}
+	if !bytes.HasSuffix(data, []byte("}\n")) || !bytes.HasPrefix(data, []byte("{\n  \"schema\": ")) {
+		t.Fatalf("want 2-space indented JSON starting with schema and ending in a newline, got %q...", data[:20])
+	}
+	back, err := Unmarshal(data, "valid.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := Marshal(back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(again, data) {
+		t.Fatal("Marshal(Unmarshal(Marshal(p))) differs from Marshal(p)")
+	}
+	if err := Validate(back); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMarshalRejectsNaN(t *testing.T) {
+	p := validProfile()
+	p.Heads.SRH[0][0] = math.NaN()
+	if _, err := Marshal(p); err == nil {
+		t.Fatal("Marshal encoded a NaN")
+	}
+}
+
+func TestUnmarshalRejects(t *testing.T) {
+	tests := []struct {
+		name, data, want string
+	}{
+		{"wrong schema", `{"schema": "foo"}`, `x.json: schema "foo" is not compresskv.profile/v1`},
+		{"no schema", `{"tool": {}}`, `x.json: no "schema" field`},
+		{"not JSON", `schema: foo`, "x.json: not a JSON profile document"},
+		{"wrong type", `{"schema": "compresskv.profile/v1", "model": {"layers": "two"}}`, "x.json: "},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Unmarshal([]byte(tc.data), "x.json")
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestExportReference(t *testing.T) {
+	dir := t.TempDir()
+	p := validProfile()
+	// 11 layers so that numeric key order ("2" before "10") differs from
+	// string order.
+	p.Heads.Ranking = nil
+	for l := 0; l < 11; l++ {
+		p.Heads.Ranking = append(p.Heads.Ranking, []int{(l + 1) % 4, (l + 2) % 4, (l + 3) % 4, l % 4})
+	}
+	if err := ExportReference(p, dir); err != nil {
+		t.Fatal(err)
+	}
+	heads, err := os.ReadFile(filepath.Join(dir, ReferenceHeadFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"0": [1,2,3,0], "1": [2,3,0,1], "2": [3,0,1,2]`
+	if !strings.HasPrefix(string(heads), want) || !strings.HasSuffix(string(heads), `"10": [3,0,1,2]}`+"\n") {
+		t.Fatalf("head file:\n%s\nwant it to start with %s and end with layer 10", heads, want)
+	}
+	var decoded map[string][]int
+	if err := json.Unmarshal(heads, &decoded); err != nil || len(decoded) != 11 {
+		t.Fatalf("head file does not decode to 11 layers: %v", err)
+	}
+	layers, err := os.ReadFile(filepath.Join(dir, ReferenceLayerFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLayers := "{\n  \"qa\": [0.25,0.75],\n  \"avg_score\": [0.25,0.75]\n}\n"
+	if string(layers) != wantLayers {
+		t.Fatalf("layer file:\n%s\nwant:\n%s", layers, wantLayers)
+	}
+
+	python := "/usr/bin/python3"
+	if _, err := os.Stat(python); err != nil {
+		t.Skip("no /usr/bin/python3; skipping the Python json check")
+	}
+	script := `import json, sys
+h = json.load(open(sys.argv[1]))
+assert list(h.keys()) == [str(i) for i in range(11)], list(h.keys())
+assert h["10"] == [3, 0, 1, 2], h["10"]
+s = json.load(open(sys.argv[2]))
+assert list(s.keys()) == ["qa", "avg_score"], list(s.keys())
+assert s["avg_score"] == [0.25, 0.75]
+print("ok")`
+	out, err := exec.Command(python, "-c", script, filepath.Join(dir, ReferenceHeadFile), filepath.Join(dir, ReferenceLayerFile)).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "ok" {
+		t.Fatalf("python json check failed: %v\n%s", err, out)
+	}
+}
+
+func TestExportReferenceUncalibrated(t *testing.T) {
+	dir := t.TempDir()
+	p := validProfile()
+	p.Calibration = nil
+	if err := ExportReference(p, dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ReferenceLayerFile)); !os.IsNotExist(err) {
+		t.Fatalf("layer-score file written for an uncalibrated profile (stat: %v)", err)
+	}
+	heads, err := os.ReadFile(filepath.Join(dir, ReferenceHeadFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(heads) != `{"0": [0,2,1,3], "1": [3,2,0,1]}`+"\n" {
+		t.Fatalf("head file: %s", heads)
+	}
+}

@@ -1,0 +1,71 @@
+//go:build synthacceptance
+
+// The acceptance test on the built-in synthetic model. It is written
+// against the model/synth API as agreed (synth.Write, synth.Options{Seed},
+// synth.PlantedHeads) and guarded by the synthacceptance build tag until
+// that package lands; run it with `go test -tags synthacceptance ./profile/`
+// and drop the tag once it compiles.
+
+package profile
+
+import (
+	"context"
+	"testing"
+
+	"github.com/compresskv/compresskv/model"
+	"github.com/compresskv/compresskv/model/synth"
+	"github.com/compresskv/compresskv/model/tokenizer"
+	"github.com/compresskv/compresskv/needle"
+	"github.com/compresskv/compresskv/profile/schema"
+)
+
+func TestSynthAcceptance(t *testing.T) {
+	for seed := int64(1); seed <= 5; seed++ {
+		dir := t.TempDir()
+		sopts := synth.Options{Seed: 1}
+		if err := synth.Write(dir, sopts); err != nil {
+			t.Fatal(err)
+		}
+		m, err := model.Load(dir, model.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := tokenizer.Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl, err := needle.TemplateFor("answer-prefix")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The quick grid (configs/probes-quick.yaml), needles and haystack
+		// drawn from this seed.
+		grid := needle.Grid{ContextLengths: needle.LinearLengths(256, 1024, 4), Depths: needle.LinearDepths(0, 100, 5), Buffer: 50}
+		probes, skips, err := needle.Build(tok, needle.GenerateHaystack(seed, 8000), needle.GenerateNeedles(seed, 2),
+			needle.Settings{Grid: grid, Template: tmpl, AddSpecial: true, NeedleSeed: seed, HaystackSeed: seed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := NewHeader(schema.Tool{Name: "compresskv", Version: "test"}, ModelInfo(m), schema.ProbeInfo{}, probes, skips, Options{})
+		res, err := Run(context.Background(), m, tok, probes, Options{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := Build(&h, res.Records)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Probes.Run == 0 || float64(p.Probes.Successful) < 0.9*float64(p.Probes.Run) {
+			t.Errorf("seed %d: %d of %d probes successful, want >= 90 %%", seed, p.Probes.Successful, p.Probes.Run)
+		}
+		for _, ph := range synth.PlantedHeads(sopts) {
+			if got := p.Heads.Ranking[ph.Layer][0]; got != ph.Head {
+				t.Errorf("seed %d: layer %d: SRH ranks head %d first, want planted head %d (scores %v)", seed, ph.Layer, got, ph.Head, p.Heads.SRH[ph.Layer])
+			}
+			if got := p.Heads.RetrievalRanking[ph.Layer][0]; got != ph.Head {
+				t.Errorf("seed %d: layer %d: retrieval score ranks head %d first, want planted head %d (scores %v)", seed, ph.Layer, got, ph.Head, p.Heads.Retrieval[ph.Layer])
+			}
+		}
+		m.Close()
+	}
+}
