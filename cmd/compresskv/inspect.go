@@ -1,0 +1,159 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/spf13/cobra"
+
+	"github.com/compresskv/compresskv/calibrate"
+	"github.com/compresskv/compresskv/profile/schema"
+)
+
+// inspectOptions are the inputs of `compresskv inspect`.
+type inspectOptions struct {
+	profile string
+	top     int
+	avg     int
+	json    bool
+}
+
+func init() {
+	register(func(s *streams) *cobra.Command {
+		opts := &inspectOptions{}
+		cmd := &cobra.Command{
+			Use:   "inspect PROFILE",
+			Short: "Summarise a profile: model, probes, top heads per layer, layer scores and budgets",
+			Long: `inspect prints what a profile holds: the model it belongs to, how many probes
+ran and succeeded, the top SRH heads of every layer with their scores and,
+when the profile is calibrated, each layer's score and budget at one average
+budget (--avg; any value, computed from the stored layer scores when it is not
+one of the stored averages).`,
+			Example: `  compresskv inspect profile.json
+  compresskv inspect profile.json --top 8 --avg 512
+  compresskv inspect profile.json --json | jq '.layers[0]'`,
+			Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				opts.profile = args[0]
+				return runInspect(opts, s)
+			},
+		}
+		cmd.Flags().IntVar(&opts.top, "top", 4, "heads to list per layer")
+		cmd.Flags().IntVar(&opts.avg, "avg", 256, "average budget for the budget column")
+		cmd.Flags().BoolVar(&opts.json, "json", false, "print JSON instead of tables")
+		return cmd
+	})
+}
+
+// inspectLayer is one row of the inspect report.
+type inspectLayer struct {
+	Layer      int       `json:"layer"`
+	TopHeads   []int     `json:"top_heads"`
+	TopSRH     []float64 `json:"top_srh"`
+	LayerScore *float64  `json:"layer_score,omitempty"`
+	Budget     *int      `json:"budget,omitempty"`
+}
+
+// inspectReport is the machine-readable form of `compresskv inspect`.
+type inspectReport struct {
+	Model       schema.Model   `json:"model"`
+	Tool        schema.Tool    `json:"tool"`
+	Scoring     string         `json:"scoring"`
+	Run         int            `json:"probes_run"`
+	Successful  int            `json:"probes_successful"`
+	Skipped     int            `json:"probes_skipped"`
+	SuccessRate float64        `json:"success_rate"`
+	Calibrated  bool           `json:"calibrated"`
+	AvgBudget   int            `json:"avg_budget,omitempty"`
+	Layers      []inspectLayer `json:"layers"`
+}
+
+func runInspect(opts *inspectOptions, s *streams) error {
+	if opts.top < 1 {
+		return usagef("--top must be at least 1, got %d", opts.top)
+	}
+	p, err := loadProfile(opts.profile)
+	if err != nil {
+		return err
+	}
+	rep, err := buildInspectReport(p, opts)
+	if err != nil {
+		return err
+	}
+	if opts.json {
+		enc := json.NewEncoder(s.out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return printInspect(s.out, rep)
+}
+
+func buildInspectReport(p *schema.Profile, opts *inspectOptions) (*inspectReport, error) {
+	rep := &inspectReport{
+		Model: p.Model, Tool: p.Tool, Scoring: p.Probes.Scoring,
+		Run: p.Probes.Run, Successful: p.Probes.Successful, Skipped: p.Probes.Skipped,
+	}
+	if p.Probes.Run > 0 {
+		rep.SuccessRate = float64(p.Probes.Successful) / float64(p.Probes.Run)
+	}
+	var budgets []int
+	if c := p.Calibration; c != nil {
+		rep.Calibrated = true
+		rep.AvgBudget = opts.avg
+		if b, ok := c.Budgets[strconv.Itoa(opts.avg)]; ok {
+			budgets = b
+		} else {
+			if err := calibrate.CheckAllocation(opts.avg, c.Floor, c.CeilingFactor); err != nil {
+				return nil, usagef("--avg %d: %v", opts.avg, err)
+			}
+			budgets = calibrate.Allocate(c.LayerScores, opts.avg, c.Floor, c.CeilingFactor)
+		}
+	}
+	for l, rank := range p.Heads.Ranking {
+		row := inspectLayer{Layer: l}
+		for _, h := range rank[:min(opts.top, len(rank))] {
+			row.TopHeads = append(row.TopHeads, h)
+			row.TopSRH = append(row.TopSRH, p.Heads.SRH[l][h])
+		}
+		if c := p.Calibration; c != nil {
+			score, budget := c.LayerScores[l], budgets[l]
+			row.LayerScore, row.Budget = &score, &budget
+		}
+		rep.Layers = append(rep.Layers, row)
+	}
+	return rep, nil
+}
+
+func printInspect(w io.Writer, rep *inspectReport) error {
+	m := rep.Model
+	fmt.Fprintf(w, "model: %s, %d layers, %d query heads, %d KV heads, head_dim %d\n", m.Architecture, m.Layers, m.Heads, m.KVHeads, m.HeadDim)
+	fmt.Fprintf(w, "fingerprint: %s\n", m.Fingerprint)
+	fmt.Fprintf(w, "made by: %s %s (%s scoring)\n", rep.Tool.Name, rep.Tool.Version, rep.Scoring)
+	fmt.Fprintf(w, "probes: %d run, %d successful (%.1f %%), %d skipped\n\n", rep.Run, rep.Successful, 100*rep.SuccessRate, rep.Skipped)
+	t := tablewriter.NewTable(w)
+	header := []any{"layer", "top heads (SRH)"}
+	if rep.Calibrated {
+		header = append(header, "layer score", fmt.Sprintf("budget @ avg %d", rep.AvgBudget))
+	}
+	t.Header(header...)
+	for _, l := range rep.Layers {
+		heads := ""
+		for i, h := range l.TopHeads {
+			if i > 0 {
+				heads += "  "
+			}
+			heads += fmt.Sprintf("%d (%.3g)", h, l.TopSRH[i])
+		}
+		row := []any{l.Layer, heads}
+		if l.LayerScore != nil {
+			row = append(row, fmt.Sprintf("%.4f", *l.LayerScore), *l.Budget)
+		}
+		if err := t.Append(row...); err != nil {
+			return err
+		}
+	}
+	return t.Render()
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+)
+
+// A command that exists only in the test binary and prints its settings, so
+// configuration precedence is tested without any real work.
+func init() {
+	register(func(s *streams) *cobra.Command {
+		var maxNew int
+		var name string
+		var lengths []int
+		cmd := &cobra.Command{
+			Use:    "echo-settings",
+			Hidden: true,
+			RunE: func(cmd *cobra.Command, args []string) error {
+				_, err := fmt.Fprintf(s.out, "max-new=%d name=%s lengths=%v\n", maxNew, name, lengths)
+				return err
+			},
+		}
+		cmd.Flags().IntVar(&maxNew, "max-new", 50, "")
+		cmd.Flags().StringVar(&name, "name", "default", "")
+		cmd.Flags().IntSliceVar(&lengths, "lengths", nil, "")
+		return cmd
+	})
+}
+
+func TestConfigEnvFlagPrecedence(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(cfg, []byte("max-new: 7\nname: fromfile\necho-settings:\n  lengths: [100, 200]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"defaults", nil, nil, "max-new=50 name=default lengths=[]"},
+		{"config file", nil, []string{"--config", cfg}, "max-new=7 name=fromfile lengths=[100 200]"},
+		{"env beats file", map[string]string{"COMPRESSKV_MAX_NEW": "9"}, []string{"--config", cfg}, "max-new=9 name=fromfile lengths=[100 200]"},
+		{"flag beats env and file", map[string]string{"COMPRESSKV_MAX_NEW": "9"}, []string{"--config", cfg, "--max-new", "3", "--lengths", "5"}, "max-new=3 name=fromfile lengths=[5]"},
+		{"env alone", map[string]string{"COMPRESSKV_NAME": "env"}, nil, "max-new=50 name=env lengths=[]"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
+			code, out, errOut := runCLI(append([]string{"echo-settings"}, c.args...)...)
+			if code != exitOK || strings.TrimSpace(out) != c.want {
+				t.Fatalf("exit %d, out %q (stderr %q), want %q", code, out, errOut, c.want)
+			}
+		})
+	}
+}
+
+func TestBadSettingsAreUsageErrors(t *testing.T) {
+	t.Setenv("COMPRESSKV_MAX_NEW", "lots")
+	code, _, errOut := runCLI("echo-settings")
+	if code != exitUsage || !strings.Contains(errOut, "COMPRESSKV_MAX_NEW") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	os.Unsetenv("COMPRESSKV_MAX_NEW")
+	code, _, errOut = runCLI("echo-settings", "--config", filepath.Join(t.TempDir(), "missing.yaml"))
+	if code != exitUsage || !strings.Contains(errOut, "missing.yaml") {
+		t.Fatalf("missing config: exit %d, stderr %q", code, errOut)
+	}
+	code, _, _ = runCLI("no-such-command")
+	if code != exitUsage {
+		t.Fatalf("unknown command: exit %d, want %d", code, exitUsage)
+	}
+	code, _, _ = runCLI("version", "--no-such-flag")
+	if code != exitUsage {
+		t.Fatalf("unknown flag: exit %d, want %d", code, exitUsage)
+	}
+}
+
+// Every command a user can see carries a real example in its help.
+func TestEveryCommandHasExamples(t *testing.T) {
+	root := newRootCommand(&streams{in: strings.NewReader(""), out: &bytes.Buffer{}, err: &bytes.Buffer{}})
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Hidden || c.Name() == "help" || c.Name() == "completion" {
+			return
+		}
+		if c.Runnable() && !strings.Contains(c.Example, "compresskv") {
+			t.Errorf("command %q has no example in its help", c.CommandPath())
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	code, out, _ := runCLI("--help")
+	if code != exitOK || !strings.Contains(out, "Examples:") {
+		t.Fatalf("root help: exit %d, no examples:\n%s", code, out)
+	}
+}
