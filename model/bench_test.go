@@ -1,0 +1,64 @@
+package model_test
+
+import (
+	"testing"
+
+	"github.com/compresskv/compresskv/model"
+	"github.com/compresskv/compresskv/model/kernels"
+)
+
+// benchModel is a small random Llama-shaped model (hidden 256, 4 layers,
+// GQA 8/2) built in memory.
+func benchModel(b *testing.B, dtype kernels.DType) *model.Model {
+	b.Helper()
+	cfg, err := model.ParseConfig([]byte(`{"model_type": "llama", "hidden_size": 256, "intermediate_size": 688, "num_hidden_layers": 4,
+		"num_attention_heads": 8, "num_key_value_heads": 2, "vocab_size": 1024, "max_position_embeddings": 4096}`), "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := model.New(cfg, model.RandomWeights(cfg, dtype, 1), model.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+// BenchmarkPrefill reports prefill throughput on a 1024-token prompt.
+func BenchmarkPrefill(b *testing.B) {
+	for _, dt := range []kernels.DType{kernels.F32, kernels.BF16} {
+		b.Run(dt.String(), func(b *testing.B) {
+			m := benchModel(b, dt)
+			ids := randomIDs(1024, m.Config.VocabSize, 1)
+			s := m.NewSession()
+			b.ResetTimer()
+			for b.Loop() {
+				s.Reset()
+				if err := s.Prefill(ids, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(ids)*b.N)/b.Elapsed().Seconds(), "tokens/s")
+		})
+	}
+}
+
+// BenchmarkDecode reports single-token decode speed after a 512-token prompt.
+func BenchmarkDecode(b *testing.B) {
+	m := benchModel(b, kernels.BF16)
+	ids := randomIDs(512, m.Config.VocabSize, 2)
+	s := m.NewSession()
+	if err := s.Prefill(ids, nil); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if s.Len() == m.Options.MaxContext {
+			s.Truncate(len(ids))
+		}
+		if err := s.Step(7, nil); err != nil {
+			b.Fatal(err)
+		}
+		_ = s.Logits()
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+}

@@ -1,0 +1,131 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/compresskv/compresskv/model/kernels"
+)
+
+// LayerCache is the KV cache of one layer: for every KV head, the post-RoPE
+// keys and the values of every position fed so far, stored as float32 or
+// bfloat16 (Options.KVDType). Each head's keys and values are contiguous
+// [Len, headDim] matrices so attention reads them as kernels.Matrix.
+//
+// Observers may read a LayerCache during a callback; they must not keep it
+// past the callback's return, and never write to it.
+type LayerCache struct {
+	kvHeads, headDim int
+	dtype            kernels.DType
+	n                int         // positions held
+	keys, values     [][]float32 // [kvHeads][n*headDim] when dtype == F32
+	keys16, values16 [][]uint16  // [kvHeads][n*headDim] bf16 bits when dtype == BF16
+}
+
+func newLayerCache(kvHeads, headDim int, dtype kernels.DType) *LayerCache {
+	c := &LayerCache{kvHeads: kvHeads, headDim: headDim, dtype: dtype}
+	if dtype == kernels.BF16 {
+		c.keys16, c.values16 = make([][]uint16, kvHeads), make([][]uint16, kvHeads)
+	} else {
+		c.keys, c.values = make([][]float32, kvHeads), make([][]float32, kvHeads)
+	}
+	return c
+}
+
+// Len returns the number of cached positions (0 .. Len-1).
+func (c *LayerCache) Len() int { return c.n }
+
+// KVHeads returns the number of key/value heads G.
+func (c *LayerCache) KVHeads() int { return c.kvHeads }
+
+// HeadDim returns the head dimension d.
+func (c *LayerCache) HeadDim() int { return c.headDim }
+
+// DType returns the storage type of the cache (F32 or BF16).
+func (c *LayerCache) DType() kernels.DType { return c.dtype }
+
+// Key writes the post-RoPE key of position pos for KV head kvHead into
+// dst[:HeadDim], widened to float32.
+func (c *LayerCache) Key(pos, kvHead int, dst []float32) {
+	c.Keys(kvHead).Row(dst, pos)
+}
+
+// Value writes the value of position pos for KV head kvHead into
+// dst[:HeadDim], widened to float32.
+func (c *LayerCache) Value(pos, kvHead int, dst []float32) {
+	c.Values(kvHead).Row(dst, pos)
+}
+
+// Keys returns the keys of one KV head as a read-only matrix [Len, HeadDim]
+// viewing the cache, so q·Kᵀ over all positions is one kernels.MatMul.
+func (c *LayerCache) Keys(kvHead int) kernels.Matrix {
+	return c.matrix(c.keys, c.keys16, kvHead, 0, c.n)
+}
+
+// Values returns the values of one KV head as a read-only matrix
+// [Len, HeadDim] viewing the cache.
+func (c *LayerCache) Values(kvHead int) kernels.Matrix {
+	return c.matrix(c.values, c.values16, kvHead, 0, c.n)
+}
+
+// matrix views positions [lo, hi) of one head's keys or values.
+func (c *LayerCache) matrix(f [][]float32, u [][]uint16, kvHead, lo, hi int) kernels.Matrix {
+	m := kernels.Matrix{Rows: hi - lo, Cols: c.headDim, DType: c.dtype}
+	a, b := lo*c.headDim, hi*c.headDim
+	if c.dtype == kernels.BF16 {
+		m.U16 = u[kvHead][a:b:b]
+	} else {
+		m.F32 = f[kvHead][a:b:b]
+	}
+	return m
+}
+
+// append adds n positions: k and v are [n, kvHeads*headDim] (post-RoPE keys
+// and values in projection order).
+func (c *LayerCache) append(k, v []float32, n int) {
+	d, g := c.headDim, c.kvHeads
+	for t := 0; t < n; t++ {
+		for h := 0; h < g; h++ {
+			kr := k[(t*g+h)*d : (t*g+h+1)*d]
+			vr := v[(t*g+h)*d : (t*g+h+1)*d]
+			if c.dtype == kernels.BF16 {
+				c.keys16[h] = appendBF16(c.keys16[h], kr)
+				c.values16[h] = appendBF16(c.values16[h], vr)
+			} else {
+				c.keys[h] = append(c.keys[h], kr...)
+				c.values[h] = append(c.values[h], vr...)
+			}
+		}
+	}
+	c.n += n
+}
+
+func appendBF16(dst []uint16, src []float32) []uint16 {
+	for _, x := range src {
+		dst = append(dst, kernels.Float32ToBF16(x))
+	}
+	return dst
+}
+
+// truncate drops every position from n on, keeping the memory for reuse.
+func (c *LayerCache) truncate(n int) {
+	if n >= c.n {
+		return
+	}
+	m := n * c.headDim
+	for h := 0; h < c.kvHeads; h++ {
+		if c.dtype == kernels.BF16 {
+			c.keys16[h], c.values16[h] = c.keys16[h][:m], c.values16[h][:m]
+		} else {
+			c.keys[h], c.values[h] = c.keys[h][:m], c.values[h][:m]
+		}
+	}
+	c.n = n
+}
+
+// checkKVDType accepts the cache storage types the attention kernels read.
+func checkKVDType(d kernels.DType) error {
+	if d != kernels.F32 && d != kernels.BF16 {
+		return fmt.Errorf("KV cache dtype %v not supported (F32 or BF16)", d)
+	}
+	return nil
+}

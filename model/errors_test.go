@@ -1,0 +1,237 @@
+package model_test
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/compresskv/compresskv/model"
+	"github.com/compresskv/compresskv/model/kernels"
+	"github.com/compresskv/compresskv/model/modeltest"
+	"github.com/compresskv/compresskv/safetensors"
+)
+
+// writeEdited writes a random checkpoint whose tensor list edit changes.
+func writeEdited(t *testing.T, cfgJSON []byte, edit func([]safetensors.WriteTensor) []safetensors.WriteTensor) string {
+	t.Helper()
+	dir := t.TempDir()
+	cfg, err := model.ParseConfig(cfgJSON, "config.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tensors := edit(modeltest.Tensors(cfg, model.RandomWeights(cfg, kernels.F32, 1)))
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfgJSON, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), tensors, nil); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestLoadErrors(t *testing.T) {
+	cfg := tinyConfig("llama", 32, 4, 2, 8, "")
+	drop := func(name string) func([]safetensors.WriteTensor) []safetensors.WriteTensor {
+		return func(ts []safetensors.WriteTensor) []safetensors.WriteTensor {
+			var out []safetensors.WriteTensor
+			for _, x := range ts {
+				if x.Name != name {
+					out = append(out, x)
+				}
+			}
+			return out
+		}
+	}
+	replace := func(name string, with safetensors.WriteTensor) func([]safetensors.WriteTensor) []safetensors.WriteTensor {
+		return func(ts []safetensors.WriteTensor) []safetensors.WriteTensor {
+			for i := range ts {
+				if ts[i].Name == name {
+					with.Name = name
+					ts[i] = with
+				}
+			}
+			return ts
+		}
+	}
+	tests := []struct {
+		name string
+		dir  func(t *testing.T) string
+		want []string
+	}{
+		{"missing config.json", func(t *testing.T) string { return t.TempDir() }, []string{"config.json", "no such file"}},
+		{"unknown model_type", func(t *testing.T) string {
+			return writeEdited(t, cfg, func(ts []safetensors.WriteTensor) []safetensors.WriteTensor {
+				return ts
+			})
+		}, nil}, // replaced below
+		{"missing tensor", func(t *testing.T) string { return writeEdited(t, cfg, drop("model.layers.1.mlp.up_proj.weight")) },
+			[]string{`tensor "model.layers.1.mlp.up_proj.weight": missing (config wants shape [48 32])`}},
+		{"missing lm_head when untied", func(t *testing.T) string { return writeEdited(t, cfg, drop("lm_head.weight")) },
+			[]string{`tensor "lm_head.weight": missing`}},
+		{"wrong shape", func(t *testing.T) string {
+			return writeEdited(t, cfg, replace("model.layers.0.self_attn.k_proj.weight",
+				safetensors.WriteTensor{DType: safetensors.F32, Shape: []int{32, 32}, Data: make([]byte, 32*32*4)}))
+		}, []string{`tensor "model.layers.0.self_attn.k_proj.weight": shape [32 32], config wants [16 32]`}},
+		{"integer weight", func(t *testing.T) string {
+			return writeEdited(t, cfg, replace("model.norm.weight",
+				safetensors.WriteTensor{DType: safetensors.I32, Shape: []int{32}, Data: make([]byte, 32*4)}))
+		}, []string{`tensor "model.norm.weight": dtype I32, want F32, F16 or BF16`}},
+	}
+	tests[1].dir = func(t *testing.T) string {
+		dir := writeEdited(t, cfg, func(ts []safetensors.WriteTensor) []safetensors.WriteTensor { return ts })
+		bad := strings.Replace(string(cfg), `"llama"`, `"qwen3"`, 1)
+		if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(bad), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	tests[1].want = []string{"config.json", `model_type "qwen3" is not supported (supported: llama, mistral, qwen2)`}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := tt.dir(t)
+			_, err := model.Load(dir, model.Options{})
+			if err == nil {
+				t.Fatal("Load succeeded")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Fatalf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	m, _ := loadRandom(t, tinyConfig("llama", 32, 4, 2, 8, ""), kernels.F32, model.Options{MaxContext: 16})
+	s := m.NewSession()
+	if err := s.Prefill(make([]int, 17), nil); err == nil || err.Error() != "prompt of 17 tokens exceeds the model context of 16" {
+		t.Fatalf("long prompt: %v", err)
+	}
+	if err := s.Prefill(make([]int, 16), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Step(0, nil); err == nil || !strings.Contains(err.Error(), "sequence of 17 tokens (16 cached + 1 new) exceeds the model context of 16") {
+		t.Fatalf("step past the context: %v", err)
+	}
+	s.Reset()
+	if err := s.Prefill([]int{1, 97}, nil); err == nil || !strings.Contains(err.Error(), "token id 97 at index 1 is outside the vocabulary of 97") {
+		t.Fatalf("bad id: %v", err)
+	}
+	if s.Len() != 0 {
+		t.Fatalf("failed Prefill left %d positions", s.Len())
+	}
+	if _, err := s.Generate(nil, 3, nil, nil); err == nil {
+		t.Fatal("Generate from nothing succeeded")
+	}
+	if _, err := model.New(m.Config, &model.Weights{}, model.Options{}); err == nil {
+		t.Fatal("New accepted empty weights")
+	}
+	if _, err := model.New(m.Config, m.Weights, model.Options{KVDType: kernels.F16}); err == nil {
+		t.Fatal("New accepted an F16 KV cache")
+	}
+}
+
+// TestNaNWeight: a NaN in layer 1's MLP is reported with the layer and the
+// first position, and the session is rolled back.
+func TestNaNWeight(t *testing.T) {
+	cfg, err := model.ParseConfig(tinyConfig("llama", 32, 4, 2, 8, ""), "config.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := model.RandomWeights(cfg, kernels.F32, 2)
+	w.Layers[1].DownProj.F32[5] = float32(math.NaN())
+	dir := t.TempDir()
+	if err := modeltest.WriteCheckpoint(dir, cfg, w); err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.Load(dir, model.Options{ChunkSize: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	s := m.NewSession()
+	err = s.Prefill([]int{1, 2, 3, 4, 5, 6}, nil)
+	if err == nil || !strings.Contains(err.Error(), "layer 1, position 0: hidden state is not finite") {
+		t.Fatalf("err = %v", err)
+	}
+	if s.Len() != 0 {
+		t.Fatalf("failed Prefill left %d positions", s.Len())
+	}
+
+	// A NaN embedding row poisons only the token that reads it; after the
+	// error, shorter chunks must not trip over the stale rows of the longer one.
+	w = model.RandomWeights(cfg, kernels.F32, 2)
+	w.EmbedTokens.F32[5*cfg.HiddenSize+3] = float32(math.NaN())
+	m2, err := model.New(cfg, w, model.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = m2.NewSession()
+	if err := s.Prefill([]int{1, 2, 5, 6}, nil); err == nil || !strings.Contains(err.Error(), "layer 0, position 2:") {
+		t.Fatalf("NaN embedding: err = %v", err)
+	}
+	if err := s.Prefill([]int{1, 2}, nil); err != nil {
+		t.Fatalf("after the error: %v", err)
+	}
+	if err := s.Step(3, nil); err != nil {
+		t.Fatalf("step after the error: %v", err)
+	}
+}
+
+func TestFingerprint(t *testing.T) {
+	cfgJSON := tinyConfig("llama", 32, 4, 2, 8, "")
+	fp := func(seed int64, dtype kernels.DType) string {
+		dir := t.TempDir()
+		if _, err := modeltest.RandomCheckpoint(dir, cfgJSON, seed, dtype); err != nil {
+			t.Fatal(err)
+		}
+		m, err := model.Load(dir, model.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		return m.Fingerprint()
+	}
+	a, b, c := fp(1, kernels.F32), fp(2, kernels.F32), fp(1, kernels.BF16)
+	// Headers hold names, dtypes, shapes and offsets, not values: equal
+	// layouts fingerprint equal, a dtype change does not.
+	if len(a) != 64 || a != b || a == c {
+		t.Fatalf("fingerprints %s %s %s", a, b, c)
+	}
+}
+
+// TestPrefillMemoryLinear: prefill memory grows linearly with the prompt
+// (the KV cache plus O(chunk) scratch), never with tokens².
+func TestPrefillMemoryLinear(t *testing.T) {
+	cfgJSON := []byte(`{"model_type": "mistral", "hidden_size": 64, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4,
+		"num_key_value_heads": 1, "vocab_size": 64, "max_position_embeddings": 8192, "sliding_window": null}`)
+	cfg, err := model.ParseConfig(cfgJSON, "config.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.New(cfg, model.RandomWeights(cfg, kernels.F32, 1), model.Options{ChunkSize: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alloc := func(n int) uint64 {
+		ids := randomIDs(n, cfg.VocabSize, 1)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		if err := m.NewSession().Prefill(ids, nil); err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	small, large := alloc(1024), alloc(4096)
+	ratio := float64(large) / float64(small)
+	t.Logf("allocated %d bytes for 1K tokens, %d for 4K: ratio %.2f", small, large, ratio)
+	if ratio >= 6 {
+		t.Fatalf("4K/1K allocation ratio %.2f >= 6 (quadratic would be 16): prefill memory grows faster than linearly", ratio)
+	}
+}

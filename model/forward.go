@@ -1,0 +1,79 @@
+package model
+
+import (
+	"github.com/compresskv/compresskv/model/kernels"
+)
+
+// forward runs the decoder over one chunk of tokens, ids, at positions
+// p0 = s.Len() .. p0+n-1, in the order of transformers' LlamaForCausalLM:
+// embedding, then per layer pre-norm attention and a pre-norm SwiGLU MLP,
+// each added to the residual stream, then the final norm and lm_head. The
+// chunk's keys and values are appended to the KV cache. When logits is not
+// nil it receives [n, vocab] logits of every row; otherwise the last row's
+// residual is kept for Logits.
+func (s *Session) forward(ids []int, logits []float32) error {
+	cfg, w := s.m.Config, s.m.Weights
+	n, p0 := len(ids), s.Len()
+	hidden, heads, kvHeads, headDim := cfg.HiddenSize, cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim
+	b := s.scratch(n)
+
+	// Token embedding: row ids[t] of embed_tokens.
+	x := b.x // [n, hidden] residual stream
+	for t, id := range ids {
+		w.EmbedTokens.Row(x[t*hidden:(t+1)*hidden], id)
+	}
+	// RoPE angles of this chunk's positions, shared by every layer.
+	s.m.rope.angles(b.cos, b.sin, p0, n)
+
+	for l := range w.Layers {
+		lw := &w.Layers[l]
+		cache := s.caches[l]
+
+		// Attention: RMSNorm, q/k/v projections (+ bias for Qwen2).
+		rmsNorm(b.xb, x, lw.InputLayernorm, cfg.RMSNormEps)
+		kernels.MatMul(b.q, b.xb, n, lw.QProj) // [n, heads*headDim]
+		kernels.MatMul(b.k, b.xb, n, lw.KProj) // [n, kvHeads*headDim]
+		kernels.MatMul(b.v, b.xb, n, lw.VProj) // [n, kvHeads*headDim]
+		if cfg.AttentionBias {
+			addBias(b.q, lw.QBias)
+			addBias(b.k, lw.KBias)
+			addBias(b.v, lw.VBias)
+		}
+		// Rotary position embedding on queries and keys (rotate-half pairs).
+		applyRope(b.q, n, heads, headDim, b.cos, b.sin)
+		applyRope(b.k, n, kvHeads, headDim, b.cos, b.sin)
+		// The chunk's keys and values join the cache; attention reads them
+		// back from it, so every chunking sees identically stored keys.
+		cache.append(b.k, b.v, n)
+		// Causal (optionally sliding-window) grouped-query attention:
+		// query head h reads KV head h / (heads/kvHeads), scale 1/sqrt(headDim).
+		s.attn.run(b.att, b.q, n, p0, cache, s.probs(l))
+		kernels.MatMul(b.proj, b.att, n, lw.OProj) // [n, hidden]
+		s.observe(l, b, n, p0)
+		addInto(x, b.proj)
+
+		// MLP: RMSNorm, then down(silu(gate(x)) * up(x)).
+		rmsNorm(b.xb, x, lw.PostAttentionLayernorm, cfg.RMSNormEps)
+		kernels.MatMul(b.gate, b.xb, n, lw.GateProj) // [n, intermediate]
+		kernels.MatMul(b.up, b.xb, n, lw.UpProj)     // [n, intermediate]
+		swiGLU(b.gate, b.up)
+		kernels.MatMul(b.proj, b.gate, n, lw.DownProj) // [n, hidden]
+		addInto(x, b.proj)
+
+		if err := checkFinite(x, hidden, l, p0); err != nil {
+			return err
+		}
+	}
+
+	// Final norm and lm_head (embed_tokens when tied): all rows on request,
+	// else only the last row, lazily in Logits.
+	copy(s.last, x[(n-1)*hidden:n*hidden])
+	s.logitsFresh = false
+	if logits != nil {
+		rmsNorm(b.xb, x, w.Norm, cfg.RMSNormEps)
+		kernels.MatMul(logits, b.xb, n, w.LMHead) // [n, vocab]
+		copy(s.logits, logits[(n-1)*cfg.VocabSize:])
+		s.logitsFresh = true
+	}
+	return nil
+}

@@ -1,0 +1,335 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/compresskv/compresskv/model/kernels"
+)
+
+// Session is the state of one sequence running through a Model: the
+// per-layer KV cache and the scratch buffers of one chunk. Its memory is the
+// cache plus O(ChunkSize) scratch. A Session is not safe for concurrent use;
+// run several Sessions of one Model in parallel instead.
+type Session struct {
+	m      *Model
+	caches []*LayerCache // [layers]
+	attn   *attention
+	buf    scratch
+
+	last        []float32 // [hidden] residual of the last fed position
+	hasLast     bool
+	logits      []float32 // [vocab] logits of the last fed position
+	logitsFresh bool
+
+	call      callState
+	recentQ   [][]float32 // [layers][k, heads*headDim] last queries of a Prefill call
+	probBuf   []float32   // backing store of probRows
+	probRows  [][]float32 // [heads][Pos+1]
+	queryRows int         // rows fed by the current Prefill call
+}
+
+// callState says which Observer hooks the current forward call feeds.
+type callState struct {
+	obs       Observer
+	decode    bool
+	window    int // prefill: last queries to keep per layer
+	wantProbs bool
+}
+
+// scratch holds one chunk's activations.
+type scratch struct {
+	rows     int
+	x, xb    []float32 // [rows, hidden]
+	q, att   []float32 // [rows, heads*headDim]
+	k, v     []float32 // [rows, kvHeads*headDim]
+	proj     []float32 // [rows, hidden]
+	gate, up []float32 // [rows, intermediate]
+	cos, sin []float32 // [rows, headDim/2]
+}
+
+// NewSession starts an empty sequence.
+func (m *Model) NewSession() *Session {
+	cfg := m.Config
+	s := &Session{
+		m:       m,
+		caches:  make([]*LayerCache, cfg.NumLayers),
+		attn:    newAttention(cfg),
+		last:    make([]float32, cfg.HiddenSize),
+		logits:  make([]float32, cfg.VocabSize),
+		recentQ: make([][]float32, cfg.NumLayers),
+	}
+	for l := range s.caches {
+		s.caches[l] = newLayerCache(cfg.NumKVHeads, cfg.HeadDim, m.Options.KVDType)
+	}
+	return s
+}
+
+// Model returns the model the session runs.
+func (s *Session) Model() *Model { return s.m }
+
+// Len returns the number of positions fed so far (the cache length).
+func (s *Session) Len() int { return s.caches[0].Len() }
+
+// Cache returns the KV cache of layer l (read-only for callers).
+func (s *Session) Cache(l int) *LayerCache { return s.caches[l] }
+
+// Reset empties the session, keeping its memory for reuse.
+func (s *Session) Reset() { s.Truncate(0) }
+
+// Truncate forgets every position from n on, so the sequence can continue
+// differently from there. Logits returns nil until the next token is fed.
+func (s *Session) Truncate(n int) {
+	for _, c := range s.caches {
+		c.truncate(max(n, 0))
+	}
+	s.hasLast, s.logitsFresh = false, false
+}
+
+// scratch returns buffers cut to exactly n rows (the kernels that sweep a
+// whole slice must not touch rows of an earlier, longer chunk).
+func (s *Session) scratch(n int) *scratch {
+	b := &s.buf
+	cfg := s.m.Config
+	hidden, q, kv, inter, half := cfg.HiddenSize, cfg.NumHeads*cfg.HeadDim, cfg.NumKVHeads*cfg.HeadDim, cfg.IntermediateSize, cfg.HeadDim/2
+	if b.rows < n {
+		*b = scratch{
+			rows: n,
+			x:    make([]float32, n*hidden), xb: make([]float32, n*hidden),
+			q: make([]float32, n*q), att: make([]float32, n*q),
+			k: make([]float32, n*kv), v: make([]float32, n*kv),
+			proj: make([]float32, n*hidden),
+			gate: make([]float32, n*inter), up: make([]float32, n*inter),
+			cos: make([]float32, n*half), sin: make([]float32, n*half),
+		}
+	}
+	return &scratch{
+		rows: n,
+		x:    b.x[:n*hidden], xb: b.xb[:n*hidden],
+		q: b.q[:n*q], att: b.att[:n*q],
+		k: b.k[:n*kv], v: b.v[:n*kv],
+		proj: b.proj[:n*hidden],
+		gate: b.gate[:n*inter], up: b.up[:n*inter],
+		cos: b.cos[:n*half], sin: b.sin[:n*half],
+	}
+}
+
+// checkTokens validates ids and the length they would bring the sequence to.
+func (s *Session) checkTokens(ids []int) error {
+	maxCtx := s.m.Options.MaxContext
+	if total := s.Len() + len(ids); total > maxCtx {
+		if s.Len() == 0 {
+			return fmt.Errorf("prompt of %d tokens exceeds the model context of %d", len(ids), maxCtx)
+		}
+		return fmt.Errorf("sequence of %d tokens (%d cached + %d new) exceeds the model context of %d", total, s.Len(), len(ids), maxCtx)
+	}
+	vocab := s.m.Config.VocabSize
+	for i, id := range ids {
+		if id < 0 || id >= vocab {
+			return fmt.Errorf("token id %d at index %d is outside the vocabulary of %d", id, i, vocab)
+		}
+	}
+	return nil
+}
+
+// Prefill feeds ids at positions Len() .. Len()+len(ids)-1, in chunks of
+// Options.ChunkSize, appending to the cache. At the end it calls
+// obs.PrefillEnd once per layer. On error the cache is rolled back to its
+// previous length and Logits is nil until the next token is fed.
+func (s *Session) Prefill(ids []int, obs Observer) error {
+	return s.prefill(ids, obs, nil)
+}
+
+// PrefillAll is Prefill that also returns the logits of every fed position,
+// [len(ids), vocab] row-major.
+func (s *Session) PrefillAll(ids []int, obs Observer) ([]float32, error) {
+	logits := make([]float32, len(ids)*s.m.Config.VocabSize)
+	if err := s.prefill(ids, obs, logits); err != nil {
+		return nil, err
+	}
+	return logits, nil
+}
+
+func (s *Session) prefill(ids []int, obs Observer, logits []float32) error {
+	if err := s.checkTokens(ids); err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	start, vocab, chunk := s.Len(), s.m.Config.VocabSize, s.m.Options.ChunkSize
+	s.call = callState{obs: obs}
+	if obs != nil {
+		s.call.window = queryWindow(obs)
+	}
+	defer func() { s.call = callState{} }()
+	s.queryRows = 0
+	for c := 0; c < len(ids); c += chunk {
+		end := min(c+chunk, len(ids))
+		var out []float32
+		if logits != nil {
+			out = logits[c*vocab : end*vocab]
+		}
+		if err := s.forward(ids[c:end], out); err != nil {
+			s.Truncate(start)
+			return err
+		}
+		s.hasLast = true
+	}
+	if obs == nil {
+		return nil
+	}
+	k := min(s.call.window, len(ids))
+	positions := make([]int, k)
+	for i := range positions {
+		positions[i] = s.Len() - k + i
+	}
+	for l, c := range s.caches {
+		obs.PrefillEnd(&PrefillView{Layer: l, Window: s.call.window, Positions: positions, Queries: s.recentQ[l], Cache: c})
+	}
+	return nil
+}
+
+// Step feeds one token at position Len() (the decode path) and calls
+// obs.DecodeStep once per layer. Logits then holds the next-token logits.
+// On error the cache is rolled back as for Prefill.
+func (s *Session) Step(id int, obs Observer) error {
+	if err := s.checkTokens([]int{id}); err != nil {
+		return err
+	}
+	start := s.Len()
+	s.call = callState{obs: obs, decode: true}
+	if obs != nil {
+		s.call.wantProbs = obs.WantProbs()
+	}
+	defer func() { s.call = callState{} }()
+	if err := s.forward([]int{id}, nil); err != nil {
+		s.Truncate(start)
+		return err
+	}
+	s.hasLast = true
+	return nil
+}
+
+// Logits returns the logits [vocab] of the last fed position (nil before
+// any token is fed). The slice is owned by the session and overwritten by
+// the next call.
+func (s *Session) Logits() []float32 {
+	if !s.hasLast {
+		return nil
+	}
+	if !s.logitsFresh {
+		w := s.m.Weights
+		xn := make([]float32, len(s.last))
+		rmsNorm(xn, s.last, w.Norm, s.m.Config.RMSNormEps)
+		kernels.MatMul(s.logits, xn, 1, w.LMHead)
+		s.logitsFresh = true
+	}
+	return s.logits
+}
+
+// Generate feeds prompt, then decodes greedily: it appends the argmax of the
+// logits, stops after maxNew tokens, when stop(id) is true (the stop token
+// is returned but not fed), or when the context is full, and feeds each
+// other generated token with Step. It returns the generated ids.
+func (s *Session) Generate(prompt []int, maxNew int, stop func(id int) bool, obs Observer) ([]int, error) {
+	if err := s.Prefill(prompt, obs); err != nil {
+		return nil, err
+	}
+	if !s.hasLast {
+		return nil, errors.New("generate: nothing to continue (empty prompt and empty session)")
+	}
+	var out []int
+	for len(out) < maxNew {
+		next := Argmax(s.Logits())
+		out = append(out, next)
+		if (stop != nil && stop(next)) || len(out) == maxNew || s.Len() >= s.m.Options.MaxContext {
+			break
+		}
+		if err := s.Step(next, obs); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// Argmax returns the index of the largest value (the first one on ties, as
+// torch.argmax), or -1 for an empty slice.
+func Argmax(x []float32) int {
+	best := -1
+	for i, v := range x {
+		if best < 0 || v > x[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// probs returns the probability rows the attention of layer l should fill,
+// or nil when no observer asked for them.
+func (s *Session) probs(l int) [][]float32 {
+	if !s.call.decode || !s.call.wantProbs {
+		return nil
+	}
+	heads, n := s.m.Config.NumHeads, s.Len()
+	if cap(s.probBuf) < heads*n {
+		s.probBuf = make([]float32, heads*n, 2*heads*n)
+	}
+	s.probBuf = s.probBuf[:heads*n]
+	if cap(s.probRows) < heads {
+		s.probRows = make([][]float32, heads)
+	}
+	for h := range s.probRows {
+		s.probRows[h] = s.probBuf[h*n : (h+1)*n : (h+1)*n]
+	}
+	return s.probRows
+}
+
+// observe hands layer l's attention results to the observer of the call:
+// the last queries for PrefillEnd, or a DecodeView for DecodeStep.
+func (s *Session) observe(l int, b *scratch, n, p0 int) {
+	obs := s.call.obs
+	if obs == nil {
+		return
+	}
+	cfg := s.m.Config
+	qDim := cfg.NumHeads * cfg.HeadDim
+	if !s.call.decode {
+		// Keep the last `window` queries of the call across chunks.
+		keep := min(s.call.window, n)
+		r := append(s.recentQ[l][:min(len(s.recentQ[l]), s.queryRows*qDim)], b.q[(n-keep)*qDim:n*qDim]...)
+		if drop := len(r) - s.call.window*qDim; drop > 0 {
+			copy(r, r[drop:])
+			r = r[:len(r)-drop]
+		}
+		s.recentQ[l] = r
+		if l == cfg.NumLayers-1 {
+			s.queryRows = len(r) / max(qDim, 1)
+		}
+		return
+	}
+	oProj := s.m.Weights.Layers[l].OProj
+	obs.DecodeStep(&DecodeView{
+		Layer:     l,
+		Pos:       p0,
+		Probs:     s.probs(l),
+		Query:     b.q[:qDim],
+		Output:    b.att[:qDim],
+		Projected: b.proj[:cfg.HiddenSize],
+		Cache:     s.caches[l],
+		attn:      s.attn,
+		oProj:     func(out, in []float32) { kernels.MatMul(out, in, 1, oProj) },
+	})
+}
+
+// checkFinite reports the first NaN or Inf in the residual x [n, hidden]
+// after layer l of a chunk starting at position p0.
+func checkFinite(x []float32, hidden, l, p0 int) error {
+	for i, v := range x {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("layer %d, position %d: hidden state is not finite (%v); the weights or inputs hold NaN/Inf or overflow", l, p0+i/hidden, v)
+		}
+	}
+	return nil
+}

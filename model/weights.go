@@ -1,0 +1,332 @@
+package model
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/compresskv/compresskv/model/kernels"
+	"github.com/compresskv/compresskv/safetensors"
+)
+
+// Weights are the tensors of a checkpoint, named as in Hugging Face
+// checkpoints. Matrices stay in their stored dtype; the small vectors (norm
+// weights, biases) are float32.
+type Weights struct {
+	EmbedTokens kernels.Matrix // model.embed_tokens.weight [vocab, hidden]
+	Layers      []LayerWeights // model.layers.{i}
+	Norm        []float32      // model.norm.weight [hidden]
+	LMHead      kernels.Matrix // lm_head.weight [vocab, hidden]; EmbedTokens when tied
+}
+
+// LayerWeights are the tensors of one decoder layer (model.layers.{i}.*).
+type LayerWeights struct {
+	InputLayernorm         []float32      // input_layernorm.weight [hidden]
+	QProj                  kernels.Matrix // self_attn.q_proj.weight [heads*headDim, hidden]
+	KProj                  kernels.Matrix // self_attn.k_proj.weight [kvHeads*headDim, hidden]
+	VProj                  kernels.Matrix // self_attn.v_proj.weight [kvHeads*headDim, hidden]
+	OProj                  kernels.Matrix // self_attn.o_proj.weight [hidden, heads*headDim]
+	QBias, KBias, VBias    []float32      // self_attn.{q,k,v}_proj.bias; nil unless AttentionBias
+	PostAttentionLayernorm []float32      // post_attention_layernorm.weight [hidden]
+	GateProj               kernels.Matrix // mlp.gate_proj.weight [intermediate, hidden]
+	UpProj                 kernels.Matrix // mlp.up_proj.weight [intermediate, hidden]
+	DownProj               kernels.Matrix // mlp.down_proj.weight [hidden, intermediate]
+}
+
+// Options tune how a model runs; the zero value gives the defaults.
+type Options struct {
+	ChunkSize  int           // tokens per prefill chunk (default 512)
+	KVDType    kernels.DType // KV cache storage: kernels.F32 (default) or kernels.BF16
+	MaxContext int           // longest sequence a Session accepts (default max_position_embeddings)
+}
+
+// DefaultChunkSize is the prefill chunk used when Options.ChunkSize is 0.
+const DefaultChunkSize = 512
+
+// Model is a loaded checkpoint ready to run. It is read-only once built, so
+// any number of Sessions may share it.
+type Model struct {
+	Config  *Config
+	Weights *Weights
+	Options Options
+
+	fingerprint string
+	set         *safetensors.Set // nil for in-memory models
+	rope        *rope
+}
+
+// tensorSpec is one tensor the config implies.
+type tensorSpec struct {
+	name  string
+	shape []int
+	dst   *kernels.Matrix // set for matrices
+	vec   *[]float32      // set for vectors
+}
+
+// specs lists every tensor cfg implies, with where it goes in w.
+func specs(cfg *Config, w *Weights) []tensorSpec {
+	h, q, kv, inter := cfg.HiddenSize, cfg.NumHeads*cfg.HeadDim, cfg.NumKVHeads*cfg.HeadDim, cfg.IntermediateSize
+	if len(w.Layers) != cfg.NumLayers {
+		w.Layers = make([]LayerWeights, cfg.NumLayers)
+	}
+	list := []tensorSpec{{name: "model.embed_tokens.weight", shape: []int{cfg.VocabSize, h}, dst: &w.EmbedTokens}}
+	for i := range w.Layers {
+		lw := &w.Layers[i]
+		p := fmt.Sprintf("model.layers.%d.", i)
+		list = append(list,
+			tensorSpec{name: p + "input_layernorm.weight", shape: []int{h}, vec: &lw.InputLayernorm},
+			tensorSpec{name: p + "self_attn.q_proj.weight", shape: []int{q, h}, dst: &lw.QProj},
+			tensorSpec{name: p + "self_attn.k_proj.weight", shape: []int{kv, h}, dst: &lw.KProj},
+			tensorSpec{name: p + "self_attn.v_proj.weight", shape: []int{kv, h}, dst: &lw.VProj},
+			tensorSpec{name: p + "self_attn.o_proj.weight", shape: []int{h, q}, dst: &lw.OProj},
+		)
+		if cfg.AttentionBias {
+			list = append(list,
+				tensorSpec{name: p + "self_attn.q_proj.bias", shape: []int{q}, vec: &lw.QBias},
+				tensorSpec{name: p + "self_attn.k_proj.bias", shape: []int{kv}, vec: &lw.KBias},
+				tensorSpec{name: p + "self_attn.v_proj.bias", shape: []int{kv}, vec: &lw.VBias},
+			)
+		}
+		list = append(list,
+			tensorSpec{name: p + "post_attention_layernorm.weight", shape: []int{h}, vec: &lw.PostAttentionLayernorm},
+			tensorSpec{name: p + "mlp.gate_proj.weight", shape: []int{inter, h}, dst: &lw.GateProj},
+			tensorSpec{name: p + "mlp.up_proj.weight", shape: []int{inter, h}, dst: &lw.UpProj},
+			tensorSpec{name: p + "mlp.down_proj.weight", shape: []int{h, inter}, dst: &lw.DownProj},
+		)
+	}
+	list = append(list, tensorSpec{name: "model.norm.weight", shape: []int{h}, vec: &w.Norm})
+	if !cfg.TieWordEmbeddings {
+		list = append(list, tensorSpec{name: "lm_head.weight", shape: []int{cfg.VocabSize, h}, dst: &w.LMHead})
+	}
+	return list
+}
+
+// Load opens the checkpoint folder dir (config.json and its safetensors
+// files), checks that every tensor the config implies is present with the
+// implied shape and a float dtype before anything is computed, and returns
+// the model. Matrices view the memory-mapped files; Close releases them.
+func Load(dir string, opts Options) (*Model, error) {
+	cfgPath := filepath.Join(dir, "config.json")
+	cfgBytes, err := os.ReadFile(cfgPath)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", dir, err)
+	}
+	cfg, err := ParseConfig(cfgBytes, cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	set, err := safetensors.OpenDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", dir, err)
+	}
+	m, err := loadSet(cfg, cfgBytes, set, dir, opts)
+	if err != nil {
+		set.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+func loadSet(cfg *Config, cfgBytes []byte, set *safetensors.Set, dir string, opts Options) (*Model, error) {
+	w := &Weights{}
+	list := specs(cfg, w)
+	// Check every name, shape and dtype first, so a wrong checkpoint fails
+	// fast and names all it can in one message.
+	var problems []error
+	for _, s := range list {
+		info, ok := set.Info(s.name)
+		if !ok {
+			problems = append(problems, fmt.Errorf("tensor %q: missing (config wants shape %v)", s.name, s.shape))
+			continue
+		}
+		if !slices.Equal(info.Shape, s.shape) {
+			problems = append(problems, fmt.Errorf("tensor %q: shape %v, config wants %v", s.name, info.Shape, s.shape))
+		}
+		switch info.DType {
+		case safetensors.F32, safetensors.F16, safetensors.BF16:
+		default:
+			problems = append(problems, fmt.Errorf("tensor %q: dtype %v, want F32, F16 or BF16", s.name, info.DType))
+		}
+	}
+	if len(problems) > 0 {
+		const show = 8
+		if len(problems) > show {
+			problems = append(problems[:show], fmt.Errorf("... and %d more", len(problems)-show))
+		}
+		return nil, fmt.Errorf("model %s does not match its config.json: %w", dir, errors.Join(problems...))
+	}
+	for _, s := range list {
+		t, err := set.Tensor(s.name)
+		if err != nil {
+			return nil, err
+		}
+		if s.dst != nil {
+			if *s.dst, err = t.Matrix(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if *s.vec, err = t.Float32s(); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.TieWordEmbeddings {
+		w.LMHead = w.EmbedTokens
+	}
+	m, err := New(cfg, w, opts)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", dir, err)
+	}
+	m.set = set
+	m.fingerprint = fingerprint(cfgBytes, set)
+	return m, nil
+}
+
+// fingerprint is the sha256 of config.json followed by the header of every
+// safetensors file in file-name order: it identifies the weights without
+// hashing gigabytes.
+func fingerprint(cfgBytes []byte, set *safetensors.Set) string {
+	h := sha256.New()
+	h.Write(cfgBytes)
+	files := set.Files()
+	slices.SortFunc(files, func(a, b *safetensors.File) int {
+		return strings.Compare(filepath.Base(a.Path()), filepath.Base(b.Path()))
+	})
+	for _, f := range files {
+		h.Write(f.Header())
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// New builds a model from in-memory weights, checking every shape against
+// cfg. Its Fingerprint hashes cfg.JSON() only.
+func New(cfg *Config, w *Weights, opts Options) (*Model, error) {
+	if cfg == nil || w == nil {
+		return nil, errors.New("model.New: nil config or weights")
+	}
+	if len(w.Layers) != cfg.NumLayers {
+		return nil, fmt.Errorf("weights have %d layers, config wants %d", len(w.Layers), cfg.NumLayers)
+	}
+	tied := w.LMHead
+	for _, s := range specs(cfg, w) {
+		if s.dst != nil {
+			m := *s.dst
+			if m.Rows != s.shape[0] || m.Cols != s.shape[1] || !matrixFilled(m) {
+				return nil, fmt.Errorf("tensor %q: matrix [%d, %d] (%v, %d+%d values), config wants %v", s.name, m.Rows, m.Cols, m.DType, len(m.F32), len(m.U16), s.shape)
+			}
+			continue
+		}
+		if len(*s.vec) != s.shape[0] {
+			return nil, fmt.Errorf("tensor %q: %d values, config wants %v", s.name, len(*s.vec), s.shape)
+		}
+	}
+	if cfg.TieWordEmbeddings {
+		w.LMHead = w.EmbedTokens
+	} else {
+		w.LMHead = tied
+	}
+	if opts.ChunkSize <= 0 {
+		opts.ChunkSize = DefaultChunkSize
+	}
+	if opts.MaxContext <= 0 {
+		opts.MaxContext = cfg.MaxPositionEmbeddings
+	}
+	if err := checkKVDType(opts.KVDType); err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(cfg.JSON())
+	return &Model{Config: cfg, Weights: w, Options: opts, fingerprint: hex.EncodeToString(sum[:]), rope: newRope(cfg)}, nil
+}
+
+// matrixFilled reports whether m's storage holds Rows*Cols values of its dtype.
+func matrixFilled(m kernels.Matrix) bool {
+	n := m.Rows * m.Cols
+	switch m.DType {
+	case kernels.F32:
+		return len(m.F32) == n
+	case kernels.F16, kernels.BF16:
+		return len(m.U16) == n
+	}
+	return false
+}
+
+// Fingerprint identifies the model: the sha256 hex of config.json and every
+// safetensors header (see Load), or of Config.JSON() for a model built by New.
+func (m *Model) Fingerprint() string { return m.fingerprint }
+
+// Close releases the memory-mapped weight files of a loaded model. The model
+// and its sessions must not be used afterwards.
+func (m *Model) Close() error {
+	if m.set == nil {
+		return nil
+	}
+	err := m.set.Close()
+	m.set = nil
+	return err
+}
+
+// RandomWeights returns weights of the shapes cfg implies, drawn from a
+// seeded generator, with matrices stored as dtype (BF16, rounded to
+// nearest, or F32 for any other dtype). Each
+// matrix is uniform with variance 1/fan_in, norms are near 1 and biases
+// small, so activations stay O(1) through the layers. The same (cfg, dtype,
+// seed) always gives the same weights.
+func RandomWeights(cfg *Config, dtype kernels.DType, seed int64) *Weights {
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x636f6d70726573)) // "compres"
+	w := &Weights{}
+	for _, s := range specs(cfg, w) {
+		switch {
+		case s.dst != nil:
+			n := s.shape[0] * s.shape[1]
+			a := math.Sqrt(3 / float64(s.shape[1]))
+			if s.name == "model.embed_tokens.weight" {
+				a = math.Sqrt(3) // unit variance embeddings
+			}
+			v := make([]float32, n)
+			for i := range v {
+				v[i] = float32(a * (2*rng.Float64() - 1))
+			}
+			*s.dst = matrixOf(v, s.shape[0], s.shape[1], dtype)
+		case strings.HasSuffix(s.name, ".bias"):
+			v := make([]float32, s.shape[0])
+			for i := range v {
+				v[i] = float32(0.2 * (2*rng.Float64() - 1))
+			}
+			*s.vec = v
+		default: // norm weights
+			v := make([]float32, s.shape[0])
+			for i := range v {
+				v[i] = float32(1 + 0.2*(2*rng.Float64()-1))
+			}
+			*s.vec = v
+		}
+	}
+	if cfg.TieWordEmbeddings {
+		w.LMHead = w.EmbedTokens
+	}
+	return w
+}
+
+// matrixOf stores v [rows, cols] as a BF16 (rounded to nearest) or F32
+// matrix.
+func matrixOf(v []float32, rows, cols int, dtype kernels.DType) kernels.Matrix {
+	m := kernels.Matrix{Rows: rows, Cols: cols, DType: dtype}
+	switch dtype {
+	case kernels.BF16:
+		m.U16 = make([]uint16, len(v))
+		for i, x := range v {
+			m.U16[i] = kernels.Float32ToBF16(x)
+		}
+	default:
+		m.DType = kernels.F32
+		m.F32 = v
+	}
+	return m
+}
