@@ -1,0 +1,479 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/compresskv/compresskv/calibrate"
+	"github.com/compresskv/compresskv/calibrate/selection"
+	"github.com/compresskv/compresskv/configs"
+	"github.com/compresskv/compresskv/internal/atomicfile"
+	"github.com/compresskv/compresskv/model"
+	"github.com/compresskv/compresskv/model/tokenizer"
+	"github.com/compresskv/compresskv/needle"
+	"github.com/compresskv/compresskv/profile"
+	"github.com/compresskv/compresskv/profile/schema"
+)
+
+// calibrateOptions are the flags of `compresskv calibrate`.
+type calibrateOptions struct {
+	Model, Tokenizer, Profile, Output string
+
+	Data     []string
+	Template string
+	MaxNew   int
+
+	Needles        bool
+	NeedleLengths  []int
+	NeedleDepths   []float64
+	NeedlesCount   int
+	NeedleSeed     int64
+	Seed           int64
+	NeedleTemplate string
+
+	Budget        int
+	TopK          int
+	Window        int
+	Kernel        int
+	Pooling       string
+	Averages      []int
+	Floor         int
+	CeilingFactor int
+
+	ExportReference string
+	Check           string
+	Tolerance       float64
+	BudgetTolerance int
+	HeadTolerance   int
+	Resume          bool
+	Threads         int
+
+	progress bool            // draw a progress bar on stderr
+	ctx      context.Context // nil: cancelled on SIGINT / SIGTERM
+}
+
+func init() {
+	register(func(s *streams) *cobra.Command {
+		opts := &calibrateOptions{}
+		cmd := &cobra.Command{
+			Use:   "calibrate",
+			Short: "Measure per-layer eviction errors and write error-aware layer budgets into a profile",
+			Long: `calibrate completes a profile with per-layer KV-cache budgets (CompressKV's
+error-aware allocation, docs/METHOD.md section 4). Each calibration prompt
+is decoded greedily with the full cache; at every step each layer's
+attention is recomputed over only the --budget tokens the CompressKV
+selection keeps (the profile's top --top-k SRH heads vote, window
+--window, --pooling with --kernel) plus the generated tokens, and the
+relative Frobenius error of the o_proj output is summed per layer. Errors
+are L1-normalised per dataset, averaged across datasets and normalised
+again (the layer scores); budgets for every average in --avgs follow from
+them with a floor of --floor and a ceiling of --ceiling-factor x average.
+
+Calibration data: built-in short needle probes (seeds unlike the
+profile's; --needles=false to leave them out) plus any number of --data
+files, JSON Lines with {"prompt": "..."}, {"ids": [...]} or LongBench-style
+{"context": ..., "input": ...} lines formatted with --template. Each file
+is one dataset named after the file.
+
+The profile is rewritten in place unless -o is given. Every finished
+prompt is appended to <output>.calibrate.jsonl; an interrupted run resumes
+from it (--resume, on by default) with an identical result.
+
+--check EXISTING.json recomputes the calibration and compares it with
+EXISTING instead of writing anything: beyond the tolerances it prints
+which layers drifted and exits with status 3.`,
+			Example: `  # Calibrate a profile of the built-in synthetic model in place
+  compresskv calibrate --profile synth.json
+
+  # A checkpoint, two LongBench subsets, reference files exported
+  compresskv calibrate --model ~/models/Llama-3.1-8B-Instruct --profile llama.json \
+      --data hotpotqa.jsonl --data qasper.jsonl --max-new 32 --export-reference llama-ref/
+
+  # CI: recompute and fail (exit 3) when a committed profile drifted
+  compresskv calibrate --profile synth.json --check synth.json --tolerance 1e-6`,
+			Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, args []string) error {
+				if err := applyEmbeddedDefaults(cmd.Flags(), "calibrate.yaml"); err != nil {
+					return err
+				}
+				opts.progress = isTerminal(s.err)
+				return runCalibrate(opts, s)
+			},
+		}
+		f := cmd.Flags()
+		f.StringVar(&opts.Model, "model", "", "Hugging Face checkpoint folder; empty: the built-in synthetic model")
+		f.StringVar(&opts.Tokenizer, "tokenizer", "", "folder with tokenizer.json (default: the model folder)")
+		f.StringVar(&opts.Profile, "profile", "", "profile to calibrate (written by `compresskv profile`)")
+		f.StringVarP(&opts.Output, "output", "o", "", "calibrated profile to write (default: overwrite --profile)")
+		f.StringArrayVar(&opts.Data, "data", nil, "calibration dataset, JSON Lines (repeatable)")
+		f.StringVar(&opts.Template, "template", "", "prompt template for --data lines without \"prompt\"; {field} takes the line's field")
+		f.IntVar(&opts.MaxNew, "max-new", 0, "tokens generated per prompt (the first comes from prefill; errors are measured on the rest)")
+		f.BoolVar(&opts.Needles, "needles", true, "include the built-in needle probes as a dataset")
+		f.IntSliceVar(&opts.NeedleLengths, "needle-lengths", nil, "context lengths of the built-in needle probes")
+		f.Float64SliceVar(&opts.NeedleDepths, "needle-depths", nil, "needle depths in percent of the built-in probes")
+		f.IntVar(&opts.NeedlesCount, "needles-count", 0, "generated needles of the built-in probes")
+		f.Int64Var(&opts.NeedleSeed, "needle-seed", 0, "seed of the generated needles")
+		f.Int64Var(&opts.Seed, "seed", 0, "seed of the generated haystack")
+		f.StringVar(&opts.NeedleTemplate, "needle-template", "", "prompt template of the built-in probes: "+strings.Join(needle.TemplateNames(), ", "))
+		f.IntVar(&opts.Budget, "budget", 0, "calibration budget: tokens per layer the selection keeps")
+		f.IntVar(&opts.TopK, "top-k", 0, "SRH heads per layer that select tokens")
+		f.IntVar(&opts.Window, "window", 0, "observation window w (always kept; its queries vote)")
+		f.IntVar(&opts.Kernel, "kernel", 0, "pooling kernel (odd)")
+		f.StringVar(&opts.Pooling, "pooling", "", "pooling: avg or max")
+		f.IntSliceVar(&opts.Averages, "avgs", nil, "average budgets to allocate")
+		f.IntVar(&opts.Floor, "floor", 0, "per-layer minimum budget m")
+		f.IntVar(&opts.CeilingFactor, "ceiling-factor", 0, "per-layer maximum budget M = factor x average")
+		f.StringVar(&opts.ExportReference, "export-reference", "", "also write the reference implementation's head_idx.json and layer_score.jsonl into this folder")
+		f.StringVar(&opts.Check, "check", "", "compare the recomputed calibration with this profile instead of writing; exit 3 on drift")
+		f.Float64Var(&opts.Tolerance, "tolerance", 1e-6, "--check: largest allowed layer-score L1 distance")
+		f.IntVar(&opts.BudgetTolerance, "budget-tolerance", 0, "--check: largest allowed per-layer budget change in tokens")
+		f.IntVar(&opts.HeadTolerance, "head-tolerance", 0, "--check: top-k heads per layer allowed to differ")
+		f.BoolVar(&opts.Resume, "resume", true, "resume from <output>.calibrate.jsonl when it exists")
+		f.IntVar(&opts.Threads, "threads", 0, "prompts run in parallel (default: all CPUs); the result does not depend on it")
+		return cmd
+	})
+}
+
+// applyEmbeddedDefaults fills every flag the user, the environment and
+// --config left unset from an embedded configs file (keys are flag names).
+func applyEmbeddedDefaults(flags *pflag.FlagSet, name string) error {
+	data, err := configs.Read(name)
+	if err != nil {
+		return err
+	}
+	var values map[string]any
+	if err := yaml.Unmarshal(data, &values); err != nil {
+		return fmt.Errorf("configs/%s: %w", name, err)
+	}
+	for key, val := range values {
+		f := flags.Lookup(key)
+		if f == nil || f.Changed {
+			continue
+		}
+		if err := setFlag(f, val); err != nil {
+			return fmt.Errorf("configs/%s: %s: %w", name, key, err)
+		}
+		f.Changed = false // a default, not the user's choice
+	}
+	return nil
+}
+
+// options turns the flags into calibration settings.
+func (o *calibrateOptions) options() (calibrate.Options, error) {
+	pooling, err := selection.ParsePooling(o.Pooling)
+	if err != nil {
+		return calibrate.Options{}, usagef("--pooling: %v", err)
+	}
+	c := calibrate.Options{
+		Budget: o.Budget, TopK: o.TopK,
+		Selection: selection.Params{Window: o.Window, Kernel: o.Kernel, Pooling: pooling},
+		Floor:     o.Floor, CeilingFactor: o.CeilingFactor,
+		Averages: slices.Clone(o.Averages), Workers: o.Threads,
+	}
+	slices.Sort(c.Averages)
+	c.Averages = slices.Compact(c.Averages)
+	if err := c.Validate(); err != nil {
+		return c, usagef("%v", err)
+	}
+	if o.MaxNew < 2 {
+		return c, usagef("--max-new %d: want at least 2 (the first token comes from prefill)", o.MaxNew)
+	}
+	return c, nil
+}
+
+func runCalibrate(opts *calibrateOptions, s *streams) error {
+	if opts.Profile == "" {
+		return usagef("--profile is required (make one with `compresskv profile`)")
+	}
+	calOpts, err := opts.options()
+	if err != nil {
+		return err
+	}
+	output := opts.Output
+	if output == "" {
+		output = opts.Profile
+	}
+	p, err := loadProfile(opts.Profile)
+	if err != nil {
+		return err
+	}
+	var existing *schema.Profile
+	if opts.Check != "" {
+		if existing, err = readProfileLoose(opts.Check); err != nil {
+			return err
+		}
+	}
+
+	m, err := loadCalibrationModel(opts.Model)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if err := sameModel(p, m, opts.Profile); err != nil {
+		return err
+	}
+	datasets, err := calibrationData(opts, m)
+	if err != nil {
+		return err
+	}
+
+	var journal *calibrate.Journal
+	journalPath := output + ".calibrate.jsonl"
+	if existing == nil {
+		key := calibrate.JournalKey(p.Model.Fingerprint, datasets, p.Heads.Ranking, calOpts)
+		if journal, err = calibrate.OpenJournal(journalPath, key, opts.Resume); err != nil {
+			return err
+		}
+		defer journal.Close()
+		calOpts.Journal = journal
+	}
+
+	ctx := opts.ctx
+	if ctx == nil {
+		var stop context.CancelFunc
+		ctx, stop = signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+	}
+	bar := newCountBar(s.err, opts.progress, "calibration prompts")
+	calOpts.Progress = bar.set
+	c, err := calibrate.Run(ctx, m, datasets, p.Heads.Ranking, calOpts)
+	bar.finish()
+	if err != nil {
+		if errors.Is(err, context.Canceled) && journal != nil {
+			return fmt.Errorf("interrupted: finished prompts are saved in %s; run the same command again to resume", journalPath)
+		}
+		return err
+	}
+	p.Calibration = c
+	if err := schema.Validate(p); err != nil {
+		return fmt.Errorf("calibrated profile does not validate (a bug): %w", err)
+	}
+
+	if existing != nil {
+		cmp := calibrate.Compare(existing, p, calOpts.TopK)
+		if err := printComparison(s.out, cmp, opts.Check, "recomputed"); err != nil {
+			return err
+		}
+		tol := calibrate.Tolerance{ScoreL1: opts.Tolerance, BudgetChange: opts.BudgetTolerance, HeadMisses: opts.HeadTolerance}
+		if drift := cmp.Drift(tol); len(drift) > 0 {
+			return fmt.Errorf("%w: %s differs from the recomputed calibration:\n  %s", errDrift, opts.Check, strings.Join(drift, "\n  "))
+		}
+		_, err := fmt.Fprintf(s.out, "%s matches the recomputed calibration within tolerance\n", opts.Check)
+		return err
+	}
+
+	data, err := schema.Marshal(p)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(output, data, 0o644); err != nil {
+		return err
+	}
+	if opts.ExportReference != "" {
+		if err := schema.ExportReference(p, opts.ExportReference); err != nil {
+			return err
+		}
+	}
+	if err := journal.Remove(); err != nil {
+		return err
+	}
+	return printCalibration(s.out, output, c)
+}
+
+// readProfileLoose reads a profile without validating it, for comparisons
+// that must also describe broken or hand-edited files.
+func readProfileLoose(path string) (*schema.Profile, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return schema.Unmarshal(data, path)
+}
+
+// loadCalibrationModel loads dir, or the built-in synthetic model.
+func loadCalibrationModel(dir string) (*model.Model, error) {
+	if dir == "" {
+		var err error
+		if dir, err = syntheticModelDir(); err != nil {
+			return nil, err
+		}
+	}
+	return model.Load(dir, model.Options{})
+}
+
+// sameModel checks that the profile was made for m.
+func sameModel(p *schema.Profile, m *model.Model, name string) error {
+	got := profile.ModelInfo(m)
+	want := p.Model
+	if got.Layers != want.Layers || got.Heads != want.Heads || got.KVHeads != want.KVHeads || got.HeadDim != want.HeadDim {
+		return fmt.Errorf("%s: profile is for %d layers x %d heads (%d KV, head_dim %d), the model has %d x %d (%d KV, head_dim %d)",
+			name, want.Layers, want.Heads, want.KVHeads, want.HeadDim, got.Layers, got.Heads, got.KVHeads, got.HeadDim)
+	}
+	if want.Fingerprint != "" && got.Fingerprint != want.Fingerprint {
+		return fmt.Errorf("%s: profile was made for the model with fingerprint %s, this one is %s", name, want.Fingerprint, got.Fingerprint)
+	}
+	return nil
+}
+
+// calibrationData builds the datasets: the built-in needle probes, then
+// every --data file in order.
+func calibrationData(opts *calibrateOptions, m *model.Model) ([]calibrate.Dataset, error) {
+	var tok *tokenizer.Tokenizer
+	tokenize := func() (*tokenizer.Tokenizer, error) {
+		if tok != nil {
+			return tok, nil
+		}
+		dir := opts.Tokenizer
+		if dir == "" {
+			dir = opts.Model
+		}
+		if dir == "" {
+			var err error
+			if dir, err = syntheticModelDir(); err != nil {
+				return nil, err
+			}
+		}
+		t, err := tokenizer.Load(dir)
+		if err != nil {
+			return nil, err
+		}
+		tok = t
+		return tok, nil
+	}
+	var datasets []calibrate.Dataset
+	if opts.Needles {
+		t, err := tokenize()
+		if err != nil {
+			return nil, fmt.Errorf("built-in needle probes need a tokenizer (or pass --needles=false): %w", err)
+		}
+		d, err := needleDataset(opts, t)
+		if err != nil {
+			return nil, err
+		}
+		datasets = append(datasets, d)
+	}
+	for _, path := range opts.Data {
+		prompts, err := calibrate.ReadPrompts(path, opts.Template)
+		if err != nil {
+			return nil, err
+		}
+		d := calibrate.Dataset{Name: calibrate.DatasetName(path), MaxNew: opts.MaxNew}
+		for i, pr := range prompts {
+			ids := pr.IDs
+			if ids == nil {
+				t, err := tokenize()
+				if err != nil {
+					return nil, fmt.Errorf("%s: text prompts need a tokenizer: %w", path, err)
+				}
+				ids = t.Encode(pr.Text, true)
+			}
+			for _, id := range ids {
+				if id >= m.Config.VocabSize {
+					return nil, fmt.Errorf("%s: prompt %d: token id %d outside the vocabulary of %d", path, i+1, id, m.Config.VocabSize)
+				}
+			}
+			d.Prompts = append(d.Prompts, ids)
+		}
+		datasets = append(datasets, d)
+	}
+	if len(datasets) == 0 {
+		return nil, usagef("no calibration data: give --data files or keep --needles")
+	}
+	return datasets, nil
+}
+
+// needleDataset builds the built-in needle probes.
+func needleDataset(opts *calibrateOptions, tok *tokenizer.Tokenizer) (calibrate.Dataset, error) {
+	tmpl, err := needle.TemplateFor(opts.NeedleTemplate)
+	if err != nil {
+		return calibrate.Dataset{}, usagef("--needle-template: %v", err)
+	}
+	if opts.NeedlesCount <= 0 || len(opts.NeedleLengths) == 0 || len(opts.NeedleDepths) == 0 {
+		return calibrate.Dataset{}, usagef("built-in needle probes: want --needles-count > 0, --needle-lengths and --needle-depths")
+	}
+	maxLen := slices.Max(opts.NeedleLengths)
+	hay := needle.GenerateHaystack(opts.Seed, 5*maxLen+1000)
+	grid := needle.Grid{ContextLengths: opts.NeedleLengths, Depths: opts.NeedleDepths, Buffer: needleBuffer(opts.NeedleLengths)}
+	probes, skips, err := needle.Build(tok, hay, needle.GenerateNeedles(opts.NeedleSeed, opts.NeedlesCount), needle.Settings{
+		Grid: grid, Template: tmpl, AddSpecial: true, NeedleSeed: opts.NeedleSeed, HaystackSeed: opts.Seed,
+	})
+	if err != nil {
+		return calibrate.Dataset{}, err
+	}
+	if len(probes) == 0 {
+		return calibrate.Dataset{}, fmt.Errorf("no built-in needle probe could be built (%d skipped; first reason: %s)", len(skips), firstReason(skips))
+	}
+	d := calibrate.Dataset{Name: "needles", MaxNew: opts.MaxNew}
+	for _, pr := range probes {
+		d.Prompts = append(d.Prompts, pr.IDs)
+	}
+	return d, nil
+}
+
+// needleBuffer keeps a quarter of the shortest context, at most the
+// reference's 200 tokens, free for the question.
+func needleBuffer(lengths []int) int {
+	return min(needle.DefaultBuffer, slices.Min(lengths)/4)
+}
+
+// printCalibration prints the layer scores and budgets.
+func printCalibration(w io.Writer, output string, c *schema.Calibration) error {
+	prompts, steps := 0, 0
+	names := make([]string, len(c.Datasets))
+	for i, d := range c.Datasets {
+		prompts += d.Prompts
+		steps += d.Steps
+		names[i] = d.Name
+	}
+	if _, err := fmt.Fprintf(w, "%s: calibrated on %d datasets (%s), %d prompts, %d decode steps\n",
+		output, len(c.Datasets), strings.Join(names, ", "), prompts, steps); err != nil {
+		return err
+	}
+	return printBudgetTable(w, c.LayerScores, sortedAverages(c.Budgets), c.Budgets)
+}
+
+// countBar draws a progress bar on a terminal and stays quiet otherwise.
+type countBar struct {
+	w           io.Writer
+	enabled     bool
+	description string
+	bar         *progressbar.ProgressBar
+}
+
+func newCountBar(w io.Writer, enabled bool, description string) *countBar {
+	return &countBar{w: w, enabled: enabled, description: description}
+}
+
+func (b *countBar) set(done, total int) {
+	if !b.enabled {
+		return
+	}
+	if b.bar == nil {
+		b.bar = progressbar.NewOptions(total,
+			progressbar.OptionSetWriter(b.w),
+			progressbar.OptionSetDescription(b.description),
+			progressbar.OptionShowCount(),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionClearOnFinish(),
+		)
+	}
+	_ = b.bar.Set(done)
+}
+
+func (b *countBar) finish() {
+	if b.bar != nil {
+		_ = b.bar.Finish()
+	}
+}
