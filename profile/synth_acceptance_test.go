@@ -1,10 +1,7 @@
-//go:build synthacceptance
-
-// The acceptance test on the built-in synthetic model. It is written
-// against the model/synth API as agreed (synth.Write, synth.Options{Seed},
-// synth.PlantedHeads) and guarded by the synthacceptance build tag until
-// that package lands; run it with `go test -tags synthacceptance ./profile/`
-// and drop the tag once it compiles.
+// The acceptance test on the built-in synthetic model: for five seeds (the
+// model's token vectors and head roles, the needles and the haystack all
+// drawn from the seed), at least 90 % of the probes succeed and both scores
+// rank every planted retrieval head first in its layer.
 
 package profile
 
@@ -22,8 +19,8 @@ import (
 func TestSynthAcceptance(t *testing.T) {
 	for seed := int64(1); seed <= 5; seed++ {
 		dir := t.TempDir()
-		sopts := synth.Options{Seed: 1}
-		if err := synth.Write(dir, sopts); err != nil {
+		sopts := synth.Options{Seed: seed}
+		if _, err := synth.Write(dir, sopts); err != nil {
 			t.Fatal(err)
 		}
 		m, err := model.Load(dir, model.Options{})
