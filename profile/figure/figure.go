@@ -54,14 +54,36 @@ func Save(p *schema.Profile, path string, o Options) error {
 
 // Draw renders the figure of p to w in o.Format ("png" or "svg").
 func Draw(w io.Writer, p *schema.Profile, o Options) error {
-	if len(p.Heads.SRH) == 0 {
-		return fmt.Errorf("profile has no head scores to draw")
+	f, err := layout(p, o)
+	if err != nil {
+		return err
 	}
-	heatmaps := []*plot.Plot{
+	canvas, err := draw.NewFormattedCanvas(f.width, f.height, o.Format)
+	if err != nil {
+		return err
+	}
+	f.draw(draw.New(canvas))
+	_, err = canvas.WriteTo(w)
+	return err
+}
+
+// figureLayout is the grid of panels and the page size.
+type figureLayout struct {
+	rows          [][]*plot.Plot // [0] the two heatmaps, [1] the bar charts when calibrated
+	tiles         draw.Tiles
+	width, height vg.Length
+}
+
+// layout builds the panels of p: the SRH and retrieval heatmaps and, for a
+// calibrated profile, the layer score and budget bars.
+func layout(p *schema.Profile, o Options) (*figureLayout, error) {
+	if len(p.Heads.SRH) == 0 {
+		return nil, fmt.Errorf("profile has no head scores to draw")
+	}
+	rows := [][]*plot.Plot{{
 		heatmap(p.Heads.SRH, "Semantic retrieval score (SRH)"),
 		heatmap(p.Heads.Retrieval, "Classic retrieval score"),
-	}
-	rows := [][]*plot.Plot{heatmaps}
+	}}
 	if c := p.Calibration; c != nil && len(c.LayerScores) > 0 {
 		row := []*plot.Plot{bars(c.LayerScores, "Layer score (normalised eviction error)", "score")}
 		if avg, budgets, ok := pickBudget(c.Budgets, o.Budget); ok {
@@ -75,27 +97,27 @@ func Draw(w io.Writer, p *schema.Profile, o Options) error {
 		}
 		rows = append(rows, row)
 	}
-	width, height := o.Width, o.Height
-	if width == 0 {
-		width = 26 * vg.Centimeter
+	f := &figureLayout{rows: rows, width: o.Width, height: o.Height}
+	if f.width == 0 {
+		f.width = 26 * vg.Centimeter
 	}
-	if height == 0 {
-		height = vg.Length(len(rows)) * 11 * vg.Centimeter
+	if f.height == 0 {
+		f.height = vg.Length(len(rows)) * 11 * vg.Centimeter
 	}
-	canvas, err := draw.NewFormattedCanvas(width, height, o.Format)
-	if err != nil {
-		return err
-	}
-	tiles := draw.Tiles{Rows: len(rows), Cols: 2, PadX: vg.Centimeter, PadY: vg.Centimeter,
+	f.tiles = draw.Tiles{Rows: len(rows), Cols: 2, PadX: vg.Centimeter, PadY: vg.Centimeter,
 		PadTop: vg.Millimeter * 5, PadBottom: vg.Millimeter * 5, PadLeft: vg.Millimeter * 5, PadRight: vg.Millimeter * 5}
-	cells := plot.Align(rows, tiles, draw.New(canvas))
-	for i, row := range rows {
+	return f, nil
+}
+
+// draw renders every panel onto dc and returns the panels' canvases.
+func (f *figureLayout) draw(dc draw.Canvas) [][]draw.Canvas {
+	cells := plot.Align(f.rows, f.tiles, dc)
+	for i, row := range f.rows {
 		for j, pl := range row {
 			pl.Draw(cells[i][j])
 		}
 	}
-	_, err = canvas.WriteTo(w)
-	return err
+	return cells
 }
 
 // grid adapts a [layer][head] matrix to plotter.GridXYZ: columns are heads,

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+
 	"github.com/compresskv/compresskv/profile/schema"
 )
 
@@ -106,5 +109,43 @@ func TestPickBudget(t *testing.T) {
 	}
 	if _, _, ok := pickBudget(b, 512); ok {
 		t.Fatal("picked a budget that is not stored")
+	}
+}
+
+// TestHeatmapCellColours renders the figure and reads back the pixel at the
+// centre of every heatmap cell: the planted head of each layer (the highest
+// score) must be the brightest cell of its layer, in both heatmaps, and
+// brightness must follow the score order.
+func TestHeatmapCellColours(t *testing.T) {
+	p := testProfile(true)
+	f, err := layout(p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const dpi = 96
+	c := vgimg.NewWith(vgimg.UseWH(f.width, f.height), vgimg.UseDPI(dpi))
+	cells := f.draw(draw.New(c))
+	img := c.Image()
+	height := img.Bounds().Dy()
+	for panel, scores := range [][][]float64{p.Heads.SRH, p.Heads.Retrieval} {
+		pl := f.rows[0][panel]
+		da := pl.DataCanvas(cells[0][panel])
+		xOf, yOf := pl.Transforms(&da)
+		lum := func(layer, head int) float64 {
+			px := int(float64(xOf(float64(head))) * dpi / 72)
+			py := height - int(float64(yOf(float64(layer)))*dpi/72)
+			r, g, b, _ := img.At(px, py).RGBA()
+			return (0.2126*float64(r) + 0.7152*float64(g) + 0.0722*float64(b)) / 0xffff
+		}
+		for layer, row := range scores {
+			for a := range row {
+				for b := range row {
+					if row[a] > row[b] && lum(layer, a) <= lum(layer, b) {
+						t.Errorf("panel %d layer %d: head %d (score %g) is not brighter than head %d (score %g): %.3f <= %.3f",
+							panel, layer, a, row[a], b, row[b], lum(layer, a), lum(layer, b))
+					}
+				}
+			}
+		}
 	}
 }
