@@ -1,14 +1,11 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
 	"strconv"
 
-	"github.com/olekukonko/tablewriter"
-	"github.com/olekukonko/tablewriter/tw"
 	"github.com/spf13/cobra"
 
 	"github.com/compresskv/compresskv/calibrate"
@@ -77,15 +74,10 @@ func runBudget(opts *budgetOptions, s *streams) error {
 	}
 	budgets := calibrate.Allocate(c.LayerScores, opts.Average, c.Floor, c.CeilingFactor)
 	if opts.JSON {
-		data, err := json.MarshalIndent(budgetReport{
+		return writeJSON(s.out, budgetReport{
 			Profile: opts.Profile, Average: opts.Average, Floor: c.Floor, Ceiling: c.CeilingFactor * opts.Average,
 			Total: opts.Average * len(budgets), LayerScores: c.LayerScores, Budgets: budgets,
-		}, "", "  ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(s.out, "%s\n", data)
-		return err
+		})
 	}
 	if _, err := fmt.Fprintf(s.out, "%s: average %d tokens per layer, floor %d, ceiling %d, total %d\n",
 		opts.Profile, opts.Average, c.Floor, c.CeilingFactor*opts.Average, opts.Average*len(budgets)); err != nil {
@@ -110,7 +102,7 @@ func sortedAverages(budgets map[string][]int) []int {
 // printBudgetTable prints one row per layer: its score and its budget at
 // every average, then the totals.
 func printBudgetTable(w io.Writer, scores []float64, averages []int, budgets map[string][]int) error {
-	t := tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off))
+	t := newTable(w)
 	header := []string{"layer", "score"}
 	for _, a := range averages {
 		header = append(header, "avg "+strconv.Itoa(a))

@@ -5,23 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"slices"
 	"strings"
-	"syscall"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/compresskv/compresskv/calibrate"
 	"github.com/compresskv/compresskv/calibrate/selection"
-	"github.com/compresskv/compresskv/configs"
 	"github.com/compresskv/compresskv/internal/atomicfile"
 	"github.com/compresskv/compresskv/model"
-	"github.com/compresskv/compresskv/model/tokenizer"
 	"github.com/compresskv/compresskv/needle"
 	"github.com/compresskv/compresskv/profile"
 	"github.com/compresskv/compresskv/profile/schema"
@@ -35,13 +27,8 @@ type calibrateOptions struct {
 	Template string
 	MaxNew   int
 
-	Needles        bool
-	NeedleLengths  []int
-	NeedleDepths   []float64
-	NeedlesCount   int
-	NeedleSeed     int64
-	Seed           int64
-	NeedleTemplate string
+	Needles bool       // include the built-in needle probes
+	Probes  probeFlags // the built-in probes: --needle-lengths, --needle-depths, ...
 
 	Budget        int
 	TopK          int
@@ -113,20 +100,14 @@ which layers drifted and exits with status 3.`,
 			},
 		}
 		f := cmd.Flags()
-		f.StringVar(&opts.Model, "model", "", "Hugging Face checkpoint folder; empty: the built-in synthetic model")
-		f.StringVar(&opts.Tokenizer, "tokenizer", "", "folder with tokenizer.json (default: the model folder)")
-		f.StringVar(&opts.Profile, "profile", "", "profile to calibrate (written by `compresskv profile`)")
+		addModelFlags(f, &opts.Model, &opts.Tokenizer)
+		f.StringVar(&opts.Profile, "profile", "", "profile to calibrate (written by compresskv profile)")
 		f.StringVarP(&opts.Output, "output", "o", "", "calibrated profile to write (default: overwrite --profile)")
 		f.StringArrayVar(&opts.Data, "data", nil, "calibration dataset, JSON Lines (repeatable)")
 		f.StringVar(&opts.Template, "template", "", "prompt template for --data lines without \"prompt\"; {field} takes the line's field")
 		f.IntVar(&opts.MaxNew, "max-new", 0, "tokens generated per prompt (the first comes from prefill; errors are measured on the rest)")
 		f.BoolVar(&opts.Needles, "needles", true, "include the built-in needle probes as a dataset")
-		f.IntSliceVar(&opts.NeedleLengths, "needle-lengths", nil, "context lengths of the built-in needle probes")
-		f.Float64SliceVar(&opts.NeedleDepths, "needle-depths", nil, "needle depths in percent of the built-in probes")
-		f.IntVar(&opts.NeedlesCount, "needles-count", 0, "generated needles of the built-in probes")
-		f.Int64Var(&opts.NeedleSeed, "needle-seed", 0, "seed of the generated needles")
-		f.Int64Var(&opts.Seed, "seed", 0, "seed of the generated haystack")
-		f.StringVar(&opts.NeedleTemplate, "needle-template", "", "prompt template of the built-in probes: "+strings.Join(needle.TemplateNames(), ", "))
+		addProbeFlags(f, &opts.Probes, calibrationFlags)
 		f.IntVar(&opts.Budget, "budget", 0, "calibration budget: tokens per layer the selection keeps")
 		f.IntVar(&opts.TopK, "top-k", 0, "SRH heads per layer that select tokens")
 		f.IntVar(&opts.Window, "window", 0, "observation window w (always kept; its queries vote)")
@@ -144,30 +125,6 @@ which layers drifted and exits with status 3.`,
 		f.IntVar(&opts.Threads, "threads", 0, "prompts run in parallel (default: all CPUs); the result does not depend on it")
 		return cmd
 	})
-}
-
-// applyEmbeddedDefaults fills every flag the user, the environment and
-// --config left unset from an embedded configs file (keys are flag names).
-func applyEmbeddedDefaults(flags *pflag.FlagSet, name string) error {
-	data, err := configs.Read(name)
-	if err != nil {
-		return err
-	}
-	var values map[string]any
-	if err := yaml.Unmarshal(data, &values); err != nil {
-		return fmt.Errorf("configs/%s: %w", name, err)
-	}
-	for key, val := range values {
-		f := flags.Lookup(key)
-		if f == nil || f.Changed {
-			continue
-		}
-		if err := setFlag(f, val); err != nil {
-			return fmt.Errorf("configs/%s: %s: %w", name, key, err)
-		}
-		f.Changed = false // a default, not the user's choice
-	}
-	return nil
 }
 
 // options turns the flags into calibration settings.
@@ -201,6 +158,14 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 	if err != nil {
 		return err
 	}
+	var needles *probeInputs
+	if opts.Needles {
+		opts.Probes.Spec.Buffer = needleBuffer(opts.Probes.Spec.Lengths)
+		if needles, err = opts.Probes.resolve(); err != nil {
+			return err
+		}
+	}
+
 	output := opts.Output
 	if output == "" {
 		output = opts.Profile
@@ -216,15 +181,16 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 		}
 	}
 
-	m, err := loadCalibrationModel(opts.Model)
+	lm, err := loadModel(opts.Model, opts.Tokenizer, model.Options{})
 	if err != nil {
 		return err
 	}
-	defer m.Close()
+	defer lm.close()
+	m := lm.model
 	if err := sameModel(p, m, opts.Profile); err != nil {
 		return err
 	}
-	datasets, err := calibrationData(opts, m)
+	datasets, err := calibrationData(opts, needles, lm, m)
 	if err != nil {
 		return err
 	}
@@ -240,14 +206,16 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 		calOpts.Journal = journal
 	}
 
-	ctx := opts.ctx
-	if ctx == nil {
-		var stop context.CancelFunc
-		ctx, stop = signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
+	ctx, stop := interruptible(opts.ctx)
+	defer stop()
+	bar := newProgressBar(s.err, opts.progress, "calibration prompts")
+	resumed := -1 // calibrate reports the journal's prompts before any work
+	calOpts.Progress = func(done, total int) {
+		if resumed < 0 {
+			resumed = done
+		}
+		bar.update(done, total, resumed, 0)
 	}
-	bar := newCountBar(s.err, opts.progress, "calibration prompts")
-	calOpts.Progress = bar.set
 	c, err := calibrate.Run(ctx, m, datasets, p.Heads.Ranking, calOpts)
 	bar.finish()
 	if err != nil {
@@ -292,27 +260,6 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 	return printCalibration(s.out, output, c)
 }
 
-// readProfileLoose reads a profile without validating it, for comparisons
-// that must also describe broken or hand-edited files.
-func readProfileLoose(path string) (*schema.Profile, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return schema.Unmarshal(data, path)
-}
-
-// loadCalibrationModel loads dir, or the built-in synthetic model.
-func loadCalibrationModel(dir string) (*model.Model, error) {
-	if dir == "" {
-		var err error
-		if dir, err = syntheticModelDir(); err != nil {
-			return nil, err
-		}
-	}
-	return model.Load(dir, model.Options{})
-}
-
 // sameModel checks that the profile was made for m.
 func sameModel(p *schema.Profile, m *model.Model, name string) error {
 	got := profile.ModelInfo(m)
@@ -327,40 +274,22 @@ func sameModel(p *schema.Profile, m *model.Model, name string) error {
 	return nil
 }
 
-// calibrationData builds the datasets: the built-in needle probes, then
-// every --data file in order.
-func calibrationData(opts *calibrateOptions, m *model.Model) ([]calibrate.Dataset, error) {
-	var tok *tokenizer.Tokenizer
-	tokenize := func() (*tokenizer.Tokenizer, error) {
-		if tok != nil {
-			return tok, nil
-		}
-		dir := opts.Tokenizer
-		if dir == "" {
-			dir = opts.Model
-		}
-		if dir == "" {
-			var err error
-			if dir, err = syntheticModelDir(); err != nil {
-				return nil, err
-			}
-		}
-		t, err := tokenizer.Load(dir)
-		if err != nil {
-			return nil, err
-		}
-		tok = t
-		return tok, nil
-	}
+// calibrationData builds the datasets: the built-in needle probes (when
+// needles is not nil), then every --data file in order.
+func calibrationData(opts *calibrateOptions, needles *probeInputs, lm *loadedModel, m *model.Model) ([]calibrate.Dataset, error) {
 	var datasets []calibrate.Dataset
-	if opts.Needles {
-		t, err := tokenize()
+	if needles != nil {
+		tok, err := lm.tokenizer()
 		if err != nil {
 			return nil, fmt.Errorf("built-in needle probes need a tokenizer (or pass --needles=false): %w", err)
 		}
-		d, err := needleDataset(opts, t)
+		probes, _, err := needles.buildSome(tok)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("built-in needle probes: %w", err)
+		}
+		d := calibrate.Dataset{Name: "needles", MaxNew: opts.MaxNew}
+		for _, pr := range probes {
+			d.Prompts = append(d.Prompts, pr.IDs)
 		}
 		datasets = append(datasets, d)
 	}
@@ -373,11 +302,11 @@ func calibrationData(opts *calibrateOptions, m *model.Model) ([]calibrate.Datase
 		for i, pr := range prompts {
 			ids := pr.IDs
 			if ids == nil {
-				t, err := tokenize()
+				tok, err := lm.tokenizer()
 				if err != nil {
 					return nil, fmt.Errorf("%s: text prompts need a tokenizer: %w", path, err)
 				}
-				ids = t.Encode(pr.Text, true)
+				ids = tok.Encode(pr.Text, true)
 			}
 			for _, id := range ids {
 				if id >= m.Config.VocabSize {
@@ -394,37 +323,12 @@ func calibrationData(opts *calibrateOptions, m *model.Model) ([]calibrate.Datase
 	return datasets, nil
 }
 
-// needleDataset builds the built-in needle probes.
-func needleDataset(opts *calibrateOptions, tok *tokenizer.Tokenizer) (calibrate.Dataset, error) {
-	tmpl, err := needle.TemplateFor(opts.NeedleTemplate)
-	if err != nil {
-		return calibrate.Dataset{}, usagef("--needle-template: %v", err)
-	}
-	if opts.NeedlesCount <= 0 || len(opts.NeedleLengths) == 0 || len(opts.NeedleDepths) == 0 {
-		return calibrate.Dataset{}, usagef("built-in needle probes: want --needles-count > 0, --needle-lengths and --needle-depths")
-	}
-	maxLen := slices.Max(opts.NeedleLengths)
-	hay := needle.GenerateHaystack(opts.Seed, 5*maxLen+1000)
-	grid := needle.Grid{ContextLengths: opts.NeedleLengths, Depths: opts.NeedleDepths, Buffer: needleBuffer(opts.NeedleLengths)}
-	probes, skips, err := needle.Build(tok, hay, needle.GenerateNeedles(opts.NeedleSeed, opts.NeedlesCount), needle.Settings{
-		Grid: grid, Template: tmpl, AddSpecial: true, NeedleSeed: opts.NeedleSeed, HaystackSeed: opts.Seed,
-	})
-	if err != nil {
-		return calibrate.Dataset{}, err
-	}
-	if len(probes) == 0 {
-		return calibrate.Dataset{}, fmt.Errorf("no built-in needle probe could be built (%d skipped; first reason: %s)", len(skips), firstReason(skips))
-	}
-	d := calibrate.Dataset{Name: "needles", MaxNew: opts.MaxNew}
-	for _, pr := range probes {
-		d.Prompts = append(d.Prompts, pr.IDs)
-	}
-	return d, nil
-}
-
 // needleBuffer keeps a quarter of the shortest context, at most the
 // reference's 200 tokens, free for the question.
 func needleBuffer(lengths []int) int {
+	if len(lengths) == 0 {
+		return 0 // resolve reports the empty list
+	}
 	return min(needle.DefaultBuffer, slices.Min(lengths)/4)
 }
 
@@ -442,38 +346,4 @@ func printCalibration(w io.Writer, output string, c *schema.Calibration) error {
 		return err
 	}
 	return printBudgetTable(w, c.LayerScores, sortedAverages(c.Budgets), c.Budgets)
-}
-
-// countBar draws a progress bar on a terminal and stays quiet otherwise.
-type countBar struct {
-	w           io.Writer
-	enabled     bool
-	description string
-	bar         *progressbar.ProgressBar
-}
-
-func newCountBar(w io.Writer, enabled bool, description string) *countBar {
-	return &countBar{w: w, enabled: enabled, description: description}
-}
-
-func (b *countBar) set(done, total int) {
-	if !b.enabled {
-		return
-	}
-	if b.bar == nil {
-		b.bar = progressbar.NewOptions(total,
-			progressbar.OptionSetWriter(b.w),
-			progressbar.OptionSetDescription(b.description),
-			progressbar.OptionShowCount(),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionClearOnFinish(),
-		)
-	}
-	_ = b.bar.Set(done)
-}
-
-func (b *countBar) finish() {
-	if b.bar != nil {
-		_ = b.bar.Finish()
-	}
 }

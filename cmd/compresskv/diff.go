@@ -5,8 +5,6 @@ import (
 	"io"
 	"strconv"
 
-	"github.com/olekukonko/tablewriter"
-	"github.com/olekukonko/tablewriter/tw"
 	"github.com/spf13/cobra"
 
 	"github.com/compresskv/compresskv/calibrate"
@@ -60,7 +58,7 @@ func printComparison(w io.Writer, c calibrate.Comparison, nameA, nameB string) e
 	if _, err := fmt.Fprintf(w, "A = %s\nB = %s\n", nameA, nameB); err != nil {
 		return err
 	}
-	t := tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off))
+	t := newTable(w)
 	k := strconv.Itoa(c.TopK)
 	t.Header([]string{"layer", "top-" + k + " A", "top-" + k + " B", "overlap", "score A", "score B", "max budget change"})
 	for _, d := range c.Layers {

@@ -1,11 +1,7 @@
 package main
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -92,24 +88,21 @@ func runGenerate(opts *generateOptions, s *streams) error {
 	if !ok {
 		return usagef("--kv-dtype %q: want f32 or bf16", opts.KVDType)
 	}
-	if opts.Threads > 0 {
-		prev := kernels.Threads()
-		kernels.SetThreads(opts.Threads)
-		defer kernels.SetThreads(prev)
-	}
+	defer limitThreads(opts.Threads)()
 
-	m, err := model.Load(opts.Model, model.Options{ChunkSize: opts.Chunk, KVDType: kvDType})
+	lm, err := loadModel(opts.Model, "", model.Options{ChunkSize: opts.Chunk, KVDType: kvDType})
 	if err != nil {
 		return err
 	}
-	defer m.Close()
+	defer lm.close()
+	m := lm.model
 	// The tokenizer is optional with --ids: ids in, ids out.
 	var tok *tokenizer.Tokenizer
-	if _, err := os.Stat(filepath.Join(opts.Model, "tokenizer.json")); errors.Is(err, fs.ErrNotExist) {
+	if !lm.hasTokenizer() {
 		if opts.Prompt != "" {
 			return fmt.Errorf("--prompt needs a tokenizer.json in %s (or give --ids)", opts.Model)
 		}
-	} else if tok, err = tokenizer.Load(opts.Model); err != nil {
+	} else if tok, err = lm.tokenizer(); err != nil {
 		return err
 	}
 	prompt := opts.IDs
@@ -140,9 +133,7 @@ func runGenerate(opts *generateOptions, s *streams) error {
 		res.Text = &text
 	}
 	if opts.JSON {
-		enc := json.NewEncoder(s.out)
-		enc.SetEscapeHTML(false)
-		return enc.Encode(res)
+		return writeJSONLine(s.out, res)
 	}
 	ids := make([]string, len(generated))
 	for i, id := range generated {

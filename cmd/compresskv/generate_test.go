@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -18,28 +17,33 @@ import (
 
 func runGenerateArgs(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	code = run(append([]string{"generate"}, args...), strings.NewReader(""), &out, &errb)
-	return code, out.String(), errb.String()
+	return runCLI(append([]string{"generate"}, args...)...)
+}
+
+// inputIDs opens a safetensors file and reads its input_ids tensor.
+func inputIDs(t *testing.T, path string) (*safetensors.Set, []int64) {
+	t.Helper()
+	set, err := safetensors.OpenDir(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { set.Close() })
+	it, err := set.Tensor("input_ids")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := it.Int64s()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set, ids
 }
 
 // TestGenerateStories reproduces the greedy reference continuation of the
 // real stories260K checkpoint from BOS, and its documented story.
 func TestGenerateStories(t *testing.T) {
 	dir := testshared.Require(t, "models/stories260K-f32")
-	set, err := safetensors.OpenDir(filepath.Join(dir, "reference.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer set.Close()
-	it, err := set.Tensor("input_ids")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := it.Int64s()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, ref := inputIDs(t, filepath.Join(dir, "reference.safetensors"))
 	code, out, errOut := runGenerateArgs(t, "--model", dir, "--ids", "1", "--max-new", "255", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
@@ -81,19 +85,7 @@ func TestGenerateLogits(t *testing.T) {
 	}
 	generated := strings.Fields(strings.TrimPrefix(strings.TrimSpace(out), "generated ids: "))
 
-	set, err := safetensors.OpenDir(logitsPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer set.Close()
-	it, err := set.Tensor("input_ids")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids64, err := it.Int64s()
-	if err != nil {
-		t.Fatal(err)
-	}
+	set, ids64 := inputIDs(t, logitsPath)
 	n := 5 + len(generated)
 	if len(ids64) != n || fmt.Sprint(ids64[:5]) != "[3 1 4 1 5]" || strings.Trim(fmt.Sprint(ids64[5:]), "[]") != strings.Join(generated, " ") {
 		t.Fatalf("input_ids %v, generated %v", ids64, generated)
@@ -155,7 +147,7 @@ func TestGenerateUsage(t *testing.T) {
 		{[]string{"--model", dir, "--prompt", "hello"}, 1, "--prompt needs a tokenizer.json"},
 		{[]string{"--model", dir, "--ids", "1,2,3,4,5,6,7,8,9"}, 1, "prompt of 9 tokens exceeds the model context of 8"},
 		{[]string{"--model", dir, "--ids", "12"}, 1, "token id 12 at index 0 is outside the vocabulary of 10"},
-		{[]string{"--model", filepath.Join(dir, "nope"), "--ids", "1"}, 1, "config.json"},
+		{[]string{"--model", filepath.Join(dir, "nope"), "--ids", "1"}, 2, "nope: no such folder"},
 	}
 	for _, tt := range tests {
 		code, _, errOut := runGenerateArgs(t, tt.args...)

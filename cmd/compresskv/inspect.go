@@ -1,12 +1,10 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
 
-	"github.com/olekukonko/tablewriter"
 	"github.com/spf13/cobra"
 
 	"github.com/compresskv/compresskv/calibrate"
@@ -84,9 +82,7 @@ func runInspect(opts *inspectOptions, s *streams) error {
 		return err
 	}
 	if opts.json {
-		enc := json.NewEncoder(s.out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return writeJSON(s.out, rep)
 	}
 	return printInspect(s.out, rep)
 }
@@ -133,7 +129,7 @@ func printInspect(w io.Writer, rep *inspectReport) error {
 	fmt.Fprintf(w, "fingerprint: %s\n", m.Fingerprint)
 	fmt.Fprintf(w, "made by: %s %s (%s scoring)\n", rep.Tool.Name, rep.Tool.Version, rep.Scoring)
 	fmt.Fprintf(w, "probes: %d run, %d successful (%.1f %%), %d skipped\n\n", rep.Run, rep.Successful, 100*rep.SuccessRate, rep.Skipped)
-	t := tablewriter.NewTable(w)
+	t := newTable(w)
 	header := []any{"layer", "top heads (SRH)"}
 	if rep.Calibrated {
 		header = append(header, "layer score", fmt.Sprintf("budget @ avg %d", rep.AvgBudget))

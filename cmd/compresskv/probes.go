@@ -1,27 +1,18 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
-	"go.yaml.in/yaml/v3"
 
-	"github.com/compresskv/compresskv/configs"
 	"github.com/compresskv/compresskv/model/tokenizer"
-	"github.com/compresskv/compresskv/needle"
 )
 
 // probesOptions are the inputs of `compresskv probes`.
 type probesOptions struct {
 	Tokenizer  string
-	Spec       needle.Spec
-	Template   string
-	AddSpecial bool
+	Probes     probeFlags
 	FullPrompt bool
-	Quick      bool
 }
 
 func init() {
@@ -55,65 +46,18 @@ buffer 200, 3 generated needles, generated haystack, raw template.`,
       --logistic --full-prompt`,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, args []string) error {
-				name := "probes.yaml"
-				if opts.Quick {
-					name = "probes-quick.yaml"
-				}
-				if err := applyProbeDefaults(cmd.Flags(), name); err != nil {
+				if err := applyEmbeddedDefaults(cmd.Flags(), probeGridFile(opts.Probes.Quick)); err != nil {
 					return err
 				}
 				return runProbes(opts, s)
 			},
 		}
 		f := cmd.Flags()
-		sp := &opts.Spec
 		f.StringVar(&opts.Tokenizer, "tokenizer", "", "folder with tokenizer.json (a Hugging Face model folder)")
-		f.StringVar(&sp.Haystack, "haystack", "", `haystack: "generated" (seeded prose) or a .txt file or folder of .txt files`)
-		f.StringVar(&sp.Needles, "needles", "", "needle JSONL file (reference format: needle, question, real_needle); empty: generated needles")
-		f.Int64Var(&sp.NeedleSeed, "needle-seed", 0, "seed of the generated needles")
-		f.IntVar(&sp.NeedlesCount, "needles-count", 0, "number of generated needles")
-		f.Int64Var(&sp.Seed, "seed", 0, "seed of the generated haystack")
-		f.IntSliceVar(&sp.Lengths, "lengths", nil, "context lengths in tokens (overrides --min-length/--max-length/--intervals)")
-		f.IntVar(&sp.MinLength, "min-length", 0, "shortest context length in tokens")
-		f.IntVar(&sp.MaxLength, "max-length", 0, "longest context length in tokens")
-		f.IntVar(&sp.Intervals, "intervals", 0, "number of context lengths, spaced linearly")
-		f.Float64SliceVar(&sp.Depths, "depths", nil, "needle depths in percent (overrides --min-depth/--max-depth/--depth-intervals)")
-		f.Float64Var(&sp.MinDepth, "min-depth", 0, "smallest needle depth in percent")
-		f.Float64Var(&sp.MaxDepth, "max-depth", 0, "largest needle depth in percent")
-		f.IntVar(&sp.DepthIntervals, "depth-intervals", 0, "number of depths")
-		f.BoolVar(&sp.Logistic, "logistic", false, "space depths logistically (the reference's sigmoid option) instead of linearly")
-		f.IntVar(&sp.Buffer, "buffer", 0, "tokens of each context length kept free for the question and answer")
-		f.StringVar(&opts.Template, "template", "", "prompt template: "+strings.Join(needle.TemplateNames(), ", ")+
-			`, "auto" (from the tokenizer's chat template), or a custom text with {context} and {question}`)
-		f.BoolVar(&opts.AddSpecial, "add-special", true, "add the tokenizer's special tokens (BOS) to the prompt")
+		addProbeFlags(f, &opts.Probes, gridFlags)
 		f.BoolVar(&opts.FullPrompt, "full-prompt", false, `add the prompt text to every line ("prompt")`)
-		f.BoolVar(&opts.Quick, "quick", false, "use the quick probe grid (configs/probes-quick.yaml) for flags not given")
 		return cmd
 	})
-}
-
-// applyProbeDefaults fills every flag that the command line, the
-// environment and --config left unset from an embedded probe grid, whose
-// keys are flag names.
-func applyProbeDefaults(flags *pflag.FlagSet, name string) error {
-	data, err := configs.Read(name)
-	if err != nil {
-		return err
-	}
-	var values map[string]any
-	if err := yaml.Unmarshal(data, &values); err != nil {
-		return fmt.Errorf("configs/%s: %w", name, err)
-	}
-	for key, val := range values {
-		f := flags.Lookup(key)
-		if f == nil || f.Changed {
-			continue
-		}
-		if err := setFlag(f, val); err != nil {
-			return fmt.Errorf("configs/%s: %s: %w", name, key, err)
-		}
-	}
-	return nil
 }
 
 // probeLine and skipLine are the JSONL records, in this key order.
@@ -144,24 +88,7 @@ func runProbes(opts *probesOptions, s *streams) error {
 	if opts.Tokenizer == "" {
 		return usagef("--tokenizer is required: a folder with tokenizer.json")
 	}
-	grid, err := opts.Spec.Grid()
-	if err != nil {
-		return usagef("%v", err)
-	}
-	var tmpl needle.Template
-	if opts.Template != "auto" {
-		if tmpl, err = needle.TemplateFor(opts.Template); err != nil {
-			return usagef("--template: %v", err)
-		}
-	}
-	needles, _, err := opts.Spec.NeedleSet()
-	if err != nil {
-		if opts.Spec.Needles == "" {
-			return usagef("--needles-count: %v", err)
-		}
-		return err
-	}
-	haystack, _, err := opts.Spec.HaystackText(grid.MaxLength())
+	inputs, err := opts.Probes.resolve()
 	if err != nil {
 		return err
 	}
@@ -169,21 +96,10 @@ func runProbes(opts *probesOptions, s *streams) error {
 	if err != nil {
 		return err
 	}
-	if opts.Template == "auto" {
-		// The family of the tokenizer's own chat template; raw without one.
-		if tmpl, err = needle.TemplateFor(needle.DetectTemplateText(tok.ChatTemplate())); err != nil {
-			return err
-		}
-	}
-	probes, skips, err := needle.Build(tok, haystack, needles, needle.Settings{
-		Grid: grid, Template: tmpl, AddSpecial: opts.AddSpecial,
-		NeedleSeed: opts.Spec.NeedleSeed, HaystackSeed: opts.Spec.Seed,
-	})
+	probes, skips, err := inputs.build(tok)
 	if err != nil {
 		return err
 	}
-	enc := json.NewEncoder(s.out)
-	enc.SetEscapeHTML(false) // chat templates are full of <|...|>
 	for p, k := 0, 0; p < len(probes) || k < len(skips); {
 		var rec any
 		if k == len(skips) || p < len(probes) && probes[p].Index < skips[k].Index {
@@ -201,11 +117,11 @@ func runProbes(opts *probesOptions, s *streams) error {
 			sk := skips[k]
 			rec, k = skipLine{Skipped: true, Index: sk.Index, ContextLength: sk.ContextLength, Depth: sk.Depth, NeedleID: sk.NeedleID, Reason: sk.Reason}, k+1
 		}
-		if err := enc.Encode(rec); err != nil {
+		if err := writeJSONLine(s.out, rec); err != nil {
 			return err
 		}
 	}
 	_, err = fmt.Fprintf(s.err, "probes: %d built, %d skipped (%d needles x %d lengths x %d depths, template %s)\n",
-		len(probes), len(skips), len(needles), len(grid.ContextLengths), len(grid.Depths), tmpl.Name)
+		len(probes), len(skips), len(inputs.needles), len(inputs.grid.ContextLengths), len(inputs.grid.Depths), inputs.template.Name)
 	return err
 }

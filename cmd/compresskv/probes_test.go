@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -13,9 +12,7 @@ import (
 )
 
 func runProbesCLI(args ...string) (code int, stdout, stderr string) {
-	var out, errOut bytes.Buffer
-	code = run(append([]string{"probes"}, args...), strings.NewReader(""), &out, &errOut)
-	return code, out.String(), errOut.String()
+	return runCLI(append([]string{"probes"}, args...)...)
 }
 
 // byteTokenizerDir writes a Hugging Face tokenizer.json with no merges: a

@@ -2,29 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"path/filepath"
-	"runtime"
 	"strings"
-	"syscall"
-	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
-	"go.yaml.in/yaml/v3"
-	"golang.org/x/term"
 
-	"github.com/compresskv/compresskv/configs"
 	"github.com/compresskv/compresskv/internal/atomicfile"
 	"github.com/compresskv/compresskv/model"
-	"github.com/compresskv/compresskv/model/tokenizer"
-	"github.com/compresskv/compresskv/needle"
 	"github.com/compresskv/compresskv/profile"
 	"github.com/compresskv/compresskv/profile/schema"
 )
@@ -33,23 +20,7 @@ import (
 type profileOptions struct {
 	Model, Tokenizer, Output string
 
-	Haystack     string
-	Needles      string
-	NeedleSeed   int64
-	NeedlesCount int
-	Seed         int64 // haystack seed
-	Lengths      []int
-	MinLength    int
-	MaxLength    int
-	Intervals    int
-	Depths       []float64
-	MinDepth     float64
-	MaxDepth     float64
-	DepthSteps   int
-	Logistic     bool
-	Buffer       int
-	Template     string
-	AddSpecial   bool
+	Probes probeFlags // the probe grid, needles, haystack and template
 
 	MaxNew          int
 	TeacherForced   bool
@@ -59,7 +30,6 @@ type profileOptions struct {
 	Shards          int
 	ExportReference string
 	Threads         int
-	Quick           bool
 	JSON            bool
 
 	getenv   func(string) string // os.Getenv; replaced in tests
@@ -113,7 +83,8 @@ environment when --shard is not given. See docs/sharding.md.`,
   compresskv merge qwen.json.shard-*-of-8.jsonl -o qwen.json`,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, args []string) error {
-				if err := applyGridDefaults(cmd.Flags(), opts); err != nil {
+				quick := opts.Probes.Quick || opts.Model == ""
+				if err := applyEmbeddedDefaults(cmd.Flags(), probeGridFile(quick)); err != nil {
 					return err
 				}
 				opts.progress = isTerminal(s.err)
@@ -121,28 +92,9 @@ environment when --shard is not given. See docs/sharding.md.`,
 			},
 		}
 		f := cmd.Flags()
-		f.StringVar(&opts.Model, "model", "", "Hugging Face checkpoint folder (config.json + *.safetensors); empty: the built-in synthetic model")
-		f.StringVar(&opts.Tokenizer, "tokenizer", "", "folder with tokenizer.json (default: the model folder)")
+		addModelFlags(f, &opts.Model, &opts.Tokenizer)
 		f.StringVarP(&opts.Output, "output", "o", "profile.json", "profile file to write")
-		f.StringVar(&opts.Haystack, "haystack", "", `haystack: "generated" (seeded prose) or a .txt file or folder of .txt files`)
-		f.StringVar(&opts.Needles, "needles", "", "needle JSONL file (reference format: needle, question, real_needle); empty: generated needles")
-		f.Int64Var(&opts.NeedleSeed, "needle-seed", 0, "seed of the generated needles")
-		f.IntVar(&opts.NeedlesCount, "needles-count", 0, "number of generated needles")
-		f.IntVar(&opts.NeedlesCount, "needle-count", 0, "alias of --needles-count")
-		_ = f.MarkHidden("needle-count")
-		f.Int64Var(&opts.Seed, "seed", 0, "seed of the generated haystack")
-		f.IntSliceVar(&opts.Lengths, "lengths", nil, "context lengths in tokens (overrides --min-length/--max-length/--intervals)")
-		f.IntVar(&opts.MinLength, "min-length", 0, "shortest context length in tokens")
-		f.IntVar(&opts.MaxLength, "max-length", 0, "longest context length in tokens")
-		f.IntVar(&opts.Intervals, "intervals", 0, "number of context lengths, spaced linearly")
-		f.Float64SliceVar(&opts.Depths, "depths", nil, "needle depths in percent (overrides --min-depth/--max-depth/--depth-intervals)")
-		f.Float64Var(&opts.MinDepth, "min-depth", 0, "smallest needle depth in percent")
-		f.Float64Var(&opts.MaxDepth, "max-depth", 0, "largest needle depth in percent")
-		f.IntVar(&opts.DepthSteps, "depth-intervals", 0, "number of depths")
-		f.BoolVar(&opts.Logistic, "logistic", false, "space depths logistically (the reference's sigmoid option) instead of linearly")
-		f.IntVar(&opts.Buffer, "buffer", 0, "tokens of each context length kept free for the question and answer")
-		f.StringVar(&opts.Template, "template", "", "prompt template: "+strings.Join(needle.TemplateNames(), ", "))
-		f.BoolVar(&opts.AddSpecial, "add-special", true, "add the tokenizer's special tokens (BOS) to the prompt")
+		addProbeFlags(f, &opts.Probes, gridFlags)
 		f.IntVar(&opts.MaxNew, "max-new", profile.DefaultMaxNewTokens, "greedy decode limit per probe")
 		f.BoolVar(&opts.TeacherForced, "teacher-forced", false, "feed the true answer tokens instead of decoding greedily (deviation from the reference)")
 		f.BoolVar(&opts.NormalizedSRH, "normalized-srh", false, "normalised SRH: a matching step adds the span mass once, divided by the span length (deviation)")
@@ -151,46 +103,9 @@ environment when --shard is not given. See docs/sharding.md.`,
 		f.IntVar(&opts.Shards, "shards", 0, "shard count for JOB_COMPLETION_INDEX / SLURM_ARRAY_TASK_ID when --shard is not given")
 		f.StringVar(&opts.ExportReference, "export-reference", "", "also write the reference implementation's head_idx.json into this folder")
 		f.IntVar(&opts.Threads, "threads", 0, "CPU threads (default: all)")
-		f.BoolVar(&opts.Quick, "quick", false, "use the quick probe grid (configs/probes-quick.yaml) for flags not given")
 		f.BoolVar(&opts.JSON, "json", false, "print the summary as JSON")
 		return cmd
 	})
-}
-
-// applyGridDefaults fills every flag the user, the environment and --config
-// left unset from the embedded probe grid (its keys are flag names).
-func applyGridDefaults(flags *pflag.FlagSet, opts *profileOptions) error {
-	name := "probes.yaml"
-	if opts.Quick || opts.Model == "" {
-		name = "probes-quick.yaml"
-	}
-	data, err := configs.Read(name)
-	if err != nil {
-		return err
-	}
-	if flags.Changed("needle-count") { // the alias counts as the flag
-		flags.Lookup("needles-count").Changed = true
-	}
-	var grid map[string]any
-	if err := yaml.Unmarshal(data, &grid); err != nil {
-		return fmt.Errorf("configs/%s: %w", name, err)
-	}
-	for key, val := range grid {
-		f := flags.Lookup(key)
-		if f == nil || f.Changed {
-			continue
-		}
-		if err := f.Value.Set(fmt.Sprint(val)); err != nil {
-			return fmt.Errorf("configs/%s: %s: %w", name, key, err)
-		}
-	}
-	return nil
-}
-
-// isTerminal reports whether w is a terminal (progress bars only there).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // profileSummary is what `profile` and `merge` print at the end.
@@ -214,16 +129,23 @@ func runProfile(opts *profileOptions, s *streams) error {
 	if err != nil {
 		return err
 	}
-	if opts.Threads > 0 {
-		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(opts.Threads))
-	}
-
-	m, tok, err := loadProfileModel(opts)
+	inputs, err := opts.Probes.resolve()
 	if err != nil {
 		return err
 	}
-	defer m.Close()
-	probes, skips, info, err := buildProbes(opts, tok)
+	defer limitThreads(opts.Threads)()
+
+	lm, err := loadModel(opts.Model, opts.Tokenizer, model.Options{})
+	if err != nil {
+		return err
+	}
+	defer lm.close()
+	m := lm.model
+	tok, err := lm.tokenizer()
+	if err != nil {
+		return err
+	}
+	probes, skips, err := inputs.buildSome(tok)
 	if err != nil {
 		return err
 	}
@@ -233,7 +155,7 @@ func runProfile(opts *profileOptions, s *streams) error {
 		NormalizedSRH: opts.NormalizedSRH,
 		Shard:         shard,
 	}
-	header := profile.NewHeader(schema.Tool{Name: "compresskv", Version: version}, profile.ModelInfo(m), info, probes, skips, runOpts)
+	header := profile.NewHeader(schema.Tool{Name: "compresskv", Version: version}, profile.ModelInfo(m), inputs.info(), probes, skips, runOpts)
 
 	journal := opts.Output + ".partial.jsonl"
 	if !shard.Whole() {
@@ -246,15 +168,13 @@ func runProfile(opts *profileOptions, s *streams) error {
 	defer ckpt.Close()
 	runOpts.Checkpoint = ckpt
 
-	ctx := opts.ctx
-	if ctx == nil {
-		var stop context.CancelFunc
-		ctx, stop = signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
-	}
-	report := newProgressReporter(s.err, opts.progress)
-	res, err := profile.Run(ctx, m, tok, probes, runOpts, report.update)
-	report.finish()
+	ctx, stop := interruptible(opts.ctx)
+	defer stop()
+	bar := newProgressBar(s.err, opts.progress, "probes")
+	res, err := profile.Run(ctx, m, tok, probes, runOpts, func(p profile.Progress) {
+		bar.update(p.Done, p.Total, p.Resumed, p.Tokens)
+	})
+	bar.finish()
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return fmt.Errorf("interrupted: %d probes are saved in %s; run the same command again to resume", len(ckpt.Done()), journal)
@@ -334,12 +254,7 @@ func summarize(p *schema.Profile, output string) profileSummary {
 
 func printSummary(w io.Writer, sum profileSummary, asJSON bool, note string) error {
 	if asJSON {
-		data, err := json.MarshalIndent(sum, "", "  ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(w, "%s\n", data)
-		return err
+		return writeJSON(w, sum)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %d probes run, %d successful, %d skipped\n", sum.Output, sum.Run, sum.Successful, sum.Skipped)
@@ -354,160 +269,4 @@ func printSummary(w io.Writer, sum profileSummary, asJSON bool, note string) err
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-// loadProfileModel loads --model and its tokenizer, or the built-in
-// synthetic model.
-func loadProfileModel(opts *profileOptions) (*model.Model, *tokenizer.Tokenizer, error) {
-	dir := opts.Model
-	if dir == "" {
-		var err error
-		if dir, err = syntheticModelDir(); err != nil {
-			return nil, nil, err
-		}
-	}
-	m, err := model.Load(dir, model.Options{})
-	if err != nil {
-		return nil, nil, err
-	}
-	tokDir := opts.Tokenizer
-	if tokDir == "" {
-		tokDir = dir
-	}
-	tok, err := tokenizer.Load(tokDir)
-	if err != nil {
-		m.Close()
-		return nil, nil, err
-	}
-	return m, tok, nil
-}
-
-// buildProbes makes the probe grid from the options, and the probe settings
-// the profile records.
-func buildProbes(opts *profileOptions, tok *tokenizer.Tokenizer) ([]needle.Probe, []needle.Skip, schema.ProbeInfo, error) {
-	var info schema.ProbeInfo
-	lengths := opts.Lengths
-	if len(lengths) == 0 {
-		if opts.Intervals <= 0 || opts.MinLength <= 0 || opts.MaxLength < opts.MinLength {
-			return nil, nil, info, usagef("context lengths: --min-length %d, --max-length %d, --intervals %d: want 0 < min <= max and intervals > 0",
-				opts.MinLength, opts.MaxLength, opts.Intervals)
-		}
-		lengths = needle.LinearLengths(opts.MinLength, opts.MaxLength, opts.Intervals)
-	}
-	depths := opts.Depths
-	if len(depths) == 0 {
-		if opts.DepthSteps <= 0 {
-			return nil, nil, info, usagef("--depth-intervals %d: want a positive count", opts.DepthSteps)
-		}
-		if opts.Logistic {
-			depths = needle.LogisticDepths(opts.MinDepth, opts.MaxDepth, opts.DepthSteps)
-		} else {
-			depths = needle.LinearDepths(opts.MinDepth, opts.MaxDepth, opts.DepthSteps)
-		}
-	}
-	tmpl, err := needle.TemplateFor(opts.Template)
-	if err != nil {
-		return nil, nil, info, usagef("--template: %v", err)
-	}
-	var needles []needle.Needle
-	needlesName := "generated"
-	if opts.Needles != "" {
-		if needles, err = needle.LoadNeedles(opts.Needles); err != nil {
-			return nil, nil, info, err
-		}
-		needlesName = filepath.Base(opts.Needles)
-	} else {
-		if opts.NeedlesCount <= 0 {
-			return nil, nil, info, usagef("--needles-count %d: want a positive count", opts.NeedlesCount)
-		}
-		needles = needle.GenerateNeedles(opts.NeedleSeed, opts.NeedlesCount)
-	}
-	maxLen := 0
-	for _, l := range lengths {
-		maxLen = max(maxLen, l)
-	}
-	var hay string
-	hayName := "generated"
-	switch opts.Haystack {
-	case "", "generated":
-		// About 4 characters per token; Build repeats a short haystack.
-		hay = needle.GenerateHaystack(opts.Seed, 5*maxLen+1000)
-	default:
-		if hay, err = needle.LoadHaystack(opts.Haystack); err != nil {
-			return nil, nil, info, err
-		}
-		hayName = filepath.Base(opts.Haystack)
-	}
-	grid := needle.Grid{ContextLengths: lengths, Depths: depths, Buffer: opts.Buffer}
-	probes, skips, err := needle.Build(tok, hay, needles, needle.Settings{
-		Grid: grid, Template: tmpl, AddSpecial: opts.AddSpecial,
-		NeedleSeed: opts.NeedleSeed, HaystackSeed: opts.Seed,
-	})
-	if err != nil {
-		return nil, nil, info, err
-	}
-	if len(probes) == 0 {
-		return nil, nil, info, fmt.Errorf("no probe could be built (%d skipped; first reason: %s)", len(skips), firstReason(skips))
-	}
-	info = schema.ProbeInfo{
-		Template: tmpl.Name, Haystack: hayName, HaystackSeed: opts.Seed,
-		Needles: needlesName, NeedleSeed: opts.NeedleSeed, NeedleCount: len(needles),
-		ContextLengths: lengths, Depths: depths, Buffer: opts.Buffer,
-	}
-	if tmpl.Name == "custom" {
-		info.Template = tmpl.Text
-	}
-	return probes, skips, info, nil
-}
-
-func firstReason(skips []needle.Skip) string {
-	if len(skips) == 0 {
-		return "none"
-	}
-	return skips[0].Reason
-}
-
-// progressReporter draws a progress bar on a terminal and stays quiet
-// otherwise.
-type progressReporter struct {
-	w     io.Writer
-	bar   *progressbar.ProgressBar
-	start time.Time
-}
-
-func newProgressReporter(w io.Writer, enabled bool) *progressReporter {
-	if !enabled {
-		return &progressReporter{}
-	}
-	return &progressReporter{w: w, start: time.Now()}
-}
-
-func (r *progressReporter) update(p profile.Progress) {
-	if r.start.IsZero() {
-		return
-	}
-	if r.bar == nil {
-		r.bar = progressbar.NewOptions(p.Total,
-			progressbar.OptionSetWriter(r.w),
-			progressbar.OptionSetDescription("probes"),
-			progressbar.OptionShowCount(),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionClearOnFinish(),
-		)
-		_ = r.bar.Set(p.Resumed)
-	}
-	rate := float64(p.Tokens) / time.Since(r.start).Seconds()
-	r.bar.Describe(fmt.Sprintf("probes (%.0f tok/s)", rate))
-	_ = r.bar.Set(p.Done)
-}
-
-func (r *progressReporter) finish() {
-	if r.bar != nil {
-		_ = r.bar.Finish()
-	}
-}
-
-// syntheticModelDir returns the folder of the built-in synthetic model.
-func syntheticModelDir() (string, error) {
-	return "", errors.New("the built-in synthetic model is not available in this build; pass --model DIR")
 }

@@ -155,26 +155,43 @@ func TestProfileCommandStories(t *testing.T) {
 	}
 }
 
+// TestGridDefaults: flags not given come from the embedded grid (the quick
+// one without --model); what the command line gave, under a flag or its
+// alias, stays; YAML lists fill list flags; defaults do not count as given.
 func TestGridDefaults(t *testing.T) {
 	cmd := newRootCommand(&streams{in: strings.NewReader(""), out: &bytes.Buffer{}, err: &bytes.Buffer{}})
-	prof, _, err := cmd.Find([]string{"profile"})
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		command string
+		args    []string
+		file    string
+		want    map[string]string
+	}{
+		{"profile", []string{"--needle-count", "5", "--max-length", "2048"}, probeGridFile(true),
+			map[string]string{"needles-count": "5", "max-length": "2048", "min-length": "256", "buffer": "50", "template": "answer-prefix", "lengths": "[]"}},
+		{"probes", []string{"--depths", "10,20"}, probeGridFile(false),
+			map[string]string{"depths": "[10.000000,20.000000]", "max-length": "31500", "intervals": "20", "needles-count": "3", "template": "raw", "add-special": "true"}},
+		{"calibrate", []string{"--needle-depths", "5"}, "calibrate.yaml",
+			map[string]string{"needle-lengths": "[256,512,1024]", "needle-depths": "[5.000000]", "avgs": "[64,128,256,512,1024,2048]", "needle-template": "raw", "seed": "101", "pooling": "avg"}},
 	}
-	if err := prof.ParseFlags([]string{"--needle-count", "5", "--max-length", "2048"}); err != nil {
-		t.Fatal(err)
-	}
-	opts := &profileOptions{}
-	// Read the bound values back through the flags.
-	f := prof.Flags()
-	if err := applyGridDefaults(f, opts); err != nil {
-		t.Fatal(err)
-	}
-	get := func(name string) string { return f.Lookup(name).Value.String() }
-	// No --model: the quick grid fills what was not given.
-	for name, want := range map[string]string{"needles-count": "5", "max-length": "2048", "min-length": "256", "buffer": "50", "template": "answer-prefix"} {
-		if got := get(name); got != want {
-			t.Errorf("--%s = %s, want %s", name, got, want)
+	for _, tc := range tests {
+		sub, _, err := cmd.Find([]string{tc.command})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := sub.Flags()
+		if err := f.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		if err := applyEmbeddedDefaults(f, tc.file); err != nil {
+			t.Fatal(err)
+		}
+		for name, want := range tc.want {
+			if got := f.Lookup(name).Value.String(); got != want {
+				t.Errorf("%s: --%s = %s, want %s", tc.command, name, got, want)
+			}
+		}
+		if f.Changed("min-length") || f.Changed("needle-lengths") {
+			t.Errorf("%s: an embedded default counts as given", tc.command)
 		}
 	}
 }

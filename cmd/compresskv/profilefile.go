@@ -23,3 +23,13 @@ func loadProfile(path string) (*schema.Profile, error) {
 	}
 	return p, nil
 }
+
+// readProfileLoose reads a profile without validating it, for comparisons
+// that must also describe broken or hand-edited files.
+func readProfileLoose(path string) (*schema.Profile, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return schema.Unmarshal(data, path)
+}

@@ -135,7 +135,11 @@ func setFlag(f *pflag.Flag, val any) error {
 			for i, x := range list {
 				items[i] = fmt.Sprint(x)
 			}
-			return sv.Replace(items)
+			if err := sv.Replace(items); err != nil {
+				return err
+			}
+			f.Changed = true
+			return nil
 		}
 		parts := make([]string, len(list))
 		for i, x := range list {

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/pflag"
+
+	"github.com/compresskv/compresskv/model"
+	"github.com/compresskv/compresskv/model/tokenizer"
+)
+
+// loadedModel is the loaded model of a command, from --model or the
+// built-in synthetic model, and the folder of its tokenizer (--tokenizer or
+// the model folder).
+type loadedModel struct {
+	model        *model.Model
+	dir          string
+	name         string // how errors name the folder: "--model DIR" or "the built-in synthetic model"
+	tokenizerDir string
+	tok          *tokenizer.Tokenizer
+	cleanup      func() // removes a temporary copy of the synthetic model
+}
+
+// addModelFlags declares --model and --tokenizer of the commands that run
+// the built-in synthetic model when --model is not given.
+func addModelFlags(fs *pflag.FlagSet, modelDir, tokenizerDir *string) {
+	fs.StringVar(modelDir, "model", "", "Hugging Face checkpoint folder (config.json + *.safetensors); empty: the built-in synthetic model")
+	fs.StringVar(tokenizerDir, "tokenizer", "", "folder with tokenizer.json (default: the model folder)")
+}
+
+// loadModel loads --model (empty: the built-in synthetic model, written to
+// the user cache on first use) with options o; the tokenizer is read from
+// tokenizerDir (empty: the model folder) when asked for. Close it when the
+// command is done.
+func loadModel(modelDir, tokenizerDir string, o model.Options) (*loadedModel, error) {
+	c := &loadedModel{dir: modelDir, name: "--model " + modelDir, tokenizerDir: tokenizerDir, cleanup: func() {}}
+	if modelDir == "" {
+		dir, cleanup, err := syntheticModelDir()
+		if err != nil {
+			return nil, fmt.Errorf("the built-in synthetic model: %w", err)
+		}
+		c.dir, c.name, c.cleanup = dir, "the built-in synthetic model", cleanup
+	}
+	if c.tokenizerDir == "" {
+		c.tokenizerDir = c.dir
+	}
+	m, err := loadCheckedModel(c.dir, c.name, o)
+	if err != nil {
+		c.cleanup()
+		return nil, err
+	}
+	c.model = m
+	return c, nil
+}
+
+// close closes the model and removes what loadModel wrote for this run only.
+func (c *loadedModel) close() {
+	c.model.Close()
+	c.cleanup()
+}
+
+// loadCheckedModel checks that dir is a checkpoint folder and loads it. A
+// path that is not one is a usage error naming it (as name); problems inside
+// the checkpoint (an unsupported model_type, missing tensors) are plain
+// errors from the model package, which name the file.
+func loadCheckedModel(dir, name string, o model.Options) (*model.Model, error) {
+	info, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, usagef("%s: no such folder (want a Hugging Face checkpoint folder: config.json + *.safetensors)", name)
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w", name, err)
+	case !info.IsDir():
+		return nil, usagef("%s: not a folder (want a Hugging Face checkpoint folder: config.json + *.safetensors)", name)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "config.json")); errors.Is(err, fs.ErrNotExist) {
+		return nil, usagef("%s: no config.json in this folder (want a Hugging Face checkpoint folder: config.json + *.safetensors)", name)
+	}
+	return model.Load(dir, o)
+}
+
+// tokenizer loads tokenizer.json once (from --tokenizer or the model folder).
+func (c *loadedModel) tokenizer() (*tokenizer.Tokenizer, error) {
+	if c.tok != nil {
+		return c.tok, nil
+	}
+	tok, err := tokenizer.Load(c.tokenizerDir)
+	if err != nil {
+		return nil, err
+	}
+	c.tok = tok
+	return tok, nil
+}
+
+// hasTokenizer reports whether the tokenizer folder holds a tokenizer.json
+// (or --tokenizer names the file itself).
+func (c *loadedModel) hasTokenizer() bool {
+	info, err := os.Stat(c.tokenizerDir)
+	if err != nil {
+		return false
+	}
+	if !info.IsDir() {
+		return true
+	}
+	_, err = os.Stat(filepath.Join(c.tokenizerDir, "tokenizer.json"))
+	return err == nil
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/compresskv/compresskv/model/kernels"
+)
+
+// isTerminal reports whether w is a terminal (progress bars only there).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// progressBar shows done/total, tokens per second and the time left of a
+// long run. It draws only when enabled (stderr is a terminal), so logs and
+// pipes stay clean; a disabled bar ignores every call.
+type progressBar struct {
+	w           io.Writer
+	enabled     bool
+	description string
+	bar         *progressbar.ProgressBar
+	start       time.Time
+}
+
+// newProgressBar starts the clock of a bar; call it right before the work.
+func newProgressBar(w io.Writer, enabled bool, description string) *progressBar {
+	return &progressBar{w: w, enabled: enabled, description: description, start: time.Now()}
+}
+
+// update records done of total items finished, resumed of them loaded from
+// a checkpoint rather than computed, and tokens fed through the model by
+// this invocation (0 when the caller does not count them).
+func (b *progressBar) update(done, total, resumed, tokens int) {
+	if !b.enabled {
+		return
+	}
+	if b.bar == nil {
+		b.bar = progressbar.NewOptions(total,
+			progressbar.OptionSetWriter(b.w),
+			progressbar.OptionSetDescription(b.description),
+			progressbar.OptionShowCount(),
+			progressbar.OptionSetPredictTime(false),
+			progressbar.OptionClearOnFinish(),
+		)
+	}
+	// Rates from this invocation's work only: resumed items took no time.
+	elapsed := time.Since(b.start)
+	desc := b.description
+	if tokens > 0 && elapsed > 0 {
+		desc += fmt.Sprintf(" %.0f tok/s", float64(tokens)/elapsed.Seconds())
+	}
+	if n := done - resumed; n > 0 && done < total {
+		left := time.Duration(float64(elapsed) / float64(n) * float64(total-done))
+		desc += ", ETA " + left.Round(time.Second).String()
+	}
+	b.bar.Describe(desc)
+	_ = b.bar.Set(done)
+}
+
+func (b *progressBar) finish() {
+	if b.bar != nil {
+		_ = b.bar.Finish()
+	}
+}
+
+// interruptible returns ctx, or when it is nil a context cancelled by the
+// first SIGINT or SIGTERM. The default handling is restored as soon as the
+// context is done, so a second Ctrl-C kills the process at once; call stop
+// when the run is over.
+func interruptible(ctx context.Context) (_ context.Context, stop context.CancelFunc) {
+	if ctx != nil {
+		return ctx, func() {}
+	}
+	ctx, stop = signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // the run is stopping: let the next signal kill it
+	}()
+	return ctx, stop
+}
+
+// limitThreads caps the CPU threads of a run at n (0: all) and returns the
+// function that restores the previous setting.
+func limitThreads(n int) (restore func()) {
+	if n <= 0 {
+		return func() {}
+	}
+	procs, kernelThreads := runtime.GOMAXPROCS(n), kernels.Threads()
+	kernels.SetThreads(n)
+	return func() {
+		kernels.SetThreads(kernelThreads)
+		runtime.GOMAXPROCS(procs)
+	}
+}
