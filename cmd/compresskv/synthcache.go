@@ -37,10 +37,10 @@ func syntheticModelDir() (dir string, cleanup func(), err error) {
 	return tmp, func() { os.RemoveAll(tmp) }, nil
 }
 
-// synthCacheName names the cached synthetic model of o. The tool version is
-// part of it because the model's weights may change between releases.
+// synthCacheName names the cached synthetic model of o. The generator's
+// revision is part of it, so a changed generator never reuses an old model.
 func synthCacheName(o synth.Options) string {
-	name := fmt.Sprintf("synth-%s-seed%d", version, o.Seed)
+	name := fmt.Sprintf("synth-r%d-seed%d", synth.Revision, o.Seed)
 	if o.Layers != synth.DefaultOptions().Layers {
 		name += fmt.Sprintf("-layers%d", o.Layers)
 	}

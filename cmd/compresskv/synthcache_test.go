@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -52,7 +53,7 @@ func leftovers(t *testing.T, root string, keep ...string) []string {
 func TestCachedSynthModel(t *testing.T) {
 	o := synth.DefaultOptions()
 	name := synthCacheName(o)
-	if want := "synth-" + version + "-seed1"; name != want {
+	if want := fmt.Sprintf("synth-r%d-seed1", synth.Revision); name != want {
 		t.Fatalf("cache name %q, want %q", name, want)
 	}
 

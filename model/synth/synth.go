@@ -24,6 +24,11 @@ type Options struct {
 // retrieval layers).
 func DefaultOptions() Options { return Options{Seed: 1, Layers: DefaultLayers} }
 
+// Revision numbers the generator's output. Any change to what Write
+// produces for given Options must bump it: the command line caches written
+// models under it, and TestDefaultModelGolden fails until it is bumped.
+const Revision = 1
+
 // Bounds of Options.Layers.
 const (
 	DefaultLayers = 3
