@@ -45,15 +45,9 @@ func (m Matrix) Row(dst []float32, r int) {
 	case F32:
 		copy(dst[:m.Cols], m.F32[off:off+m.Cols])
 	case BF16:
-		src := m.U16[off : off+m.Cols]
-		for i, v := range src {
-			dst[i] = BF16ToFloat32(v)
-		}
+		widenBF16(dst[:m.Cols], m.U16[off:off+m.Cols])
 	case F16:
-		src := m.U16[off : off+m.Cols]
-		for i, v := range src {
-			dst[i] = F16ToFloat32(v)
-		}
+		widenF16(dst[:m.Cols], m.U16[off:off+m.Cols])
 	}
 }
 

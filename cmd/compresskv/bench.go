@@ -1,0 +1,513 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/spf13/cobra"
+	"github.com/spf13/viper"
+
+	"github.com/compresskv/compresskv/configs"
+	"github.com/compresskv/compresskv/model"
+	"github.com/compresskv/compresskv/model/kernels"
+	"github.com/compresskv/compresskv/needle"
+	"github.com/compresskv/compresskv/profile"
+)
+
+// benchOptions are the inputs of `compresskv bench`.
+type benchOptions struct {
+	shape   string // preset name or config.json path
+	threads int    // 0: GOMAXPROCS
+	tokens  int    // prefill length measured
+	steps   int    // decode steps timed
+	json    bool
+
+	// Probe sizes; the command uses the documented ones, tests shrink them.
+	peakTime  time.Duration // per FMA peak probe
+	memBytes  int           // memory-bandwidth buffer
+	gemmShape [3]int        // M, K, N of the GEMM probe
+	gemvShape [2]int        // N, K of the GEMV probe
+}
+
+// benchPresets are the config.json fields of the shapes bench knows by name.
+var benchPresets = map[string]string{
+	"llama-3.1-8b": `{"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 32,
+		"num_attention_heads": 32, "num_key_value_heads": 8, "intermediate_size": 14336,
+		"vocab_size": 128256, "max_position_embeddings": 131072, "rms_norm_eps": 1e-5,
+		"rope_theta": 500000.0, "rope_scaling": {"rope_type": "llama3", "factor": 8.0,
+		"low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
+		"tie_word_embeddings": false, "torch_dtype": "bfloat16", "bos_token_id": 128000,
+		"eos_token_id": [128001, 128008, 128009]}`,
+	"mistral-7b": `{"model_type": "mistral", "hidden_size": 4096, "num_hidden_layers": 32,
+		"num_attention_heads": 32, "num_key_value_heads": 8, "intermediate_size": 14336,
+		"vocab_size": 32768, "max_position_embeddings": 32768, "rms_norm_eps": 1e-5,
+		"rope_theta": 1000000.0, "sliding_window": null, "tie_word_embeddings": false,
+		"torch_dtype": "bfloat16", "bos_token_id": 1, "eos_token_id": 2}`,
+	"qwen2.5-7b": `{"model_type": "qwen2", "hidden_size": 3584, "num_hidden_layers": 28,
+		"num_attention_heads": 28, "num_key_value_heads": 4, "intermediate_size": 18944,
+		"vocab_size": 152064, "max_position_embeddings": 32768, "rms_norm_eps": 1e-6,
+		"rope_theta": 1000000.0, "use_sliding_window": false, "sliding_window": 131072,
+		"max_window_layers": 28, "tie_word_embeddings": false, "torch_dtype": "bfloat16",
+		"bos_token_id": 151643, "eos_token_id": 151645}`,
+	"smollm2-135m": `{"model_type": "llama", "hidden_size": 576, "num_hidden_layers": 30,
+		"num_attention_heads": 9, "num_key_value_heads": 3, "intermediate_size": 1536,
+		"vocab_size": 49152, "max_position_embeddings": 8192, "rms_norm_eps": 1e-5,
+		"rope_theta": 100000, "tie_word_embeddings": true, "torch_dtype": "bfloat16",
+		"bos_token_id": 0, "eos_token_id": 0}`,
+	"tinyllama-1.1b": `{"model_type": "llama", "hidden_size": 2048, "num_hidden_layers": 22,
+		"num_attention_heads": 32, "num_key_value_heads": 4, "intermediate_size": 5632,
+		"vocab_size": 32000, "max_position_embeddings": 2048, "rms_norm_eps": 1e-5,
+		"rope_theta": 10000.0, "tie_word_embeddings": false, "torch_dtype": "bfloat16",
+		"bos_token_id": 1, "eos_token_id": 2}`,
+}
+
+func benchPresetNames() []string {
+	names := make([]string, 0, len(benchPresets))
+	for n := range benchPresets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func init() {
+	register(func(s *streams) *cobra.Command {
+		opts := &benchOptions{
+			peakTime:  200 * time.Millisecond,
+			memBytes:  256 << 20,
+			gemmShape: [3]int{512, 2048, 2048},
+			gemvShape: [2]int{4096, 4096},
+		}
+		cmd := &cobra.Command{
+			Use:   "bench",
+			Short: "Measure this machine's kernels and project the wall time of a profile run",
+			Long: `bench reports, for this machine:
+
+  1. the ceilings: float32 FMA peak (an assembly loop of independent FMAs,
+     0.2 s) and memory read bandwidth (summing a 256 MB buffer), on one
+     thread and on all --threads;
+  2. GEMM GFLOP/s at M=512, K=N=2048 with f32 and bf16 weights, one thread
+     and all threads, as a percentage of the FMA peak;
+  3. decode GEMV GB/s (M=1, 4096x4096 weights) as a percentage of the
+     memory bandwidth;
+  4. prefill and decode tokens/s for a model shape (--shape: a preset or a
+     config.json) on random bf16 weights (the faster of two prefills, the
+     median of --steps decode steps). A full 7-8B model would take too
+     long and too much memory to build, so ONE decoder layer of the real
+     shape is measured and its time multiplied by num_hidden_layers; the
+     lm_head GEMV of each decode step is added from the measured GEMV
+     bandwidth (vocab*hidden*2 bytes / GB/s);
+  5. the projected wall time of a default 'compresskv profile' run for that
+     shape. The probe grid is the embedded default (configs/probes.yaml:
+     needles x depths x context lengths T), each probe one prefill of T
+     tokens and at most max-new (50) decode steps:
+
+       prefill(T) = (2*P*T + 2*L*H*d*T^2) / R
+       step(T)    = decode_step + L*2*G*d*T*4 bytes / B
+       total      = needles * depths * sum over T of (prefill(T) + 50*step(T))
+
+     P = parameters of the decoder layers, L layers, H query heads, G KV
+     heads, d head_dim; R = FLOP/s of the measured prefill (the attention
+     term, QK^T and PV under the causal mask, is assumed to run at that
+     rate too); decode_step = measured per-token decode time at --tokens
+     context (layers + lm_head); B = all-thread memory bandwidth (the float32
+     KV cache is read once per step). Decoding stops early at a newline, so
+     the decode part is an upper bound.
+
+Results do not depend on --threads except in speed. The whole command takes
+well under 2 minutes on 2 cores.`,
+			Example: `  # The default shape (llama-3.1-8b) on every core
+  compresskv bench
+
+  # A 1B-class shape on one thread, machine-readable
+  compresskv bench --shape tinyllama-1.1b --threads 1 --json
+
+  # Any Hugging Face config.json, prefill measured at 2048 tokens
+  compresskv bench --shape ~/models/Qwen2.5-7B-Instruct/config.json --tokens 2048`,
+			Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return runBench(opts, s)
+			},
+		}
+		f := cmd.Flags()
+		f.StringVar(&opts.shape, "shape", "llama-3.1-8b", "model shape: a preset ("+strings.Join(benchPresetNames(), ", ")+") or a config.json path")
+		f.IntVar(&opts.threads, "threads", 0, "goroutines for the kernels (0: GOMAXPROCS)")
+		f.IntVar(&opts.tokens, "tokens", 512, "prompt tokens of the measured prefill")
+		f.IntVar(&opts.steps, "steps", 8, "decode steps timed after the prefill")
+		f.BoolVar(&opts.json, "json", false, "print JSON instead of tables")
+		return cmd
+	})
+}
+
+// benchGEMM is one GEMM measurement.
+type benchGEMM struct {
+	DType       string  `json:"dtype"`
+	Threads     int     `json:"threads"`
+	GFLOPs      float64 `json:"gflops"`
+	PercentPeak float64 `json:"percent_of_peak"`
+}
+
+// benchGEMV is one GEMV measurement.
+type benchGEMV struct {
+	DType            string  `json:"dtype"`
+	Threads          int     `json:"threads"`
+	GBs              float64 `json:"gb_per_s"`
+	PercentBandwidth float64 `json:"percent_of_bandwidth"`
+}
+
+// benchModel is the measured and scaled model speed.
+type benchModel struct {
+	Shape               string  `json:"shape"`
+	Layers              int     `json:"layers"`
+	LayersMeasured      int     `json:"layers_measured"`
+	Tokens              int     `json:"tokens"`
+	PrefillSeconds      float64 `json:"prefill_seconds"`
+	PrefillTokensPerSec float64 `json:"prefill_tokens_per_s"`
+	PrefillGFLOPs       float64 `json:"prefill_gflops"`
+	DecodeStepMillis    float64 `json:"decode_step_ms"`
+	LMHeadMillis        float64 `json:"lm_head_ms"`
+	DecodeTokensPerSec  float64 `json:"decode_tokens_per_s"`
+	Note                string  `json:"note"`
+}
+
+// benchProjection is the projected default profile run.
+type benchProjection struct {
+	ContextLengths []int   `json:"context_lengths"`
+	Depths         int     `json:"depths"`
+	Needles        int     `json:"needles"`
+	Probes         int     `json:"probes"`
+	MaxNew         int     `json:"max_new"`
+	PrefillHours   float64 `json:"prefill_hours"`
+	DecodeHours    float64 `json:"decode_hours"`
+	TotalHours     float64 `json:"total_hours"`
+	GridSource     string  `json:"grid_source"`
+}
+
+// benchReport is the machine-readable form of `compresskv bench`.
+type benchReport struct {
+	Implementation string          `json:"implementation"`
+	Threads        int             `json:"threads"`
+	PeakGFLOPs1    float64         `json:"peak_fma_gflops_1_thread"`
+	PeakGFLOPsAll  float64         `json:"peak_fma_gflops_all_threads"`
+	MemGBs1        float64         `json:"memory_gb_per_s_1_thread"`
+	MemGBsAll      float64         `json:"memory_gb_per_s_all_threads"`
+	GEMMShape      [3]int          `json:"gemm_mkn"`
+	GEMM           []benchGEMM     `json:"gemm"`
+	GEMVShape      [2]int          `json:"gemv_nk"`
+	GEMV           []benchGEMV     `json:"gemv"`
+	Model          benchModel      `json:"model"`
+	Projection     benchProjection `json:"projection"`
+}
+
+func runBench(opts *benchOptions, s *streams) error {
+	if opts.tokens < 1 {
+		return usagef("--tokens %d: want a positive token count", opts.tokens)
+	}
+	if opts.steps < 1 {
+		return usagef("--steps %d: want a positive step count", opts.steps)
+	}
+	if opts.threads < 0 {
+		return usagef("--threads %d: want 0 (all) or a positive count", opts.threads)
+	}
+	cfg, err := benchShape(opts.shape)
+	if err != nil {
+		return err
+	}
+	defer kernels.SetThreads(kernels.Threads())
+	kernels.SetThreads(opts.threads)
+	all := kernels.Threads()
+	counts := []int{1}
+	if all > 1 {
+		counts = append(counts, all)
+	}
+
+	rep := &benchReport{Implementation: kernels.Implementation(), Threads: all, GEMMShape: opts.gemmShape, GEMVShape: opts.gemvShape}
+	rep.PeakGFLOPs1 = kernels.PeakFMA(1, opts.peakTime)
+	rep.PeakGFLOPsAll = kernels.PeakFMA(all, opts.peakTime)
+	rep.MemGBs1 = kernels.MemoryBandwidth(1, opts.memBytes, 3)
+	rep.MemGBsAll = kernels.MemoryBandwidth(all, opts.memBytes, 3)
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	m, k, n := opts.gemmShape[0], opts.gemmShape[1], opts.gemmShape[2]
+	for _, dt := range []kernels.DType{kernels.F32, kernels.BF16} {
+		w := benchMatrix(rng, n, k, dt)
+		x := benchFloats(rng, m*k)
+		out := make([]float32, m*n)
+		for _, t := range counts {
+			kernels.SetThreads(t)
+			sec := bestTime(func() { kernels.MatMul(out, x, m, w) })
+			g := 2 * float64(m) * float64(n) * float64(k) / sec / 1e9
+			peak := rep.PeakGFLOPs1
+			if t > 1 {
+				peak = rep.PeakGFLOPsAll
+			}
+			rep.GEMM = append(rep.GEMM, benchGEMM{dt.String(), t, round1(g), round1(100 * g / peak)})
+		}
+	}
+	gn, gk := opts.gemvShape[0], opts.gemvShape[1]
+	var gemvBF16 float64
+	for _, dt := range []kernels.DType{kernels.F32, kernels.BF16} {
+		w := benchMatrix(rng, gn, gk, dt)
+		x := benchFloats(rng, gk)
+		out := make([]float32, gn)
+		bytes := float64(gn) * float64(gk) * 2
+		if dt == kernels.F32 {
+			bytes *= 2
+		}
+		for _, t := range counts {
+			kernels.SetThreads(t)
+			sec := bestTime(func() { kernels.MatMul(out, x, 1, w) })
+			gbs := bytes / sec / 1e9
+			bw := rep.MemGBs1
+			if t > 1 {
+				bw = rep.MemGBsAll
+			}
+			rep.GEMV = append(rep.GEMV, benchGEMV{dt.String(), t, round1(gbs), round1(100 * gbs / bw)})
+			if dt == kernels.BF16 && t == all {
+				gemvBF16 = gbs
+			}
+		}
+	}
+	kernels.SetThreads(all)
+
+	if rep.Model, err = benchModelSpeed(cfg, opts, gemvBF16); err != nil {
+		return err
+	}
+	if rep.Projection, err = benchProject(cfg, rep); err != nil {
+		return err
+	}
+	if opts.json {
+		enc := json.NewEncoder(s.out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return printBench(s.out, rep)
+}
+
+// benchShape resolves --shape: a preset name or a config.json path.
+func benchShape(shape string) (*model.Config, error) {
+	if js, ok := benchPresets[shape]; ok {
+		return model.ParseConfig([]byte(js), "preset "+shape)
+	}
+	data, err := os.ReadFile(shape)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, usagef("--shape %q: neither a preset (%s) nor an existing config.json", shape, strings.Join(benchPresetNames(), ", "))
+		}
+		return nil, fmt.Errorf("--shape: %w", err)
+	}
+	return model.ParseConfig(data, shape)
+}
+
+// benchModelSpeed builds one decoder layer of cfg with random bf16 weights
+// (a small vocabulary: the lm_head is accounted for separately), times a
+// prefill of opts.tokens and opts.steps decode steps, and scales by the
+// layer count.
+func benchModelSpeed(full *model.Config, opts *benchOptions, gemvGBs float64) (benchModel, error) {
+	const measured = 1
+	cfg := *full
+	cfg.NumLayers = measured
+	cfg.VocabSize = min(full.VocabSize, 1024)
+	cfg.MaxPositionEmbeddings = max(full.MaxPositionEmbeddings, opts.tokens+opts.steps+1)
+	w := model.RandomWeights(&cfg, kernels.BF16, 1)
+	mdl, err := model.New(&cfg, w, model.Options{MaxContext: opts.tokens + opts.steps + 1})
+	if err != nil {
+		return benchModel{}, fmt.Errorf("bench model %s: %w", full.Architecture, err)
+	}
+	runtime.GC() // the float32 drafts of the weights must not be collected while timing
+	rng := rand.New(rand.NewPCG(3, 4))
+	ids := make([]int, opts.tokens+opts.steps)
+	for i := range ids {
+		ids[i] = rng.IntN(cfg.VocabSize)
+	}
+	// The faster of two prefills on fresh sessions, and the median decode
+	// step: the figures least disturbed by other work on the machine.
+	prefill := math.Inf(1)
+	var sess *model.Session
+	for range 2 {
+		sess = mdl.NewSession()
+		start := time.Now()
+		if err := sess.Prefill(ids[:opts.tokens], nil); err != nil {
+			return benchModel{}, fmt.Errorf("bench prefill: %w", err)
+		}
+		prefill = min(prefill, time.Since(start).Seconds())
+	}
+	steps := make([]float64, 0, opts.steps)
+	for _, id := range ids[opts.tokens:] {
+		start := time.Now()
+		if err := sess.Step(id, nil); err != nil {
+			return benchModel{}, fmt.Errorf("bench decode: %w", err)
+		}
+		steps = append(steps, time.Since(start).Seconds())
+	}
+	sort.Float64s(steps)
+	step := steps[len(steps)/2]
+
+	layers := float64(full.NumLayers) / measured
+	lmHead := float64(full.VocabSize) * float64(full.HiddenSize) * 2 / (gemvGBs * 1e9)
+	prefillFull := prefill * layers
+	stepFull := step*layers + lmHead
+	t := float64(opts.tokens)
+	flops := 2*float64(layerParams(&cfg))*t + 2*float64(measured*cfg.NumHeads*cfg.HeadDim)*t*t
+	return benchModel{
+		Shape:               full.Architecture,
+		Layers:              full.NumLayers,
+		LayersMeasured:      measured,
+		Tokens:              opts.tokens,
+		PrefillSeconds:      round3(prefillFull),
+		PrefillTokensPerSec: round1(t / prefillFull),
+		PrefillGFLOPs:       round1(flops / prefill / 1e9),
+		DecodeStepMillis:    round3(stepFull * 1e3),
+		LMHeadMillis:        round3(lmHead * 1e3),
+		DecodeTokensPerSec:  round3(1 / stepFull),
+		Note: fmt.Sprintf("%d of %d decoder layers measured on random bf16 weights and scaled by %d; lm_head (%d x %d bf16) added from the GEMV bandwidth",
+			measured, full.NumLayers, full.NumLayers, full.VocabSize, full.HiddenSize),
+	}, nil
+}
+
+// layerParams counts the matrix parameters of cfg's decoder layers.
+func layerParams(cfg *model.Config) int64 {
+	h, q, kv := int64(cfg.HiddenSize), int64(cfg.NumHeads*cfg.HeadDim), int64(cfg.NumKVHeads*cfg.HeadDim)
+	per := h*q + 2*h*kv + q*h + 3*h*int64(cfg.IntermediateSize)
+	return per * int64(cfg.NumLayers)
+}
+
+// benchProject applies the formula of the help text to the default grid.
+func benchProject(cfg *model.Config, rep *benchReport) (benchProjection, error) {
+	data, err := configs.Read("probes.yaml")
+	if err != nil {
+		return benchProjection{}, err
+	}
+	v := viper.New()
+	v.SetConfigType("yaml")
+	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
+		return benchProjection{}, fmt.Errorf("configs/probes.yaml: %w", err)
+	}
+	p := benchProjection{
+		ContextLengths: needle.LinearLengths(v.GetInt("min-length"), v.GetInt("max-length"), v.GetInt("intervals")),
+		Depths:         v.GetInt("depth-intervals"),
+		Needles:        max(v.GetInt("needles-count"), 1),
+		MaxNew:         profile.DefaultMaxNewTokens,
+		GridSource:     "configs/probes.yaml",
+	}
+	if len(p.ContextLengths) == 0 || p.Depths < 1 {
+		return benchProjection{}, fmt.Errorf("configs/probes.yaml: no context lengths or depths")
+	}
+	p.Probes = p.Needles * p.Depths * len(p.ContextLengths)
+	md := rep.Model
+	measuredFLOPs := md.PrefillGFLOPs * 1e9
+	params := float64(layerParams(cfg))
+	L, H, G, d := float64(cfg.NumLayers), float64(cfg.NumHeads), float64(cfg.NumKVHeads), float64(cfg.HeadDim)
+	var prefill, decode float64
+	for _, T := range p.ContextLengths {
+		t := float64(T)
+		prefill += (2*params*t + 2*L*H*d*t*t) / measuredFLOPs
+		step := md.DecodeStepMillis/1e3 + L*2*G*d*t*4/(rep.MemGBsAll*1e9)
+		decode += float64(p.MaxNew) * step
+	}
+	n := float64(p.Needles * p.Depths)
+	p.PrefillHours = round3(n * prefill / 3600)
+	p.DecodeHours = round3(n * decode / 3600)
+	p.TotalHours = round3(p.PrefillHours + p.DecodeHours)
+	return p, nil
+}
+
+// printBench renders the report as tables.
+func printBench(w io.Writer, r *benchReport) error {
+	fmt.Fprintf(w, "kernels: %s, %d threads\n\n", r.Implementation, r.Threads)
+	t := tablewriter.NewTable(w)
+	t.Header("ceiling", "1 thread", fmt.Sprintf("%d threads", r.Threads))
+	t.Append("FMA peak (GFLOP/s)", f1(r.PeakGFLOPs1), f1(r.PeakGFLOPsAll))
+	t.Append("memory read (GB/s)", f1(r.MemGBs1), f1(r.MemGBsAll))
+	if err := t.Render(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nGEMM M=%d K=%d N=%d\n", r.GEMMShape[0], r.GEMMShape[1], r.GEMMShape[2])
+	t = tablewriter.NewTable(w)
+	t.Header("weights", "threads", "GFLOP/s", "% of FMA peak")
+	for _, g := range r.GEMM {
+		t.Append(g.DType, fmt.Sprint(g.Threads), f1(g.GFLOPs), f1(g.PercentPeak))
+	}
+	if err := t.Render(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nGEMV (decode) M=1 N=%d K=%d\n", r.GEMVShape[0], r.GEMVShape[1])
+	t = tablewriter.NewTable(w)
+	t.Header("weights", "threads", "GB/s", "% of memory bandwidth")
+	for _, g := range r.GEMV {
+		t.Append(g.DType, fmt.Sprint(g.Threads), f1(g.GBs), f1(g.PercentBandwidth))
+	}
+	if err := t.Render(); err != nil {
+		return err
+	}
+	m := r.Model
+	fmt.Fprintf(w, "\nmodel %s, %d layers (%s)\n", m.Shape, m.Layers, m.Note)
+	t = tablewriter.NewTable(w)
+	t.Header("phase", "tokens/s", "detail")
+	t.Append(fmt.Sprintf("prefill %d tokens", m.Tokens), f1(m.PrefillTokensPerSec), fmt.Sprintf("%.3f s, %.1f GFLOP/s", m.PrefillSeconds, m.PrefillGFLOPs))
+	t.Append("decode", fmt.Sprintf("%.3f", m.DecodeTokensPerSec), fmt.Sprintf("%.1f ms/token (lm_head %.1f ms)", m.DecodeStepMillis, m.LMHeadMillis))
+	if err := t.Render(); err != nil {
+		return err
+	}
+	p := r.Projection
+	fmt.Fprintf(w, "\nprojected default profile run (%s: %d needles x %d depths x %d lengths %d..%d = %d probes, <= %d decode steps each)\n",
+		p.GridSource, p.Needles, p.Depths, len(p.ContextLengths), p.ContextLengths[0], p.ContextLengths[len(p.ContextLengths)-1], p.Probes, p.MaxNew)
+	t = tablewriter.NewTable(w)
+	t.Header("part", "hours")
+	t.Append("prefill", fmt.Sprintf("%.2f", p.PrefillHours))
+	t.Append("decode", fmt.Sprintf("%.2f", p.DecodeHours))
+	t.Append("total", fmt.Sprintf("%.2f", p.TotalHours))
+	return t.Render()
+}
+
+// bestTime runs f until it has taken 0.3 s or 10 runs (at least 3) and
+// returns the fastest run in seconds: the minimum is the figure least
+// disturbed by other work on the machine.
+func bestTime(f func()) float64 {
+	f() // warm caches, pool and scratch buffers
+	best := math.Inf(1)
+	var total time.Duration
+	for i := 0; i < 10 && (i < 3 || total < 300*time.Millisecond); i++ {
+		start := time.Now()
+		f()
+		d := time.Since(start)
+		total += d
+		best = min(best, d.Seconds())
+	}
+	return best
+}
+
+func benchFloats(r *rand.Rand, n int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = r.Float32()*2 - 1
+	}
+	return x
+}
+
+func benchMatrix(r *rand.Rand, rows, cols int, dt kernels.DType) kernels.Matrix {
+	m := kernels.Matrix{Rows: rows, Cols: cols, DType: dt}
+	if dt == kernels.F32 {
+		m.F32 = benchFloats(r, rows*cols)
+		return m
+	}
+	m.U16 = make([]uint16, rows*cols)
+	for i := range m.U16 {
+		m.U16[i] = kernels.Float32ToBF16(r.Float32()*2 - 1)
+	}
+	return m
+}
+
+func round1(x float64) float64 { return math.Round(x*10) / 10 }
+func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
+func f1(x float64) string      { return fmt.Sprintf("%.1f", x) }

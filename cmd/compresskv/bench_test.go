@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// smallBench returns bench options with probes shrunk to milliseconds.
+func smallBench(shape string) *benchOptions {
+	return &benchOptions{
+		shape: shape, threads: 2, tokens: 24, steps: 2,
+		peakTime: time.Millisecond, memBytes: 1 << 20,
+		gemmShape: [3]int{17, 64, 40}, gemvShape: [2]int{70, 64},
+	}
+}
+
+func TestBenchUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"bench", "--shape", "no-such-model"},
+		{"bench", "--tokens", "0"},
+		{"bench", "--steps", "-1"},
+		{"bench", "--threads", "-2"},
+		{"bench", "extra"},
+	} {
+		if code, _, errOut := runCLI(args...); code != exitUsage {
+			t.Errorf("%v: exit %d (stderr %q), want %d", args, code, errOut, exitUsage)
+		}
+	}
+}
+
+func TestBenchJSONReport(t *testing.T) {
+	var out bytes.Buffer
+	opts := smallBench("smollm2-135m")
+	opts.json = true
+	if err := runBench(opts, &streams{out: &out, err: &out}); err != nil {
+		t.Fatal(err)
+	}
+	var r benchReport
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out.String())
+	}
+	if r.Threads != 2 || len(r.GEMM) != 4 || len(r.GEMV) != 4 {
+		t.Errorf("threads %d, %d GEMM and %d GEMV rows; want 2 threads, 2 dtypes x {1, 2} threads each", r.Threads, len(r.GEMM), len(r.GEMV))
+	}
+	for _, g := range r.GEMM {
+		if !(g.GFLOPs > 0 && g.PercentPeak > 0) {
+			t.Errorf("GEMM row %+v: want positive figures", g)
+		}
+	}
+	m := r.Model
+	if m.Layers != 30 || m.LayersMeasured != 1 || m.Tokens != 24 || !(m.PrefillTokensPerSec > 0 && m.DecodeTokensPerSec > 0) {
+		t.Errorf("model %+v: want 30 layers, 1 measured, 24 tokens, positive speeds", m)
+	}
+	p := r.Projection
+	// configs/probes.yaml: 3 needles x 10 depths x 20 lengths 1000..31500.
+	if p.Probes != 600 || len(p.ContextLengths) != 20 || p.ContextLengths[0] != 1000 || p.ContextLengths[19] != 31500 || p.MaxNew != 50 {
+		t.Errorf("projection grid %+v, want 600 probes over 1000..31500, 50 decode steps", p)
+	}
+	// The formula of the help text, recomputed from the reported figures.
+	cfg, err := benchShape("smollm2-135m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	P := float64(layerParams(cfg))
+	L, H, G, d := 30.0, 9.0, 3.0, 64.0
+	var prefill, decode float64
+	for _, T := range p.ContextLengths {
+		tt := float64(T)
+		prefill += (2*P*tt + 2*L*H*d*tt*tt) / (m.PrefillGFLOPs * 1e9)
+		decode += 50 * (m.DecodeStepMillis/1e3 + L*2*G*d*tt*4/(r.MemGBsAll*1e9))
+	}
+	wantTotal := 30 * (prefill + decode) / 3600
+	if math.Abs(p.TotalHours-wantTotal) > 0.002+1e-3*wantTotal || math.Abs(p.TotalHours-p.PrefillHours-p.DecodeHours) > 0.0015 {
+		t.Errorf("projection %.3f h (prefill %.3f + decode %.3f), formula gives %.3f h", p.TotalHours, p.PrefillHours, p.DecodeHours, wantTotal)
+	}
+}
+
+func TestBenchTablesFromConfigFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.json")
+	if err := os.WriteFile(path, []byte(benchPresets["smollm2-135m"]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := runBench(smallBench(path), &streams{out: &out, err: &out}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"FMA peak (GFLOP/s)", "GEMM M=17 K=64 N=40", "GEMV (decode) M=1 N=70 K=64", "model llama, 30 layers (1 of 30 decoder layers measured", "prefill 24 tokens", "600 probes"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestLayerParamsTinyLlama(t *testing.T) {
+	cfg, err := benchShape("tinyllama-1.1b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Per layer: q_proj and o_proj 2048x2048, k/v_proj 256x2048,
+	// gate/up/down 5632x2048: 44,040,192; 22 layers. Plus the two 32000x2048
+	// embeddings this gives TinyLlama's 1.1B.
+	if got, want := layerParams(cfg), int64(44040192*22); got != want {
+		t.Errorf("layerParams = %d, want %d", got, want)
+	}
+	for _, name := range benchPresetNames() {
+		if _, err := benchShape(name); err != nil {
+			t.Errorf("preset %s: %v", name, err)
+		}
+	}
+}

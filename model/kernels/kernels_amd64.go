@@ -1,0 +1,331 @@
+//go:build amd64 && !purego
+
+package kernels
+
+import "golang.org/x/sys/cpu"
+
+// Assembly kernels (kernels_amd64.s). n is a multiple of the vector width
+// (16 for AVX-512, 8 for AVX2) and every pointer is valid for n elements;
+// the wrappers below check and finish the tails in Go.
+
+//go:noescape
+func dotAVX512(a, b *float32, n int) float32
+
+//go:noescape
+func dotBF16AVX512(a *float32, b *uint16, n int) float32
+
+//go:noescape
+func dotF16AVX512(a *float32, b *uint16, n int) float32
+
+//go:noescape
+func axpyAVX512(alpha float32, x, y *float32, n int)
+
+//go:noescape
+func axpyBF16AVX512(alpha float32, x *uint16, y *float32, n int)
+
+//go:noescape
+func widenBF16AVX512(dst *float32, src *uint16, n int)
+
+//go:noescape
+func widenF16AVX512(dst *float32, src *uint16, n int)
+
+//go:noescape
+func gemm8x32AVX512(kc int, x *float32, ldx int, w *float32, c *float32, ldc int, accumulate bool)
+
+func fmaLoopAVX512(iters int)
+
+//go:noescape
+func gemvF32AVX512(out, x, w *float32, rows, k int)
+
+//go:noescape
+func gemvBF16AVX512(out, x *float32, w *uint16, rows, k int)
+
+//go:noescape
+func gemvF16AVX512(out, x *float32, w *uint16, rows, k int)
+
+//go:noescape
+func dotAVX2(a, b *float32, n int) float32
+
+//go:noescape
+func dotBF16AVX2(a *float32, b *uint16, n int) float32
+
+//go:noescape
+func dotF16AVX2(a *float32, b *uint16, n int) float32
+
+//go:noescape
+func axpyAVX2(alpha float32, x, y *float32, n int)
+
+//go:noescape
+func axpyBF16AVX2(alpha float32, x *uint16, y *float32, n int)
+
+//go:noescape
+func widenBF16AVX2(dst *float32, src *uint16, n int)
+
+//go:noescape
+func widenF16AVX2(dst *float32, src *uint16, n int)
+
+//go:noescape
+func gemm2x32AVX2(kc int, x *float32, ldx int, w *float32, c *float32, ldc int, accumulate bool)
+
+func fmaLoopAVX2(iters int)
+
+//go:noescape
+func expShiftSumAVX512(x *float32, n int, shift, scale float32) float32
+
+//go:noescape
+func rowSum64F32AVX512(out, p, v *float32, rows int)
+
+//go:noescape
+func rowSum128F32AVX512(out, p, v *float32, rows int)
+
+//go:noescape
+func rowSum64BF16AVX512(out, p *float32, v *uint16, rows int)
+
+//go:noescape
+func rowSum128BF16AVX512(out, p *float32, v *uint16, rows int)
+
+var (
+	hasAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW
+	hasAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasOSXSAVE
+)
+
+var avx512Kernels = kernelSet{
+	name:    "avx512",
+	dot:     dot512,
+	dotBF16: dotBF16512,
+	dotF16:  dotF16512,
+	axpy: func(alpha float32, x, y []float32) {
+		axpyVec(alpha, x, y, 16, axpyAVX512)
+	},
+	axpyBF16: func(alpha float32, x []uint16, y []float32) {
+		axpyVec16(alpha, x, y, 16, axpyBF16AVX512)
+	},
+	widenBF16: func(dst []float32, src []uint16) {
+		widenVec(dst, src, 16, widenBF16AVX512, BF16ToFloat32)
+	},
+	widenF16: func(dst []float32, src []uint16) {
+		widenVec(dst, src, 16, widenF16AVX512, F16ToFloat32)
+	},
+	gemm: func(kc int, x []float32, ldx int, w, c []float32, ldc int, accumulate bool) {
+		checkTile(kc, x, ldx, w, c, ldc)
+		gemm8x32AVX512(kc, &x[0], ldx, &w[0], &c[0], ldc, accumulate)
+	},
+	fmaLoop: func(iters int) int {
+		fmaLoopAVX512(iters)
+		return iters * 12 * 32
+	},
+	gemvF32: func(out, x, w []float32) {
+		k := len(x)
+		if k%16 != 0 || len(out) == 0 {
+			gemvRowsF32(out, x, w, dot512)
+			return
+		}
+		_ = w[len(out)*k-1]
+		gemvF32AVX512(&out[0], &x[0], &w[0], len(out), k)
+	},
+	gemvBF16: func(out, x []float32, w []uint16) {
+		k := len(x)
+		if k%16 != 0 || len(out) == 0 {
+			gemvRows16(out, x, w, dotBF16512)
+			return
+		}
+		_ = w[len(out)*k-1]
+		gemvBF16AVX512(&out[0], &x[0], &w[0], len(out), k)
+	},
+	gemvF16: func(out, x []float32, w []uint16) {
+		k := len(x)
+		if k%16 != 0 || len(out) == 0 {
+			gemvRows16(out, x, w, dotF16512)
+			return
+		}
+		_ = w[len(out)*k-1]
+		gemvF16AVX512(&out[0], &x[0], &w[0], len(out), k)
+	},
+	expShiftSum: func(x []float32, shift, scale float32) float32 {
+		body := len(x) &^ 15
+		var sum float32
+		if body > 0 {
+			sum = expShiftSumAVX512(&x[0], body, shift, scale)
+		}
+		return sum + expShiftSumGo(x[body:], shift, scale)
+	},
+	rowSumF32: func(out, p, v []float32) {
+		d := len(out)
+		if len(p) == 0 || (d != 64 && d != 128) {
+			rowSumF32Go(out, p, v)
+			return
+		}
+		_ = v[len(p)*d-1]
+		if d == 64 {
+			rowSum64F32AVX512(&out[0], &p[0], &v[0], len(p))
+		} else {
+			rowSum128F32AVX512(&out[0], &p[0], &v[0], len(p))
+		}
+	},
+	rowSumBF16: func(out, p []float32, v []uint16) {
+		d := len(out)
+		if len(p) == 0 || (d != 64 && d != 128) {
+			rowSumBF16Go(out, p, v)
+			return
+		}
+		_ = v[len(p)*d-1]
+		if d == 64 {
+			rowSum64BF16AVX512(&out[0], &p[0], &v[0], len(p))
+		} else {
+			rowSum128BF16AVX512(&out[0], &p[0], &v[0], len(p))
+		}
+	},
+}
+
+var avx2Kernels = kernelSet{
+	name:    "avx2",
+	dot:     dot2,
+	dotBF16: dotBF162,
+	dotF16:  dotF162,
+	axpy: func(alpha float32, x, y []float32) {
+		axpyVec(alpha, x, y, 8, axpyAVX2)
+	},
+	axpyBF16: func(alpha float32, x []uint16, y []float32) {
+		axpyVec16(alpha, x, y, 8, axpyBF16AVX2)
+	},
+	widenBF16: func(dst []float32, src []uint16) {
+		widenVec(dst, src, 8, widenBF16AVX2, BF16ToFloat32)
+	},
+	widenF16: func(dst []float32, src []uint16) {
+		widenVec(dst, src, 8, widenF16AVX2, F16ToFloat32)
+	},
+	gemm: func(kc int, x []float32, ldx int, w, c []float32, ldc int, accumulate bool) {
+		checkTile(kc, x, ldx, w, c, ldc)
+		for i := 0; i < gemmMR; i += 2 {
+			gemm2x32AVX2(kc, &x[i*ldx], ldx, &w[0], &c[i*ldc], ldc, accumulate)
+		}
+	},
+	fmaLoop: func(iters int) int {
+		fmaLoopAVX2(iters)
+		return iters * 12 * 16
+	},
+	gemvF32: func(out, x, w []float32) {
+		gemvRowsF32(out, x, w, dot2)
+	},
+	gemvBF16: func(out, x []float32, w []uint16) {
+		gemvRows16(out, x, w, dotBF162)
+	},
+	gemvF16: func(out, x []float32, w []uint16) {
+		gemvRows16(out, x, w, dotF162)
+	},
+	expShiftSum: expShiftSumGo,
+	rowSumF32:   rowSumF32Go,
+	rowSumBF16:  rowSumBF16Go,
+}
+
+// The dot-product wrappers of each instruction set (assembly body, Go tail).
+func dot512(a, b []float32) float32 { return dotVec(a, b, 16, dotAVX512) }
+func dotBF16512(a []float32, b []uint16) float32 {
+	return dotVec16(a, b, 16, dotBF16AVX512, BF16ToFloat32)
+}
+func dotF16512(a []float32, b []uint16) float32 {
+	return dotVec16(a, b, 16, dotF16AVX512, F16ToFloat32)
+}
+func dot2(a, b []float32) float32 { return dotVec(a, b, 8, dotAVX2) }
+func dotBF162(a []float32, b []uint16) float32 {
+	return dotVec16(a, b, 8, dotBF16AVX2, BF16ToFloat32)
+}
+func dotF162(a []float32, b []uint16) float32 {
+	return dotVec16(a, b, 8, dotF16AVX2, F16ToFloat32)
+}
+
+// best returns the fastest kernel set this CPU runs.
+func best() kernelSet {
+	switch {
+	case hasAVX512:
+		return avx512Kernels
+	case hasAVX2 && cpu.X86.HasAVX: // F16C ships with every AVX2 CPU
+		return avx2Kernels
+	}
+	return goKernels
+}
+
+// available returns every kernel set this CPU runs, the pure-Go one first.
+func available() []kernelSet {
+	sets := []kernelSet{goKernels}
+	if hasAVX2 {
+		sets = append(sets, avx2Kernels)
+	}
+	if hasAVX512 {
+		sets = append(sets, avx512Kernels)
+	}
+	return sets
+}
+
+// checkTile panics unless x, w and c hold an 8x32 micro-tile of depth kc.
+func checkTile(kc int, x []float32, ldx int, w, c []float32, ldc int) {
+	if kc < 1 || len(x) < (gemmMR-1)*ldx+kc || len(w) < kc*gemmNR || len(c) < (gemmMR-1)*ldc+gemmNR {
+		panic("kernels: micro-kernel tile out of bounds")
+	}
+}
+
+// dotVec runs an assembly dot product over the whole vectors of a and
+// finishes the tail in Go.
+func dotVec(a, b []float32, width int, f func(a, b *float32, n int) float32) float32 {
+	n := len(a)
+	b = b[:n]
+	body := n - n%width
+	var s float32
+	if body > 0 {
+		s = f(&a[0], &b[0], body)
+	}
+	for i := body; i < n; i++ {
+		s += a[i] * b[i]
+	}
+	return s
+}
+
+func dotVec16(a []float32, b []uint16, width int, f func(a *float32, b *uint16, n int) float32, widen func(uint16) float32) float32 {
+	n := len(a)
+	b = b[:n]
+	body := n - n%width
+	var s float32
+	if body > 0 {
+		s = f(&a[0], &b[0], body)
+	}
+	for i := body; i < n; i++ {
+		s += a[i] * widen(b[i])
+	}
+	return s
+}
+
+func axpyVec(alpha float32, x, y []float32, width int, f func(alpha float32, x, y *float32, n int)) {
+	n := len(x)
+	y = y[:n]
+	body := n - n%width
+	if body > 0 {
+		f(alpha, &x[0], &y[0], body)
+	}
+	for i := body; i < n; i++ {
+		y[i] += alpha * x[i]
+	}
+}
+
+func axpyVec16(alpha float32, x []uint16, y []float32, width int, f func(alpha float32, x *uint16, y *float32, n int)) {
+	n := len(x)
+	y = y[:n]
+	body := n - n%width
+	if body > 0 {
+		f(alpha, &x[0], &y[0], body)
+	}
+	for i := body; i < n; i++ {
+		y[i] += alpha * BF16ToFloat32(x[i])
+	}
+}
+
+func widenVec(dst []float32, src []uint16, width int, f func(dst *float32, src *uint16, n int), widen func(uint16) float32) {
+	n := len(src)
+	dst = dst[:n]
+	body := n - n%width
+	if body > 0 {
+		f(&dst[0], &src[0], body)
+	}
+	for i := body; i < n; i++ {
+		dst[i] = widen(src[i])
+	}
+}

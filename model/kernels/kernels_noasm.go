@@ -1,0 +1,9 @@
+//go:build !amd64 || purego
+
+package kernels
+
+// best returns the pure-Go kernels: no assembly in this build.
+func best() kernelSet { return goKernels }
+
+// available returns the only kernel set of this build.
+func available() []kernelSet { return []kernelSet{goKernels} }

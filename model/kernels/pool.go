@@ -1,0 +1,132 @@
+package kernels
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// The worker pool: helper goroutines started once and fed *job values over
+// an unbuffered channel. A kernel call splits its output into units; no
+// output's additions ever cross a unit boundary or depend on its place, so
+// neither the split nor which goroutine computes a unit changes the bits of
+// the result. The caller works on units too and waits for its helpers. A
+// unit never starts another kernel call (that could deadlock a saturated
+// pool).
+
+var (
+	threads atomic.Int64 // goroutines a kernel call may use, >= 1
+
+	helpersMu sync.Mutex
+	helpers   int       // helper goroutines started so far
+	jobs      chan *job // helpers receive work here
+)
+
+func init() {
+	threads.Store(int64(runtime.GOMAXPROCS(0)))
+	jobs = make(chan *job)
+}
+
+// SetThreads sets how many goroutines one kernel call may use; n < 1 means
+// runtime.GOMAXPROCS(0). Results do not depend on it: the same inputs give
+// the same bits for every thread count.
+func SetThreads(n int) {
+	if n < 1 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	threads.Store(int64(n))
+}
+
+// Threads returns how many goroutines one kernel call may use.
+func Threads() int { return int(threads.Load()) }
+
+// job is one kernel call split into units. run computes unit u using the
+// calling goroutine's scratch s.
+type job struct {
+	run   func(j *job, u int, s *scratch)
+	units int
+	next  atomic.Int64
+	done  sync.WaitGroup
+
+	// Arguments of the kernel call.
+	out, x []float32
+	m      int
+	w      Matrix
+	chunk  int // output columns per unit
+}
+
+// scratch is per-goroutine working memory, reused across calls.
+type scratch struct {
+	packed []float32 // [panels][kc][gemmNR] widened weight block
+	xtile  []float32 // [gemmMR][kc] zero-padded edge rows of x
+	ctile  []float32 // [gemmMR][gemmNR] edge tile of out
+	row    []float32 // [k] one widened weight row
+}
+
+var (
+	jobPool     = sync.Pool{New: func() any { return new(job) }}
+	scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+)
+
+// grow returns buf resliced to n elements, reallocating only when too small.
+func grow(buf []float32, n int) []float32 {
+	if cap(buf) < n {
+		return make([]float32, n)
+	}
+	return buf[:n]
+}
+
+// newJob returns a cleared job from the pool.
+func newJob(run func(j *job, u int, s *scratch), units int) *job {
+	j := jobPool.Get().(*job)
+	j.run, j.units = run, units
+	j.next.Store(0)
+	return j
+}
+
+// execute runs every unit of j, on up to Threads() goroutines when
+// parallel is true, and returns j to the pool.
+func (j *job) execute(parallel bool) {
+	n := 1
+	if parallel {
+		n = min(Threads(), j.units)
+	}
+	if n > 1 {
+		startHelpers(n - 1)
+		j.done.Add(n - 1)
+		for i := 0; i < n-1; i++ {
+			jobs <- j
+		}
+	}
+	j.work()
+	j.done.Wait()
+	j.out, j.x, j.w, j.run = nil, nil, Matrix{}, nil
+	jobPool.Put(j)
+}
+
+// work takes units until none is left.
+func (j *job) work() {
+	s := scratchPool.Get().(*scratch)
+	for {
+		u := int(j.next.Add(1) - 1)
+		if u >= j.units {
+			break
+		}
+		j.run(j, u, s)
+	}
+	scratchPool.Put(s)
+}
+
+// startHelpers makes sure at least n helper goroutines are running.
+func startHelpers(n int) {
+	helpersMu.Lock()
+	for ; helpers < n; helpers++ {
+		go func() {
+			for j := range jobs {
+				j.work()
+				j.done.Done()
+			}
+		}()
+	}
+	helpersMu.Unlock()
+}
