@@ -8,7 +8,7 @@ import (
 
 func TestNamesAndRead(t *testing.T) {
 	names := Names()
-	for _, want := range []string{"probes-quick.yaml", "probes.yaml", "templates.yaml"} {
+	for _, want := range []string{"probes-quick.yaml", "probes-synth.yaml", "probes.yaml", "templates.yaml"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("Names() = %v, missing %s", names, want)
 		}
@@ -20,7 +20,8 @@ func TestNamesAndRead(t *testing.T) {
 		name, contains string
 	}{
 		{"probes.yaml", "max-length: 31500"},
-		{"probes-quick.yaml", "template: answer-prefix"},
+		{"probes-quick.yaml", "template: raw"},
+		{"probes-synth.yaml", "template: answer-prefix"},
 		{"templates.yaml", "raw: \"{context}Based on the content of the book, Question: {question}\\nAnswer:\""},
 	}
 	for _, tt := range tests {

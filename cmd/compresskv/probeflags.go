@@ -106,9 +106,13 @@ func addAlias(fs *pflag.FlagSet, alias, target string) {
 	_ = fs.MarkHidden(alias)
 }
 
-// probeGridFile is the embedded grid that fills probe flags not given.
-func probeGridFile(quick bool) string {
-	if quick {
+// probeGridFile is the embedded grid that fills probe flags not given: the
+// built-in synthetic model's own grid, the quick grid, or the reference's.
+func probeGridFile(quick, synthetic bool) string {
+	switch {
+	case synthetic:
+		return "probes-synth.yaml"
+	case quick:
 		return "probes-quick.yaml"
 	}
 	return "probes.yaml"

@@ -46,7 +46,7 @@ buffer 200, 3 generated needles, generated haystack, raw template.`,
       --logistic --full-prompt`,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, args []string) error {
-				if err := applyEmbeddedDefaults(cmd.Flags(), probeGridFile(opts.Probes.Quick)); err != nil {
+				if err := applyEmbeddedDefaults(cmd.Flags(), probeGridFile(opts.Probes.Quick, false)); err != nil {
 					return err
 				}
 				return runProbes(opts, s)

@@ -51,10 +51,10 @@ whose response recalls more than half of the answer (ROUGE-1) count; a
 head's score is its mean over them. The per-layer ranking by SRH is what
 inference consumes (see docs/profile-schema.md).
 
-Without --model the built-in synthetic model is profiled with the quick
-probe grid, so the command works with nothing downloaded. Grid flags not
-given fall back to configs/probes.yaml (probes-quick.yaml with --quick or
-without --model).
+Without --model the built-in synthetic model is profiled with its own small
+grid (configs/probes-synth.yaml: the quick grid with the answer-prefix
+template), so the command works with nothing downloaded. Grid flags not
+given fall back to configs/probes.yaml (probes-quick.yaml with --quick).
 
 Every finished probe is appended to <output>.partial.jsonl (synced to disk).
 After an interruption (Ctrl-C, a crash, a preempted node) the same command
@@ -83,8 +83,7 @@ environment when --shard is not given. See docs/sharding.md.`,
   compresskv merge qwen.json.shard-*-of-8.jsonl -o qwen.json`,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, args []string) error {
-				quick := opts.Probes.Quick || opts.Model == ""
-				if err := applyEmbeddedDefaults(cmd.Flags(), probeGridFile(quick)); err != nil {
+				if err := applyEmbeddedDefaults(cmd.Flags(), probeGridFile(opts.Probes.Quick, opts.Model == "")); err != nil {
 					return err
 				}
 				opts.progress = isTerminal(s.err)

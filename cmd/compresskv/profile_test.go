@@ -166,9 +166,9 @@ func TestGridDefaults(t *testing.T) {
 		file    string
 		want    map[string]string
 	}{
-		{"profile", []string{"--needle-count", "5", "--max-length", "2048"}, probeGridFile(true),
+		{"profile", []string{"--needle-count", "5", "--max-length", "2048"}, probeGridFile(false, true),
 			map[string]string{"needles-count": "5", "max-length": "2048", "min-length": "256", "buffer": "50", "template": "answer-prefix", "lengths": "[]"}},
-		{"probes", []string{"--depths", "10,20"}, probeGridFile(false),
+		{"probes", []string{"--depths", "10,20"}, probeGridFile(false, false),
 			map[string]string{"depths": "[10.000000,20.000000]", "max-length": "31500", "intervals": "20", "needles-count": "3", "template": "raw", "add-special": "true"}},
 		{"calibrate", []string{"--needle-depths", "5"}, "calibrate.yaml",
 			map[string]string{"needle-lengths": "[256,512,1024]", "needle-depths": "[5.000000]", "avgs": "[64,128,256,512,1024,2048]", "needle-template": "raw", "seed": "101", "pooling": "avg"}},

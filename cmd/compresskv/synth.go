@@ -46,7 +46,8 @@ the whole description, with the sha256 of each file). The same --seed and
   compresskv synth --out /tmp/synth7 --seed 7 --layers 4 --json
 
   # Profile it and check the ranking against the planted heads
-  compresskv synth --out synth && compresskv profile --model synth -o synth-profile.json`,
+  compresskv config show probes-synth > synth-grid.yaml
+  compresskv synth --out synth && compresskv profile --model synth --config synth-grid.yaml -o synth-profile.json`,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return runSynth(opts, s)
