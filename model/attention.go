@@ -3,25 +3,56 @@ package model
 import (
 	"math"
 	"sync"
+	"sync/atomic"
 
 	"github.com/compresskv/compresskv/model/kernels"
 )
 
+// Blocking of the prefill attention. A work item is one KV head and a block
+// of query tokens: its rows are the block's tokens times the group's query
+// heads, [tokens·group, headDim], so the group shares every key and value
+// tile it reads. Keys are visited in tiles of attnKeyTile.
+//
+// The constants fix the order of every floating-point operation; the thread
+// count never changes them, so results are bit-identical across --threads.
+const (
+	attnKeyTile = 128 // keys per tile: S [rows, 128] and Vᵀ [headDim, 128] stay in L1/L2
+	attnRows    = 128 // target rows per work item: the tile's packed K and Vᵀ are reused by that many rows
+
+	// attnMinWork is the smallest attention (query rows x keys x headDim)
+	// worth waking helper goroutines for.
+	attnMinWork = 1 << 16
+)
+
 // attention holds the shape of a model's attention and per-worker scratch.
-// Query head h reads KV head h / group (transformers' repeat_kv order).
+// Query head h reads KV head h / group (transformers' repeat_kv order), so
+// the group's query heads of one token are contiguous in q.
 type attention struct {
 	heads, kvHeads, headDim int
 	group                   int     // heads / kvHeads
 	window                  int     // sliding window in tokens; 0 = full causal
 	scale                   float32 // 1 / sqrt(headDim)
-	workers                 []attnScratch
+	workers                 []*attnScratch
+	sub                     subsetScratch
 }
 
-// attnScratch is one worker's buffers: a score row over the cache and a
-// widened value row. Never larger than O(cache) per worker.
+// attnScratch is one worker's buffers. Prefill uses O(attnRows x
+// attnKeyTile + attnRows x headDim); decode holds one KV head's score rows,
+// [group, cache positions].
 type attnScratch struct {
-	scores []float32 // [cache positions]
-	row    []float32 // [headDim]
+	q      []float32 // [rows, headDim] the item's queries
+	s      []float32 // [rows, keys] scores, then probabilities
+	vt     []float32 // [headDim, attnKeyTile] the value tile transposed
+	pv     []float32 // [rows, headDim] P·V of one tile
+	acc    []float32 // [rows, headDim] running output, scaled by running sum
+	rowMax []float32 // [rows] running max of the raw scores
+	rowSum []float64 // [rows] running Σ e^((s - max)·scale)
+	alpha  []float32 // [rows] rescale factor of the current tile
+}
+
+// subsetScratch holds AttendSubset's buffers between calls.
+type subsetScratch struct {
+	scores []float32 // [kept positions]
 }
 
 func newAttention(cfg *Config) *attention {
@@ -49,69 +80,216 @@ func (a *attention) visible(pos int) (lo, hi int) {
 // head the post-softmax row over positions 0 .. p0+n-1 of the last query
 // ([heads][p0+n]; positions outside a sliding window get 0).
 //
-// Each (row, head) is one softmax over a score row of at most the cache
-// length: no [tokens, tokens] matrix is ever built. Rows are shared among
-// up to kernels.Threads() goroutines.
+// A single query (decode) takes one softmax over its whole visible cache;
+// longer chunks take the blocked online-softmax path (prefill). The last
+// row of a chunk whose probabilities are wanted takes the decode path.
 func (a *attention) run(out, q []float32, n, p0 int, cache *LayerCache, probs [][]float32) {
-	items := n * a.heads
+	blocked := n
+	if n == 1 || probs != nil {
+		blocked = n - 1
+	}
+	if blocked > 0 {
+		a.prefill(out, q, blocked, p0, cache)
+	}
+	if blocked < n {
+		qd := a.heads * a.headDim
+		a.decode(out[blocked*qd:n*qd], q[blocked*qd:n*qd], p0+blocked, cache, probs)
+	}
+}
+
+// prefill is flash-style attention for the n queries at positions
+// p0 .. p0+n-1. Work items are (KV head, block of query tokens); each item
+// walks its key tiles in order keeping a running max, a running sum and a
+// rescaled output accumulator per row, so no [tokens, tokens] matrix is
+// built. S = Q·Kᵀ and O += P·V are kernels.MatMul calls on the tile.
+func (a *attention) prefill(out, q []float32, n, p0 int, cache *LayerCache) {
+	block := max(1, attnRows/a.group) // query tokens per item
+	blocks := (n + block - 1) / block
+	items := a.kvHeads * blocks
 	workers := kernels.Threads()
-	// Below this much work, goroutines cost more than they save.
-	if work := items * (p0 + n) * a.headDim; work < 1<<16 {
+	if n*a.heads*(p0+n)*a.headDim < attnMinWork {
 		workers = 1
 	}
-	workers = min(workers, items)
-	for len(a.workers) < workers {
-		a.workers = append(a.workers, attnScratch{})
+	a.parallel(workers, items, func(sc *attnScratch, it int) {
+		// The last blocks see the most keys: start them first.
+		b, g := blocks-1-it/a.kvHeads, it%a.kvHeads
+		t0, t1 := b*block, min((b+1)*block, n)
+		a.prefillItem(sc, out, q, g, t0, t1, p0, cache)
+	})
+}
+
+// prefillItem computes the output of query heads g*group .. (g+1)*group-1
+// for the chunk's tokens [t0, t1).
+func (a *attention) prefillItem(sc *attnScratch, out, q []float32, g, t0, t1, p0 int, cache *LayerCache) {
+	d, r, qd := a.headDim, a.group, a.heads*a.headDim
+	rows := (t1 - t0) * r
+	sc.grow(rows, attnKeyTile, d)
+	// Row (t, j) is token t0+t, query head g*r+j.
+	for t := t0; t < t1; t++ {
+		copy(sc.q[(t-t0)*r*d:(t-t0+1)*r*d], q[t*qd+g*r*d:t*qd+(g+1)*r*d])
 	}
-	do := func(w, from, to int) {
-		sc := &a.workers[w]
-		if cap(sc.scores) < p0+n {
-			sc.scores = make([]float32, p0+n, 2*(p0+n))
+	acc, rowMax, rowSum := sc.acc[:rows*d], sc.rowMax[:rows], sc.rowSum[:rows]
+	clear(acc)
+	clear(rowSum)
+	for i := range rowMax {
+		rowMax[i] = float32(math.Inf(-1))
+	}
+	lo, _ := a.visible(p0 + t0)
+	hi := p0 + t1
+	for k0 := lo; k0 < hi; k0 += attnKeyTile {
+		k1 := min(k0+attnKeyTile, hi)
+		tile := k1 - k0
+		s := sc.s[:rows*tile] // [rows, tile]
+		kernels.MatMul(s, sc.q, rows, cache.matrix(cache.keys, cache.keys16, g, k0, k1))
+		// Online softmax: mask, new running max, exponentiate, and the
+		// factor that rescales what the row accumulated so far.
+		for i := 0; i < rows; i++ {
+			row := s[i*tile : (i+1)*tile]
+			rlo, rhi := a.visible(p0 + t0 + i/r)
+			from, to := max(rlo, k0)-k0, min(rhi, k1)-k0
+			if from >= to {
+				clear(row)
+				sc.alpha[i] = 1
+				continue
+			}
+			clear(row[:from])
+			clear(row[to:])
+			m := max(rowMax[i], kernels.MaxFloat32(row[from:to]))
+			sum := float64(kernels.ExpShiftSum(row[from:to], m, a.scale))
+			alpha := kernels.Exp((rowMax[i] - m) * a.scale) // 0 on the first tile
+			rowSum[i] = rowSum[i]*float64(alpha) + sum
+			rowMax[i], sc.alpha[i] = m, alpha
 		}
-		if len(sc.row) < a.headDim {
-			sc.row = make([]float32, a.headDim)
+		// O = O·alpha + P·V, P·V as one MatMul against the transposed tile.
+		values, vt := cache.matrix(cache.values, cache.values16, g, k0, k1), sc.vt[:d*tile]
+		if transposeTile(vt, values) {
+			kernels.MatMul(sc.pv[:rows*d], s, rows, kernels.Matrix{Rows: d, Cols: tile, DType: kernels.F32, F32: vt})
+		} else {
+			maskedWeightedSum(sc.pv[:rows*d], s, rows, values)
 		}
-		for it := from; it < to; it++ {
-			t, h := it/a.heads, it%a.heads
-			pos := p0 + t
-			lo, hi := a.visible(pos)
-			g := h / a.group
-			off := (t*a.heads + h) * a.headDim
-			scores := sc.scores[:hi-lo]
-			a.row(out[off:off+a.headDim], q[off:off+a.headDim],
-				cache.matrix(cache.keys, cache.keys16, g, lo, hi),
-				cache.matrix(cache.values, cache.values16, g, lo, hi), scores, sc.row)
-			if probs != nil && t == n-1 {
-				p := probs[h][:pos+1]
-				clear(p[:lo])
-				copy(p[lo:], scores)
+		for i := 0; i < rows; i++ {
+			o := acc[i*d : (i+1)*d]
+			if alpha := sc.alpha[i]; alpha != 1 {
+				kernels.Scale(alpha, o)
+			}
+			kernels.Add(o, sc.pv[i*d:(i+1)*d])
+		}
+	}
+	for t := t0; t < t1; t++ {
+		for j := 0; j < r; j++ {
+			i := (t-t0)*r + j
+			o := out[t*qd+(g*r+j)*d : t*qd+(g*r+j+1)*d]
+			copy(o, acc[i*d:(i+1)*d])
+			kernels.Scale(float32(1/rowSum[i]), o)
+		}
+	}
+}
+
+// transposeTile writes the value tile v [tile, headDim] as vt [headDim, tile]
+// in float32, the layout MatMul needs to compute P·V. It reports whether
+// every value is finite.
+func transposeTile(vt []float32, v kernels.Matrix) (finite bool) {
+	tile, d := v.Rows, v.Cols
+	vt = vt[:d*tile]
+	if v.DType == kernels.BF16 {
+		var bad uint16 // bit 15 set once an exponent is all ones (Inf, NaN)
+		for j := 0; j < tile; j++ {
+			for c, x := range v.U16[j*d : (j+1)*d] {
+				vt[c*tile+j] = kernels.BF16ToFloat32(x)
+				bad |= x&0x7f80 + 0x80
+			}
+		}
+		return bad&0x8000 == 0
+	}
+	var zero float32 // x - x is 0, or NaN for Inf and NaN
+	for j := 0; j < tile; j++ {
+		for c, x := range v.F32[j*d : (j+1)*d] {
+			vt[c*tile+j] = x
+			zero += x - x
+		}
+	}
+	return zero == 0
+}
+
+// maskedWeightedSum writes pv [rows, headDim] = P·V skipping the zero
+// (masked) probabilities, so a non-finite value at a masked position does
+// not reach the rows that cannot see it (0·NaN would be NaN). p is [rows,
+// values.Rows].
+func maskedWeightedSum(pv, p []float32, rows int, values kernels.Matrix) {
+	d, tile := values.Cols, values.Rows
+	clear(pv[:rows*d])
+	for i := 0; i < rows; i++ {
+		for j, pj := range p[i*tile : (i+1)*tile] {
+			if pj != 0 {
+				axpyRow(pj, values, j, pv[i*d:(i+1)*d])
 			}
 		}
 	}
-	if workers == 1 {
-		do(0, 0, items)
-		return
-	}
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		from, to := w*items/workers, (w+1)*items/workers
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			do(w, from, to)
-		}()
-	}
-	wg.Wait()
 }
 
-// row computes one query head's attention output
-// out = softmax(q·keysᵀ · scale) · values, with keys and values
-// [len(scores), headDim]. On return scores holds the softmax probabilities.
-// tmp is a [headDim] buffer for widening bf16 value rows.
-func (a *attention) row(out, q []float32, keys, values kernels.Matrix, scores, tmp []float32) {
-	kernels.MatMul(scores, q, 1, keys)
-	softmax(scores, a.scale)
-	weightedSum(out, scores, values, tmp)
+// decode computes the attention of one query q [heads*headDim] at position
+// pos into out [heads*headDim]. Per KV head: the group's scores over the
+// whole visible cache, each row an exact softmax (copied into probs when
+// asked), then P·V as a sweep over the value rows, each read once for the
+// whole group. KV heads are shared among up to kernels.Threads() goroutines.
+func (a *attention) decode(out, q []float32, pos int, cache *LayerCache, probs [][]float32) {
+	d, r := a.headDim, a.group
+	lo, hi := a.visible(pos)
+	keys := hi - lo
+	workers := kernels.Threads()
+	if a.heads*keys*d < attnMinWork {
+		workers = 1
+	}
+	a.parallel(workers, a.kvHeads, func(sc *attnScratch, g int) {
+		sc.s = growF32(sc.s, r*keys)
+		s := sc.s[:r*keys] // [group, keys]
+		keyRows := cache.matrix(cache.keys, cache.keys16, g, lo, hi)
+		for j := 0; j < r; j++ {
+			// One query at a time: MatMul's GEMV path streams the keys
+			// without packing them.
+			kernels.MatMul(s[j*keys:(j+1)*keys], q[(g*r+j)*d:(g*r+j+1)*d], 1, keyRows)
+		}
+		for j := 0; j < r; j++ {
+			row := s[j*keys : (j+1)*keys]
+			softmax(row, a.scale)
+			if probs != nil {
+				p := probs[g*r+j][:hi]
+				clear(p[:lo])
+				copy(p[lo:], row)
+			}
+		}
+		o := out[g*r*d : (g+1)*r*d] // [group, headDim]
+		clear(o)
+		values := cache.matrix(cache.values, cache.values16, g, lo, hi)
+		for k := 0; k < keys; k++ {
+			for j := 0; j < r; j++ {
+				// Skipping underflowed weights keeps a non-finite value
+				// from reaching a row that gives it no weight.
+				if p := s[j*keys+k]; p != 0 {
+					axpyRow(p, values, k, o[j*d:(j+1)*d])
+				}
+			}
+		}
+	})
+}
+
+// axpyRow computes y += alpha · m[row] for a cache matrix m (F32 or BF16).
+func axpyRow(alpha float32, m kernels.Matrix, row int, y []float32) {
+	d := m.Cols
+	if m.DType == kernels.BF16 {
+		kernels.AxpyBF16(alpha, m.U16[row*d:(row+1)*d], y)
+		return
+	}
+	kernels.Axpy(alpha, m.F32[row*d:(row+1)*d], y)
+}
+
+// dotRow returns x · m[row] for a cache matrix m (F32 or BF16).
+func dotRow(x []float32, m kernels.Matrix, row int) float32 {
+	d := m.Cols
+	if m.DType == kernels.BF16 {
+		return kernels.DotBF16(x[:d], m.U16[row*d:(row+1)*d])
+	}
+	return kernels.Dot(x[:d], m.F32[row*d:(row+1)*d])
 }
 
 // softmax replaces x with softmax(x * scale), subtracting the maximum first.
@@ -119,38 +297,8 @@ func softmax(x []float32, scale float32) {
 	if len(x) == 0 {
 		return
 	}
-	maxv := float32(math.Inf(-1))
-	for _, v := range x {
-		maxv = max(maxv, v)
-	}
-	var sum float64
-	for i, v := range x {
-		e := math.Exp(float64((v - maxv) * scale))
-		x[i] = float32(e)
-		sum += e
-	}
-	inv := float32(1 / sum)
-	for i := range x {
-		x[i] *= inv
-	}
-}
-
-// weightedSum writes out[:headDim] = Σ_j p[j] · values[j]. tmp is a
-// [headDim] buffer for widening bf16 rows.
-func weightedSum(out, p []float32, values kernels.Matrix, tmp []float32) {
-	d := values.Cols
-	clear(out[:d])
-	for j, pj := range p {
-		if pj == 0 {
-			continue
-		}
-		if values.DType == kernels.F32 {
-			kernels.Axpy(pj, values.F32[j*d:(j+1)*d], out)
-			continue
-		}
-		values.Row(tmp, j)
-		kernels.Axpy(pj, tmp[:d], out)
-	}
+	sum := float64(kernels.ExpShiftSum(x, kernels.MaxFloat32(x), scale))
+	kernels.Scale(float32(1/sum), x)
 }
 
 // subset computes, for one decode query q [heads*headDim] at position pos,
@@ -165,22 +313,77 @@ func (a *attention) subset(out, q []float32, pos int, cache *LayerCache, keep []
 	}
 	keep = keep[first:]
 	d := a.headDim
-	scores := make([]float32, len(keep))
-	key := make([]float32, d)
-	val := make([]float32, d)
+	if cap(a.sub.scores) < len(keep) {
+		a.sub.scores = make([]float32, len(keep))
+	}
+	scores := a.sub.scores[:len(keep)]
 	for h := 0; h < a.heads; h++ {
 		g := h / a.group
 		keys, values := cache.Keys(g), cache.Values(g)
 		qh, oh := q[h*d:(h+1)*d], out[h*d:(h+1)*d]
 		for j, p := range keep {
-			keys.Row(key, p)
-			scores[j] = kernels.Dot(qh, key)
+			scores[j] = dotRow(qh, keys, p)
 		}
 		softmax(scores, a.scale)
 		clear(oh)
 		for j, p := range keep {
-			values.Row(val, p)
-			kernels.Axpy(scores[j], val, oh)
+			axpyRow(scores[j], values, p, oh)
 		}
 	}
+}
+
+// parallel runs do(scratch, item) for every item in [0, items) on up to
+// workers goroutines, each with its own scratch. Items are taken in order
+// from a shared counter; each is computed by one goroutine alone, so which
+// goroutine takes it never changes its bits.
+func (a *attention) parallel(workers, items int, do func(sc *attnScratch, item int)) {
+	workers = max(1, min(workers, items))
+	for len(a.workers) < workers {
+		a.workers = append(a.workers, new(attnScratch))
+	}
+	if workers == 1 {
+		for it := 0; it < items; it++ {
+			do(a.workers[0], it)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(sc *attnScratch) {
+			defer wg.Done()
+			for {
+				it := int(next.Add(1) - 1)
+				if it >= items {
+					return
+				}
+				do(sc, it)
+			}
+		}(a.workers[w])
+	}
+	wg.Wait()
+}
+
+// grow makes the scratch hold rows query rows against tiles of keys keys.
+func (sc *attnScratch) grow(rows, keys, d int) {
+	sc.q = growF32(sc.q, rows*d)
+	sc.s = growF32(sc.s, rows*keys)
+	sc.vt = growF32(sc.vt, d*keys)
+	sc.pv = growF32(sc.pv, rows*d)
+	sc.acc = growF32(sc.acc, rows*d)
+	sc.rowMax = growF32(sc.rowMax, rows)
+	sc.alpha = growF32(sc.alpha, rows)
+	if len(sc.rowSum) < rows {
+		sc.rowSum = make([]float64, rows)
+	}
+}
+
+// growF32 returns buf if it holds n floats, else a new slice of at least
+// n, doubling so a decode that grows by one position rarely reallocates.
+func growF32(buf []float32, n int) []float32 {
+	if len(buf) >= n {
+		return buf
+	}
+	return make([]float32, max(n, 2*len(buf)))
 }

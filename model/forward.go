@@ -23,7 +23,7 @@ func (s *Session) forward(ids []int, logits []float32) error {
 		w.EmbedTokens.Row(x[t*hidden:(t+1)*hidden], id)
 	}
 	// RoPE angles of this chunk's positions, shared by every layer.
-	s.m.rope.angles(b.cos, b.sin, p0, n)
+	cos, sin := s.m.rope.angles(&s.rope, b.angles, p0, n) // [n, headDim/2]
 
 	for l := range w.Layers {
 		lw := &w.Layers[l]
@@ -40,8 +40,8 @@ func (s *Session) forward(ids []int, logits []float32) error {
 			addBias(b.v, lw.VBias)
 		}
 		// Rotary position embedding on queries and keys (rotate-half pairs).
-		applyRope(b.q, n, heads, headDim, b.cos, b.sin)
-		applyRope(b.k, n, kvHeads, headDim, b.cos, b.sin)
+		applyRope(b.q, n, heads, headDim, cos, sin)
+		applyRope(b.k, n, kvHeads, headDim, cos, sin)
 		// The chunk's keys and values join the cache; attention reads them
 		// back from it, so every chunking sees identically stored keys.
 		cache.append(b.k, b.v, n)

@@ -1,19 +1,20 @@
 package model
 
-import "math"
+import (
+	"math"
+
+	"github.com/compresskv/compresskv/model/kernels"
+)
 
 // rmsNorm writes x / sqrt(mean(x²) + eps) * weight into out, one row of
 // len(weight) at a time. out and x are [rows, n] and may be the same slice.
-// The mean is accumulated in float64, a hair more exact than transformers'
-// float32 reduction.
+// The sum of squares is a float32 kernels.Dot, as transformers' float32
+// reduction.
 func rmsNorm(out, x, weight []float32, eps float64) {
 	n := len(weight)
 	for r := 0; r+n <= len(x); r += n {
 		row, dst := x[r:r+n], out[r:r+n]
-		var ss float64
-		for _, v := range row {
-			ss += float64(v) * float64(v)
-		}
+		ss := float64(kernels.Dot(row, row))
 		scale := float32(1 / math.Sqrt(ss/float64(n)+eps))
 		for i, v := range row {
 			dst[i] = weight[i] * (v * scale)
@@ -24,9 +25,10 @@ func rmsNorm(out, x, weight []float32, eps float64) {
 // swiGLU writes silu(gate) * up into gate: the SwiGLU activation of the MLP,
 // silu(g) = g / (1 + e^-g).
 func swiGLU(gate, up []float32) {
+	kernels.SiLU(gate)
 	up = up[:len(gate)]
-	for i, g := range gate {
-		gate[i] = float32(float64(g)/(1+math.Exp(-float64(g)))) * up[i]
+	for i, u := range up {
+		gate[i] *= u
 	}
 }
 
@@ -34,17 +36,11 @@ func swiGLU(gate, up []float32) {
 func addBias(x, bias []float32) {
 	n := len(bias)
 	for r := 0; r+n <= len(x); r += n {
-		row := x[r : r+n]
-		for i, b := range bias {
-			row[i] += b
-		}
+		kernels.Add(x[r:r+n], bias)
 	}
 }
 
 // addInto computes x[i] += y[i] (the residual connection).
 func addInto(x, y []float32) {
-	y = y[:len(x)]
-	for i, v := range y {
-		x[i] += v
-	}
+	kernels.Add(x, y[:len(x)])
 }

@@ -65,19 +65,59 @@ func (r *rope) frequencies(base float64) []float64 {
 // with transformers' KV cache; so beyond max_position_embeddings a chunked
 // prefill differs slightly from a one-shot prefill.
 func (r *rope) invFreqAt(seqLen int) []float64 {
-	s := r.scaling
-	if s == nil || s.Type != "dynamic" || seqLen <= r.maxPos {
+	if r.fixed(seqLen) {
 		return r.invFreq
 	}
+	s := r.scaling
 	d := float64(r.headDim)
 	base := r.theta * math.Pow(s.Factor*float64(seqLen)/float64(r.maxPos)-(s.Factor-1), d/(d-2))
 	return r.frequencies(base)
 }
 
-// angles fills cos and sin [n, headDim/2] with the rotation of positions
-// p0 .. p0+n-1 (angle = position * inv_freq, computed in float64).
-func (r *rope) angles(cos, sin []float32, p0, n int) {
-	inv := r.invFreqAt(p0 + n)
+// ropeTable holds cos and sin [positions, headDim/2] of positions
+// 0 .. positions-1 at a rope's fixed frequencies, so a forward call reads
+// its angles instead of calling math.Sincos for every (position, pair).
+// Each Session keeps its own (a Model's Sessions run concurrently); it
+// grows with the longest sequence seen.
+type ropeTable struct {
+	positions int
+	cos, sin  []float32
+}
+
+// fixed reports whether a forward call whose last position is seqLen-1
+// uses the frequencies invFreq (all but dynamic NTK past max_position_embeddings).
+func (r *rope) fixed(seqLen int) bool {
+	s := r.scaling
+	return s == nil || s.Type != "dynamic" || seqLen <= r.maxPos
+}
+
+// angles returns cos and sin [n, headDim/2] of positions p0 .. p0+n-1
+// (angle = position * inv_freq, computed in float64 and rounded once), as
+// views of table, which it extends as needed. Under dynamic NTK scaling
+// past max_position_embeddings the frequencies change with every call, so
+// the angles are computed into buf instead.
+func (r *rope) angles(table *ropeTable, buf []float32, p0, n int) (cos, sin []float32) {
+	half := r.headDim / 2
+	if !r.fixed(p0 + n) {
+		cos, sin = buf[:n*half], buf[n*half:2*n*half]
+		r.fill(cos, sin, r.invFreqAt(p0+n), p0, n)
+		return cos, sin
+	}
+	if end := p0 + n; end > table.positions {
+		// Doubling, but not past max_position_embeddings unless asked
+		// (under dynamic scaling later positions never use invFreq).
+		grown := max(end, min(2*table.positions, r.maxPos))
+		from := table.positions
+		table.cos = append(table.cos, make([]float32, (grown-from)*half)...)
+		table.sin = append(table.sin, make([]float32, (grown-from)*half)...)
+		r.fill(table.cos[from*half:], table.sin[from*half:], r.invFreq, from, grown-from)
+		table.positions = grown
+	}
+	return table.cos[p0*half : (p0+n)*half], table.sin[p0*half : (p0+n)*half]
+}
+
+// fill writes cos and sin [n, len(inv)] of positions p0 .. p0+n-1.
+func (r *rope) fill(cos, sin []float32, inv []float64, p0, n int) {
 	half := len(inv)
 	for t := 0; t < n; t++ {
 		pos := float64(p0 + t)

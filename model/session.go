@@ -16,6 +16,7 @@ type Session struct {
 	m      *Model
 	caches []*LayerCache // [layers]
 	attn   *attention
+	rope   ropeTable // cos/sin of the positions seen so far
 	buf    scratch
 
 	last        []float32 // [hidden] residual of the last fed position
@@ -46,7 +47,7 @@ type scratch struct {
 	k, v     []float32 // [rows, kvHeads*headDim]
 	proj     []float32 // [rows, hidden]
 	gate, up []float32 // [rows, intermediate]
-	cos, sin []float32 // [rows, headDim/2]
+	angles   []float32 // [2, rows, headDim/2] cos and sin when the rope table cannot serve
 }
 
 // NewSession starts an empty sequence.
@@ -101,7 +102,7 @@ func (s *Session) scratch(n int) *scratch {
 			k: make([]float32, n*kv), v: make([]float32, n*kv),
 			proj: make([]float32, n*hidden),
 			gate: make([]float32, n*inter), up: make([]float32, n*inter),
-			cos: make([]float32, n*half), sin: make([]float32, n*half),
+			angles: make([]float32, 2*n*half),
 		}
 	}
 	return &scratch{
@@ -111,7 +112,7 @@ func (s *Session) scratch(n int) *scratch {
 		k: b.k[:n*kv], v: b.v[:n*kv],
 		proj: b.proj[:n*hidden],
 		gate: b.gate[:n*inter], up: b.up[:n*inter],
-		cos: b.cos[:n*half], sin: b.sin[:n*half],
+		angles: b.angles[:2*n*half],
 	}
 }
 
