@@ -49,8 +49,10 @@
 //     byte-level "Ċ" tokens (it then always decodes 50 tokens).
 //   - Teacher forcing ("teacher-forced"): the answer span's own tokens
 //     prompt[s:e] are fed after the prompt and each step is scored against
-//     the true answer token; the response checked by the gate is the
-//     model's argmax prediction at each step.
+//     the true answer token. The recall gate is not applied (every probe
+//     counts: the mode is for models that cannot retrieve on their own);
+//     the recorded response and recall are the model's own argmax
+//     predictions at each step, for information.
 //   - Normalised SRH ("+normalized-srh"): a step whose produced token occurs
 //     in the span adds the span mass once, times 1/(e-s), so a probe's SRH
 //     is comparable across answer lengths (at most about 1).

@@ -22,8 +22,10 @@ type Options struct {
 	MaxNewTokens  int     // greedy decode limit; 0 means DefaultMaxNewTokens
 	SuccessRecall float64 // recall gate; 0 means DefaultSuccessRecall
 	// TeacherForced feeds the answer span's own tokens after the prompt
-	// instead of decoding greedily, and scores each step against the true
-	// answer token (a deviation; see the package documentation).
+	// instead of decoding greedily, scores each step against the true
+	// answer token and counts every probe (the recall gate is not applied:
+	// the mode exists for models too small to retrieve on their own). A
+	// deviation; see the package documentation.
 	TeacherForced bool
 	// NormalizedSRH selects the normalised SRH variant (a deviation).
 	NormalizedSRH bool
@@ -268,12 +270,18 @@ func runProbe(ctx context.Context, newSession newSessionFunc, layers, heads int,
 		response = strings.TrimSpace(tok.Decode(text))
 	}
 	recall := needle.Rouge1Recall(response, p.Answer)
+	success := recall > opts.SuccessRecall
+	if opts.TeacherForced {
+		// The trajectory is the answer itself: every probe is scored. The
+		// response and recall still record what the model predicted.
+		success = true
+	}
 	scores := acc.Scores()
 	return Record{
 		Index: p.Index,
 		Result: schema.ProbeResult{
 			Index: p.Index, ContextLength: p.ContextLength, Tokens: len(ids), Depth: p.Depth,
-			NeedleID: p.NeedleID, Response: response, Recall: recall, Success: recall > opts.SuccessRecall,
+			NeedleID: p.NeedleID, Response: response, Recall: recall, Success: success,
 		},
 		SRH:       scores.SRH,
 		Retrieval: scores.Retrieval,

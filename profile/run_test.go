@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"reflect"
@@ -243,10 +244,14 @@ func TestRunTeacherForced(t *testing.T) {
 		t.Errorf("scoring %q, want teacher-forced", p.Probes.Scoring)
 	}
 	// Probe 3 is forced through its own span (34 35 33); the predictions
-	// after each fed token copy the prompt, so the response is that span
-	// and fails the gate against "w31 w32 w33".
-	if r := p.Probes.Results[3]; r.Response != "w34 w35 w33" || r.Success {
-		t.Errorf("probe 3 teacher-forced: response %q success %v, want %q failing", r.Response, r.Success, "w34 w35 w33")
+	// after each fed token copy the prompt, so the recorded response is
+	// that span, whose recall against "w31 w32 w33" is 1/3 — yet teacher
+	// forcing counts the probe: the gate is not applied.
+	if r := p.Probes.Results[3]; r.Response != "w34 w35 w33" || !r.Success || math.Abs(r.Recall-1.0/3) > 1e-12 {
+		t.Errorf("probe 3 teacher-forced: response %q recall %v success %v, want %q, 1/3, counted", r.Response, r.Recall, r.Success, "w34 w35 w33")
+	}
+	if p.Probes.Successful != p.Probes.Run {
+		t.Errorf("teacher-forced: %d of %d probes counted, want all", p.Probes.Successful, p.Probes.Run)
 	}
 	if p.Heads.SRH[0][0] != 3 || p.Heads.Retrieval[0][0] != 1 {
 		t.Errorf("induction head: SRH %v retrieval %v, want 3 and 1", p.Heads.SRH[0][0], p.Heads.Retrieval[0][0])

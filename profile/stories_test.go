@@ -90,5 +90,15 @@ func TestStoriesTeacherForced(t *testing.T) {
 			t.Fatalf("probe %d: no head attended to the answer span at all", r.Index)
 		}
 	}
-	t.Logf("responses: %q %q; successful %d", p.Probes.Results[0].Response, p.Probes.Results[1].Response, p.Probes.Successful)
+	// Teacher forcing scores every probe, so the profile's mean scores are
+	// the probes' own, and some head of every layer looked at the span.
+	if p.Probes.Successful != p.Probes.Run {
+		t.Fatalf("teacher-forced: %d of %d probes counted, want all", p.Probes.Successful, p.Probes.Run)
+	}
+	for l, row := range p.Heads.SRH {
+		if best := row[p.Heads.Ranking[l][0]]; best <= 0 {
+			t.Errorf("layer %d: top SRH score %v, want > 0 (scores %v)", l, best, row)
+		}
+	}
+	t.Logf("responses: %q %q; recall %v %v", p.Probes.Results[0].Response, p.Probes.Results[1].Response, p.Probes.Results[0].Recall, p.Probes.Results[1].Recall)
 }

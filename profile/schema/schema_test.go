@@ -78,6 +78,8 @@ func TestValidateRejects(t *testing.T) {
 		{"tie broken by higher head", func(p *Profile) { p.Heads.Ranking[0] = []int{2, 0, 1, 3} }, "ties by lower head"},
 		{"retrieval ranking against scores", func(p *Profile) { p.Heads.RetrievalRanking[0] = []int{1, 0, 2, 3} }, "retrieval_ranking[0]"},
 		{"run count", func(p *Profile) { p.Probes.Run = 3 }, "probes.run is 3"},
+		// results[1] failed the gate: under teacher forcing it must count.
+		{"teacher-forced probe not counted", func(p *Profile) { p.Probes.Scoring = "teacher-forced" }, "teacher-forced scoring counts every probe"},
 		{"successful count", func(p *Profile) { p.Probes.Successful = 2 }, "probes.successful is 2"},
 		{"skipped count", func(p *Profile) { p.Probes.Skipped = 0 }, "probes.skipped is 0"},
 		{"success against recall", func(p *Profile) { p.Probes.Results[1].Recall = 0.75 }, "success false but recall 0.75"},

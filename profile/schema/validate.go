@@ -5,6 +5,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // sumTolerance is how far a vector that should sum to 1 may miss it
@@ -72,6 +73,8 @@ func validateProbes(pi *ProbeInfo) error {
 		return fmt.Errorf("profile: probes.run is %d but there are %d results", pi.Run, len(pi.Results))
 	}
 	successful := 0
+	// Teacher forcing does not apply the recall gate (see package profile).
+	teacherForced := strings.HasPrefix(pi.Scoring, "teacher-forced")
 	for i, r := range pi.Results {
 		if i > 0 && r.Index <= pi.Results[i-1].Index {
 			return fmt.Errorf("profile: probes.results[%d]: index %d does not follow %d (results must be in increasing index order)",
@@ -83,7 +86,10 @@ func validateProbes(pi *ProbeInfo) error {
 		if err := checkFinite(fmt.Sprintf("probes.results[%d].depth", i), r.Depth); err != nil {
 			return err
 		}
-		if r.Success != (r.Recall > pi.SuccessRecall) {
+		if teacherForced && !r.Success {
+			return fmt.Errorf("profile: probes.results[%d] (index %d): not counted, but teacher-forced scoring counts every probe", i, r.Index)
+		}
+		if !teacherForced && r.Success != (r.Recall > pi.SuccessRecall) {
 			return fmt.Errorf("profile: probes.results[%d] (index %d): success %v but recall %v against threshold %v",
 				i, r.Index, r.Success, r.Recall, pi.SuccessRecall)
 		}
