@@ -11,13 +11,15 @@ import (
 // Blocking of the prefill attention. A work item is one KV head and a block
 // of query tokens: its rows are the block's tokens times the group's query
 // heads, [tokens·group, headDim], so the group shares every key and value
-// tile it reads. Keys are visited in tiles of attnKeyTile.
+// tile it reads. Keys are visited in tiles of attnKeyTile aligned to
+// absolute positions; each tile of each KV head is packed for the GEMM
+// micro-kernel once per chunk and shared by every item of that head.
 //
 // The constants fix the order of every floating-point operation; the thread
 // count never changes them, so results are bit-identical across --threads.
 const (
-	attnKeyTile = 128 // keys per tile: S [rows, 128] and Vᵀ [headDim, 128] stay in L1/L2
-	attnRows    = 128 // target rows per work item: the tile's packed K and Vᵀ are reused by that many rows
+	attnKeyTile = 128 // keys per tile: S [rows, 128] stays in L1/L2
+	attnRows    = 128 // target rows per work item
 
 	// attnMinWork is the smallest attention (query rows x keys x headDim)
 	// worth waking helper goroutines for.
@@ -33,7 +35,15 @@ type attention struct {
 	window                  int     // sliding window in tokens; 0 = full causal
 	scale                   float32 // 1 / sqrt(headDim)
 	workers                 []*attnScratch
+	tiles                   []keyTile // [kvHeads][tiles] of the current prefill chunk
 	sub                     subsetScratch
+}
+
+// keyTile is one KV head's keys and values at positions [k0, k0+n), packed
+// for kernels.MulPacked: keys as Kᵀ [headDim, n], values as V [n, headDim].
+type keyTile struct {
+	keys, values kernels.Packed
+	finite       bool // every value is finite (else P·V skips masked ones)
 }
 
 // attnScratch is one worker's buffers. Prefill uses O(attnRows x
@@ -42,8 +52,7 @@ type attention struct {
 type attnScratch struct {
 	q      []float32 // [rows, headDim] the item's queries
 	s      []float32 // [rows, keys] scores, then probabilities
-	vt     []float32 // [headDim, attnKeyTile] the value tile transposed
-	pv     []float32 // [rows, headDim] P·V of one tile
+	pv     []float32 // [rows, headDim] P·V of one tile (non-finite values only)
 	acc    []float32 // [rows, headDim] running output, scaled by running sum
 	rowMax []float32 // [rows] running max of the raw scores
 	rowSum []float64 // [rows] running Σ e^((s - max)·scale)
@@ -98,10 +107,11 @@ func (a *attention) run(out, q []float32, n, p0 int, cache *LayerCache, probs []
 }
 
 // prefill is flash-style attention for the n queries at positions
-// p0 .. p0+n-1. Work items are (KV head, block of query tokens); each item
-// walks its key tiles in order keeping a running max, a running sum and a
-// rescaled output accumulator per row, so no [tokens, tokens] matrix is
-// built. S = Q·Kᵀ and O += P·V are kernels.MatMul calls on the tile.
+// p0 .. p0+n-1. First every key tile the chunk sees is packed, per KV head;
+// then the work items (KV head, block of query tokens) each walk their key
+// tiles in order keeping a running max, a running sum and a rescaled output
+// accumulator per row, so no [tokens, tokens] matrix is built. S = Q·Kᵀ and
+// O += P·V are kernels.MulPacked calls on the calling goroutine.
 func (a *attention) prefill(out, q []float32, n, p0 int, cache *LayerCache) {
 	block := max(1, attnRows/a.group) // query tokens per item
 	blocks := (n + block - 1) / block
@@ -110,17 +120,34 @@ func (a *attention) prefill(out, q []float32, n, p0 int, cache *LayerCache) {
 	if n*a.heads*(p0+n)*a.headDim < attnMinWork {
 		workers = 1
 	}
+	lo, _ := a.visible(p0)
+	first, hi := lo/attnKeyTile, p0+n
+	tiles := (hi+attnKeyTile-1)/attnKeyTile - first
+	for len(a.tiles) < a.kvHeads*tiles {
+		a.tiles = append(a.tiles, keyTile{})
+	}
+	a.parallel(workers, a.kvHeads*tiles, func(_ *attnScratch, it int) {
+		g, t := it/tiles, it%tiles
+		k0 := (first + t) * attnKeyTile
+		k1 := min(k0+attnKeyTile, hi)
+		kt := &a.tiles[it]
+		kernels.PackT(&kt.keys, cache.matrix(cache.keys, cache.keys16, g, k0, k1))
+		values := cache.matrix(cache.values, cache.values16, g, k0, k1)
+		kernels.PackN(&kt.values, values)
+		kt.finite = allFinite(values)
+	})
 	a.parallel(workers, items, func(sc *attnScratch, it int) {
 		// The last blocks see the most keys: start them first.
 		b, g := blocks-1-it/a.kvHeads, it%a.kvHeads
 		t0, t1 := b*block, min((b+1)*block, n)
-		a.prefillItem(sc, out, q, g, t0, t1, p0, cache)
+		a.prefillItem(sc, out, q, g, t0, t1, p0, cache, a.tiles[g*tiles:(g+1)*tiles], first)
 	})
 }
 
 // prefillItem computes the output of query heads g*group .. (g+1)*group-1
-// for the chunk's tokens [t0, t1).
-func (a *attention) prefillItem(sc *attnScratch, out, q []float32, g, t0, t1, p0 int, cache *LayerCache) {
+// for the chunk's tokens [t0, t1). tiles are KV head g's packed tiles,
+// tiles[0] starting at key position first*attnKeyTile.
+func (a *attention) prefillItem(sc *attnScratch, out, q []float32, g, t0, t1, p0 int, cache *LayerCache, tiles []keyTile, first int) {
 	d, r, qd := a.headDim, a.group, a.heads*a.headDim
 	rows := (t1 - t0) * r
 	sc.grow(rows, attnKeyTile, d)
@@ -136,11 +163,16 @@ func (a *attention) prefillItem(sc *attnScratch, out, q []float32, g, t0, t1, p0
 	}
 	lo, _ := a.visible(p0 + t0)
 	hi := p0 + t1
-	for k0 := lo; k0 < hi; k0 += attnKeyTile {
-		k1 := min(k0+attnKeyTile, hi)
+	for ti := lo/attnKeyTile - first; ti < len(tiles); ti++ {
+		k0 := (first + ti) * attnKeyTile
+		if k0 >= hi {
+			break
+		}
+		kt := &tiles[ti]
+		k1 := min(k0+kt.keys.N, hi)
 		tile := k1 - k0
 		s := sc.s[:rows*tile] // [rows, tile]
-		kernels.MatMul(s, sc.q, rows, cache.matrix(cache.keys, cache.keys16, g, k0, k1))
+		kernels.MulPacked(s, tile, sc.q, d, rows, kt.keys.View(d, tile), false)
 		// Online softmax: mask, new running max, exponentiate, and the
 		// factor that rescales what the row accumulated so far.
 		for i := 0; i < rows; i++ {
@@ -160,20 +192,18 @@ func (a *attention) prefillItem(sc *attnScratch, out, q []float32, g, t0, t1, p0
 			rowSum[i] = rowSum[i]*float64(alpha) + sum
 			rowMax[i], sc.alpha[i] = m, alpha
 		}
-		// O = O·alpha + P·V, P·V as one MatMul against the transposed tile.
-		values, vt := cache.matrix(cache.values, cache.values16, g, k0, k1), sc.vt[:d*tile]
-		if transposeTile(vt, values) {
-			kernels.MatMul(sc.pv[:rows*d], s, rows, kernels.Matrix{Rows: d, Cols: tile, DType: kernels.F32, F32: vt})
-		} else {
-			maskedWeightedSum(sc.pv[:rows*d], s, rows, values)
-		}
+		// O = O·alpha + P·V: the micro-kernel adds the tile's sum to O.
 		for i := 0; i < rows; i++ {
-			o := acc[i*d : (i+1)*d]
 			if alpha := sc.alpha[i]; alpha != 1 {
-				kernels.Scale(alpha, o)
+				kernels.Scale(alpha, acc[i*d:(i+1)*d])
 			}
-			kernels.Add(o, sc.pv[i*d:(i+1)*d])
 		}
+		if kt.finite {
+			kernels.MulPacked(acc, d, s, tile, rows, kt.values.View(tile, d), true)
+			continue
+		}
+		maskedWeightedSum(sc.pv[:rows*d], s, rows, cache.matrix(cache.values, cache.values16, g, k0, k1))
+		kernels.Add(acc, sc.pv[:rows*d])
 	}
 	for t := t0; t < t1; t++ {
 		for j := 0; j < r; j++ {
@@ -185,28 +215,18 @@ func (a *attention) prefillItem(sc *attnScratch, out, q []float32, g, t0, t1, p0
 	}
 }
 
-// transposeTile writes the value tile v [tile, headDim] as vt [headDim, tile]
-// in float32, the layout MatMul needs to compute P·V. It reports whether
-// every value is finite.
-func transposeTile(vt []float32, v kernels.Matrix) (finite bool) {
-	tile, d := v.Rows, v.Cols
-	vt = vt[:d*tile]
+// allFinite reports whether every value of the cache matrix v is finite.
+func allFinite(v kernels.Matrix) bool {
 	if v.DType == kernels.BF16 {
 		var bad uint16 // bit 15 set once an exponent is all ones (Inf, NaN)
-		for j := 0; j < tile; j++ {
-			for c, x := range v.U16[j*d : (j+1)*d] {
-				vt[c*tile+j] = kernels.BF16ToFloat32(x)
-				bad |= x&0x7f80 + 0x80
-			}
+		for _, x := range v.U16 {
+			bad |= x&0x7f80 + 0x80
 		}
 		return bad&0x8000 == 0
 	}
 	var zero float32 // x - x is 0, or NaN for Inf and NaN
-	for j := 0; j < tile; j++ {
-		for c, x := range v.F32[j*d : (j+1)*d] {
-			vt[c*tile+j] = x
-			zero += x - x
-		}
+	for _, x := range v.F32 {
+		zero += x - x
 	}
 	return zero == 0
 }
@@ -247,7 +267,7 @@ func (a *attention) decode(out, q []float32, pos int, cache *LayerCache, probs [
 		for j := 0; j < r; j++ {
 			// One query at a time: MatMul's GEMV path streams the keys
 			// without packing them.
-			kernels.MatMul(s[j*keys:(j+1)*keys], q[(g*r+j)*d:(g*r+j+1)*d], 1, keyRows)
+			kernels.MatMulSerial(s[j*keys:(j+1)*keys], q[(g*r+j)*d:(g*r+j+1)*d], 1, keyRows)
 		}
 		for j := 0; j < r; j++ {
 			row := s[j*keys : (j+1)*keys]
@@ -369,7 +389,6 @@ func (a *attention) parallel(workers, items int, do func(sc *attnScratch, item i
 func (sc *attnScratch) grow(rows, keys, d int) {
 	sc.q = growF32(sc.q, rows*d)
 	sc.s = growF32(sc.s, rows*keys)
-	sc.vt = growF32(sc.vt, d*keys)
 	sc.pv = growF32(sc.pv, rows*d)
 	sc.acc = growF32(sc.acc, rows*d)
 	sc.rowMax = growF32(sc.rowMax, rows)

@@ -85,6 +85,9 @@ func packWeights(s *scratch, w Matrix, j0, j1, pc, kc int) {
 	panels := ceilDiv(j1-j0, gemmNR)
 	for p := 0; p < panels; p++ {
 		dst := s.packed[p*kc*gemmNR : (p+1)*kc*gemmNR]
+		if r0 := j0 + p*gemmNR; r0+gemmNR <= j1 && pack32 != nil && pack32(dst, w, r0, pc, kc) {
+			continue
+		}
 		for r := 0; r < gemmNR; r++ {
 			jr := j0 + p*gemmNR + r
 			if jr >= j1 {

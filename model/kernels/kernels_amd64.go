@@ -84,6 +84,21 @@ func rowSum64BF16AVX512(out, p *float32, v *uint16, rows int)
 //go:noescape
 func rowSum128BF16AVX512(out, p *float32, v *uint16, rows int)
 
+//go:noescape
+func pack32F32AVX512(dst *float32, src *float32, lds, kc int)
+
+//go:noescape
+func pack32BF16AVX512(dst *float32, src *uint16, lds, kc int)
+
+//go:noescape
+func pack32F16AVX512(dst *float32, src *uint16, lds, kc int)
+
+//go:noescape
+func maxAVX512(x *float32, n int) float32
+
+//go:noescape
+func siluAVX512(x *float32, n int)
+
 var (
 	hasAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW
 	hasAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasOSXSAVE
@@ -162,6 +177,25 @@ var avx512Kernels = kernelSet{
 			rowSum128F32AVX512(&out[0], &p[0], &v[0], len(p))
 		}
 	},
+	maxF32: func(x []float32) float32 {
+		body := len(x) &^ 15
+		if body == 0 {
+			return maxGo(x)
+		}
+		m := maxAVX512(&x[0], body)
+		if m != m {
+			return m
+		}
+		return max(m, maxGo(x[body:]))
+	},
+	silu: func(x []float32) {
+		body := len(x) &^ 15
+		if body > 0 {
+			siluAVX512(&x[0], body)
+		}
+		siluGo(x[body:])
+	},
+	pack32: pack32AVX512,
 	rowSumBF16: func(out, p []float32, v []uint16) {
 		d := len(out)
 		if len(p) == 0 || (d != 64 && d != 128) {
@@ -216,6 +250,8 @@ var avx2Kernels = kernelSet{
 	expShiftSum: expShiftSumGo,
 	rowSumF32:   rowSumF32Go,
 	rowSumBF16:  rowSumBF16Go,
+	maxF32:      maxGo,
+	silu:        siluGo,
 }
 
 // The dot-product wrappers of each instruction set (assembly body, Go tail).
@@ -255,6 +291,32 @@ func available() []kernelSet {
 		sets = append(sets, avx512Kernels)
 	}
 	return sets
+}
+
+// pack32AVX512 packs weight rows [r0, r0+32), columns [pc, pc+kc), into
+// dst [kc][32] when kc is a multiple of 16; it reports false (and does
+// nothing) otherwise.
+func pack32AVX512(dst []float32, w Matrix, r0, pc, kc int) bool {
+	k := w.Cols
+	if kc%16 != 0 || kc == 0 {
+		return false
+	}
+	_ = dst[kc*gemmNR-1]
+	off, last := r0*k+pc, (r0+gemmNR-1)*k+pc+kc-1
+	switch w.DType {
+	case F32:
+		_ = w.F32[last]
+		pack32F32AVX512(&dst[0], &w.F32[off], k, kc)
+	case BF16:
+		_ = w.U16[last]
+		pack32BF16AVX512(&dst[0], &w.U16[off], k, kc)
+	case F16:
+		_ = w.U16[last]
+		pack32F16AVX512(&dst[0], &w.U16[off], k, kc)
+	default:
+		return false
+	}
+	return true
 }
 
 // checkTile panics unless x, w and c hold an 8x32 micro-tile of depth kc.

@@ -43,7 +43,9 @@ func Add(y, x []float32) {
 
 // MaxFloat32 returns the largest element of x, NaN if any element is NaN,
 // and -Inf for an empty slice.
-func MaxFloat32(x []float32) float32 {
+func MaxFloat32(x []float32) float32 { return maxF32(x) }
+
+func maxGo(x []float32) float32 {
 	m := float32(math.Inf(-1))
 	for _, v := range x {
 		if v > m {
@@ -99,7 +101,9 @@ func WeightedRowSum(out, p []float32, v Matrix) {
 
 // SiLU replaces x[i] with x[i] · sigmoid(x[i]), the activation of the
 // SwiGLU gate.
-func SiLU(x []float32) {
+func SiLU(x []float32) { silu(x) }
+
+func siluGo(x []float32) {
 	for i, v := range x {
 		x[i] = v / (1 + Exp(-v))
 	}
@@ -262,6 +266,13 @@ type kernelSet struct {
 	// rowSum* set out = Σ_r p[r] · v[r*d:(r+1)*d], d = len(out).
 	rowSumF32  func(out, p, v []float32)
 	rowSumBF16 func(out, p []float32, v []uint16)
+
+	maxF32 func(x []float32) float32 // MaxFloat32
+	silu   func(x []float32)         // SiLU
+	// pack32 writes weight rows [r0, r0+32), columns [pc, pc+kc), as the
+	// columns of dst [kc][32], or reports false when it cannot (then the
+	// caller packs in Go). nil: always Go.
+	pack32 func(dst []float32, w Matrix, r0, pc, kc int) bool
 }
 
 var goKernels = kernelSet{
@@ -282,6 +293,8 @@ var goKernels = kernelSet{
 	expShiftSum: expShiftSumGo,
 	rowSumF32:   rowSumF32Go,
 	rowSumBF16:  rowSumBF16Go,
+	maxF32:      maxGo,
+	silu:        siluGo,
 }
 
 // gemvRowsF32 is a GEMV over rows as one dot product per row.
@@ -320,6 +333,9 @@ var (
 	expShiftSum func(x []float32, shift, scale float32) float32
 	rowSumF32   func(out, p, v []float32)
 	rowSumBF16  func(out, p []float32, v []uint16)
+	maxF32      func(x []float32) float32
+	silu        func(x []float32)
+	pack32      func(dst []float32, w Matrix, r0, pc, kc int) bool
 )
 
 func init() { use(best()) }
@@ -334,6 +350,7 @@ func use(ks kernelSet) {
 	gemmKernel = ks.gemm
 	gemvF32, gemvBF16, gemvF16 = ks.gemvF32, ks.gemvBF16, ks.gemvF16
 	expShiftSum, rowSumF32, rowSumBF16 = ks.expShiftSum, ks.rowSumF32, ks.rowSumBF16
+	maxF32, silu, pack32 = ks.maxF32, ks.silu, ks.pack32
 }
 
 // Implementation names the kernel set in use ("avx512", "avx2" or "go").
