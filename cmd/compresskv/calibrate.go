@@ -190,7 +190,7 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 	if err := sameModel(p, m, opts.Profile); err != nil {
 		return err
 	}
-	datasets, err := calibrationData(opts, needles, lm, m)
+	datasets, err := calibrationData(opts, needles, lm, m, s.err)
 	if err != nil {
 		return err
 	}
@@ -275,8 +275,10 @@ func sameModel(p *schema.Profile, m *model.Model, name string) error {
 }
 
 // calibrationData builds the datasets: the built-in needle probes (when
-// needles is not nil), then every --data file in order.
-func calibrationData(opts *calibrateOptions, needles *probeInputs, lm *loadedModel, m *model.Model) ([]calibrate.Dataset, error) {
+// needles is not nil), then every --data file in order. Needle probes that
+// would not fit the model's context with their answer are left out, with a
+// note on warn: cutting them would cut the needle.
+func calibrationData(opts *calibrateOptions, needles *probeInputs, lm *loadedModel, m *model.Model, warn io.Writer) ([]calibrate.Dataset, error) {
 	var datasets []calibrate.Dataset
 	if needles != nil {
 		tok, err := lm.tokenizer()
@@ -288,8 +290,20 @@ func calibrationData(opts *calibrateOptions, needles *probeInputs, lm *loadedMod
 			return nil, fmt.Errorf("built-in needle probes: %w", err)
 		}
 		d := calibrate.Dataset{Name: "needles", MaxNew: opts.MaxNew}
+		tooLong, longest := 0, 0
 		for _, pr := range probes {
+			if len(pr.IDs)+opts.MaxNew > m.Options.MaxContext {
+				tooLong, longest = tooLong+1, max(longest, len(pr.IDs))
+				continue
+			}
 			d.Prompts = append(d.Prompts, pr.IDs)
+		}
+		if len(d.Prompts) == 0 {
+			return nil, usagef("built-in needle probes: none fits the model's context of %d tokens with --max-new %d (shortest needs %d); set --needle-lengths", m.Options.MaxContext, opts.MaxNew, len(probes[0].IDs)+opts.MaxNew)
+		}
+		if tooLong > 0 {
+			fmt.Fprintf(warn, "compresskv: note: %d of %d needle probes (up to %d tokens) do not fit the model's context of %d tokens with --max-new %d and are left out; set --needle-lengths to choose\n",
+				tooLong, len(probes), longest, m.Options.MaxContext, opts.MaxNew)
 		}
 		datasets = append(datasets, d)
 	}
