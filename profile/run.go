@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/compresskv/compresskv/model"
 	"github.com/compresskv/compresskv/needle"
@@ -64,6 +65,12 @@ type Progress struct {
 	Resumed int                // probes loaded from the checkpoint
 	Tokens  int                // tokens fed through the model by this invocation
 	Last    schema.ProbeResult // the probe just finished
+	// LastTokens and LastTime are what the probe just finished fed through
+	// the model and how long it took (prefill + decode): timings live here
+	// and in run reports, never in the profile, whose bytes must not depend
+	// on the machine.
+	LastTokens int
+	LastTime   time.Duration
 }
 
 // Result is what Run did.
@@ -177,7 +184,9 @@ func run(ctx context.Context, newSession newSessionFunc, layers, heads int, tok 
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
+		start := time.Now()
 		rec, tokens, err := runProbe(ctx, newSession, layers, heads, tok, &nl, p, opts)
+		elapsed := time.Since(start)
 		res.Tokens += tokens
 		if err != nil {
 			return res, err
@@ -189,7 +198,8 @@ func run(ctx context.Context, newSession newSessionFunc, layers, heads int, tok 
 		}
 		done[p.Index] = rec
 		if progress != nil {
-			progress(Progress{Done: len(done), Total: len(todo), Resumed: res.Resumed, Tokens: res.Tokens, Last: rec.Result})
+			progress(Progress{Done: len(done), Total: len(todo), Resumed: res.Resumed, Tokens: res.Tokens, Last: rec.Result,
+				LastTokens: tokens, LastTime: elapsed})
 		}
 	}
 	for _, p := range todo {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +32,7 @@ type profileOptions struct {
 	ExportReference string
 	Threads         int
 	JSON            bool
+	Report          string // --report: per-probe JSONL with timings
 
 	getenv   func(string) string // os.Getenv; replaced in tests
 	progress bool                // draw a progress bar on stderr
@@ -103,6 +105,7 @@ environment when --shard is not given. See docs/sharding.md.`,
 		f.StringVar(&opts.ExportReference, "export-reference", "", "also write the reference implementation's head_idx.json into this folder")
 		f.IntVar(&opts.Threads, "threads", 0, "CPU threads (default: all)")
 		f.BoolVar(&opts.JSON, "json", false, "print the summary as JSON")
+		f.StringVar(&opts.Report, "report", "", "append one JSON line per probe run (response, recall, success, tokens/s) to this file")
 		return cmd
 	})
 }
@@ -169,11 +172,20 @@ func runProfile(opts *profileOptions, s *streams) error {
 
 	ctx, stop := interruptible(opts.ctx)
 	defer stop()
+	report, err := openReport(opts.Report)
+	if err != nil {
+		return err
+	}
+	defer report.Close()
 	bar := newProgressBar(s.err, opts.progress, "probes")
 	res, err := profile.Run(ctx, m, tok, probes, runOpts, func(p profile.Progress) {
 		bar.update(p.Done, p.Total, p.Resumed, p.Tokens)
+		report.add(p)
 	})
 	bar.finish()
+	if rerr := report.Close(); err == nil {
+		err = rerr
+	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return fmt.Errorf("interrupted: %d probes are saved in %s; run the same command again to resume", len(ckpt.Done()), journal)
@@ -207,6 +219,67 @@ func runProfile(opts *profileOptions, s *streams) error {
 		return err
 	}
 	return printSummary(s.out, summarize(p, opts.Output), opts.JSON, "")
+}
+
+// probeReport appends one JSON line per finished probe to --report: what
+// the profile keeps of the probe plus its timing, which the profile itself
+// leaves out so that its bytes do not depend on the machine.
+type probeReport struct {
+	f   *os.File
+	err error
+}
+
+// probeReportLine is one line of a --report file.
+type probeReportLine struct {
+	schema.ProbeResult
+	FedTokens       int     `json:"fed_tokens"`
+	Seconds         float64 `json:"seconds"`
+	TokensPerSecond float64 `json:"tokens_per_second"`
+}
+
+// openReport opens path for appending; "" gives a report that drops lines.
+func openReport(path string) (*probeReport, error) {
+	if path == "" {
+		return &probeReport{}, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("--report: %w", err)
+	}
+	return &probeReport{f: f}, nil
+}
+
+func (r *probeReport) add(p profile.Progress) {
+	if r.f == nil || r.err != nil {
+		return
+	}
+	line := probeReportLine{ProbeResult: p.Last, FedTokens: p.LastTokens, Seconds: p.LastTime.Seconds()}
+	if line.Seconds > 0 {
+		line.TokensPerSecond = float64(p.LastTokens) / line.Seconds
+	}
+	data, err := json.Marshal(line)
+	if err == nil {
+		_, err = r.f.Write(append(data, '\n'))
+	}
+	if err != nil {
+		r.err = fmt.Errorf("%s: %w", r.f.Name(), err)
+	}
+}
+
+// Close closes the file and returns the first write error.
+func (r *probeReport) Close() error {
+	if r.f == nil {
+		return r.err
+	}
+	err := r.f.Close()
+	r.f = nil
+	if r.err != nil {
+		return r.err
+	}
+	if err != nil && !errors.Is(err, os.ErrClosed) {
+		return err
+	}
+	return nil
 }
 
 // resolveShard reads --shard, else the batch-array environment.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -194,4 +195,52 @@ func TestGridDefaults(t *testing.T) {
 			t.Errorf("%s: an embedded default counts as given", tc.command)
 		}
 	}
+}
+
+// TestProfileReport: --report gets one line per probe run, with the
+// profile's own result and a positive tokens/s, while the profile keeps no
+// timing.
+func TestProfileReport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("profiles the synthetic model; skipped with -short")
+	}
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	dir := t.TempDir()
+	out, rep := filepath.Join(dir, "p.json"), filepath.Join(dir, "report.jsonl")
+	if code, _, errOut := runCLI("profile", "-o", out, "--report", rep, "--lengths", "256", "--depths", "0,50"); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	p, err := loadProfile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) != p.Probes.Run {
+		t.Fatalf("%d report lines for %d probes run", len(lines), p.Probes.Run)
+	}
+	for i, line := range lines {
+		var r probeReportLine
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("line %d: %v", i+1, err)
+		}
+		if r.ProbeResult != p.Probes.Results[i] || r.TokensPerSecond <= 0 || r.FedTokens < r.Tokens-1 {
+			t.Errorf("line %d = %+v, profile has %+v", i+1, r, p.Probes.Results[i])
+		}
+	}
+	if strings.Contains(mustRead(t, out), "per_second") {
+		t.Error("the profile holds a timing")
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
 }
