@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/olekukonko/tablewriter"
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
 
@@ -86,7 +85,7 @@ func init() {
 			peakTime:  200 * time.Millisecond,
 			memBytes:  256 << 20,
 			gemmShape: [3]int{512, 2048, 2048},
-			gemvShape: [2]int{4096, 4096},
+			gemvShape: [2]int{16384, 4096}, // 128 MB in bf16, 256 MB in f32: beyond the L3, as a real model
 		}
 		cmd := &cobra.Command{
 			Use:   "bench",
@@ -98,7 +97,7 @@ func init() {
      thread and on all --threads;
   2. GEMM GFLOP/s at M=512, K=N=2048 with f32 and bf16 weights, one thread
      and all threads, as a percentage of the FMA peak;
-  3. decode GEMV GB/s (M=1, 4096x4096 weights) as a percentage of the
+  3. decode GEMV GB/s (M=1, 16384x4096 weights, larger than any L3) as a percentage of the
      memory bandwidth;
   4. prefill and decode tokens/s for a model shape (--shape: a preset or a
      config.json) on random bf16 weights (the faster of two prefills, the
@@ -360,7 +359,7 @@ func benchModelSpeed(full *model.Config, opts *benchOptions, gemvGBs float64) (b
 	t := float64(opts.tokens)
 	flops := 2*float64(layerParams(&cfg))*t + 2*float64(measured*cfg.NumHeads*cfg.HeadDim)*t*t
 	return benchModel{
-		Shape:               full.Architecture,
+		Shape:               opts.shape,
 		Layers:              full.NumLayers,
 		LayersMeasured:      measured,
 		Tokens:              opts.tokens,
@@ -425,7 +424,7 @@ func benchProject(cfg *model.Config, rep *benchReport) (benchProjection, error) 
 // printBench renders the report as tables.
 func printBench(w io.Writer, r *benchReport) error {
 	fmt.Fprintf(w, "kernels: %s, %d threads\n\n", r.Implementation, r.Threads)
-	t := tablewriter.NewTable(w)
+	t := newTable(w)
 	t.Header("ceiling", "1 thread", fmt.Sprintf("%d threads", r.Threads))
 	t.Append("FMA peak (GFLOP/s)", f1(r.PeakGFLOPs1), f1(r.PeakGFLOPsAll))
 	t.Append("memory read (GB/s)", f1(r.MemGBs1), f1(r.MemGBsAll))
@@ -433,7 +432,7 @@ func printBench(w io.Writer, r *benchReport) error {
 		return err
 	}
 	fmt.Fprintf(w, "\nGEMM M=%d K=%d N=%d\n", r.GEMMShape[0], r.GEMMShape[1], r.GEMMShape[2])
-	t = tablewriter.NewTable(w)
+	t = newTable(w)
 	t.Header("weights", "threads", "GFLOP/s", "% of FMA peak")
 	for _, g := range r.GEMM {
 		t.Append(g.DType, fmt.Sprint(g.Threads), f1(g.GFLOPs), f1(g.PercentPeak))
@@ -442,7 +441,7 @@ func printBench(w io.Writer, r *benchReport) error {
 		return err
 	}
 	fmt.Fprintf(w, "\nGEMV (decode) M=1 N=%d K=%d\n", r.GEMVShape[0], r.GEMVShape[1])
-	t = tablewriter.NewTable(w)
+	t = newTable(w)
 	t.Header("weights", "threads", "GB/s", "% of memory bandwidth")
 	for _, g := range r.GEMV {
 		t.Append(g.DType, fmt.Sprint(g.Threads), f1(g.GBs), f1(g.PercentBandwidth))
@@ -452,7 +451,7 @@ func printBench(w io.Writer, r *benchReport) error {
 	}
 	m := r.Model
 	fmt.Fprintf(w, "\nmodel %s, %d layers (%s)\n", m.Shape, m.Layers, m.Note)
-	t = tablewriter.NewTable(w)
+	t = newTable(w)
 	t.Header("phase", "tokens/s", "detail")
 	t.Append(fmt.Sprintf("prefill %d tokens", m.Tokens), f1(m.PrefillTokensPerSec), fmt.Sprintf("%.3f s, %.1f GFLOP/s", m.PrefillSeconds, m.PrefillGFLOPs))
 	t.Append("decode", fmt.Sprintf("%.3f", m.DecodeTokensPerSec), fmt.Sprintf("%.1f ms/token (lm_head %.1f ms)", m.DecodeStepMillis, m.LMHeadMillis))
@@ -462,7 +461,7 @@ func printBench(w io.Writer, r *benchReport) error {
 	p := r.Projection
 	fmt.Fprintf(w, "\nprojected default profile run (%s: %d needles x %d depths x %d lengths %d..%d = %d probes, <= %d decode steps each)\n",
 		p.GridSource, p.Needles, p.Depths, len(p.ContextLengths), p.ContextLengths[0], p.ContextLengths[len(p.ContextLengths)-1], p.Probes, p.MaxNew)
-	t = tablewriter.NewTable(w)
+	t = newTable(w)
 	t.Header("part", "hours")
 	t.Append("prefill", fmt.Sprintf("%.2f", p.PrefillHours))
 	t.Append("decode", fmt.Sprintf("%.2f", p.DecodeHours))
