@@ -166,7 +166,8 @@ type benchGEMV struct {
 
 // benchModel is the measured and scaled model speed.
 type benchModel struct {
-	Shape               string  `json:"shape"`
+	Shape               string  `json:"shape"`        // the preset name or the config.json path
+	Architecture        string  `json:"architecture"` // model_type
 	Layers              int     `json:"layers"`
 	LayersMeasured      int     `json:"layers_measured"`
 	Tokens              int     `json:"tokens"`
@@ -360,6 +361,7 @@ func benchModelSpeed(full *model.Config, opts *benchOptions, gemvGBs float64) (b
 	flops := 2*float64(layerParams(&cfg))*t + 2*float64(measured*cfg.NumHeads*cfg.HeadDim)*t*t
 	return benchModel{
 		Shape:               opts.shape,
+		Architecture:        full.Architecture,
 		Layers:              full.NumLayers,
 		LayersMeasured:      measured,
 		Tokens:              opts.tokens,
@@ -450,7 +452,7 @@ func printBench(w io.Writer, r *benchReport) error {
 		return err
 	}
 	m := r.Model
-	fmt.Fprintf(w, "\nmodel %s, %d layers (%s)\n", m.Shape, m.Layers, m.Note)
+	fmt.Fprintf(w, "\nmodel %s (%s), %d layers (%s)\n", m.Shape, m.Architecture, m.Layers, m.Note)
 	t = newTable(w)
 	t.Header("phase", "tokens/s", "detail")
 	t.Append(fmt.Sprintf("prefill %d tokens", m.Tokens), f1(m.PrefillTokensPerSec), fmt.Sprintf("%.3f s, %.1f GFLOP/s", m.PrefillSeconds, m.PrefillGFLOPs))

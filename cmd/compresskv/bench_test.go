@@ -90,7 +90,7 @@ func TestBenchTablesFromConfigFile(t *testing.T) {
 	if err := runBench(smallBench(path), &streams{out: &out, err: &out}); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"FMA peak (GFLOP/s)", "GEMM M=17 K=64 N=40", "GEMV (decode) M=1 N=70 K=64", "model llama, 30 layers (1 of 30 decoder layers measured", "prefill 24 tokens", "600 probes"} {
+	for _, want := range []string{"FMA peak (GFLOP/s)", "GEMM M=17 K=64 N=40", "GEMV (decode) M=1 N=70 K=64", "(llama), 30 layers (1 of 30 decoder layers measured", "prefill 24 tokens", "600 probes"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
