@@ -168,7 +168,7 @@ func loadSet(cfg *Config, cfgBytes []byte, set *safetensors.Set, dir string, opt
 			return nil, err
 		}
 		if s.dst != nil {
-			if *s.dst, err = t.Matrix(); err != nil {
+			if *s.dst, err = tensorMatrix(t); err != nil {
 				return nil, err
 			}
 			continue
@@ -186,6 +186,42 @@ func loadSet(cfg *Config, cfgBytes []byte, set *safetensors.Set, dir string, opt
 	}
 	m.set = set
 	m.fingerprint = fingerprint(cfgBytes, set)
+	return m, nil
+}
+
+// tensorMatrix returns a 2-D F32, F16 or BF16 tensor [rows, cols] as a
+// kernels.Matrix in its stored dtype: a zero-copy view of the mapping when
+// aligned, a copy otherwise. The matrix must be treated as read-only.
+func tensorMatrix(t safetensors.Tensor) (kernels.Matrix, error) {
+	if len(t.Shape) != 2 {
+		return kernels.Matrix{}, fmt.Errorf("%s: tensor %q: shape %v is not 2-D, cannot be a matrix", t.File, t.Name, t.Shape)
+	}
+	m := kernels.Matrix{Rows: t.Shape[0], Cols: t.Shape[1]}
+	switch t.DType {
+	case safetensors.F32:
+		m.DType = kernels.F32
+	case safetensors.F16:
+		m.DType = kernels.F16
+	case safetensors.BF16:
+		m.DType = kernels.BF16
+	default:
+		return kernels.Matrix{}, fmt.Errorf("%s: tensor %q: dtype %s is not a float type (want F32, F16 or BF16)", t.File, t.Name, t.DType)
+	}
+	if int64(len(t.Data)) != int64(m.Rows)*int64(m.Cols)*int64(t.DType.ElemSize()) {
+		return kernels.Matrix{}, fmt.Errorf("%s: tensor %q: %d data bytes do not hold %s %v", t.File, t.Name, len(t.Data), t.DType, t.Shape)
+	}
+	var ok bool
+	var err error
+	if m.DType == kernels.F32 {
+		if m.F32, ok = t.Float32View(); !ok {
+			m.F32, err = t.Float32s()
+		}
+	} else if m.U16, ok = t.Uint16View(); !ok {
+		m.U16, err = t.Uint16s()
+	}
+	if err != nil {
+		return kernels.Matrix{}, err
+	}
 	return m, nil
 }
 

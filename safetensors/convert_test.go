@@ -1,114 +1,39 @@
 package safetensors
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
 	"testing"
 
-	"github.com/compresskv/compresskv/model/kernels"
+	"github.com/compresskv/compresskv/internal/half"
 )
 
-// TestFloat16BitPatterns checks the writers' rounding against bit patterns
-// worked out by hand.
-func TestFloat16BitPatterns(t *testing.T) {
-	inf := float32(math.Inf(1))
-	nan := float32(math.NaN())
+// TestFloatBytes checks the writers' byte order and that they round through
+// internal/half (whose own tests cover the rounding bit by bit): 65520 is a
+// tie that rounds to even, F16 infinity and BF16 0x4780.
+func TestFloatBytes(t *testing.T) {
+	in := []float32{1, -2.5, 65520, 0.15625}
 	tests := []struct {
 		name string
-		in   float32
-		f16  uint16
-		bf16 uint16
+		got  []byte
+		want []byte
 	}{
-		{"one", 1, 0x3c00, 0x3f80},
-		{"minus 2.5", -2.5, 0xc100, 0xc020},
-		{"zero", 0, 0x0000, 0x0000},
-		{"minus zero", float32(math.Copysign(0, -1)), 0x8000, 0x8000},
-		{"smallest f16 subnormal 2^-24", 0x1p-24, 0x0001, 0x3380},
-		{"largest f16 subnormal", 1023 * 0x1p-24, 0x03ff, 0x3880}, // bf16: 1023/1024*2^-14 rounds up to 2^-14
-		{"smallest f16 normal 2^-14", 0x1p-14, 0x0400, 0x3880},
-		{"smallest bf16 subnormal 2^-133", 0x1p-133, 0x0000, 0x0001},
-		{"f16 max 65504", 65504, 0x7bff, 0x4780}, // bf16: 65504 = 0x477fe000 rounds up to 0x4780
-		{"65519 rounds down to f16 max", 65519, 0x7bff, 0x4780},
-		{"65520 tie rounds to even: infinity", 65520, 0x7c00, 0x4780},
-		{"+inf", inf, 0x7c00, 0x7f80},
-		{"-inf", -inf, 0xfc00, 0xff80},
-		{"half of smallest f16 subnormal: tie to even zero", 0x1p-25, 0x0000, 0x3300},
-		{"just above half of smallest subnormal", 0x1.000002p-25, 0x0001, 0x3300},
-		{"1.5 * smallest subnormal: tie to even 2", 1.5 * 0x1p-24, 0x0002, 0x33c0},
-		// bf16 ties: 1+2^-8 lies halfway between 1 (0x3f80, even) and
-		// 1+2^-7 (0x3f81): it rounds to 0x3f80. 1+3*2^-8 lies between 0x3f81
-		// and 0x3f82 and rounds to the even 0x3f82.
-		{"bf16 tie down to even", 1 + 0x1p-8, 0x3c04, 0x3f80},
-		{"bf16 tie up to even", 1 + 3*0x1p-8, 0x3c0c, 0x3f82},
-		// f16 ties: 1+2^-11 is halfway between 0x3c00 and 0x3c01.
-		{"f16 tie down to even", 1 + 0x1p-11, 0x3c00, 0x3f80},
-		{"f16 tie up to even", 1 + 3*0x1p-11, 0x3c02, 0x3f80},
+		{"F32Bytes", F32Bytes(in), []byte{0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x20, 0xc0, 0x00, 0xf0, 0x7f, 0x47, 0x00, 0x00, 0x20, 0x3e}},
+		{"F16Bytes", F16Bytes(in), []byte{0x00, 0x3c, 0x00, 0xc1, 0x00, 0x7c, 0x00, 0x31}},
+		{"BF16Bytes", BF16Bytes(in), []byte{0x80, 0x3f, 0x20, 0xc0, 0x80, 0x47, 0x20, 0x3e}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f16 := binary.LittleEndian.Uint16(F16Bytes([]float32{tt.in}))
-			bf16 := binary.LittleEndian.Uint16(BF16Bytes([]float32{tt.in}))
-			if f16 != tt.f16 {
-				t.Errorf("F16(%g) = %#04x, want %#04x", tt.in, f16, tt.f16)
-			}
-			if bf16 != tt.bf16 {
-				t.Errorf("BF16(%g) = %#04x, want %#04x", tt.in, bf16, tt.bf16)
-			}
-		})
+		if !bytes.Equal(tt.got, tt.want) {
+			t.Errorf("%s(%v) = % x, want % x", tt.name, in, tt.got, tt.want)
+		}
 	}
-	t.Run("NaN", func(t *testing.T) {
-		f16 := binary.LittleEndian.Uint16(F16Bytes([]float32{nan}))
-		bf16 := binary.LittleEndian.Uint16(BF16Bytes([]float32{nan}))
-		if f16&0x7c00 != 0x7c00 || f16&0x03ff == 0 {
-			t.Errorf("F16(NaN) = %#04x, not a NaN", f16)
+	for i, v := range in {
+		if got, want := binary.LittleEndian.Uint16(F16Bytes(in)[2*i:]), half.Float32ToF16(v); got != want {
+			t.Errorf("F16Bytes[%d] = %#04x, half.Float32ToF16(%g) = %#04x", i, got, v, want)
 		}
-		if bf16&0x7f80 != 0x7f80 || bf16&0x007f == 0 {
-			t.Errorf("BF16(NaN) = %#04x, not a NaN", bf16)
-		}
-		// A NaN whose payload sits only in the low bits must not become inf.
-		low := math.Float32frombits(0x7f800001)
-		if h := float32ToF16(low); h&0x03ff == 0 {
-			t.Errorf("F16(NaN 0x7f800001) = %#04x, lost its NaN-ness", h)
-		}
-	})
-}
-
-// TestFloat32ToF16Exhaustive checks every half value: widening and rounding
-// back is the identity, and the midpoint between two neighbours rounds to
-// the one with an even mantissa.
-func TestFloat32ToF16Exhaustive(t *testing.T) {
-	for h := 0; h < 0x10000; h++ {
-		v := uint16(h)
-		if v&0x7c00 == 0x7c00 && v&0x3ff != 0 {
-			continue // NaN
-		}
-		f := kernels.F16ToFloat32(v)
-		if got := float32ToF16(f); got != v {
-			t.Fatalf("float32ToF16(%g) = %#04x, want %#04x", f, got, v)
-		}
-		if v&0x7fff >= 0x7bff {
-			continue // no finite upper neighbour
-		}
-		next := kernels.F16ToFloat32(v + 1)
-		mid := float32((float64(f) + float64(next)) / 2) // exact: halves have 11 bits
-		want := v
-		if v&1 == 1 {
-			want = v + 1
-		}
-		if got := float32ToF16(mid); got != want {
-			t.Fatalf("float32ToF16(midpoint %g of %#04x and %#04x) = %#04x, want %#04x", mid, v, v+1, got, want)
-		}
-		// Just off the midpoint, rounding must go to the nearer side.
-		above := math.Nextafter32(mid, float32(math.Inf(1)))
-		below := math.Nextafter32(mid, float32(math.Inf(-1)))
-		if v&0x8000 != 0 {
-			above, below = below, above // magnitudes grow towards -inf
-		}
-		if got := float32ToF16(above); got != v+1 {
-			t.Fatalf("float32ToF16(%g, just past the midpoint) = %#04x, want %#04x", above, got, v+1)
-		}
-		if got := float32ToF16(below); got != v {
-			t.Fatalf("float32ToF16(%g, just before the midpoint) = %#04x, want %#04x", below, got, v)
+		if got, want := binary.LittleEndian.Uint16(BF16Bytes(in)[2*i:]), half.Float32ToBF16(v); got != want {
+			t.Errorf("BF16Bytes[%d] = %#04x, half.Float32ToBF16(%g) = %#04x", i, got, v, want)
 		}
 	}
 }

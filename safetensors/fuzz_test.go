@@ -2,7 +2,11 @@ package safetensors
 
 import (
 	"bytes"
+	"math"
+	"slices"
 	"testing"
+
+	"github.com/compresskv/compresskv/internal/half"
 )
 
 // FuzzHeader runs the whole validation path on arbitrary bytes: it must
@@ -43,14 +47,7 @@ func FuzzHeader(f *testing.F) {
 			covered += int64(len(tensor.Data))
 			switch tensor.DType {
 			case F32, F16, BF16:
-				if _, err := tensor.Float32s(); err != nil {
-					t.Fatal(err)
-				}
-				if len(tensor.Shape) == 2 {
-					if _, err := tensor.Matrix(); err != nil {
-						t.Fatal(err)
-					}
-				}
+				checkFloatViews(t, tensor)
 			case I32, I64:
 				if _, err := tensor.Int64s(); err != nil {
 					t.Fatal(err)
@@ -63,6 +60,42 @@ func FuzzHeader(f *testing.F) {
 		_ = file.Metadata()
 		_ = file.Header()
 	})
+}
+
+// checkFloatViews checks that a float tensor accepted by the validation
+// converts without error, and that its zero-copy view (when the data is
+// aligned) and its copy hold the same words as the widened values.
+func checkFloatViews(t *testing.T, tensor Tensor) {
+	t.Helper()
+	widened, err := tensor.Float32s()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(widened)) != tensor.NumElements() {
+		t.Fatalf("tensor %q: Float32s gave %d values for shape %v", tensor.Name, len(widened), tensor.Shape)
+	}
+	if tensor.DType == F32 {
+		if view, ok := tensor.Float32View(); ok && !equalFloats(view, widened) {
+			t.Fatalf("tensor %q: Float32View differs from Float32s", tensor.Name)
+		}
+		return
+	}
+	words, err := tensor.Uint16s()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if view, ok := tensor.Uint16View(); ok && !slices.Equal(view, words) {
+		t.Fatalf("tensor %q: Uint16View differs from Uint16s", tensor.Name)
+	}
+	widen := half.BF16ToFloat32
+	if tensor.DType == F16 {
+		widen = half.F16ToFloat32
+	}
+	for i, w := range words {
+		if math.Float32bits(widen(w)) != math.Float32bits(widened[i]) {
+			t.Fatalf("tensor %q[%d]: word %#04x widens to %g, Float32s gave %g", tensor.Name, i, w, widen(w), widened[i])
+		}
+	}
 }
 
 // FuzzIndex runs the index parser on arbitrary bytes.

@@ -53,13 +53,13 @@ func TestOpenMapsInsteadOfReading(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := tensor.Matrix()
-	if err != nil {
-		t.Fatal(err)
+	words, ok := tensor.Uint16View() // [4096*8192]
+	if !ok {
+		t.Fatal("no Uint16View of an aligned BF16 tensor")
 	}
 	runtime.ReadMemStats(&after)
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
-		t.Errorf("Open + Tensor + Matrix allocated %d bytes for a %d-byte file; want < 1 MiB", alloc, len(f.data))
+		t.Errorf("Open + Tensor + Uint16View allocated %d bytes for a %d-byte file; want < 1 MiB", alloc, len(f.data))
 	}
 	allocs := testing.AllocsPerRun(10, func() {
 		if _, err := f.Tensor(name); err != nil {
@@ -69,17 +69,20 @@ func TestOpenMapsInsteadOfReading(t *testing.T) {
 	if allocs > 2 {
 		t.Errorf("Tensor allocates %v times per call, want at most 2 (the shape copy)", allocs)
 	}
+	if allocs := testing.AllocsPerRun(10, func() { tensor.Uint16View() }); allocs != 0 {
+		t.Errorf("Uint16View allocates %v times per call, want 0", allocs)
+	}
 
-	// Data and the matrix alias the mapping at the tensor's offset.
+	// Data and the view alias the mapping at the tensor's offset.
 	start := f.header.dataStart + tensor.Begin
 	if &tensor.Data[0] != &f.data[start] || &tensor.Data[len(tensor.Data)-1] != &f.data[f.header.dataStart+tensor.End-1] {
 		t.Error("Tensor.Data is not a view of the mapping")
 	}
-	if unsafePointer(&m.U16[0]) != unsafePointer(&f.data[start]) {
-		t.Error("Matrix copied an aligned BF16 tensor")
+	if unsafePointer(&words[0]) != unsafePointer(&f.data[start]) {
+		t.Error("Uint16View copied an aligned BF16 tensor")
 	}
-	if m.Rows != 4096 || m.Cols != 8192 || m.U16[0] != 0x3f00 || m.U16[1] != 0x4000 || m.U16[len(m.U16)-1] != 0x3f00+0x100*uint16((4096*8192-1)%3) {
-		t.Errorf("matrix %dx%d starts %#x %#x", m.Rows, m.Cols, m.U16[0], m.U16[1])
+	if len(words) != 4096*8192 || words[0] != 0x3f00 || words[1] != 0x4000 || words[len(words)-1] != 0x3f00+0x100*uint16((4096*8192-1)%3) {
+		t.Errorf("view of %d words starts %#x %#x", len(words), words[0], words[1])
 	}
 	if runtime.GOOS == "linux" {
 		maps, err := os.ReadFile("/proc/self/maps")

@@ -5,8 +5,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/compresskv/compresskv/internal/half"
 	"github.com/compresskv/compresskv/internal/testshared"
-	"github.com/compresskv/compresskv/model/kernels"
 )
 
 // TestSharedStories opens the real stories260K checkpoints and checks names,
@@ -64,7 +64,7 @@ func TestSharedStories(t *testing.T) {
 			t.Fatalf("%s: no aligned BF16 view", name)
 		}
 		for i, v := range full {
-			if want := kernels.Float32ToBF16(v); raw[i] != want {
+			if want := half.Float32ToBF16(v); raw[i] != want {
 				t.Fatalf("%s[%d]: bf16 %#04x, want %#04x (f32 %g rounded)", name, i, raw[i], want, v)
 			}
 		}
@@ -93,24 +93,24 @@ func TestSharedReference(t *testing.T) {
 		t.Errorf("input_ids: %s %v, want I32 [256]", ids.DType, ids.Shape)
 	}
 	if logits.DType != F32 || !slices.Equal(logits.Shape, []int{256, 512}) {
-		t.Errorf("logits: %s %v, want F32 [256 512]", logits.DType, logits.Shape)
+		t.Fatalf("logits: %s %v, want F32 [256 512]", logits.DType, logits.Shape)
 	}
 	tokens, err := ids.Int64s()
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := logits.Matrix()
+	all, err := logits.Float32s() // [256, 512]
 	if err != nil {
 		t.Fatal(err)
 	}
+	cols := logits.Shape[1]
 	// The reference decoded greedily from BOS: input_ids[t+1] is the argmax
 	// of logits[t].
 	if tokens[0] != 1 {
 		t.Errorf("input_ids[0] = %d, want BOS (1)", tokens[0])
 	}
-	row := make([]float32, m.Cols)
 	for pos := 0; pos+1 < len(tokens); pos++ {
-		m.Row(row, pos)
+		row := all[pos*cols : (pos+1)*cols]
 		best := 0
 		for j, v := range row {
 			if v > row[best] {

@@ -6,7 +6,7 @@ import (
 	"math"
 	"unsafe"
 
-	"github.com/compresskv/compresskv/model/kernels"
+	"github.com/compresskv/compresskv/internal/half"
 )
 
 // TensorInfo describes one tensor of a file, as its header states it.
@@ -87,11 +87,11 @@ func (t Tensor) ReadFloat32(dst []float32, off int) error {
 		}
 	case F16:
 		for i := range dst {
-			dst[i] = kernels.F16ToFloat32(binary.LittleEndian.Uint16(src[2*i:]))
+			dst[i] = half.F16ToFloat32(binary.LittleEndian.Uint16(src[2*i:]))
 		}
 	case BF16:
 		for i := range dst {
-			dst[i] = kernels.BF16ToFloat32(binary.LittleEndian.Uint16(src[2*i:]))
+			dst[i] = half.BF16ToFloat32(binary.LittleEndian.Uint16(src[2*i:]))
 		}
 	}
 	return nil
@@ -130,6 +130,23 @@ func (t Tensor) Uint16View() ([]uint16, bool) {
 	return unsafe.Slice((*uint16)(p), len(t.Data)/2), true
 }
 
+// Uint16s returns the raw 16-bit words of an F16 or BF16 tensor in a newly
+// allocated []uint16: the copy to fall back on when Uint16View declines
+// (unaligned data or a big-endian host).
+func (t Tensor) Uint16s() ([]uint16, error) {
+	if t.DType != F16 && t.DType != BF16 {
+		return nil, t.errorf("dtype %s is not a 16-bit float type (want F16 or BF16)", t.DType)
+	}
+	if len(t.Data)%2 != 0 {
+		return nil, t.errorf("%d data bytes are not a whole number of %s elements", len(t.Data), t.DType)
+	}
+	out := make([]uint16, len(t.Data)/2)
+	for i := range out {
+		out[i] = binary.LittleEndian.Uint16(t.Data[2*i:])
+	}
+	return out, nil
+}
+
 // Int64s returns the elements of an integer tensor (I8, U8, I16, U16, I32,
 // U32 or I64) widened to a newly allocated []int64.
 func (t Tensor) Int64s() ([]int64, error) {
@@ -163,46 +180,4 @@ func (t Tensor) Int64s() ([]int64, error) {
 		}
 	}
 	return out, nil
-}
-
-// Matrix returns a 2-D F32, F16 or BF16 tensor [rows, cols] as a
-// kernels.Matrix in its stored dtype: a zero-copy view of the mapping when
-// aligned, a copy otherwise. The matrix must be treated as read-only.
-func (t Tensor) Matrix() (kernels.Matrix, error) {
-	if len(t.Shape) != 2 {
-		return kernels.Matrix{}, t.errorf("shape %v is not 2-D, cannot be a matrix", t.Shape)
-	}
-	if err := t.checkFloat(); err != nil {
-		return kernels.Matrix{}, err
-	}
-	rows, cols := t.Shape[0], t.Shape[1]
-	if int64(len(t.Data)) != int64(rows)*int64(cols)*int64(t.DType.ElemSize()) {
-		return kernels.Matrix{}, t.errorf("%d data bytes do not hold %s %v", len(t.Data), t.DType, t.Shape)
-	}
-	m := kernels.Matrix{Rows: rows, Cols: cols}
-	switch t.DType {
-	case F32:
-		m.DType = kernels.F32
-		if v, ok := t.Float32View(); ok {
-			m.F32 = v
-			return m, nil
-		}
-		v, err := t.Float32s()
-		m.F32 = v
-		return m, err
-	case F16, BF16:
-		m.DType = kernels.F16
-		if t.DType == BF16 {
-			m.DType = kernels.BF16
-		}
-		if v, ok := t.Uint16View(); ok {
-			m.U16 = v
-			return m, nil
-		}
-		m.U16 = make([]uint16, len(t.Data)/2)
-		for i := range m.U16 {
-			m.U16[i] = binary.LittleEndian.Uint16(t.Data[2*i:])
-		}
-	}
-	return m, nil
 }

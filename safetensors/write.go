@@ -11,7 +11,7 @@ import (
 	"strconv"
 
 	"github.com/compresskv/compresskv/internal/atomicfile"
-	"github.com/compresskv/compresskv/model/kernels"
+	"github.com/compresskv/compresskv/internal/half"
 )
 
 // WriteTensor is a tensor to write: Data holds product(Shape) little-endian
@@ -193,7 +193,7 @@ func F32Bytes(v []float32) []byte {
 func BF16Bytes(v []float32) []byte {
 	out := make([]byte, 2*len(v))
 	for i, x := range v {
-		binary.LittleEndian.PutUint16(out[2*i:], kernels.Float32ToBF16(x))
+		binary.LittleEndian.PutUint16(out[2*i:], half.Float32ToBF16(x))
 	}
 	return out
 }
@@ -203,7 +203,7 @@ func BF16Bytes(v []float32) []byte {
 func F16Bytes(v []float32) []byte {
 	out := make([]byte, 2*len(v))
 	for i, x := range v {
-		binary.LittleEndian.PutUint16(out[2*i:], float32ToF16(x))
+		binary.LittleEndian.PutUint16(out[2*i:], half.Float32ToF16(x))
 	}
 	return out
 }
@@ -224,45 +224,4 @@ func I64Bytes(v []int64) []byte {
 		binary.LittleEndian.PutUint64(out[8*i:], uint64(x))
 	}
 	return out
-}
-
-// float32ToF16 rounds f to the nearest IEEE half, ties to even. NaN stays a
-// quiet NaN, values past the largest half (65504) round to infinity.
-func float32ToF16(f float32) uint16 {
-	b := math.Float32bits(f)
-	sign := uint16(b>>16) & 0x8000
-	exp := int(b>>23) & 0xff
-	mant := b & 0x7fffff
-	if exp == 0xff {
-		if mant != 0 {
-			return sign | 0x7e00 | uint16(mant>>13)
-		}
-		return sign | 0x7c00
-	}
-	e := exp - 127 + 15 // half exponent field
-	if e >= 31 {
-		return sign | 0x7c00
-	}
-	if e <= 0 {
-		// Half subnormal: the value in units of 2^-24 is m·2^(exp-126).
-		if exp == 0 {
-			return sign // float32 subnormals are far below half's range
-		}
-		m := mant | 0x800000
-		shift := uint(126 - exp)
-		if shift >= 25 {
-			return sign // below half the smallest subnormal
-		}
-		q, r, half := m>>shift, m&(1<<shift-1), uint32(1)<<(shift-1)
-		if r > half || (r == half && q&1 == 1) {
-			q++
-		}
-		return sign | uint16(q)
-	}
-	q := uint16(e)<<10 | uint16(mant>>13)
-	r := mant & 0x1fff
-	if r > 0x1000 || (r == 0x1000 && q&1 == 1) {
-		q++ // a carry into the exponent is the right rounding, up to infinity
-	}
-	return sign | q
 }

@@ -173,15 +173,21 @@ func TestEncodeRejects(t *testing.T) {
 	}
 }
 
-func TestMatrix(t *testing.T) {
+// TestViews checks the zero-copy views and their copying fallbacks, the
+// pieces a caller builds a matrix from: aligned data is viewed in place,
+// misaligned data is declined by the views and copied by Float32s/Uint16s.
+func TestViews(t *testing.T) {
 	values := []float32{1, 2, 3, -4, 5, 0.5}
-	dir := t.TempDir()
-	path := filepath.Join(dir, "m.safetensors")
+	words := map[DType][]uint16{
+		BF16: {0x3f80, 0x4000, 0x4040, 0xc080, 0x40a0, 0x3f00},
+		F16:  {0x3c00, 0x4000, 0x4200, 0xc400, 0x4500, 0x3800},
+	}
+	path := filepath.Join(t.TempDir(), "m.safetensors")
 	err := WriteFile(path, []WriteTensor{
 		{Name: "f32", DType: F32, Shape: []int{2, 3}, Data: F32Bytes(values)},
 		{Name: "bf16", DType: BF16, Shape: []int{2, 3}, Data: BF16Bytes(values)},
 		{Name: "f16", DType: F16, Shape: []int{3, 2}, Data: F16Bytes(values)},
-		{Name: "vec", DType: F32, Shape: []int{6}, Data: F32Bytes(values)},
+		{Name: "ids", DType: I32, Shape: []int{2}, Data: I32Bytes([]int32{1, 2})},
 	}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -191,52 +197,63 @@ func TestMatrix(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	for _, name := range []string{"f32", "bf16", "f16"} {
+
+	f32, _ := f.Tensor("f32")
+	v, ok := f32.Float32View()
+	if !ok || !equalFloats(v, values) {
+		t.Errorf("f32: Float32View = %v, %v; want %v, true", v, ok, values)
+	} else if unsafePointer(&v[0]) != unsafePointer(&f32.Data[0]) {
+		t.Error("f32: Float32View copied aligned data")
+	}
+	if _, ok := f32.Uint16View(); ok {
+		t.Error("f32: Uint16View accepted an F32 tensor")
+	}
+	if _, err := f32.Uint16s(); !contains(err, `m.safetensors: tensor "f32": dtype F32 is not a 16-bit float type`) {
+		t.Errorf("f32: Uint16s err = %v", err)
+	}
+	for _, name := range []string{"bf16", "f16"} {
 		tt, _ := f.Tensor(name)
-		m, err := tt.Matrix()
-		if err != nil {
-			t.Fatal(err)
+		want := words[tt.DType]
+		u, ok := tt.Uint16View()
+		if !ok || !slices.Equal(u, want) {
+			t.Errorf("%s: Uint16View = %#04x, %v; want %#04x, true", name, u, ok, want)
+		} else if unsafePointer(&u[0]) != unsafePointer(&tt.Data[0]) {
+			t.Errorf("%s: Uint16View copied aligned data", name)
 		}
-		if m.Rows != tt.Shape[0] || m.Cols != tt.Shape[1] || m.DType.String() != tt.DType.String() {
-			t.Errorf("%s: matrix %dx%d %s", name, m.Rows, m.Cols, m.DType)
+		c, err := tt.Uint16s()
+		if err != nil || !slices.Equal(c, want) {
+			t.Errorf("%s: Uint16s = %#04x, %v; want %#04x", name, c, err, want)
+		} else if unsafePointer(&c[0]) == unsafePointer(&tt.Data[0]) {
+			t.Errorf("%s: Uint16s returned the mapping, not a copy", name)
 		}
-		row := make([]float32, m.Cols)
-		m.Row(row, 1)
-		if !equalFloats(row, values[m.Cols:2*m.Cols]) {
-			t.Errorf("%s: row 1 = %v, want %v", name, row, values[m.Cols:2*m.Cols])
-		}
-		// Aligned data is a view of the mapping, not a copy.
-		var p *byte
-		if m.F32 != nil {
-			p = (*byte)(unsafePointer(&m.F32[0]))
-		} else {
-			p = (*byte)(unsafePointer(&m.U16[0]))
-		}
-		if p != &tt.Data[0] {
-			t.Errorf("%s: Matrix copied aligned data", name)
+		if _, ok := tt.Float32View(); ok {
+			t.Errorf("%s: Float32View accepted a 16-bit tensor", name)
 		}
 	}
-	vec, _ := f.Tensor("vec")
-	if _, err := vec.Matrix(); !contains(err, `tensor "vec": shape [6] is not 2-D`) {
-		t.Errorf("1-D Matrix: err = %v", err)
+	ids, _ := f.Tensor("ids")
+	if _, ok := ids.Uint16View(); ok {
+		t.Error("ids: Uint16View accepted an I32 tensor")
 	}
-	// Misaligned data (a slice starting one byte in) is copied.
-	buf := append([]byte{0}, F32Bytes(values)...)
-	odd := Tensor{TensorInfo: TensorInfo{Name: "odd", DType: F32, Shape: []int{3, 2}}, Data: buf[1:]}
+
+	// Misaligned data (a slice starting one byte in) is declined by the
+	// views and copied by Float32s and Uint16s.
+	odd := Tensor{TensorInfo: TensorInfo{Name: "odd", DType: F32, Shape: []int{3, 2}}, Data: append([]byte{0}, F32Bytes(values)...)[1:]}
 	if _, ok := odd.Float32View(); ok {
 		t.Error("Float32View accepted misaligned data")
 	}
-	m, err := odd.Matrix()
-	if err != nil || !equalFloats(m.F32, values) {
-		t.Errorf("misaligned Matrix = %v, %v", m.F32, err)
+	if got, err := odd.Float32s(); err != nil || !equalFloats(got, values) {
+		t.Errorf("misaligned Float32s = %v, %v", got, err)
 	}
 	oddBF := Tensor{TensorInfo: TensorInfo{Name: "odd", DType: BF16, Shape: []int{3, 2}}, Data: append([]byte{0}, BF16Bytes(values)...)[1:]}
 	if _, ok := oddBF.Uint16View(); ok {
 		t.Error("Uint16View accepted misaligned data")
 	}
-	m, err = oddBF.Matrix()
-	if err != nil || len(m.U16) != 6 || m.U16[3] != 0xc080 { // -4 in bf16
-		t.Errorf("misaligned BF16 Matrix = %x, %v", m.U16, err)
+	if got, err := oddBF.Uint16s(); err != nil || len(got) != 6 || got[3] != 0xc080 { // -4 in bf16
+		t.Errorf("misaligned BF16 Uint16s = %#04x, %v", got, err)
+	}
+	short := Tensor{TensorInfo: TensorInfo{Name: "short", DType: F16, Shape: []int{1}}, File: "mem", Data: []byte{1, 2, 3}}
+	if _, err := short.Uint16s(); !contains(err, `mem: tensor "short": 3 data bytes are not a whole number of F16 elements`) {
+		t.Errorf("odd-length Uint16s: err = %v", err)
 	}
 }
 

@@ -2,7 +2,8 @@ package kernels
 
 import (
 	"fmt"
-	"math"
+
+	"github.com/compresskv/compresskv/internal/half"
 )
 
 // DType is the storage type of a weight matrix.
@@ -52,38 +53,10 @@ func (m Matrix) Row(dst []float32, r int) {
 }
 
 // BF16ToFloat32 widens a bfloat16 bit pattern to float32 (exact).
-func BF16ToFloat32(v uint16) float32 {
-	return math.Float32frombits(uint32(v) << 16)
-}
+func BF16ToFloat32(v uint16) float32 { return half.BF16ToFloat32(v) }
 
 // Float32ToBF16 rounds f to the nearest bfloat16, ties to even; NaN stays NaN.
-func Float32ToBF16(f float32) uint16 {
-	b := math.Float32bits(f)
-	if b&0x7fffffff > 0x7f800000 {
-		return uint16(b>>16) | 0x40
-	}
-	b += 0x7fff + (b>>16)&1
-	return uint16(b >> 16)
-}
+func Float32ToBF16(f float32) uint16 { return half.Float32ToBF16(f) }
 
 // F16ToFloat32 widens an IEEE half-precision bit pattern to float32 (exact).
-func F16ToFloat32(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	mant := uint32(h) & 0x3ff
-	switch {
-	case exp == 0x1f:
-		return math.Float32frombits(sign | 0x7f800000 | mant<<13)
-	case exp != 0:
-		return math.Float32frombits(sign | (exp+112)<<23 | mant<<13)
-	case mant == 0:
-		return math.Float32frombits(sign)
-	}
-	// Subnormal half: normalise.
-	e := uint32(113)
-	for mant&0x400 == 0 {
-		mant <<= 1
-		e--
-	}
-	return math.Float32frombits(sign | e<<23 | (mant&0x3ff)<<13)
-}
+func F16ToFloat32(h uint16) float32 { return half.F16ToFloat32(h) }
