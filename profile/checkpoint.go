@@ -1,16 +1,12 @@
 package profile
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"os"
 	"sort"
 
-	"github.com/compresskv/compresskv/internal/atomicfile"
+	"github.com/compresskv/compresskv/internal/journal"
 	"github.com/compresskv/compresskv/profile/schema"
 )
 
@@ -42,75 +38,32 @@ type Record struct {
 	Retrieval [][]float64        `json:"retrieval"` // [layers][heads]
 }
 
-// completeMark is the last line of a finished shard file.
-type completeMark struct {
-	Records int `json:"records"`
-}
-
-// line is one JSON line of a partial file; exactly one field is set.
-type line struct {
-	Header   *Header       `json:"header,omitempty"`
-	Record   *Record       `json:"record,omitempty"`
-	Complete *completeMark `json:"complete,omitempty"`
-}
-
 // Partial is the content of a checkpoint or shard file.
 type Partial struct {
 	Path     string
 	Header   Header
 	Records  []Record // in file order
 	Complete bool     // the file ends with a completion mark
-	validLen int64    // bytes up to the last whole line
+}
+
+// partialLayout is the journal layout of checkpoint and shard files.
+var partialLayout = journal.Layout[Header, Record]{
+	Format: PartialFormat,
+	Same:   sameRun,
+	Check: func(h *Header, r *Record) error {
+		return checkRecord(r, &h.Model)
+	},
 }
 
 // ReadPartial reads a checkpoint or shard file. A last line cut short by a
 // crash (no trailing newline) is ignored; any other malformed line is an
 // error naming the file and line.
 func ReadPartial(path string) (*Partial, error) {
-	data, err := os.ReadFile(path)
+	f, err := partialLayout.Read(path)
 	if err != nil {
 		return nil, err
 	}
-	p := &Partial{Path: path}
-	r := bufio.NewReader(bytes.NewReader(data))
-	var offset int64
-	for n := 1; ; n++ {
-		text, err := r.ReadBytes('\n')
-		if err == io.EOF {
-			break // an unterminated last line is a crash's torn write
-		}
-		offset += int64(len(text))
-		var ln line
-		if err := json.Unmarshal(text, &ln); err != nil {
-			return nil, fmt.Errorf("%s:%d: not a %s line: %w", path, n, PartialFormat, err)
-		}
-		switch {
-		case n == 1:
-			if ln.Header == nil || ln.Header.Format != PartialFormat {
-				return nil, fmt.Errorf("%s:1: want a %s header line", path, PartialFormat)
-			}
-			p.Header = *ln.Header
-		case p.Complete:
-			return nil, fmt.Errorf("%s:%d: line after the completion mark", path, n)
-		case ln.Record != nil:
-			if err := checkRecord(ln.Record, &p.Header.Model); err != nil {
-				return nil, fmt.Errorf("%s:%d: %w", path, n, err)
-			}
-			p.Records = append(p.Records, *ln.Record)
-		case ln.Complete != nil:
-			if ln.Complete.Records != len(p.Records) {
-				return nil, fmt.Errorf("%s:%d: completion mark counts %d records, file has %d", path, n, ln.Complete.Records, len(p.Records))
-			}
-			p.Complete = true
-		default:
-			return nil, fmt.Errorf("%s:%d: line is neither a record nor a completion mark", path, n)
-		}
-		p.validLen = offset
-	}
-	if p.validLen == 0 {
-		return nil, fmt.Errorf("%s: no %s header line", path, PartialFormat)
-	}
-	return p, nil
+	return &Partial{Path: path, Header: f.Header, Records: f.Records, Complete: f.Complete}, nil
 }
 
 // checkRecord checks a record's matrices against the model shape.
@@ -157,14 +110,25 @@ func headerDiff(a, b *Header) string {
 	return ""
 }
 
+// sameRun accepts a checkpoint for resume when its header equals the
+// run's, shard included.
+func sameRun(file, want *Header) error {
+	d := headerDiff(file, want)
+	if d == "" && file.Shard != want.Shard {
+		d = "shard"
+	}
+	if d != "" {
+		return fmt.Errorf("checkpoint was written with a different %s", d)
+	}
+	return nil
+}
+
 // Checkpoint is an append-only journal of finished probes. Each record is
 // one JSON line, synced to disk before Append returns, so a crash loses at
 // most the probe in flight.
 type Checkpoint struct {
-	path   string
-	header Header
-	f      *os.File
-	done   map[int]Record
+	j    *journal.Journal[Header, Record]
+	done map[int]Record
 }
 
 // OpenCheckpoint opens the journal at path for a run described by h. With
@@ -174,97 +138,19 @@ type Checkpoint struct {
 // journal starts empty with h as its header.
 func OpenCheckpoint(path string, h Header, resume bool) (*Checkpoint, error) {
 	h.Format = PartialFormat
-	c := &Checkpoint{path: path, header: h, done: map[int]Record{}}
-	if resume {
-		p, err := ReadPartial(path)
-		switch {
-		case err == nil:
-			if d := headerDiff(&p.Header, &h); d != "" || p.Header.Shard != h.Shard {
-				if d == "" {
-					d = "shard"
-				}
-				return nil, fmt.Errorf("%s: checkpoint was written with a different %s; rerun with --resume=false to discard it and start over", path, d)
-			}
-			for _, r := range p.Records {
-				c.done[r.Index] = r
-			}
-			// Rewrite the journal without a torn last line or a completion
-			// mark, atomically, then append to it.
-			if err := writeJournal(path, &c.header, p.Records, false); err != nil {
-				return nil, err
-			}
-			f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
-			if err != nil {
-				return nil, fmt.Errorf("checkpoint: %w", err)
-			}
-			c.f = f
-			return c, nil
-		case errors.Is(err, os.ErrNotExist):
-		default:
-			return nil, fmt.Errorf("%w (rerun with --resume=false to discard it)", err)
-		}
-	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	j, records, err := partialLayout.Open(path, h, resume)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint: %w", err)
-	}
-	c.f = f
-	if err := c.write(line{Header: &c.header}); err != nil {
-		f.Close()
 		return nil, err
+	}
+	c := &Checkpoint{j: j, done: map[int]Record{}}
+	for _, r := range records {
+		c.done[r.Index] = r
 	}
 	return c, nil
 }
 
-// encodeLine encodes one journal line with its newline.
-func encodeLine(ln line) ([]byte, error) {
-	data, err := json.Marshal(ln)
-	if err != nil {
-		return nil, err
-	}
-	return append(data, '\n'), nil
-}
-
-// writeJournal atomically writes a whole partial file: the header, the
-// records in the given order and, when complete, the completion mark.
-func writeJournal(path string, h *Header, records []Record, complete bool) error {
-	lines := []line{{Header: h}}
-	for i := range records {
-		lines = append(lines, line{Record: &records[i]})
-	}
-	if complete {
-		lines = append(lines, line{Complete: &completeMark{Records: len(records)}})
-	}
-	return atomicfile.Write(path, 0o644, func(w io.Writer) error {
-		for _, ln := range lines {
-			data, err := encodeLine(ln)
-			if err != nil {
-				return err
-			}
-			if _, err := w.Write(data); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-func (c *Checkpoint) write(ln line) error {
-	data, err := encodeLine(ln)
-	if err != nil {
-		return fmt.Errorf("%s: %w", c.path, err)
-	}
-	if _, err := c.f.Write(data); err != nil {
-		return fmt.Errorf("%s: %w", c.path, err)
-	}
-	if err := c.f.Sync(); err != nil {
-		return fmt.Errorf("%s: sync: %w", c.path, err)
-	}
-	return nil
-}
-
 // Path returns the journal's file name.
-func (c *Checkpoint) Path() string { return c.path }
+func (c *Checkpoint) Path() string { return c.j.Path() }
 
 // Done returns the finished probes loaded at open or appended since, by
 // probe index.
@@ -273,12 +159,9 @@ func (c *Checkpoint) Done() map[int]Record { return c.done }
 // Append journals one finished probe and syncs it to disk.
 func (c *Checkpoint) Append(r Record) error {
 	if _, dup := c.done[r.Index]; dup {
-		return fmt.Errorf("%s: probe %d is already recorded", c.path, r.Index)
+		return fmt.Errorf("%s: probe %d is already recorded", c.Path(), r.Index)
 	}
-	if err := checkRecord(&r, &c.header.Model); err != nil {
-		return fmt.Errorf("%s: %w", c.path, err)
-	}
-	if err := c.write(line{Record: &r}); err != nil {
+	if err := c.j.Append(r); err != nil {
 		return err
 	}
 	c.done[r.Index] = r
@@ -296,31 +179,13 @@ func (c *Checkpoint) Records() []Record {
 }
 
 // Close closes the journal file, leaving it on disk.
-func (c *Checkpoint) Close() error {
-	if c.f == nil {
-		return nil
-	}
-	err := c.f.Close()
-	c.f = nil
-	return err
-}
+func (c *Checkpoint) Close() error { return c.j.Close() }
 
 // Finish closes the journal and replaces it, atomically, with the shard
 // file form: the header, the records in index order, and the completion
 // mark that `compresskv merge` requires.
-func (c *Checkpoint) Finish() error {
-	if err := c.Close(); err != nil {
-		return fmt.Errorf("%s: %w", c.path, err)
-	}
-	return writeJournal(c.path, &c.header, c.Records(), true)
-}
+func (c *Checkpoint) Finish() error { return c.j.Finish(c.Records()) }
 
 // Remove closes the journal and deletes its file (after the final profile
 // is safely written).
-func (c *Checkpoint) Remove() error {
-	c.Close()
-	if err := os.Remove(c.path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return nil
-}
+func (c *Checkpoint) Remove() error { return c.j.Remove() }
