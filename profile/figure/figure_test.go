@@ -112,12 +112,10 @@ func TestPickBudget(t *testing.T) {
 	}
 }
 
-// TestHeatmapCellColours renders the figure and reads back the pixel at the
-// centre of every heatmap cell: the planted head of each layer (the highest
-// score) must be the brightest cell of its layer, in both heatmaps, and
-// brightness must follow the score order.
-func TestHeatmapCellColours(t *testing.T) {
-	p := testProfile(true)
+// cellLuminance renders p and returns the luminance (0..1) of the pixel at
+// the centre of heatmap cell (layer, head) of a panel (0: SRH, 1: retrieval).
+func cellLuminance(t *testing.T, p *schema.Profile) func(panel, layer, head int) float64 {
+	t.Helper()
 	f, err := layout(p, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -127,22 +125,30 @@ func TestHeatmapCellColours(t *testing.T) {
 	cells := f.draw(draw.New(c))
 	img := c.Image()
 	height := img.Bounds().Dy()
-	for panel, scores := range [][][]float64{p.Heads.SRH, p.Heads.Retrieval} {
+	return func(panel, layer, head int) float64 {
 		pl := f.rows[0][panel]
 		da := pl.DataCanvas(cells[0][panel])
 		xOf, yOf := pl.Transforms(&da)
-		lum := func(layer, head int) float64 {
-			px := int(float64(xOf(float64(head))) * dpi / 72)
-			py := height - int(float64(yOf(float64(layer)))*dpi/72)
-			r, g, b, _ := img.At(px, py).RGBA()
-			return (0.2126*float64(r) + 0.7152*float64(g) + 0.0722*float64(b)) / 0xffff
-		}
+		px := int(float64(xOf(float64(head))) * dpi / 72)
+		py := height - int(float64(yOf(float64(layer)))*dpi/72)
+		r, g, b, _ := img.At(px, py).RGBA()
+		return (0.2126*float64(r) + 0.7152*float64(g) + 0.0722*float64(b)) / 0xffff
+	}
+}
+
+// TestHeatmapCellColours renders the figure and reads back the pixel at the
+// centre of every heatmap cell: brightness must follow the score order
+// within each layer, in both heatmaps.
+func TestHeatmapCellColours(t *testing.T) {
+	p := testProfile(true)
+	lum := cellLuminance(t, p)
+	for panel, scores := range [][][]float64{p.Heads.SRH, p.Heads.Retrieval} {
 		for layer, row := range scores {
 			for a := range row {
 				for b := range row {
-					if row[a] > row[b] && lum(layer, a) <= lum(layer, b) {
+					if row[a] > row[b] && lum(panel, layer, a) <= lum(panel, layer, b) {
 						t.Errorf("panel %d layer %d: head %d (score %g) is not brighter than head %d (score %g): %.3f <= %.3f",
-							panel, layer, a, row[a], b, row[b], lum(layer, a), lum(layer, b))
+							panel, layer, a, row[a], b, row[b], lum(panel, layer, a), lum(panel, layer, b))
 					}
 				}
 			}

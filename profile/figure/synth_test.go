@@ -6,9 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
-
 	"github.com/compresskv/compresskv/model"
 	"github.com/compresskv/compresskv/model/synth"
 	"github.com/compresskv/compresskv/model/tokenizer"
@@ -62,30 +59,13 @@ func synthProfile(t *testing.T) (*schema.Profile, map[int]int) {
 // renders too.
 func TestSynthPlantedHeadsAreBrightest(t *testing.T) {
 	p, planted := synthProfile(t)
-	f, err := layout(p, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	const dpi = 96
-	c := vgimg.NewWith(vgimg.UseWH(f.width, f.height), vgimg.UseDPI(dpi))
-	cells := f.draw(draw.New(c))
-	img := c.Image()
-	height := img.Bounds().Dy()
+	lum := cellLuminance(t, p)
 	for panel, name := range []string{"SRH", "retrieval"} {
-		pl := f.rows[0][panel]
-		da := pl.DataCanvas(cells[0][panel])
-		xOf, yOf := pl.Transforms(&da)
-		lum := func(layer, head int) float64 {
-			px := int(float64(xOf(float64(head))) * dpi / 72)
-			py := height - int(float64(yOf(float64(layer)))*dpi/72)
-			r, g, b, _ := img.At(px, py).RGBA()
-			return (0.2126*float64(r) + 0.7152*float64(g) + 0.0722*float64(b)) / 0xffff
-		}
 		for layer, head := range planted {
 			for other := 0; other < p.Model.Heads; other++ {
-				if other != head && lum(layer, other) >= lum(layer, head) {
+				if other != head && lum(panel, layer, other) >= lum(panel, layer, head) {
 					t.Errorf("%s heatmap, layer %d: head %d (luminance %.3f) is not darker than planted head %d (%.3f)",
-						name, layer, other, lum(layer, other), head, lum(layer, head))
+						name, layer, other, lum(panel, layer, other), head, lum(panel, layer, head))
 				}
 			}
 		}
