@@ -185,15 +185,15 @@ func periodIDs(tok Tokenizer) map[int]bool {
 	return set
 }
 
-// insertNeedle is the reference's insert_needle on ids: depth 100 appends
-// the needle; otherwise the insertion point int(len * depth/100) moves back
-// until the token before it is a period (or the start), and the needle goes
-// there. It returns the new context and the needle's index in it.
+// insertNeedle is the reference's insert_needle on ids: the insertion
+// point int(len * depth/100) moves back until the token before it is a
+// period (or the start), and the needle goes there. It returns the new
+// context and the needle's index in it. Unlike the reference, depth 100
+// follows the same rule (the reference appends the needle to the cut
+// haystack, often mid-sentence): the needle then sits after the last
+// sentence end, followed by the rest of the cut sentence.
 func insertNeedle(context, needle []int, depth float64, periods map[int]bool) ([]int, int) {
 	out := make([]int, 0, len(context)+len(needle))
-	if depth == 100 {
-		return append(append(out, context...), needle...), len(context)
-	}
 	at := int(float64(len(context)) * (depth / 100))
 	for at > 0 && !periods[context[at-1]] {
 		at--

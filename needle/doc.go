@@ -22,8 +22,9 @@
 // tokenised, cut to (context length - buffer - needle tokens) tokens; the
 // insertion point is depth% of that, moved back to just after the last
 // period token; the needle's tokens go there (depth 0 puts them first;
-// depth 100 appends them to the cut haystack, which may end mid-sentence,
-// exactly as the reference does); the ids are decoded back to text and wrapped by the
+// depth 100 puts them after the last sentence end of the cut haystack,
+// where the reference appends them after its last, often cut, sentence);
+// the ids are decoded back to text and wrapped by the
 // template; the prompt is tokenised again and the answer span searched for
 // with the reference rule (a window of the answer's token length whose id
 // set overlaps the answer's id set by more than 90 %).
