@@ -67,7 +67,11 @@ Every flag can also be set in a YAML file (--config) or in an environment
 variable COMPRESSKV_<FLAG> (dashes become underscores, e.g.
 COMPRESSKV_MAX_NEW=20); a flag given on the command line wins over both, and
 the environment wins over the file.`,
-		Example: `  # Profile + calibrate the built-in synthetic model (nothing to download)
+		Example: `  # Everything on the built-in synthetic model (nothing to download):
+  # compresskv-out/profile.json, heads.png and the reference files, in seconds
+  compresskv quickstart
+
+  # The same steps by hand
   compresskv profile -o profile.json && compresskv calibrate --profile profile.json
 
   # A Hugging Face checkpoint folder
