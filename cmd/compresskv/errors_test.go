@@ -11,6 +11,7 @@ import (
 // line on stderr naming the problem, with exit code 2 (how the command was
 // called) or 1 (what a file holds), and never a stack trace.
 func TestOneLineErrors(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // the synthetic model's cache
 	dir := t.TempDir()
 	write := func(name, data string) string {
 		t.Helper()
@@ -56,6 +57,10 @@ func TestOneLineErrors(t *testing.T) {
 		{"shard out of range", []string{"profile", "--shard", "3/2"}, exitUsage, `--shard: shard "3/2": want 0 <= index < count`},
 		{"calibrate: empty needle grid", []string{"calibrate", "--profile", otherSchema, "--config", noLengths}, exitUsage, "--needle-lengths and --needle-depths"},
 		{"probes: unknown template", []string{"probes", "--tokenizer", dir, "--template", "gpt"}, exitUsage, `--template: template "gpt"`},
+		// The synthetic model's context is 4096 tokens: a grid beyond it is
+		// refused before any probe runs.
+		{"grid longer than the context", []string{"profile", "-o", filepath.Join(dir, "p.json"), "--lengths", "1000,6000", "--depths", "50"}, exitUsage,
+			"probes do not fit the model's context of 4096 tokens"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/compresskv/compresskv/internal/atomicfile"
 	"github.com/compresskv/compresskv/model"
+	"github.com/compresskv/compresskv/needle"
 	"github.com/compresskv/compresskv/profile"
 	"github.com/compresskv/compresskv/profile/schema"
 )
@@ -151,6 +152,9 @@ func runProfile(opts *profileOptions, s *streams) error {
 	if err != nil {
 		return err
 	}
+	if err := checkProbesFit(probes, opts.MaxNew, m.Options.MaxContext); err != nil {
+		return err
+	}
 	runOpts := profile.Options{
 		MaxNewTokens:  opts.MaxNew,
 		TeacherForced: opts.TeacherForced,
@@ -280,6 +284,23 @@ func (r *probeReport) Close() error {
 		return err
 	}
 	return nil
+}
+
+// checkProbesFit refuses, before any compute, a probe grid whose longest
+// prompt plus the decode budget exceeds the model's context.
+func checkProbesFit(probes []needle.Probe, maxNew, context int) error {
+	over, longest := 0, 0
+	for _, p := range probes {
+		if len(p.IDs)+maxNew > context {
+			over++
+			longest = max(longest, len(p.IDs))
+		}
+	}
+	if over == 0 {
+		return nil
+	}
+	return usagef("%d of %d probes do not fit the model's context of %d tokens (longest: %d prompt tokens + --max-new %d); lower --max-length or --lengths",
+		over, len(probes), context, longest, maxNew)
 }
 
 // resolveShard reads --shard, else the batch-array environment.
