@@ -222,6 +222,7 @@ func runProfile(opts *profileOptions, s *streams) error {
 	if err := ckpt.Remove(); err != nil {
 		return err
 	}
+	warnIfUninformative(s.err, p)
 	return printSummary(s.out, summarize(p, opts.Output), opts.JSON, "")
 }
 
@@ -284,6 +285,18 @@ func (r *probeReport) Close() error {
 		return err
 	}
 	return nil
+}
+
+// warnIfUninformative tells the user, on stderr, when too few probes passed
+// the recall gate for the ranking to mean anything.
+func warnIfUninformative(w io.Writer, p *schema.Profile) {
+	run, ok := p.Probes.Run, p.Probes.Successful
+	switch {
+	case run > 0 && ok == 0:
+		fmt.Fprintf(w, "compresskv: warning: none of the %d probes passed the recall gate, so every score is 0 and the ranking is just the head order; the model may be too small to retrieve (try --teacher-forced) or the prompt may not suit it (--template)\n", run)
+	case run > 0 && 2*ok < run:
+		fmt.Fprintf(w, "compresskv: note: only %d of %d probes passed the recall gate; the scores are means over those\n", ok, run)
+	}
 }
 
 // checkProbesFit refuses, before any compute, a probe grid whose longest

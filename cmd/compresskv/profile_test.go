@@ -244,3 +244,22 @@ func mustRead(t *testing.T, path string) string {
 	}
 	return string(data)
 }
+
+func TestWarnIfUninformative(t *testing.T) {
+	for _, tc := range []struct {
+		run, ok int
+		want    string
+	}{
+		{10, 0, "warning: none of the 10 probes passed"},
+		{10, 4, "note: only 4 of 10 probes passed"},
+		{10, 5, ""},
+		{0, 0, ""},
+	} {
+		var buf bytes.Buffer
+		p := &schema.Profile{Probes: schema.ProbeInfo{Run: tc.run, Successful: tc.ok}}
+		warnIfUninformative(&buf, p)
+		if got := buf.String(); (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("%d of %d successful: stderr %q, want %q", tc.ok, tc.run, got, tc.want)
+		}
+	}
+}
