@@ -46,6 +46,7 @@ type calibrateOptions struct {
 	HeadTolerance   int
 	Resume          bool
 	Threads         int
+	Runtime         runtimeFlags
 
 	progress bool            // draw a progress bar on stderr
 	ctx      context.Context // nil: cancelled on SIGINT / SIGTERM
@@ -101,6 +102,7 @@ which layers drifted and exits with status 3.`,
 		}
 		f := cmd.Flags()
 		addModelFlags(f, &opts.Model, &opts.Tokenizer)
+		addRuntimeFlags(f, &opts.Runtime)
 		f.StringVar(&opts.Profile, "profile", "", "profile to calibrate (written by compresskv profile)")
 		f.StringVarP(&opts.Output, "output", "o", "", "calibrated profile to write (default: overwrite --profile)")
 		f.StringArrayVar(&opts.Data, "data", nil, "calibration dataset, JSON Lines (repeatable)")
@@ -181,7 +183,11 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 		}
 	}
 
-	lm, err := loadModel(opts.Model, opts.Tokenizer, model.Options{})
+	mopts, err := opts.Runtime.options()
+	if err != nil {
+		return err
+	}
+	lm, err := loadModel(opts.Model, opts.Tokenizer, mopts)
 	if err != nil {
 		return err
 	}
@@ -198,7 +204,10 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 	var journal *calibrate.Journal
 	journalPath := output + ".calibrate.jsonl"
 	if existing == nil {
-		key := calibrate.JournalKey(p.Model.Fingerprint, datasets, p.Heads.Ranking, calOpts)
+		// The forward-pass settings change the errors too: a checkpoint of
+		// another --kv-dtype or --chunk must not be resumed.
+		run := fmt.Sprintf("%s kv=%s chunk=%d", p.Model.Fingerprint, opts.Runtime.kvCacheName(), opts.Runtime.Chunk)
+		key := calibrate.JournalKey(run, datasets, p.Heads.Ranking, calOpts)
 		if journal, err = calibrate.OpenJournal(journalPath, key, opts.Resume); err != nil {
 			return err
 		}
@@ -224,6 +233,7 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 		}
 		return err
 	}
+	c.KVCache = opts.Runtime.kvCacheName()
 	p.Calibration = c
 	if err := schema.Validate(p); err != nil {
 		return fmt.Errorf("calibrated profile does not validate (a bug): %w", err)

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/compresskv/compresskv/model"
-	"github.com/compresskv/compresskv/model/kernels"
 	"github.com/compresskv/compresskv/model/tokenizer"
 	"github.com/compresskv/compresskv/safetensors"
 )
@@ -23,8 +22,7 @@ type generateOptions struct {
 	MaxNew  int
 	JSON    bool
 	Logits  string
-	Chunk   int
-	KVDType string
+	Runtime runtimeFlags
 	Threads int
 }
 
@@ -59,8 +57,7 @@ token fed one at a time (the layout of a reference.safetensors).`,
 		f.IntVar(&opts.MaxNew, "max-new", 32, "maximum number of tokens to generate")
 		f.BoolVar(&opts.JSON, "json", false, `print {"input_ids":[...],"generated_ids":[...],"text":"..."}`)
 		f.StringVar(&opts.Logits, "logits", "", "write input_ids and logits of every fed position to this safetensors file")
-		f.IntVar(&opts.Chunk, "chunk", model.DefaultChunkSize, "prefill chunk size in tokens")
-		f.StringVar(&opts.KVDType, "kv-dtype", "f32", "KV cache storage: f32 or bf16")
+		addRuntimeFlags(f, &opts.Runtime)
 		f.IntVar(&opts.Threads, "threads", 0, "CPU threads (default: all)")
 		return cmd
 	})
@@ -80,17 +77,16 @@ func runGenerate(opts *generateOptions, s *streams) error {
 	if (opts.Prompt == "") == (len(opts.IDs) == 0) {
 		return usagef("give exactly one of --prompt and --ids")
 	}
-	if opts.MaxNew < 0 || opts.Chunk <= 0 || opts.Threads < 0 {
-		return usagef("--max-new %d, --chunk %d, --threads %d: want counts >= 0 (chunk > 0)", opts.MaxNew, opts.Chunk, opts.Threads)
+	if opts.MaxNew < 0 || opts.Threads < 0 {
+		return usagef("--max-new %d, --threads %d: want counts >= 0", opts.MaxNew, opts.Threads)
 	}
-	kv := map[string]kernels.DType{"f32": kernels.F32, "bf16": kernels.BF16}
-	kvDType, ok := kv[strings.ToLower(opts.KVDType)]
-	if !ok {
-		return usagef("--kv-dtype %q: want f32 or bf16", opts.KVDType)
+	mopts, err := opts.Runtime.options()
+	if err != nil {
+		return err
 	}
 	defer limitThreads(opts.Threads)()
 
-	lm, err := loadModel(opts.Model, "", model.Options{ChunkSize: opts.Chunk, KVDType: kvDType})
+	lm, err := loadModel(opts.Model, "", mopts)
 	if err != nil {
 		return err
 	}

@@ -142,7 +142,7 @@ func TestGenerateUsage(t *testing.T) {
 		{[]string{"--model", dir}, 2, "give exactly one of --prompt and --ids"},
 		{[]string{"--model", dir, "--ids", "1", "--prompt", "x"}, 2, "give exactly one of --prompt and --ids"},
 		{[]string{"--model", dir, "--ids", "1", "--kv-dtype", "f16"}, 2, `--kv-dtype "f16": want f32 or bf16`},
-		{[]string{"--model", dir, "--ids", "1", "--chunk", "0"}, 2, "chunk > 0"},
+		{[]string{"--model", dir, "--ids", "1", "--chunk", "0"}, 2, "--chunk 0: want a positive chunk size"},
 		{[]string{"--model", dir, "--ids", "x"}, 2, "invalid argument"},
 		{[]string{"--model", dir, "--prompt", "hello"}, 1, "--prompt needs a tokenizer.json"},
 		{[]string{"--model", dir, "--ids", "1,2,3,4,5,6,7,8,9"}, 1, "prompt of 9 tokens exceeds the model context of 8"},

@@ -6,10 +6,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/pflag"
 
 	"github.com/compresskv/compresskv/model"
+	"github.com/compresskv/compresskv/model/kernels"
 	"github.com/compresskv/compresskv/model/tokenizer"
 )
 
@@ -31,6 +33,33 @@ func addModelFlags(fs *pflag.FlagSet, modelDir, tokenizerDir *string) {
 	fs.StringVar(modelDir, "model", "", "Hugging Face checkpoint folder (config.json + *.safetensors); empty: the built-in synthetic model")
 	fs.StringVar(tokenizerDir, "tokenizer", "", "folder with tokenizer.json (default: the model folder)")
 }
+
+// runtimeFlags are the forward-pass settings every command that runs the
+// model takes: they change memory and speed, and (bf16) the numbers.
+type runtimeFlags struct {
+	Chunk   int    // --chunk: prefill chunk size in tokens
+	KVDType string // --kv-dtype: f32 or bf16
+}
+
+func addRuntimeFlags(fs *pflag.FlagSet, rf *runtimeFlags) {
+	fs.IntVar(&rf.Chunk, "chunk", model.DefaultChunkSize, "prefill chunk size in tokens")
+	fs.StringVar(&rf.KVDType, "kv-dtype", "f32", "KV cache storage: f32, or bf16 (half the memory of long prompts, slightly different scores)")
+}
+
+// options turns the flags into model options, or a usage error.
+func (rf runtimeFlags) options() (model.Options, error) {
+	if rf.Chunk <= 0 {
+		return model.Options{}, usagef("--chunk %d: want a positive chunk size", rf.Chunk)
+	}
+	kv, ok := map[string]kernels.DType{"f32": kernels.F32, "bf16": kernels.BF16}[strings.ToLower(rf.KVDType)]
+	if !ok {
+		return model.Options{}, usagef("--kv-dtype %q: want f32 or bf16", rf.KVDType)
+	}
+	return model.Options{ChunkSize: rf.Chunk, KVDType: kv}, nil
+}
+
+// kvCacheName is the --kv-dtype value as profiles record it.
+func (rf runtimeFlags) kvCacheName() string { return strings.ToLower(rf.KVDType) }
 
 // loadModel loads --model (empty: the built-in synthetic model, written to
 // the user cache on first use) with options o; the tokenizer is read from

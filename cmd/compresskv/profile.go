@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/compresskv/compresskv/internal/atomicfile"
-	"github.com/compresskv/compresskv/model"
 	"github.com/compresskv/compresskv/needle"
 	"github.com/compresskv/compresskv/profile"
 	"github.com/compresskv/compresskv/profile/schema"
@@ -34,6 +33,7 @@ type profileOptions struct {
 	Threads         int
 	JSON            bool
 	Report          string // --report: per-probe JSONL with timings
+	Runtime         runtimeFlags
 
 	getenv   func(string) string // os.Getenv; replaced in tests
 	progress bool                // draw a progress bar on stderr
@@ -95,6 +95,7 @@ environment when --shard is not given. See docs/sharding.md.`,
 		}
 		f := cmd.Flags()
 		addModelFlags(f, &opts.Model, &opts.Tokenizer)
+		addRuntimeFlags(f, &opts.Runtime)
 		f.StringVarP(&opts.Output, "output", "o", "profile.json", "profile file to write")
 		addProbeFlags(f, &opts.Probes, gridFlags)
 		f.IntVar(&opts.MaxNew, "max-new", profile.DefaultMaxNewTokens, "greedy decode limit per probe")
@@ -138,7 +139,11 @@ func runProfile(opts *profileOptions, s *streams) error {
 	}
 	defer limitThreads(opts.Threads)()
 
-	lm, err := loadModel(opts.Model, opts.Tokenizer, model.Options{})
+	mopts, err := opts.Runtime.options()
+	if err != nil {
+		return err
+	}
+	lm, err := loadModel(opts.Model, opts.Tokenizer, mopts)
 	if err != nil {
 		return err
 	}
@@ -161,7 +166,9 @@ func runProfile(opts *profileOptions, s *streams) error {
 		NormalizedSRH: opts.NormalizedSRH,
 		Shard:         shard,
 	}
-	header := profile.NewHeader(schema.Tool{Name: "compresskv", Version: version}, profile.ModelInfo(m), inputs.info(), probes, skips, runOpts)
+	info := inputs.info()
+	info.KVCache, info.PrefillChunk = opts.Runtime.kvCacheName(), opts.Runtime.Chunk
+	header := profile.NewHeader(schema.Tool{Name: "compresskv", Version: version}, profile.ModelInfo(m), info, probes, skips, runOpts)
 
 	journal := opts.Output + ".partial.jsonl"
 	if !shard.Whole() {

@@ -263,3 +263,36 @@ func TestWarnIfUninformative(t *testing.T) {
 		}
 	}
 }
+
+// TestProfileRuntimeSettings: --kv-dtype and --chunk are recorded in the
+// profile, and a checkpoint written with another KV cache is not resumed.
+func TestProfileRuntimeSettings(t *testing.T) {
+	if testing.Short() {
+		t.Skip("profiles the synthetic model; skipped with -short")
+	}
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	out := filepath.Join(t.TempDir(), "p.json")
+	grid := []string{"--lengths", "256", "--depths", "0,50"}
+	if code, _, errOut := runCLI(append([]string{"profile", "-o", out, "--kv-dtype", "bf16", "--chunk", "64"}, grid...)...); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	p, err := loadProfile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Probes.KVCache != "bf16" || p.Probes.PrefillChunk != 64 {
+		t.Errorf("recorded kv_cache %q, prefill_chunk %d; want bf16, 64", p.Probes.KVCache, p.Probes.PrefillChunk)
+	}
+	// A shard file (kept on disk, like a checkpoint) of a bf16 run is not
+	// resumed by an f32 run of the same shard.
+	shardArgs := append([]string{"profile", "-o", out, "--shard", "0/2"}, grid...)
+	if code, _, errOut := runCLI(append(shardArgs, "--kv-dtype", "bf16")...); code != exitOK {
+		t.Fatalf("bf16 shard: exit %d: %s", code, errOut)
+	}
+	if code, _, errOut := runCLI(append(shardArgs, "--kv-dtype", "f32")...); code != exitFailure || !strings.Contains(errOut, "different probe settings") {
+		t.Errorf("f32 run over a bf16 shard file: exit %d, stderr %q; want a refusal naming the probe settings", code, errOut)
+	}
+	if code, _, errOut := runCLI("profile", "-o", out, "--kv-dtype", "f16"); code != exitUsage || !strings.Contains(errOut, `--kv-dtype "f16": want f32 or bf16`) {
+		t.Errorf("--kv-dtype f16: exit %d, stderr %q", code, errOut)
+	}
+}

@@ -52,12 +52,14 @@ type ProbeInfo struct {
 	Depths         []float64      `json:"depths"`
 	Buffer         int            `json:"buffer"`
 	MaxNewTokens   int            `json:"max_new_tokens"`
-	SuccessRecall  float64        `json:"success_recall"` // ROUGE-1 recall a probe must exceed (0.5)
-	Run            int            `json:"run"`            // probes decoded
-	Successful     int            `json:"successful"`     // probes that passed the recall gate
-	Skipped        int            `json:"skipped"`        // probes not run
-	SkipReasons    map[string]int `json:"skip_reasons"`   // reason -> count (encoding/json sorts map keys)
-	Results        []ProbeResult  `json:"results"`        // one per probe run, in probe index order
+	KVCache        string         `json:"kv_cache,omitempty"`      // KV cache storage of the run: "f32" or "bf16"
+	PrefillChunk   int            `json:"prefill_chunk,omitempty"` // prefill chunk size in tokens
+	SuccessRecall  float64        `json:"success_recall"`          // ROUGE-1 recall a probe must exceed (0.5)
+	Run            int            `json:"run"`                     // probes decoded
+	Successful     int            `json:"successful"`              // probes that passed the recall gate
+	Skipped        int            `json:"skipped"`                 // probes not run
+	SkipReasons    map[string]int `json:"skip_reasons"`            // reason -> count (encoding/json sorts map keys)
+	Results        []ProbeResult  `json:"results"`                 // one per probe run, in probe index order
 }
 
 // ProbeResult is the outcome of one probe (no timings: they would break
@@ -84,13 +86,14 @@ type Heads struct {
 
 // Calibration holds what `compresskv calibrate` measured and derived.
 type Calibration struct {
-	Budget        int                `json:"budget"`         // calibration budget per layer (32)
-	Window        int                `json:"window"`         // observation window w (8)
-	Kernel        int                `json:"kernel"`         // pooling kernel (5)
-	Pooling       string             `json:"pooling"`        // "avg" or "max"
-	TopK          int                `json:"top_k"`          // SRH heads used per layer (4)
-	Floor         int                `json:"floor"`          // per-layer minimum budget m (32)
-	CeilingFactor int                `json:"ceiling_factor"` // M = CeilingFactor * average budget (3)
+	Budget        int                `json:"budget"`             // calibration budget per layer (32)
+	Window        int                `json:"window"`             // observation window w (8)
+	Kernel        int                `json:"kernel"`             // pooling kernel (5)
+	Pooling       string             `json:"pooling"`            // "avg" or "max"
+	TopK          int                `json:"top_k"`              // SRH heads used per layer (4)
+	Floor         int                `json:"floor"`              // per-layer minimum budget m (32)
+	CeilingFactor int                `json:"ceiling_factor"`     // M = CeilingFactor * average budget (3)
+	KVCache       string             `json:"kv_cache,omitempty"` // KV cache storage of the run: "f32" or "bf16"
 	Datasets      []DatasetScore     `json:"datasets"`
 	LayerScores   []float64          `json:"layer_scores"` // average of the normalised dataset vectors, normalised again (sums to 1)
 	Budgets       map[string][]int   `json:"budgets"`      // average budget (decimal string) -> per-layer budgets summing to avg*layers
