@@ -92,7 +92,8 @@ type PromptResult struct {
 }
 
 // RunPrompt runs one prompt with the full cache, generating greedily up to
-// maxNew tokens (stopping at an end-of-sequence token), and returns the
+// maxNew tokens (stopping at an end-of-sequence token, which the first token
+// never is; see generate), and returns the
 // per-layer errors of the CompressKV selection at opts.Budget. A prompt
 // longer than the model context minus maxNew keeps its first and last
 // halves, as LongBench's truncation does (on ids, not text).
@@ -105,10 +106,7 @@ func RunPrompt(m *model.Model, ids []int, maxNew int, heads [][]int, opts Option
 		half := limit / 2
 		ids = append(slices.Clone(ids[:half]), ids[len(ids)-(limit-half):]...)
 	}
-	eos := m.Config.EOS
-	stop := func(id int) bool { return slices.Contains(eos, id) }
-	s := m.NewSession()
-	if _, err := s.Generate(ids, maxNew, stop, obs); err != nil {
+	if err := generate(m.NewSession(), ids, maxNew, m.Config.EOS, obs); err != nil {
 		return PromptResult{}, err
 	}
 	if err := obs.Err(); err != nil {
@@ -291,4 +289,49 @@ feed:
 		return nil, err
 	}
 	return results, nil
+}
+
+// generate feeds ids, then decodes greedily up to maxNew tokens as the
+// reference's model.generate(min_length=len(ids)+1, max_new_tokens=maxNew)
+// does: the first token comes from the prefill logits with the eos ids
+// masked (min_length forbids ending before one new token), every later
+// token is the plain argmax, and decoding stops after an eos token (which
+// is not fed) or after maxNew tokens (the last one is not fed either).
+func generate(s *model.Session, ids []int, maxNew int, eos []int, obs model.Observer) error {
+	if err := s.Prefill(ids, obs); err != nil {
+		return err
+	}
+	limit := s.Model().Options.MaxContext
+	for n := 1; n <= maxNew; n++ {
+		var next int
+		if n == 1 {
+			next = argmaxSkipping(s.Logits(), eos)
+		} else {
+			next = model.Argmax(s.Logits())
+		}
+		if next < 0 || slices.Contains(eos, next) || n == maxNew || (limit > 0 && s.Len() >= limit) {
+			return nil
+		}
+		if err := s.Step(next, obs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// argmaxSkipping returns the index of the largest logit whose id is not in
+// skip, the first one on ties (torch.argmax), or -1 when every id is
+// skipped. It is greedy decoding after transformers' MinLengthLogitsProcessor
+// has set the skipped (end-of-sequence) logits to -inf.
+func argmaxSkipping(logits []float32, skip []int) int {
+	best := -1
+	for i, v := range logits {
+		if slices.Contains(skip, i) {
+			continue
+		}
+		if best < 0 || v > logits[best] {
+			best = i
+		}
+	}
+	return best
 }

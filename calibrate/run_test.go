@@ -352,3 +352,58 @@ func rankedProfile(ranking [][]int, heads, kvHeads, headDim int) *schema.Profile
 	}
 	return p
 }
+
+// TestArgmaxSkipping checks the first-token rule on hand-made logits.
+func TestArgmaxSkipping(t *testing.T) {
+	logits := []float32{0.5, 3, 3, 1}
+	for _, c := range []struct {
+		skip []int
+		want int
+	}{
+		{nil, 1},         // first of the two 3s
+		{[]int{1}, 2},    // the other 3
+		{[]int{1, 2}, 3}, // then 1
+		{[]int{0, 1, 2, 3}, -1},
+	} {
+		if got := argmaxSkipping(logits, c.skip); got != c.want {
+			t.Errorf("argmaxSkipping(%v, %v) = %d, want %d", logits, c.skip, got, c.want)
+		}
+	}
+}
+
+// TestFirstTokenNeverEOS: the reference generates with
+// min_length = prompt length + 1, so transformers masks the end-of-sequence
+// logits for the first new token. When the model's first argmax is an EOS
+// id, the reference takes the best other token and keeps decoding; the
+// error is then measured on every later step.
+func TestFirstTokenNeverEOS(t *testing.T) {
+	m, _ := tinyModel(t)
+	opts := testOptions()
+	rng := rand.New(rand.NewPCG(5, 6))
+	prompt := randomPrompt(rng, 60, m.Config.VocabSize)
+	heads := Heads([][]int{{3, 0, 1, 2}, {1, 2, 0, 3}, {0, 3, 2, 1}}, opts.TopK)
+	const maxNew = 6
+
+	s := m.NewSession()
+	if err := s.Prefill(prompt, nil); err != nil {
+		t.Fatal(err)
+	}
+	logits := slices.Clone(s.Logits())
+	eos := model.Argmax(logits)
+	m.Config.EOS = []int{eos} // the first argmax ends the sequence
+	first := argmaxSkipping(logits, m.Config.EOS)
+	rest, err := m.NewSession().Generate(append(slices.Clone(prompt), first), maxNew-1,
+		func(id int) bool { return id == eos }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := len(rest) // fed after prefill: first, then every token of rest but its last
+
+	got, err := RunPrompt(m, prompt, maxNew, heads, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Steps != want || want < 1 {
+		t.Fatalf("steps = %d, want %d (first token %d instead of EOS %d, then %v)", got.Steps, want, first, eos, rest)
+	}
+}
