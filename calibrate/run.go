@@ -37,8 +37,9 @@ type Options struct {
 	// ones a previous run finished (see OpenJournal).
 	Journal *Journal
 	// Progress, when set, is called after every finished prompt with the
-	// count done and the total.
-	Progress func(done, total int)
+	// count done, the total, and the tokens this run fed through the model
+	// (prompt tokens plus decode steps; resumed prompts count none).
+	Progress func(done, total, tokens int)
 }
 
 // DefaultAverages are the average budgets a profile carries by default.
@@ -221,9 +222,9 @@ func runPrompts(ctx context.Context, m *model.Model, datasets []Dataset, heads [
 			todo = append(todo, job{d, p})
 		}
 	}
-	done := total - len(todo)
+	done, tokens := total-len(todo), 0
 	if opts.Progress != nil {
-		opts.Progress(done, total)
+		opts.Progress(done, total, tokens)
 	}
 	workers := opts.Workers
 	if workers <= 0 {
@@ -262,8 +263,9 @@ func runPrompts(ctx context.Context, m *model.Model, datasets []Dataset, heads [
 				results[j.dataset][j.prompt] = r
 				jerr := opts.Journal.append(ds.Name, j.prompt, r)
 				done++
+				tokens += min(len(ds.Prompts[j.prompt]), m.Options.MaxContext) + r.Steps
 				if opts.Progress != nil {
-					opts.Progress(done, total)
+					opts.Progress(done, total, tokens)
 				}
 				mu.Unlock()
 				if jerr != nil {

@@ -184,7 +184,7 @@ func TestRunDeterministic(t *testing.T) {
 	opts := testOptions()
 	opts.Workers = 1
 	var progress []int
-	opts.Progress = func(done, total int) { progress = append(progress, done*10+total) }
+	opts.Progress = func(done, total, _ int) { progress = append(progress, done*10+total) }
 	c1, err := Run(context.Background(), m, datasets, ranking, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -303,7 +303,7 @@ func TestJournalResume(t *testing.T) {
 	}
 	var first []int
 	opts.Journal = j
-	opts.Progress = func(done, total int) { first = append(first, done) }
+	opts.Progress = func(done, total, _ int) { first = append(first, done) }
 	got, err := Run(context.Background(), m, datasets, ranking, opts)
 	if err != nil {
 		t.Fatal(err)

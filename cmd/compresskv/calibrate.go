@@ -219,11 +219,11 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 	defer stop()
 	bar := newProgressBar(s.err, opts.progress, "calibration prompts")
 	resumed := -1 // calibrate reports the journal's prompts before any work
-	calOpts.Progress = func(done, total int) {
+	calOpts.Progress = func(done, total, tokens int) {
 		if resumed < 0 {
 			resumed = done
 		}
-		bar.update(done, total, resumed, 0)
+		bar.update(done, total, resumed, tokens)
 	}
 	c, err := calibrate.Run(ctx, m, datasets, p.Heads.Ranking, calOpts)
 	bar.finish()
