@@ -183,11 +183,7 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 		}
 	}
 
-	mopts, err := opts.Runtime.options()
-	if err != nil {
-		return err
-	}
-	lm, err := loadModel(opts.Model, opts.Tokenizer, mopts)
+	lm, err := opts.Runtime.load(opts.Model, opts.Tokenizer)
 	if err != nil {
 		return err
 	}

@@ -80,13 +80,9 @@ func runGenerate(opts *generateOptions, s *streams) error {
 	if opts.MaxNew < 0 || opts.Threads < 0 {
 		return usagef("--max-new %d, --threads %d: want counts >= 0", opts.MaxNew, opts.Threads)
 	}
-	mopts, err := opts.Runtime.options()
-	if err != nil {
-		return err
-	}
 	defer limitThreads(opts.Threads)()
 
-	lm, err := loadModel(opts.Model, "", mopts)
+	lm, err := opts.Runtime.load(opts.Model, "")
 	if err != nil {
 		return err
 	}

@@ -58,6 +58,15 @@ func (rf runtimeFlags) options() (model.Options, error) {
 	return model.Options{ChunkSize: rf.Chunk, KVDType: kv}, nil
 }
 
+// load checks the flags and loads the model with them (see loadModel).
+func (rf runtimeFlags) load(modelDir, tokenizerDir string) (*loadedModel, error) {
+	o, err := rf.options()
+	if err != nil {
+		return nil, err
+	}
+	return loadModel(modelDir, tokenizerDir, o)
+}
+
 // kvCacheName is the --kv-dtype value as profiles record it.
 func (rf runtimeFlags) kvCacheName() string { return strings.ToLower(rf.KVDType) }
 

@@ -139,11 +139,7 @@ func runProfile(opts *profileOptions, s *streams) error {
 	}
 	defer limitThreads(opts.Threads)()
 
-	mopts, err := opts.Runtime.options()
-	if err != nil {
-		return err
-	}
-	lm, err := loadModel(opts.Model, opts.Tokenizer, mopts)
+	lm, err := opts.Runtime.load(opts.Model, opts.Tokenizer)
 	if err != nil {
 		return err
 	}
