@@ -146,6 +146,9 @@ type newSessionFunc func(obs model.Observer) (session, error)
 // probes, decode steps and prefill chunks; on cancellation Run returns the
 // context's error and every probe finished so far is in the checkpoint.
 func Run(ctx context.Context, m *model.Model, tok needle.Tokenizer, probes []needle.Probe, opts Options, progress func(Progress)) (*Result, error) {
+	if err := CheckFit(probes, opts.withDefaults().MaxNewTokens, m.Options.MaxContext); err != nil {
+		return nil, err
+	}
 	return run(ctx, modelSessions(m), m.Config.NumLayers, m.Config.NumHeads, tok, probes, opts, progress)
 }
 
@@ -206,6 +209,23 @@ func run(ctx context.Context, newSession newSessionFunc, layers, heads int, tok 
 		res.Records = append(res.Records, done[p.Index])
 	}
 	return res, nil
+}
+
+// CheckFit reports an error when a probe's prompt plus maxNew decoded
+// tokens would not fit a model context of the given length.
+func CheckFit(probes []needle.Probe, maxNew, context int) error {
+	over, longest := 0, 0
+	for _, p := range probes {
+		if len(p.IDs)+maxNew > context {
+			over++
+			longest = max(longest, len(p.IDs))
+		}
+	}
+	if over > 0 {
+		return fmt.Errorf("%d of %d probes do not fit the model's context of %d tokens (longest: %d prompt tokens + %d new)",
+			over, len(probes), context, longest, maxNew)
+	}
+	return nil
 }
 
 // runProbe decodes and scores one probe; tokens counts what it fed.

@@ -337,3 +337,14 @@ func TestRunRejectsForeignCheckpoint(t *testing.T) {
 		t.Fatalf("checkpoint of other settings: %v", err)
 	}
 }
+
+func TestCheckFit(t *testing.T) {
+	probes := []needle.Probe{{IDs: make([]int, 90)}, {IDs: make([]int, 100)}, {IDs: make([]int, 120)}}
+	if err := CheckFit(probes, 10, 130); err != nil {
+		t.Fatalf("120 + 10 tokens in a context of 130: %v", err)
+	}
+	err := CheckFit(probes, 10, 105)
+	if err == nil || !strings.Contains(err.Error(), "2 of 3 probes do not fit the model's context of 105 tokens (longest: 120 prompt tokens + 10 new)") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/compresskv/compresskv/internal/atomicfile"
-	"github.com/compresskv/compresskv/needle"
 	"github.com/compresskv/compresskv/profile"
 	"github.com/compresskv/compresskv/profile/schema"
 )
@@ -153,8 +152,9 @@ func runProfile(opts *profileOptions, s *streams) error {
 	if err != nil {
 		return err
 	}
-	if err := checkProbesFit(probes, opts.MaxNew, m.Options.MaxContext); err != nil {
-		return err
+	// Refused before any compute (exit 2); Run checks it too.
+	if err := profile.CheckFit(probes, opts.MaxNew, m.Options.MaxContext); err != nil {
+		return usagef("%v; lower --max-length or --lengths", err)
 	}
 	runOpts := profile.Options{
 		MaxNewTokens:  opts.MaxNew,
@@ -300,23 +300,6 @@ func warnIfUninformative(w io.Writer, p *schema.Profile) {
 	case run > 0 && 2*ok < run:
 		fmt.Fprintf(w, "compresskv: note: only %d of %d probes passed the recall gate; the scores are means over those\n", ok, run)
 	}
-}
-
-// checkProbesFit refuses, before any compute, a probe grid whose longest
-// prompt plus the decode budget exceeds the model's context.
-func checkProbesFit(probes []needle.Probe, maxNew, context int) error {
-	over, longest := 0, 0
-	for _, p := range probes {
-		if len(p.IDs)+maxNew > context {
-			over++
-			longest = max(longest, len(p.IDs))
-		}
-	}
-	if over == 0 {
-		return nil
-	}
-	return usagef("%d of %d probes do not fit the model's context of %d tokens (longest: %d prompt tokens + --max-new %d); lower --max-length or --lengths",
-		over, len(probes), context, longest, maxNew)
 }
 
 // resolveShard reads --shard, else the batch-array environment.
