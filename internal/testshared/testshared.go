@@ -6,6 +6,7 @@
 package testshared
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -45,12 +46,23 @@ func Path(rel string) string {
 }
 
 // Require returns the path of rel inside the shared data folder, or skips
-// the test with a message naming what is missing.
+// the test with a message naming what is missing. Under CI=true it fails
+// instead: CI always has the shared data, so a skip there would hide a
+// reference check that silently stopped running.
 func Require(t testing.TB, rel string) string {
 	t.Helper()
 	p := Path(rel)
 	if p == "" {
-		t.Skipf("shared reference data ../shared/%s not found beside the repository root; skipping", rel)
+		msg := fmt.Sprintf("shared reference data ../shared/%s not found beside the repository root", rel)
+		if InCI() {
+			t.Fatalf("%s (CI=true: CI must have it)", msg)
+		} else {
+			t.Skipf("%s; skipping", msg)
+		}
 	}
 	return p
 }
+
+// InCI reports whether the tests run under CI (the environment variable CI
+// is "true", as CI services set it).
+func InCI() bool { return os.Getenv("CI") == "true" }
