@@ -47,9 +47,12 @@ func (s *Session) forward(ids []int, logits []float32) error {
 		cache.append(b.k, b.v, n)
 		// Causal (optionally sliding-window) grouped-query attention:
 		// query head h reads KV head h / (heads/kvHeads), scale 1/sqrt(headDim).
-		s.attn.run(b.att, b.q, n, p0, cache, s.probs(l))
+		// A compressed cache holds fewer rows than positions: attention
+		// indexes it from c0, RoPE above used the true positions.
+		c0 := p0 - s.dropped(l)
+		s.attn.run(b.att, b.q, n, c0, cache, s.probs(l))
 		kernels.MatMul(b.proj, b.att, n, lw.OProj) // [n, hidden]
-		s.observe(l, b, n, p0)
+		s.observe(l, b, n, c0)
 		addInto(x, b.proj)
 
 		// MLP: RMSNorm, then down(silu(gate(x)) * up(x)).

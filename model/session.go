@@ -29,6 +29,10 @@ type Session struct {
 	probBuf   []float32   // backing store of probRows
 	probRows  [][]float32 // [heads][Pos+1]
 	queryRows int         // rows fed by the current Prefill call
+
+	// evicted[l] counts the positions Compressed dropped from layer l's
+	// cache, so cache index = position - evicted[l]; nil for a full cache.
+	evicted []int
 }
 
 // callState says which Observer hooks the current forward call feeds.
@@ -70,8 +74,17 @@ func (m *Model) NewSession() *Session {
 // Model returns the model the session runs.
 func (s *Session) Model() *Model { return s.m }
 
-// Len returns the number of positions fed so far (the cache length).
-func (s *Session) Len() int { return s.caches[0].Len() }
+// Len returns the number of positions fed so far: the cache length, plus
+// the positions a compressed session's first layer dropped (see Compressed).
+func (s *Session) Len() int { return s.caches[0].Len() + s.dropped(0) }
+
+// dropped returns how many positions layer l's cache lacks (Compressed).
+func (s *Session) dropped(l int) int {
+	if s.evicted == nil {
+		return 0
+	}
+	return s.evicted[l]
+}
 
 // Cache returns the KV cache of layer l (read-only for callers).
 func (s *Session) Cache(l int) *LayerCache { return s.caches[l] }
@@ -82,8 +95,8 @@ func (s *Session) Reset() { s.Truncate(0) }
 // Truncate forgets every position from n on, so the sequence can continue
 // differently from there. Logits returns nil until the next token is fed.
 func (s *Session) Truncate(n int) {
-	for _, c := range s.caches {
-		c.truncate(max(n, 0))
+	for l, c := range s.caches {
+		c.truncate(max(n-s.dropped(l), 0))
 	}
 	s.hasLast, s.logitsFresh = false, false
 }
@@ -273,7 +286,7 @@ func (s *Session) probs(l int) [][]float32 {
 	if !s.call.decode || !s.call.wantProbs {
 		return nil
 	}
-	heads, n := s.m.Config.NumHeads, s.Len()
+	heads, n := s.m.Config.NumHeads, s.caches[l].Len()
 	if cap(s.probBuf) < heads*n {
 		s.probBuf = make([]float32, heads*n, 2*heads*n)
 	}
