@@ -24,7 +24,7 @@ type Spec struct {
 	NeedleSeed   int64
 	NeedlesCount int
 
-	Haystack string // "" or "generated": GenerateHaystack(Seed, ...); else LoadHaystack
+	Haystack string // "" or "generated": GenerateHaystack(Seed, ...); "tolstoy": Tolstoy(); else LoadHaystack
 	Seed     int64
 }
 
@@ -71,6 +71,8 @@ func (sp Spec) HaystackText(maxLength int) (string, string, error) {
 	switch sp.Haystack {
 	case "", "generated":
 		return GenerateHaystack(sp.Seed, 5*maxLength+1000), "generated", nil
+	case TolstoyHaystack:
+		return Tolstoy(), TolstoyHaystack, nil
 	}
 	text, err := LoadHaystack(sp.Haystack)
 	return text, filepath.Base(sp.Haystack), err

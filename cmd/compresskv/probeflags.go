@@ -69,7 +69,7 @@ func addProbeFlags(fs *pflag.FlagSet, pf *probeFlags, style probeFlagStyle) {
 		pf.AddSpecial = true
 		return
 	}
-	fs.StringVar(&sp.Haystack, "haystack", "", `haystack: "generated" (seeded prose) or a .txt file or folder of .txt files`)
+	fs.StringVar(&sp.Haystack, "haystack", "", `haystack: "tolstoy" (embedded War and Peace excerpt), "generated" (seeded prose) or a .txt file or folder of .txt files`)
 	fs.StringVar(&sp.Needles, "needles", "", "needle JSONL file (reference format: needle, question, real_needle); empty: generated needles")
 	fs.IntVar(&sp.MinLength, "min-length", 0, "shortest context length in tokens")
 	fs.IntVar(&sp.MaxLength, "max-length", 0, "longest context length in tokens")
