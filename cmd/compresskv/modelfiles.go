@@ -11,8 +11,11 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/compresskv/compresskv/model"
+	"github.com/compresskv/compresskv/model/hfhub"
 	"github.com/compresskv/compresskv/model/kernels"
 	"github.com/compresskv/compresskv/model/tokenizer"
+	"github.com/compresskv/compresskv/profile"
+	"github.com/compresskv/compresskv/profile/schema"
 )
 
 // loadedModel is the loaded model of a command, from --model or the
@@ -24,13 +27,14 @@ type loadedModel struct {
 	name         string // how errors name the folder: "--model DIR" or "the built-in synthetic model"
 	tokenizerDir string
 	tok          *tokenizer.Tokenizer
-	cleanup      func() // removes a temporary copy of the synthetic model
+	snapshot     hfhub.Snapshot // the Hugging Face id and revision --model named, if it named one
+	cleanup      func()         // removes a temporary copy of the synthetic model
 }
 
 // addModelFlags declares --model and --tokenizer of the commands that run
 // the built-in synthetic model when --model is not given.
 func addModelFlags(fs *pflag.FlagSet, modelDir, tokenizerDir *string) {
-	fs.StringVar(modelDir, "model", "", "Hugging Face checkpoint folder (config.json + *.safetensors); empty: the built-in synthetic model")
+	fs.StringVar(modelDir, "model", "", "Hugging Face checkpoint folder (config.json + *.safetensors), or a model id org/name[@revision] in the local Hugging Face cache; empty: the built-in synthetic model")
 	fs.StringVar(tokenizerDir, "tokenizer", "", "folder with tokenizer.json (default: the model folder)")
 }
 
@@ -82,6 +86,12 @@ func loadModel(modelDir, tokenizerDir string, o model.Options) (*loadedModel, er
 			return nil, fmt.Errorf("the built-in synthetic model: %w", err)
 		}
 		c.dir, c.name, c.cleanup = dir, "the built-in synthetic model", cleanup
+	} else {
+		snap, err := hfhub.Resolve(modelDir, hfhub.Env{})
+		if err != nil {
+			return nil, usagef("--model %w", err)
+		}
+		c.dir, c.snapshot = snap.Dir, snap
 	}
 	if c.tokenizerDir == "" {
 		c.tokenizerDir = c.dir
@@ -93,6 +103,14 @@ func loadModel(modelDir, tokenizerDir string, o model.Options) (*loadedModel, er
 	}
 	c.model = m
 	return c, nil
+}
+
+// info is the model as a profile records it: shape, fingerprint and, when
+// --model named a Hugging Face id, the id, revision and commit.
+func (c *loadedModel) info() schema.Model {
+	m := profile.ModelInfo(c.model)
+	m.ID, m.Revision, m.Commit = c.snapshot.ID, c.snapshot.Revision, c.snapshot.Commit
+	return m
 }
 
 // close closes the model and removes what loadModel wrote for this run only.

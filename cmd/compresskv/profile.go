@@ -164,7 +164,7 @@ func runProfile(opts *profileOptions, s *streams) error {
 	}
 	info := inputs.info()
 	info.KVCache, info.PrefillChunk = opts.Runtime.kvCacheName(), opts.Runtime.Chunk
-	header := profile.NewHeader(schema.Tool{Name: "compresskv", Version: version}, profile.ModelInfo(m), info, probes, skips, runOpts)
+	header := profile.NewHeader(schema.Tool{Name: "compresskv", Version: version}, lm.info(), info, probes, skips, runOpts)
 
 	journal := opts.Output + ".partial.jsonl"
 	if !shard.Whole() {

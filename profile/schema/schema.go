@@ -37,6 +37,11 @@ type Model struct {
 	KVHeads      int    `json:"kv_heads"` // key/value heads per layer (G)
 	HeadDim      int    `json:"head_dim"`
 	Fingerprint  string `json:"fingerprint"` // "sha256:<hex>" over config.json and the safetensors headers
+	// ID, Revision and Commit are set when --model named a Hugging Face
+	// model id resolved from the local hub cache.
+	ID       string `json:"id,omitempty"`       // "org/name"
+	Revision string `json:"revision,omitempty"` // the revision asked for: "main", a tag, a branch or a commit hash
+	Commit   string `json:"commit,omitempty"`   // the snapshot's commit hash
 }
 
 // ProbeInfo records the probe settings and what happened to the probes.
