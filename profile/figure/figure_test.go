@@ -155,3 +155,103 @@ func TestHeatmapCellColours(t *testing.T) {
 		}
 	}
 }
+
+// pixelAt renders p and returns a function giving the colour at data
+// coordinates (x, y) of panel (row, col).
+func pixelAt(t *testing.T, p *schema.Profile) func(row, col int, x, y float64) (r, g, b uint8) {
+	t.Helper()
+	f, err := layout(p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const dpi = 96
+	c := vgimg.NewWith(vgimg.UseWH(f.width, f.height), vgimg.UseDPI(dpi))
+	cells := f.draw(draw.New(c))
+	img := c.Image()
+	height := img.Bounds().Dy()
+	return func(row, col int, x, y float64) (uint8, uint8, uint8) {
+		pl := f.rows[row][col]
+		da := pl.DataCanvas(cells[row][col])
+		xOf, yOf := pl.Transforms(&da)
+		px := int(float64(xOf(x)) * dpi / 72)
+		py := height - int(float64(yOf(y))*dpi/72)
+		r, g, b, _ := img.At(px, py).RGBA()
+		return uint8(r >> 8), uint8(g >> 8), uint8(b >> 8)
+	}
+}
+
+// TestNIAHPanelColours: a profile's own probes are drawn as a context
+// length x depth grid, green where every needle passed, red where none did,
+// and the mean in between.
+func TestNIAHPanelColours(t *testing.T) {
+	p := testProfile(false)
+	p.Probes.Results = []schema.ProbeResult{
+		{ContextLength: 256, Depth: 0, Success: true, Recall: 1},
+		{ContextLength: 256, Depth: 0, Success: true, Recall: 1},
+		{ContextLength: 512, Depth: 0, Success: false, Recall: 0},
+		{ContextLength: 256, Depth: 50, Success: false, Recall: 0},
+		{ContextLength: 512, Depth: 50, Success: true, Recall: 1},
+		{ContextLength: 512, Depth: 50, Success: false, Recall: 0},
+	}
+	at := pixelAt(t, p)
+	// Uncalibrated: the NIAH panels are the second row; columns are lengths
+	// (256, 512), rows depths (0, 50).
+	if r, g, _ := at(1, 0, 0, 0); g < 0x80 || r > 0x40 {
+		t.Errorf("256 tokens, depth 0 (all passed): colour r=%#x g=%#x, want green", r, g)
+	}
+	if r, g, _ := at(1, 0, 1, 0); r < 0xc0 || g > 0x40 {
+		t.Errorf("512 tokens, depth 0 (none passed): colour r=%#x g=%#x, want red", r, g)
+	}
+	if r, g, _ := at(1, 0, 1, 1); r < 0xc0 || g < 0xc0 {
+		t.Errorf("512 tokens, depth 50 (half passed): colour r=%#x g=%#x, want yellow", r, g)
+	}
+}
+
+// TestKVGroupLines: with 2 KV heads over 4 query heads, a line separates
+// query heads 0-1 from 2-3 in both heatmaps, and not elsewhere.
+func TestKVGroupLines(t *testing.T) {
+	p := testProfile(false)
+	p.Model.KVHeads = 2
+	at := pixelAt(t, p)
+	for col := 0; col < 2; col++ {
+		// Layer 1's heads 1 and 2 are dim, so the blue line stands out.
+		if r, g, b := at(0, col, 1.5, 1); !(b > 0x80 && int(b) > int(r)+0x40) {
+			t.Errorf("panel %d: no KV-group line between heads 1 and 2 (colour %#x %#x %#x)", col, r, g, b)
+		}
+		if r, g, b := at(0, col, 0.5, 1); b > 0x80 && int(b) > int(r)+0x40 {
+			t.Errorf("panel %d: a KV-group line between heads 0 and 1 (colour %#x %#x %#x)", col, r, g, b)
+		}
+	}
+}
+
+func TestFigureTitle(t *testing.T) {
+	p := testProfile(false)
+	p.Model = schema.Model{Architecture: "llama", KVHeads: 2}
+	p.Probes = schema.ProbeInfo{Run: 40, Successful: 31, Scoring: "greedy"}
+	if got, want := figureTitle(p, "Llama-3.2-1B"), "Llama-3.2-1B - 3 layers x 4 query heads (2 KV heads) - 40 probes run, 31 passed the recall gate (greedy)"; got != want {
+		t.Errorf("title = %q, want %q", got, want)
+	}
+	if got, want := figureTitle(p, ""), "llama - 3 layers x 4 query heads (2 KV heads) - 40 probes run, 31 passed the recall gate (greedy)"; got != want {
+		t.Errorf("title without a name = %q, want %q", got, want)
+	}
+}
+
+// TestWholeTicks: a token axis is labelled with whole numbers only.
+func TestWholeTicks(t *testing.T) {
+	ticks := wholeTicks{}.Ticks(0, 368)
+	labelled := 0
+	for _, tk := range ticks {
+		if tk.Value != float64(int(tk.Value)) {
+			t.Errorf("tick at %g is not a whole number", tk.Value)
+		}
+		if tk.Label != "" {
+			labelled++
+			if strings.Contains(tk.Label, ".") {
+				t.Errorf("label %q has decimals", tk.Label)
+			}
+		}
+	}
+	if labelled < 2 {
+		t.Fatalf("only %d labelled ticks on 0..368: %v", labelled, ticks)
+	}
+}
