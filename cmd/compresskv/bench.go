@@ -79,18 +79,18 @@ func benchPresetNames() []string {
 	return names
 }
 
-func init() {
-	register(func(s *streams) *cobra.Command {
-		opts := &benchOptions{
-			peakTime:  200 * time.Millisecond,
-			memBytes:  256 << 20,
-			gemmShape: [3]int{512, 2048, 2048},
-			gemvShape: [2]int{16384, 4096}, // 128 MB in bf16, 256 MB in f32: beyond the L3, as a real model
-		}
-		cmd := &cobra.Command{
-			Use:   "bench",
-			Short: "Measure this machine's kernels and project the wall time of a profile run",
-			Long: `bench reports, for this machine:
+// newBenchCommand builds the bench command.
+func newBenchCommand(s *streams) *cobra.Command {
+	opts := &benchOptions{
+		peakTime:  200 * time.Millisecond,
+		memBytes:  256 << 20,
+		gemmShape: [3]int{512, 2048, 2048},
+		gemvShape: [2]int{16384, 4096}, // 128 MB in bf16, 256 MB in f32: beyond the L3, as a real model
+	}
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure this machine's kernels and project the wall time of a profile run",
+		Long: `bench reports, for this machine:
 
   1. the ceilings: float32 FMA peak (an assembly loop of independent FMAs,
      0.2 s) and memory read bandwidth (summing a 256 MB buffer), on one
@@ -125,7 +125,7 @@ func init() {
 
 Results do not depend on --threads except in speed. The whole command takes
 well under 2 minutes on 2 cores.`,
-			Example: `  # The default shape (llama-3.1-8b) on every core
+		Example: `  # The default shape (llama-3.1-8b) on every core
   compresskv bench
 
   # A 1B-class shape on one thread, machine-readable
@@ -133,19 +133,18 @@ well under 2 minutes on 2 cores.`,
 
   # Any Hugging Face config.json, prefill measured at 2048 tokens
   compresskv bench --shape ~/models/Qwen2.5-7B-Instruct/config.json --tokens 2048`,
-			Args: cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return runBench(opts, s)
-			},
-		}
-		f := cmd.Flags()
-		f.StringVar(&opts.shape, "shape", "llama-3.1-8b", "model shape: a preset ("+strings.Join(benchPresetNames(), ", ")+") or a config.json path")
-		f.IntVar(&opts.threads, "threads", 0, "goroutines for the kernels (0: GOMAXPROCS)")
-		f.IntVar(&opts.tokens, "tokens", 512, "prompt tokens of the measured prefill")
-		f.IntVar(&opts.steps, "steps", 8, "decode steps timed after the prefill")
-		f.BoolVar(&opts.json, "json", false, "print JSON instead of tables")
-		return cmd
-	})
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runBench(opts, s)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.shape, "shape", "llama-3.1-8b", "model shape: a preset ("+strings.Join(benchPresetNames(), ", ")+") or a config.json path")
+	f.IntVar(&opts.threads, "threads", 0, "goroutines for the kernels (0: GOMAXPROCS)")
+	f.IntVar(&opts.tokens, "tokens", 512, "prompt tokens of the measured prefill")
+	f.IntVar(&opts.steps, "steps", 8, "decode steps timed after the prefill")
+	f.BoolVar(&opts.json, "json", false, "print JSON instead of tables")
+	return cmd
 }
 
 // benchGEMM is one GEMM measurement.

@@ -18,29 +18,28 @@ type budgetOptions struct {
 	JSON    bool
 }
 
-func init() {
-	register(func(s *streams) *cobra.Command {
-		opts := &budgetOptions{}
-		cmd := &cobra.Command{
-			Use:   "budget",
-			Short: "Print the per-layer KV budgets of a calibrated profile for any average budget",
-			Long: `budget allocates avg x layers tokens over the layers of a calibrated profile
+// newBudgetCommand builds the budget command.
+func newBudgetCommand(s *streams) *cobra.Command {
+	opts := &budgetOptions{}
+	cmd := &cobra.Command{
+		Use:   "budget",
+		Short: "Print the per-layer KV budgets of a calibrated profile for any average budget",
+		Long: `budget allocates avg x layers tokens over the layers of a calibrated profile
 from its stored layer scores, with the profile's floor and ceiling factor,
 exactly as calibrate does for the averages it stores (docs/METHOD.md,
 section 4). Nothing is recomputed on the model.`,
-			Example: `  compresskv budget --profile llama.json --avg 256
+		Example: `  compresskv budget --profile llama.json --avg 256
   compresskv budget --profile llama.json --avg 96 --json`,
-			Args: cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return runBudget(opts, s)
-			},
-		}
-		f := cmd.Flags()
-		f.StringVar(&opts.Profile, "profile", "", "calibrated profile")
-		f.IntVar(&opts.Average, "avg", 0, "average budget per layer (tokens)")
-		f.BoolVar(&opts.JSON, "json", false, "print JSON instead of a table")
-		return cmd
-	})
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runBudget(opts, s)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Profile, "profile", "", "calibrated profile")
+	f.IntVar(&opts.Average, "avg", 0, "average budget per layer (tokens)")
+	f.BoolVar(&opts.JSON, "json", false, "print JSON instead of a table")
+	return cmd
 }
 
 // budgetReport is the --json output of `compresskv budget`.

@@ -52,13 +52,13 @@ type calibrateOptions struct {
 	ctx      context.Context // nil: cancelled on SIGINT / SIGTERM
 }
 
-func init() {
-	register(func(s *streams) *cobra.Command {
-		opts := &calibrateOptions{}
-		cmd := &cobra.Command{
-			Use:   "calibrate",
-			Short: "Measure per-layer eviction errors and write error-aware layer budgets into a profile",
-			Long: `calibrate completes a profile with per-layer KV-cache budgets (CompressKV's
+// newCalibrateCommand builds the calibrate command.
+func newCalibrateCommand(s *streams) *cobra.Command {
+	opts := &calibrateOptions{}
+	cmd := &cobra.Command{
+		Use:   "calibrate",
+		Short: "Measure per-layer eviction errors and write error-aware layer budgets into a profile",
+		Long: `calibrate completes a profile with per-layer KV-cache budgets (CompressKV's
 error-aware allocation, docs/METHOD.md section 4). Each calibration prompt
 is decoded greedily with the full cache; at every step each layer's
 attention is recomputed over only the --budget tokens the CompressKV
@@ -82,7 +82,7 @@ from it (--resume, on by default) with an identical result.
 --check EXISTING.json recomputes the calibration and compares it with
 EXISTING instead of writing anything: beyond the tolerances it prints
 which layers drifted and exits with status 3.`,
-			Example: `  # Calibrate a profile of the built-in synthetic model in place
+		Example: `  # Calibrate a profile of the built-in synthetic model in place
   compresskv calibrate --profile synth.json
 
   # A checkpoint, two LongBench subsets, reference files exported
@@ -91,42 +91,41 @@ which layers drifted and exits with status 3.`,
 
   # CI: recompute and fail (exit 3) when a committed profile drifted
   compresskv calibrate --profile synth.json --check synth.json --tolerance 1e-6`,
-			Args: cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, args []string) error {
-				if err := applyEmbeddedDefaults(cmd.Flags(), "calibrate.yaml"); err != nil {
-					return err
-				}
-				opts.progress = isTerminal(s.err)
-				return runCalibrate(opts, s)
-			},
-		}
-		f := cmd.Flags()
-		addModelFlags(f, &opts.Model, &opts.Tokenizer)
-		addRuntimeFlags(f, &opts.Runtime)
-		f.StringVar(&opts.Profile, "profile", "", "profile to calibrate (written by compresskv profile)")
-		f.StringVarP(&opts.Output, "output", "o", "", "calibrated profile to write (default: overwrite --profile)")
-		f.StringArrayVar(&opts.Data, "data", nil, "calibration dataset, JSON Lines (repeatable)")
-		f.StringVar(&opts.Template, "template", "", "prompt template for --data lines without \"prompt\"; {field} takes the line's field")
-		f.IntVar(&opts.MaxNew, "max-new", 0, "tokens generated per prompt (the first comes from prefill; errors are measured on the rest)")
-		f.BoolVar(&opts.Needles, "needles", true, "include the built-in needle probes as a dataset")
-		addProbeFlags(f, &opts.Probes, calibrationFlags)
-		f.IntVar(&opts.Budget, "budget", 0, "calibration budget: tokens per layer the selection keeps")
-		f.IntVar(&opts.TopK, "top-k", 0, "SRH heads per layer that select tokens")
-		f.IntVar(&opts.Window, "window", 0, "observation window w (always kept; its queries vote)")
-		f.IntVar(&opts.Kernel, "kernel", 0, "pooling kernel (odd)")
-		f.StringVar(&opts.Pooling, "pooling", "", "pooling: avg or max")
-		f.IntSliceVar(&opts.Averages, "avgs", nil, "average budgets to allocate")
-		f.IntVar(&opts.Floor, "floor", 0, "per-layer minimum budget m")
-		f.IntVar(&opts.CeilingFactor, "ceiling-factor", 0, "per-layer maximum budget M = factor x average")
-		f.StringVar(&opts.ExportReference, "export-reference", "", "also write the reference implementation's head_idx.json and layer_score.jsonl into this folder")
-		f.StringVar(&opts.Check, "check", "", "compare the recomputed calibration with this profile instead of writing; exit 3 on drift")
-		f.Float64Var(&opts.Tolerance, "tolerance", 1e-6, "--check: largest allowed layer-score L1 distance")
-		f.IntVar(&opts.BudgetTolerance, "budget-tolerance", 0, "--check: largest allowed per-layer budget change in tokens")
-		f.IntVar(&opts.HeadTolerance, "head-tolerance", 0, "--check: top-k heads per layer allowed to differ")
-		f.BoolVar(&opts.Resume, "resume", true, "resume from <output>.calibrate.jsonl when it exists")
-		f.IntVar(&opts.Threads, "threads", 0, "prompts run in parallel (default: all CPUs); the result does not depend on it")
-		return cmd
-	})
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := applyEmbeddedDefaults(cmd.Flags(), "calibrate.yaml"); err != nil {
+				return err
+			}
+			opts.progress = isTerminal(s.err)
+			return runCalibrate(opts, s)
+		},
+	}
+	f := cmd.Flags()
+	addModelFlags(f, &opts.Model, &opts.Tokenizer)
+	addRuntimeFlags(f, &opts.Runtime)
+	f.StringVar(&opts.Profile, "profile", "", "profile to calibrate (written by compresskv profile)")
+	f.StringVarP(&opts.Output, "output", "o", "", "calibrated profile to write (default: overwrite --profile)")
+	f.StringArrayVar(&opts.Data, "data", nil, "calibration dataset, JSON Lines (repeatable)")
+	f.StringVar(&opts.Template, "template", "", "prompt template for --data lines without \"prompt\"; {field} takes the line's field")
+	f.IntVar(&opts.MaxNew, "max-new", 0, "tokens generated per prompt (the first comes from prefill; errors are measured on the rest)")
+	f.BoolVar(&opts.Needles, "needles", true, "include the built-in needle probes as a dataset")
+	addProbeFlags(f, &opts.Probes, calibrationFlags)
+	f.IntVar(&opts.Budget, "budget", 0, "calibration budget: tokens per layer the selection keeps")
+	f.IntVar(&opts.TopK, "top-k", 0, "SRH heads per layer that select tokens")
+	f.IntVar(&opts.Window, "window", 0, "observation window w (always kept; its queries vote)")
+	f.IntVar(&opts.Kernel, "kernel", 0, "pooling kernel (odd)")
+	f.StringVar(&opts.Pooling, "pooling", "", "pooling: avg or max")
+	f.IntSliceVar(&opts.Averages, "avgs", nil, "average budgets to allocate")
+	f.IntVar(&opts.Floor, "floor", 0, "per-layer minimum budget m")
+	f.IntVar(&opts.CeilingFactor, "ceiling-factor", 0, "per-layer maximum budget M = factor x average")
+	f.StringVar(&opts.ExportReference, "export-reference", "", "also write the reference implementation's head_idx.json and layer_score.jsonl into this folder")
+	f.StringVar(&opts.Check, "check", "", "compare the recomputed calibration with this profile instead of writing; exit 3 on drift")
+	f.Float64Var(&opts.Tolerance, "tolerance", 1e-6, "--check: largest allowed layer-score L1 distance")
+	f.IntVar(&opts.BudgetTolerance, "budget-tolerance", 0, "--check: largest allowed per-layer budget change in tokens")
+	f.IntVar(&opts.HeadTolerance, "head-tolerance", 0, "--check: top-k heads per layer allowed to differ")
+	f.BoolVar(&opts.Resume, "resume", true, "resume from <output>.calibrate.jsonl when it exists")
+	f.IntVar(&opts.Threads, "threads", 0, "prompts run in parallel (default: all CPUs); the result does not depend on it")
+	return cmd
 }
 
 // options turns the flags into calibration settings.

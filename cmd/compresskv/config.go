@@ -9,28 +9,27 @@ import (
 	"github.com/compresskv/compresskv/configs"
 )
 
-func init() {
-	register(func(s *streams) *cobra.Command {
-		cmd := &cobra.Command{
-			Use:   "config",
-			Short: "Show the embedded defaults (probe grids, templates, calibration constants)",
-			Example: `  compresskv config show
+// newConfigCommand builds the config command.
+func newConfigCommand(s *streams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "config",
+		Short: "Show the embedded defaults (probe grids, templates, calibration constants)",
+		Example: `  compresskv config show
   compresskv config show probes-quick > my-grid.yaml   # edit, then: compresskv profile --config my-grid.yaml`,
-		}
-		cmd.AddCommand(&cobra.Command{
-			Use:   "show [NAME]",
-			Short: "Print one embedded default file, or all of them",
-			Long: `show prints the YAML defaults compiled into compresskv. Their keys are flag
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "show [NAME]",
+		Short: "Print one embedded default file, or all of them",
+		Long: `show prints the YAML defaults compiled into compresskv. Their keys are flag
 names, so a copy of one is a valid --config file.`,
-			Example: `  compresskv config show
+		Example: `  compresskv config show
   compresskv config show probes`,
-			Args: cobra.MaximumNArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return runConfigShow(args, s)
-			},
-		})
-		return cmd
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runConfigShow(args, s)
+		},
 	})
+	return cmd
 }
 
 func runConfigShow(args []string, s *streams) error {

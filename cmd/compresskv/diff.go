@@ -15,27 +15,26 @@ type diffOptions struct {
 	TopK int
 }
 
-func init() {
-	register(func(s *streams) *cobra.Command {
-		opts := &diffOptions{}
-		cmd := &cobra.Command{
-			Use:   "diff A.json B.json",
-			Short: "Compare two profiles: per-layer top-k head overlap, budget changes, layer-score distance",
-			Long: `diff compares two profiles layer by layer: how many of the top-k SRH heads
+// newDiffCommand builds the diff command.
+func newDiffCommand(s *streams) *cobra.Command {
+	opts := &diffOptions{}
+	cmd := &cobra.Command{
+		Use:   "diff A.json B.json",
+		Short: "Compare two profiles: per-layer top-k head overlap, budget changes, layer-score distance",
+		Long: `diff compares two profiles layer by layer: how many of the top-k SRH heads
 (k from A's calibration, else --top-k) the two rankings share, both layer
 scores, and the largest budget change over the average budgets both hold;
 then the L1 distance of the layer scores and anything that differs
 profile-wide (model, calibration presence, averages held by one only).
 It is the report ` + "`calibrate --check`" + ` prints.`,
-			Example: `  compresskv diff llama-old.json llama.json`,
-			Args:    cobra.ExactArgs(2),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return runDiff(opts, args[0], args[1], s)
-			},
-		}
-		cmd.Flags().IntVar(&opts.TopK, "top-k", 4, "heads per layer compared when A is not calibrated")
-		return cmd
-	})
+		Example: `  compresskv diff llama-old.json llama.json`,
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDiff(opts, args[0], args[1], s)
+		},
+	}
+	cmd.Flags().IntVar(&opts.TopK, "top-k", 4, "heads per layer compared when A is not calibrated")
+	return cmd
 }
 
 func runDiff(opts *diffOptions, pathA, pathB string, s *streams) error {

@@ -26,13 +26,13 @@ type generateOptions struct {
 	Threads int
 }
 
-func init() {
-	register(func(s *streams) *cobra.Command {
-		opts := &generateOptions{}
-		cmd := &cobra.Command{
-			Use:   "generate",
-			Short: "Greedy generation with a checkpoint (check that a model runs and matches a reference)",
-			Long: `generate loads a Hugging Face checkpoint folder, feeds a prompt (text through
+// newGenerateCommand builds the generate command.
+func newGenerateCommand(s *streams) *cobra.Command {
+	opts := &generateOptions{}
+	cmd := &cobra.Command{
+		Use:   "generate",
+		Short: "Greedy generation with a checkpoint (check that a model runs and matches a reference)",
+		Long: `generate loads a Hugging Face checkpoint folder, feeds a prompt (text through
 the folder's tokenizer.json, or token ids), and decodes greedily until
 --max-new tokens or an end-of-sequence token. It prints the generated ids
 and, when the folder has a tokenizer, their text.
@@ -40,27 +40,26 @@ and, when the folder has a tokenizer, their text.
 --logits writes a safetensors file with input_ids (I32 [n]) and logits
 (F32 [n, vocab]) of every fed position: the prompt, then each generated
 token fed one at a time (the layout of a reference.safetensors).`,
-			Example: `  # Continue a story with the stories260K checkpoint
+		Example: `  # Continue a story with the stories260K checkpoint
   compresskv generate --model models/stories260K-f32 --prompt "Once upon a time" --max-new 60
 
   # Greedy ids from BOS, as JSON, with every position's logits saved
   compresskv generate --model models/stories260K-f32 --ids 1 --max-new 255 --json --logits out.safetensors`,
-			Args: cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return runGenerate(opts, s)
-			},
-		}
-		f := cmd.Flags()
-		f.StringVar(&opts.Model, "model", "", "checkpoint folder (config.json + *.safetensors)")
-		f.StringVar(&opts.Prompt, "prompt", "", "prompt text, encoded with the folder's tokenizer.json (BOS added)")
-		f.IntSliceVar(&opts.IDs, "ids", nil, "prompt as comma-separated token ids, e.g. 1,2,3")
-		f.IntVar(&opts.MaxNew, "max-new", 32, "maximum number of tokens to generate")
-		f.BoolVar(&opts.JSON, "json", false, `print {"input_ids":[...],"generated_ids":[...],"text":"..."}`)
-		f.StringVar(&opts.Logits, "logits", "", "write input_ids and logits of every fed position to this safetensors file")
-		addRuntimeFlags(f, &opts.Runtime)
-		f.IntVar(&opts.Threads, "threads", 0, "CPU threads (default: all)")
-		return cmd
-	})
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runGenerate(opts, s)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Model, "model", "", "checkpoint folder (config.json + *.safetensors)")
+	f.StringVar(&opts.Prompt, "prompt", "", "prompt text, encoded with the folder's tokenizer.json (BOS added)")
+	f.IntSliceVar(&opts.IDs, "ids", nil, "prompt as comma-separated token ids, e.g. 1,2,3")
+	f.IntVar(&opts.MaxNew, "max-new", 32, "maximum number of tokens to generate")
+	f.BoolVar(&opts.JSON, "json", false, `print {"input_ids":[...],"generated_ids":[...],"text":"..."}`)
+	f.StringVar(&opts.Logits, "logits", "", "write input_ids and logits of every fed position to this safetensors file")
+	addRuntimeFlags(f, &opts.Runtime)
+	f.IntVar(&opts.Threads, "threads", 0, "CPU threads (default: all)")
+	return cmd
 }
 
 // generateResult is the --json output.

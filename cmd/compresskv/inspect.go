@@ -19,31 +19,30 @@ type inspectOptions struct {
 	json    bool
 }
 
-func init() {
-	register(func(s *streams) *cobra.Command {
-		opts := &inspectOptions{}
-		cmd := &cobra.Command{
-			Use:   "inspect PROFILE",
-			Short: "Summarise a profile: model, probes, top heads per layer, layer scores and budgets",
-			Long: `inspect prints what a profile holds: the model it belongs to, how many probes
+// newInspectCommand builds the inspect command.
+func newInspectCommand(s *streams) *cobra.Command {
+	opts := &inspectOptions{}
+	cmd := &cobra.Command{
+		Use:   "inspect PROFILE",
+		Short: "Summarise a profile: model, probes, top heads per layer, layer scores and budgets",
+		Long: `inspect prints what a profile holds: the model it belongs to, how many probes
 ran and succeeded, the top SRH heads of every layer with their scores and,
 when the profile is calibrated, each layer's score and budget at one average
 budget (--avg; any value, computed from the stored layer scores when it is not
 one of the stored averages).`,
-			Example: `  compresskv inspect profile.json
+		Example: `  compresskv inspect profile.json
   compresskv inspect profile.json --top 8 --avg 512
   compresskv inspect profile.json --json | jq '.layers[0]'`,
-			Args: cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				opts.profile = args[0]
-				return runInspect(opts, s)
-			},
-		}
-		cmd.Flags().IntVar(&opts.top, "top", 4, "heads to list per layer")
-		cmd.Flags().IntVar(&opts.avg, "avg", 256, "average budget for the budget column")
-		cmd.Flags().BoolVar(&opts.json, "json", false, "print JSON instead of tables")
-		return cmd
-	})
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.profile = args[0]
+			return runInspect(opts, s)
+		},
+	}
+	cmd.Flags().IntVar(&opts.top, "top", 4, "heads to list per layer")
+	cmd.Flags().IntVar(&opts.avg, "avg", 256, "average budget for the budget column")
+	cmd.Flags().BoolVar(&opts.json, "json", false, "print JSON instead of tables")
+	return cmd
 }
 
 // inspectLayer is one row of the inspect report.

@@ -14,32 +14,31 @@ type mergeOptions struct {
 	JSON            bool
 }
 
-func init() {
-	register(func(s *streams) *cobra.Command {
-		opts := &mergeOptions{}
-		cmd := &cobra.Command{
-			Use:   "merge SHARD-FILE...",
-			Short: "Combine the shard files of a sharded `profile` run into one profile",
-			Long: `merge reads the shard files that ` + "`compresskv profile --shard i/n`" + ` wrote
+// newMergeCommand builds the merge command.
+func newMergeCommand(s *streams) *cobra.Command {
+	opts := &mergeOptions{}
+	cmd := &cobra.Command{
+		Use:   "merge SHARD-FILE...",
+		Short: "Combine the shard files of a sharded `profile` run into one profile",
+		Long: `merge reads the shard files that ` + "`compresskv profile --shard i/n`" + ` wrote
 (<output>.shard-i-of-n.jsonl) and writes the profile a single, unsharded run
 would have written, byte for byte. Every shard must be finished, all must
 come from the same model (fingerprint) and probe settings, and together they
 must hold every probe exactly once; otherwise merge names the missing or
 repeated probe indices. See docs/sharding.md.`,
-			Example: `  compresskv merge profile.json.shard-*-of-8.jsonl -o profile.json
+		Example: `  compresskv merge profile.json.shard-*-of-8.jsonl -o profile.json
   compresskv merge a.jsonl b.jsonl -o profile.json --export-reference ref/`,
-			Args: cobra.MinimumNArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				opts.Parts = args
-				return runMerge(opts, s)
-			},
-		}
-		f := cmd.Flags()
-		f.StringVarP(&opts.Output, "output", "o", "profile.json", "profile file to write")
-		f.StringVar(&opts.ExportReference, "export-reference", "", "also write the reference implementation's head_idx.json into this folder")
-		f.BoolVar(&opts.JSON, "json", false, "print the summary as JSON")
-		return cmd
-	})
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Parts = args
+			return runMerge(opts, s)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&opts.Output, "output", "o", "profile.json", "profile file to write")
+	f.StringVar(&opts.ExportReference, "export-reference", "", "also write the reference implementation's head_idx.json into this folder")
+	f.BoolVar(&opts.JSON, "json", false, "print the summary as JSON")
+	return cmd
 }
 
 func runMerge(opts *mergeOptions, s *streams) error {

@@ -15,29 +15,28 @@ type plotOptions struct {
 	budget  int
 }
 
-func init() {
-	register(func(s *streams) *cobra.Command {
-		opts := &plotOptions{}
-		cmd := &cobra.Command{
-			Use:   "plot PROFILE -o FIGURE.(png|svg)",
-			Short: "Draw a profile: SRH and retrieval heatmaps, layer scores and budgets",
-			Long: `plot draws the layer x query-head heatmap of semantic retrieval (SRH) scores
+// newPlotCommand builds the plot command.
+func newPlotCommand(s *streams) *cobra.Command {
+	opts := &plotOptions{}
+	cmd := &cobra.Command{
+		Use:   "plot PROFILE -o FIGURE.(png|svg)",
+		Short: "Draw a profile: SRH and retrieval heatmaps, layer scores and budgets",
+		Long: `plot draws the layer x query-head heatmap of semantic retrieval (SRH) scores
 beside the classic retrieval scores, as the CompressKV paper shows them. When
 the profile is calibrated it adds bar charts of the layer scores and of the
 per-layer budgets at one average budget (--budget, default 256). The format
 follows the output file's extension: .png or .svg.`,
-			Example: `  compresskv plot profile.json -o heads.png
+		Example: `  compresskv plot profile.json -o heads.png
   compresskv plot profile.json -o heads.svg --budget 512`,
-			Args: cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				opts.profile = args[0]
-				return runPlot(opts, s)
-			},
-		}
-		cmd.Flags().StringVarP(&opts.output, "output", "o", "heads.png", "figure file (.png or .svg)")
-		cmd.Flags().IntVar(&opts.budget, "budget", 0, "average budget whose per-layer budgets are drawn (0: 256 or the smallest stored)")
-		return cmd
-	})
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.profile = args[0]
+			return runPlot(opts, s)
+		},
+	}
+	cmd.Flags().StringVarP(&opts.output, "output", "o", "heads.png", "figure file (.png or .svg)")
+	cmd.Flags().IntVar(&opts.budget, "budget", 0, "average budget whose per-layer budgets are drawn (0: 256 or the smallest stored)")
+	return cmd
 }
 
 func runPlot(opts *plotOptions, s *streams) error {

@@ -15,13 +15,13 @@ type probesOptions struct {
 	FullPrompt bool
 }
 
-func init() {
-	register(func(s *streams) *cobra.Command {
-		opts := &probesOptions{}
-		cmd := &cobra.Command{
-			Use:   "probes --tokenizer DIR",
-			Short: "Print the needle-in-a-haystack probe grid (prompts and answer spans) as JSONL",
-			Long: `probes builds the needle-in-a-haystack prompts that profile runs, without a
+// newProbesCommand builds the probes command.
+func newProbesCommand(s *streams) *cobra.Command {
+	opts := &probesOptions{}
+	cmd := &cobra.Command{
+		Use:   "probes --tokenizer DIR",
+		Short: "Print the needle-in-a-haystack probe grid (prompts and answer spans) as JSONL",
+		Long: `probes builds the needle-in-a-haystack prompts that profile runs, without a
 model: for every needle, context length and depth it cuts the haystack,
 inserts the needle after the last sentence end before the depth point,
 wraps the text in the template, tokenises it and locates the answer span.
@@ -34,7 +34,7 @@ with --full-prompt). A grid position that gives no probe prints
 Flags not given fall back to configs/probes.yaml (configs/probes-quick.yaml
 with --quick): the reference grid of 20 lengths 1000..31500 x 10 depths,
 buffer 200, 3 generated needles, generated haystack, raw template.`,
-			Example: `  # The reference grid on Llama 3 prompts, generated haystack and needles
+		Example: `  # The reference grid on Llama 3 prompts, generated haystack and needles
   compresskv probes --tokenizer ~/models/Llama-3.1-8B-Instruct > probes.jsonl
 
   # Two lengths, three depths, War and Peace, the model's own chat template
@@ -44,20 +44,19 @@ buffer 200, 3 generated needles, generated haystack, raw template.`,
   # The reference's needles file, logistic depths, full prompt text
   compresskv probes --tokenizer ~/models/qwen2.5-7b --needles needles.jsonl \
       --logistic --full-prompt`,
-			Args: cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, args []string) error {
-				if err := applyEmbeddedDefaults(cmd.Flags(), probeGridFile(opts.Probes.Quick, false)); err != nil {
-					return err
-				}
-				return runProbes(opts, s)
-			},
-		}
-		f := cmd.Flags()
-		f.StringVar(&opts.Tokenizer, "tokenizer", "", "folder with tokenizer.json (a Hugging Face model folder)")
-		addProbeFlags(f, &opts.Probes, gridFlags)
-		f.BoolVar(&opts.FullPrompt, "full-prompt", false, `add the prompt text to every line ("prompt")`)
-		return cmd
-	})
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := applyEmbeddedDefaults(cmd.Flags(), probeGridFile(opts.Probes.Quick, false)); err != nil {
+				return err
+			}
+			return runProbes(opts, s)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Tokenizer, "tokenizer", "", "folder with tokenizer.json (a Hugging Face model folder)")
+	addProbeFlags(f, &opts.Probes, gridFlags)
+	f.BoolVar(&opts.FullPrompt, "full-prompt", false, `add the prompt text to every line ("prompt")`)
+	return cmd
 }
 
 // probeLine and skipLine are the JSONL records, in this key order.

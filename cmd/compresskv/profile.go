@@ -39,13 +39,13 @@ type profileOptions struct {
 	ctx      context.Context     // nil: cancelled on SIGINT / SIGTERM
 }
 
-func init() {
-	register(func(s *streams) *cobra.Command {
-		opts := &profileOptions{getenv: os.Getenv}
-		cmd := &cobra.Command{
-			Use:   "profile",
-			Short: "Score every attention head on needle-in-a-haystack probes (SRH + retrieval) and write a profile",
-			Long: `profile builds needle-in-a-haystack probes, runs each through the model
+// newProfileCommand builds the profile command.
+func newProfileCommand(s *streams) *cobra.Command {
+	opts := &profileOptions{getenv: os.Getenv}
+	cmd := &cobra.Command{
+		Use:   "profile",
+		Short: "Score every attention head on needle-in-a-haystack probes (SRH + retrieval) and write a profile",
+		Long: `profile builds needle-in-a-haystack probes, runs each through the model
 (prefill, then greedy decoding of up to --max-new tokens, stopping at a
 newline or EOS), and scores every query head with the semantic retrieval
 score (SRH, CompressKV) and the classic retrieval score (Wu et al.). Probes
@@ -70,7 +70,7 @@ shard files into the profile a single run would write. Inside a Kubernetes
 Indexed Job (JOB_COMPLETION_INDEX, with --shards n) or a Slurm job array
 (SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT) the shard is found from the
 environment when --shard is not given. See docs/sharding.md.`,
-			Example: `  # The built-in synthetic model, quick grid: seconds
+		Example: `  # The built-in synthetic model, quick grid: seconds
   compresskv profile -o synth.json
 
   # A Hugging Face checkpoint, the reference grid, reference files exported too
@@ -83,32 +83,31 @@ environment when --shard is not given. See docs/sharding.md.`,
   # Shard 2 of 8 (e.g. on one node), then merge all shards
   compresskv profile --model ~/models/qwen2.5-7b --shard 2/8 -o qwen.json
   compresskv merge qwen.json.shard-*-of-8.jsonl -o qwen.json`,
-			Args: cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, args []string) error {
-				if err := applyEmbeddedDefaults(cmd.Flags(), probeGridFile(opts.Probes.Quick, opts.Model == "")); err != nil {
-					return err
-				}
-				opts.progress = isTerminal(s.err)
-				return runProfile(opts, s)
-			},
-		}
-		f := cmd.Flags()
-		addModelFlags(f, &opts.Model, &opts.Tokenizer)
-		addRuntimeFlags(f, &opts.Runtime)
-		f.StringVarP(&opts.Output, "output", "o", "profile.json", "profile file to write")
-		addProbeFlags(f, &opts.Probes, gridFlags)
-		f.IntVar(&opts.MaxNew, "max-new", profile.DefaultMaxNewTokens, "greedy decode limit per probe")
-		f.BoolVar(&opts.TeacherForced, "teacher-forced", false, "feed the true answer tokens instead of decoding greedily (deviation from the reference)")
-		f.BoolVar(&opts.NormalizedSRH, "normalized-srh", false, "normalised SRH: a matching step adds the span mass once, divided by the span length (deviation)")
-		f.BoolVar(&opts.Resume, "resume", true, "resume from <output>.partial.jsonl when it exists")
-		f.StringVar(&opts.Shard, "shard", "", "run only shard i/n (probes with index % n == i) and write <output>.shard-i-of-n.jsonl")
-		f.IntVar(&opts.Shards, "shards", 0, "shard count for JOB_COMPLETION_INDEX / SLURM_ARRAY_TASK_ID when --shard is not given")
-		f.StringVar(&opts.ExportReference, "export-reference", "", "also write the reference implementation's head_idx.json into this folder")
-		f.IntVar(&opts.Threads, "threads", 0, "CPU threads (default: all)")
-		f.BoolVar(&opts.JSON, "json", false, "print the summary as JSON")
-		f.StringVar(&opts.Report, "report", "", "append one JSON line per probe run (response, recall, success, tokens/s) to this file")
-		return cmd
-	})
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := applyEmbeddedDefaults(cmd.Flags(), probeGridFile(opts.Probes.Quick, opts.Model == "")); err != nil {
+				return err
+			}
+			opts.progress = isTerminal(s.err)
+			return runProfile(opts, s)
+		},
+	}
+	f := cmd.Flags()
+	addModelFlags(f, &opts.Model, &opts.Tokenizer)
+	addRuntimeFlags(f, &opts.Runtime)
+	f.StringVarP(&opts.Output, "output", "o", "profile.json", "profile file to write")
+	addProbeFlags(f, &opts.Probes, gridFlags)
+	f.IntVar(&opts.MaxNew, "max-new", profile.DefaultMaxNewTokens, "greedy decode limit per probe")
+	f.BoolVar(&opts.TeacherForced, "teacher-forced", false, "feed the true answer tokens instead of decoding greedily (deviation from the reference)")
+	f.BoolVar(&opts.NormalizedSRH, "normalized-srh", false, "normalised SRH: a matching step adds the span mass once, divided by the span length (deviation)")
+	f.BoolVar(&opts.Resume, "resume", true, "resume from <output>.partial.jsonl when it exists")
+	f.StringVar(&opts.Shard, "shard", "", "run only shard i/n (probes with index % n == i) and write <output>.shard-i-of-n.jsonl")
+	f.IntVar(&opts.Shards, "shards", 0, "shard count for JOB_COMPLETION_INDEX / SLURM_ARRAY_TASK_ID when --shard is not given")
+	f.StringVar(&opts.ExportReference, "export-reference", "", "also write the reference implementation's head_idx.json into this folder")
+	f.IntVar(&opts.Threads, "threads", 0, "CPU threads (default: all)")
+	f.BoolVar(&opts.JSON, "json", false, "print the summary as JSON")
+	f.StringVar(&opts.Report, "report", "", "append one JSON line per probe run (response, recall, success, tokens/s) to this file")
+	return cmd
 }
 
 // profileSummary is what `profile` and `merge` print at the end.

@@ -15,29 +15,28 @@ type quickstartOptions struct {
 	model string
 }
 
-func init() {
-	register(func(s *streams) *cobra.Command {
-		opts := &quickstartOptions{}
-		cmd := &cobra.Command{
-			Use:   "quickstart",
-			Short: "Profile, calibrate and plot in one go (the built-in synthetic model by default)",
-			Long: `quickstart runs the whole offline pipeline and writes its results into one
+// newQuickstartCommand builds the quickstart command.
+func newQuickstartCommand(s *streams) *cobra.Command {
+	opts := &quickstartOptions{}
+	cmd := &cobra.Command{
+		Use:   "quickstart",
+		Short: "Profile, calibrate and plot in one go (the built-in synthetic model by default)",
+		Long: `quickstart runs the whole offline pipeline and writes its results into one
 folder: profile (head scores on needle probes), calibrate (layer errors and
 per-layer budgets), plot (heads.png), and the reference implementation's
 files. Without --model it uses the built-in synthetic model, whose planted
 retrieval heads must come out on top, so it runs in seconds with nothing
 downloaded. It prints each step as the command you would run by hand.`,
-			Example: `  compresskv quickstart
+		Example: `  compresskv quickstart
   compresskv quickstart --dir out/ --model ~/models/Llama-3.2-1B-Instruct`,
-			Args: cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return runQuickstart(opts, s)
-			},
-		}
-		cmd.Flags().StringVar(&opts.dir, "dir", "compresskv-out", "folder for profile.json, heads.png and reference/")
-		cmd.Flags().StringVar(&opts.model, "model", "", "Hugging Face checkpoint folder; empty: the built-in synthetic model")
-		return cmd
-	})
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runQuickstart(opts, s)
+		},
+	}
+	cmd.Flags().StringVar(&opts.dir, "dir", "compresskv-out", "folder for profile.json, heads.png and reference/")
+	cmd.Flags().StringVar(&opts.model, "model", "", "Hugging Face checkpoint folder; empty: the built-in synthetic model")
+	return cmd
 }
 
 func runQuickstart(opts *quickstartOptions, s *streams) error {

@@ -41,12 +41,26 @@ type streams struct {
 	out, err io.Writer
 }
 
-// commandBuilders holds the constructors of every subcommand; each command's
-// file registers its own in init so commands stay independent.
-var commandBuilders []func(s *streams) *cobra.Command
-
-func register(build func(s *streams) *cobra.Command) {
-	commandBuilders = append(commandBuilders, build)
+// commands builds every subcommand. A new command is one line here and a
+// newXCommand(s) in its own file; help lists them sorted by name.
+func commands(s *streams) []*cobra.Command {
+	return []*cobra.Command{
+		newQuickstartCommand(s),
+		newProfileCommand(s),
+		newMergeCommand(s),
+		newCalibrateCommand(s),
+		newBudgetCommand(s),
+		newDiffCommand(s),
+		newInspectCommand(s),
+		newPlotCommand(s),
+		newProbesCommand(s),
+		newGenerateCommand(s),
+		newTokenizeCommand(s),
+		newSynthCommand(s),
+		newBenchCommand(s),
+		newConfigCommand(s),
+		newVersionCommand(s),
+	}
 }
 
 // newRootCommand builds the command tree for one invocation.
@@ -87,9 +101,7 @@ the environment wins over the file.`,
 	root.SetErr(s.err)
 	root.PersistentFlags().StringVar(&configFile, "config", "", "YAML file with flag values (keys are flag names, optionally under a command name)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
-	for _, build := range commandBuilders {
-		root.AddCommand(build(s))
-	}
+	root.AddCommand(commands(s)...)
 	return root
 }
 
@@ -160,8 +172,11 @@ func setFlag(f *pflag.Flag, val any) error {
 
 // run executes one invocation and returns its exit code.
 func run(args []string, in io.Reader, out, errOut io.Writer) int {
-	s := &streams{in: in, out: out, err: errOut}
-	root := newRootCommand(s)
+	return execute(newRootCommand(&streams{in: in, out: out, err: errOut}), args, errOut)
+}
+
+// execute runs root with args and maps its error to an exit code.
+func execute(root *cobra.Command, args []string, errOut io.Writer) int {
 	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {

@@ -11,26 +11,34 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// A command that exists only in the test binary and prints its settings, so
+// echoSettingsCommand exists only in tests and prints its settings, so
 // configuration precedence is tested without any real work.
-func init() {
-	register(func(s *streams) *cobra.Command {
-		var maxNew int
-		var name string
-		var lengths []int
-		cmd := &cobra.Command{
-			Use:    "echo-settings",
-			Hidden: true,
-			RunE: func(cmd *cobra.Command, args []string) error {
-				_, err := fmt.Fprintf(s.out, "max-new=%d name=%s lengths=%v\n", maxNew, name, lengths)
-				return err
-			},
-		}
-		cmd.Flags().IntVar(&maxNew, "max-new", 50, "")
-		cmd.Flags().StringVar(&name, "name", "default", "")
-		cmd.Flags().IntSliceVar(&lengths, "lengths", nil, "")
-		return cmd
-	})
+func echoSettingsCommand(s *streams) *cobra.Command {
+	var maxNew int
+	var name string
+	var lengths []int
+	cmd := &cobra.Command{
+		Use:    "echo-settings",
+		Hidden: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, err := fmt.Fprintf(s.out, "max-new=%d name=%s lengths=%v\n", maxNew, name, lengths)
+			return err
+		},
+	}
+	cmd.Flags().IntVar(&maxNew, "max-new", 50, "")
+	cmd.Flags().StringVar(&name, "name", "default", "")
+	cmd.Flags().IntSliceVar(&lengths, "lengths", nil, "")
+	return cmd
+}
+
+// runEcho runs the root command with echo-settings added.
+func runEcho(args ...string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	s := &streams{in: strings.NewReader(""), out: &out, err: &errOut}
+	root := newRootCommand(s)
+	root.AddCommand(echoSettingsCommand(s))
+	code = execute(root, append([]string{"echo-settings"}, args...), &errOut)
+	return code, out.String(), errOut.String()
 }
 
 func TestConfigEnvFlagPrecedence(t *testing.T) {
@@ -55,7 +63,7 @@ func TestConfigEnvFlagPrecedence(t *testing.T) {
 			for k, v := range c.env {
 				t.Setenv(k, v)
 			}
-			code, out, errOut := runCLI(append([]string{"echo-settings"}, c.args...)...)
+			code, out, errOut := runEcho(c.args...)
 			if code != exitOK || strings.TrimSpace(out) != c.want {
 				t.Fatalf("exit %d, out %q (stderr %q), want %q", code, out, errOut, c.want)
 			}
@@ -65,12 +73,12 @@ func TestConfigEnvFlagPrecedence(t *testing.T) {
 
 func TestBadSettingsAreUsageErrors(t *testing.T) {
 	t.Setenv("COMPRESSKV_MAX_NEW", "lots")
-	code, _, errOut := runCLI("echo-settings")
+	code, _, errOut := runEcho()
 	if code != exitUsage || !strings.Contains(errOut, "COMPRESSKV_MAX_NEW") {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
 	os.Unsetenv("COMPRESSKV_MAX_NEW")
-	code, _, errOut = runCLI("echo-settings", "--config", filepath.Join(t.TempDir(), "missing.yaml"))
+	code, _, errOut = runEcho("--config", filepath.Join(t.TempDir(), "missing.yaml"))
 	if code != exitUsage || !strings.Contains(errOut, "missing.yaml") {
 		t.Fatalf("missing config: exit %d, stderr %q", code, errOut)
 	}

@@ -19,14 +19,14 @@ type synthOptions struct {
 	JSON   bool
 }
 
-func init() {
-	register(func(s *streams) *cobra.Command {
-		opts := &synthOptions{}
-		def := synth.DefaultOptions()
-		cmd := &cobra.Command{
-			Use:   "synth",
-			Short: "Write the synthetic ground-truth model (planted retrieval heads) as a checkpoint folder",
-			Long: `synth writes a small Llama-architecture checkpoint folder (config.json,
+// newSynthCommand builds the synth command.
+func newSynthCommand(s *streams) *cobra.Command {
+	opts := &synthOptions{}
+	def := synth.DefaultOptions()
+	cmd := &cobra.Command{
+		Use:   "synth",
+		Short: "Write the synthetic ground-truth model (planted retrieval heads) as a checkpoint folder",
+		Long: `synth writes a small Llama-architecture checkpoint folder (config.json,
 model.safetensors, tokenizer.json, tokenizer_config.json) whose weights are
 built by hand: layer 0 finds the previous three tokens, and every later layer
 has one planted retrieval (induction) head that copies the token that followed
@@ -39,7 +39,7 @@ runs when no --model is given.
 It prints the role of every head and the planted retrieval heads (--json:
 the whole description, with the sha256 of each file). The same --seed and
 --layers always write byte-identical files.`,
-			Example: `  # The built-in model (seed 1, 3 layers) into ./synth
+		Example: `  # The built-in model (seed 1, 3 layers) into ./synth
   compresskv synth --out synth
 
   # Another seed, four layers (three retrieval layers), as JSON
@@ -48,18 +48,17 @@ the whole description, with the sha256 of each file). The same --seed and
   # Profile it and check the ranking against the planted heads
   compresskv config show probes-synth > synth-grid.yaml
   compresskv synth --out synth && compresskv profile --model synth --config synth-grid.yaml -o synth-profile.json`,
-			Args: cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return runSynth(opts, s)
-			},
-		}
-		f := cmd.Flags()
-		f.StringVarP(&opts.Out, "out", "o", "", "folder to write the checkpoint into (created if needed)")
-		f.Int64Var(&opts.Seed, "seed", def.Seed, "seed of the token identities and of which head plays which role")
-		f.IntVar(&opts.Layers, "layers", def.Layers, fmt.Sprintf("number of layers, 2..%d: layer 0 finds previous tokens, each later layer has one retrieval head", synth.MaxLayers))
-		f.BoolVar(&opts.JSON, "json", false, "print the model description (config, head roles, planted heads, file hashes) as JSON")
-		return cmd
-	})
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runSynth(opts, s)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&opts.Out, "out", "o", "", "folder to write the checkpoint into (created if needed)")
+	f.Int64Var(&opts.Seed, "seed", def.Seed, "seed of the token identities and of which head plays which role")
+	f.IntVar(&opts.Layers, "layers", def.Layers, fmt.Sprintf("number of layers, 2..%d: layer 0 finds previous tokens, each later layer has one retrieval head", synth.MaxLayers))
+	f.BoolVar(&opts.JSON, "json", false, "print the model description (config, head roles, planted heads, file hashes) as JSON")
+	return cmd
 }
 
 func runSynth(opts *synthOptions, s *streams) error {

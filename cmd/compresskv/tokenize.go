@@ -24,19 +24,19 @@ type tokenizeOptions struct {
 	textSet   bool // --text was given (it may be "")
 }
 
-func init() {
-	register(func(s *streams) *cobra.Command {
-		opts := &tokenizeOptions{}
-		cmd := &cobra.Command{
-			Use:   "tokenize",
-			Short: "Encode text to token ids, or decode ids to text, with a Hugging Face tokenizer.json",
-			Long: `tokenize runs a model's tokenizer.json (byte-level BPE as in Llama 3 and
+// newTokenizeCommand builds the tokenize command.
+func newTokenizeCommand(s *streams) *cobra.Command {
+	opts := &tokenizeOptions{}
+	cmd := &cobra.Command{
+		Use:   "tokenize",
+		Short: "Encode text to token ids, or decode ids to text, with a Hugging Face tokenizer.json",
+		Long: `tokenize runs a model's tokenizer.json (byte-level BPE as in Llama 3 and
 Qwen2, or SentencePiece-style BPE as in Mistral and Llama 2) exactly as the
 Hugging Face tokenizers library does. It prints the ids of --text, --file or
 standard input as a one-line JSON array; --special adds the post-processor's
 special tokens (BOS) like add_special_tokens=True. --decode prints the text of
 ids given as "1,2,3" or "[1,2,3]", special tokens included.`,
-			Example: `  # Ids of a sentence (Llama 3 prints [2028,374,264,1296,11914,13])
+		Example: `  # Ids of a sentence (Llama 3 prints [2028,374,264,1296,11914,13])
   compresskv tokenize --tokenizer ~/models/Llama-3.1-8B --text "This is a test sentence."
 
   # With BOS, and the piece of every id
@@ -44,21 +44,20 @@ ids given as "1,2,3" or "[1,2,3]", special tokens included.`,
 
   # Ids back to text
   compresskv tokenize --tokenizer ~/models/Llama-3.1-8B --decode 2028,374,264,1296,11914,13`,
-			Args: cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, args []string) error {
-				opts.textSet = cmd.Flags().Changed("text")
-				return runTokenize(opts, s)
-			},
-		}
-		f := cmd.Flags()
-		f.StringVar(&opts.Tokenizer, "tokenizer", "", "tokenizer folder, model folder, or tokenizer.json path")
-		f.BoolVar(&opts.Special, "special", false, "add the post-processor's special tokens (BOS) when encoding")
-		f.StringVar(&opts.Text, "text", "", "text to encode")
-		f.StringVar(&opts.File, "file", "", `file whose whole content is encoded ("-" for standard input)`)
-		f.StringVar(&opts.Decode, "decode", "", `ids to decode: "1,2,3" or "[1,2,3]"`)
-		f.BoolVar(&opts.JSON, "json", false, `print {"ids":[...],"tokens":[...]} (with --decode: {"ids":[...],"text":"..."})`)
-		return cmd
-	})
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.textSet = cmd.Flags().Changed("text")
+			return runTokenize(opts, s)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Tokenizer, "tokenizer", "", "tokenizer folder, model folder, or tokenizer.json path")
+	f.BoolVar(&opts.Special, "special", false, "add the post-processor's special tokens (BOS) when encoding")
+	f.StringVar(&opts.Text, "text", "", "text to encode")
+	f.StringVar(&opts.File, "file", "", `file whose whole content is encoded ("-" for standard input)`)
+	f.StringVar(&opts.Decode, "decode", "", `ids to decode: "1,2,3" or "[1,2,3]"`)
+	f.BoolVar(&opts.JSON, "json", false, `print {"ids":[...],"tokens":[...]} (with --decode: {"ids":[...],"text":"..."})`)
+	return cmd
 }
 
 func runTokenize(opts *tokenizeOptions, s *streams) error {

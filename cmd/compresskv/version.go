@@ -10,17 +10,16 @@ import (
 // with -ldflags "-X main.version=...".
 var version = "0.1.0-dev"
 
-func init() {
-	register(func(s *streams) *cobra.Command {
-		return &cobra.Command{
-			Use:     "version",
-			Short:   "Print the compresskv version",
-			Example: "  compresskv version",
-			Args:    cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, args []string) error {
-				_, err := fmt.Fprintf(s.out, "compresskv %s\n", version)
-				return err
-			},
-		}
-	})
+// newVersionCommand builds the version command.
+func newVersionCommand(s *streams) *cobra.Command {
+	return &cobra.Command{
+		Use:     "version",
+		Short:   "Print the compresskv version",
+		Example: "  compresskv version",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, err := fmt.Fprintf(s.out, "compresskv %s\n", version)
+			return err
+		},
+	}
 }
