@@ -2,8 +2,6 @@ package model
 
 import (
 	"math"
-	"sync"
-	"sync/atomic"
 
 	"github.com/compresskv/compresskv/model/kernels"
 )
@@ -271,7 +269,7 @@ func (a *attention) decode(out, q []float32, pos int, cache *LayerCache, probs [
 		}
 		for j := 0; j < r; j++ {
 			row := s[j*keys : (j+1)*keys]
-			softmax(row, a.scale)
+			kernels.Softmax(row, a.scale)
 			if probs != nil {
 				p := probs[g*r+j][:hi]
 				clear(p[:lo])
@@ -312,15 +310,6 @@ func dotRow(x []float32, m kernels.Matrix, row int) float32 {
 	return kernels.Dot(x[:d], m.F32[row*d:(row+1)*d])
 }
 
-// softmax replaces x with softmax(x * scale), subtracting the maximum first.
-func softmax(x []float32, scale float32) {
-	if len(x) == 0 {
-		return
-	}
-	sum := float64(kernels.ExpShiftSum(x, kernels.MaxFloat32(x), scale))
-	kernels.Scale(float32(1/sum), x)
-}
-
 // subset computes, for one decode query q [heads*headDim] at position pos,
 // the attention output over only the cache positions in keep (sorted,
 // distinct, each <= pos; positions outside a sliding window are ignored)
@@ -344,7 +333,7 @@ func (a *attention) subset(out, q []float32, pos int, cache *LayerCache, keep []
 		for j, p := range keep {
 			scores[j] = dotRow(qh, keys, p)
 		}
-		softmax(scores, a.scale)
+		kernels.Softmax(scores, a.scale)
 		clear(oh)
 		for j, p := range keep {
 			axpyRow(scores[j], values, p, oh)
@@ -353,36 +342,15 @@ func (a *attention) subset(out, q []float32, pos int, cache *LayerCache, keep []
 }
 
 // parallel runs do(scratch, item) for every item in [0, items) on up to
-// workers goroutines, each with its own scratch. Items are taken in order
-// from a shared counter; each is computed by one goroutine alone, so which
-// goroutine takes it never changes its bits.
+// workers goroutines of the kernels' pool, each with its own scratch. Each
+// item is computed by one goroutine alone, so which goroutine takes it never
+// changes its bits.
 func (a *attention) parallel(workers, items int, do func(sc *attnScratch, item int)) {
-	workers = max(1, min(workers, items))
+	workers = max(1, min(workers, items, kernels.Threads()))
 	for len(a.workers) < workers {
 		a.workers = append(a.workers, new(attnScratch))
 	}
-	if workers == 1 {
-		for it := 0; it < items; it++ {
-			do(a.workers[0], it)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(sc *attnScratch) {
-			defer wg.Done()
-			for {
-				it := int(next.Add(1) - 1)
-				if it >= items {
-					return
-				}
-				do(sc, it)
-			}
-		}(a.workers[w])
-	}
-	wg.Wait()
+	kernels.ParallelFor(items, workers, func(worker, item int) { do(a.workers[worker], item) })
 }
 
 // grow makes the scratch hold rows query rows against tiles of keys keys.

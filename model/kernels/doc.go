@@ -6,6 +6,12 @@
 // tests compare the assembly (AVX-512 or AVX2+FMA on amd64, chosen at start
 // by CPU features; the purego build tag forces Go everywhere) against.
 //
+// Each kernel family is one Go file, holding its entry points and pure-Go
+// twin, beside one assembly file of the same name: dot, axpy, widen
+// (bfloat16/float16 to float32), gemm (the micro-kernels), pack (weight
+// panels), gemv, softmax (max and exp), silu and peak (the FMA probe).
+// kernels_amd64.go declares the assembly and picks the kernel set.
+//
 // Work is split across a package-level pool of goroutines (SetThreads). The
 // split never changes the order of floating-point additions, so results are
 // bit-identical for every thread count; they may differ in the last bits

@@ -39,3 +39,21 @@ func gemvUnit(j *job, u int, _ *scratch) {
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// gemvRowsF32 is a GEMV over rows as one dot product per row.
+func gemvRowsF32(out, x, w []float32, dot func(a, b []float32) float32) {
+	k := len(x)
+	w = w[:len(out)*k]
+	for r := range out {
+		out[r] = dot(x, w[r*k:(r+1)*k])
+	}
+}
+
+// gemvRows16 is gemvRowsF32 for 16-bit weights.
+func gemvRows16(out, x []float32, w []uint16, dot func(a []float32, b []uint16) float32) {
+	k := len(x)
+	w = w[:len(out)*k]
+	for r := range out {
+		out[r] = dot(x, w[r*k:(r+1)*k])
+	}
+}

@@ -4,9 +4,11 @@ package kernels
 
 import "golang.org/x/sys/cpu"
 
-// Assembly kernels (kernels_amd64.s). n is a multiple of the vector width
-// (16 for AVX-512, 8 for AVX2) and every pointer is valid for n elements;
-// the wrappers below check and finish the tails in Go.
+// Declarations of the assembly kernels (the *_amd64.s file of each family;
+// its Go twin is in the .go file of the same name) and the kernel sets built
+// from them. n is a multiple of the vector width (16 for AVX-512, 8 for
+// AVX2) and every pointer is valid for n elements; the wrappers below check
+// and finish the tails in Go.
 
 //go:noescape
 func dotAVX512(a, b *float32, n int) float32
@@ -71,18 +73,6 @@ func fmaLoopAVX2(iters int)
 
 //go:noescape
 func expShiftSumAVX512(x *float32, n int, shift, scale float32) float32
-
-//go:noescape
-func rowSum64F32AVX512(out, p, v *float32, rows int)
-
-//go:noescape
-func rowSum128F32AVX512(out, p, v *float32, rows int)
-
-//go:noescape
-func rowSum64BF16AVX512(out, p *float32, v *uint16, rows int)
-
-//go:noescape
-func rowSum128BF16AVX512(out, p *float32, v *uint16, rows int)
 
 //go:noescape
 func pack32F32AVX512(dst *float32, src *float32, lds, kc int)
@@ -164,19 +154,6 @@ var avx512Kernels = kernelSet{
 		}
 		return sum + expShiftSumGo(x[body:], shift, scale)
 	},
-	rowSumF32: func(out, p, v []float32) {
-		d := len(out)
-		if len(p) == 0 || (d != 64 && d != 128) {
-			rowSumF32Go(out, p, v)
-			return
-		}
-		_ = v[len(p)*d-1]
-		if d == 64 {
-			rowSum64F32AVX512(&out[0], &p[0], &v[0], len(p))
-		} else {
-			rowSum128F32AVX512(&out[0], &p[0], &v[0], len(p))
-		}
-	},
 	maxF32: func(x []float32) float32 {
 		body := len(x) &^ 15
 		if body == 0 {
@@ -196,19 +173,6 @@ var avx512Kernels = kernelSet{
 		siluGo(x[body:])
 	},
 	pack32: pack32AVX512,
-	rowSumBF16: func(out, p []float32, v []uint16) {
-		d := len(out)
-		if len(p) == 0 || (d != 64 && d != 128) {
-			rowSumBF16Go(out, p, v)
-			return
-		}
-		_ = v[len(p)*d-1]
-		if d == 64 {
-			rowSum64BF16AVX512(&out[0], &p[0], &v[0], len(p))
-		} else {
-			rowSum128BF16AVX512(&out[0], &p[0], &v[0], len(p))
-		}
-	},
 }
 
 var avx2Kernels = kernelSet{
@@ -248,8 +212,6 @@ var avx2Kernels = kernelSet{
 		gemvRows16(out, x, w, dotF162)
 	},
 	expShiftSum: expShiftSumGo,
-	rowSumF32:   rowSumF32Go,
-	rowSumBF16:  rowSumBF16Go,
 	maxF32:      maxGo,
 	silu:        siluGo,
 }

@@ -364,7 +364,7 @@ func TestExpMatchesMath(t *testing.T) {
 	}
 }
 
-func TestSoftmaxInPlace(t *testing.T) {
+func TestSoftmax(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	for _, n := range []int{1, 2, 17, 1000} {
 		x := make([]float32, n)
@@ -380,7 +380,7 @@ func TestSoftmaxInPlace(t *testing.T) {
 			want[i] = math.Exp(float64(v) - mx)
 			sum += want[i]
 		}
-		SoftmaxInPlace(x)
+		Softmax(x, 1)
 		for i := range x {
 			if w := want[i] / sum; math.Abs(float64(x[i])-w) > 1e-6*w+1e-12 {
 				t.Fatalf("n=%d: p[%d] = %g, want %g", n, i, x[i], w)
@@ -400,9 +400,9 @@ func TestSoftmaxInPlace(t *testing.T) {
 		{[]float32{}, []float32{}},
 	} {
 		x := append([]float32(nil), c.in...)
-		SoftmaxInPlace(x)
+		Softmax(x, 1)
 		if fmt.Sprint(x) != fmt.Sprint(c.want) {
-			t.Errorf("SoftmaxInPlace(%v) = %v, want %v", c.in, x, c.want)
+			t.Errorf("Softmax(%v, 1) = %v, want %v", c.in, x, c.want)
 		}
 	}
 }
@@ -521,7 +521,7 @@ func TestSoftmaxWholeVectors(t *testing.T) {
 		nan := float32(math.NaN())
 		x := make([]float32, 40)
 		x[17] = nan
-		SoftmaxInPlace(x)
+		Softmax(x, 1)
 		for i, v := range x {
 			if v == v {
 				t.Fatalf("softmax with a NaN: p[%d] = %g, want NaN", i, v)
@@ -533,7 +533,7 @@ func TestSoftmaxWholeVectors(t *testing.T) {
 			x[i] = inf
 		}
 		x[5], x[33] = 2, 2 // only two unmasked positions
-		SoftmaxInPlace(x)
+		Softmax(x, 1)
 		for i, v := range x {
 			want := float32(0)
 			if i == 5 || i == 33 {
@@ -541,40 +541,6 @@ func TestSoftmaxWholeVectors(t *testing.T) {
 			}
 			if v != want {
 				t.Fatalf("masked softmax: p[%d] = %g, want %g", i, v, want)
-			}
-		}
-	})
-}
-
-func TestWeightedRowSum(t *testing.T) {
-	forEachKernelSet(t, func(t *testing.T) {
-		r := rand.New(rand.NewPCG(15, 16))
-		for _, dt := range []DType{F32, BF16} {
-			for _, d := range []int{64, 128, 80, 3} {
-				for _, rows := range []int{0, 1, 37, 300} {
-					v := randomMatrix(r, rows, d, dt)
-					p := randomFloats(r, rows)
-					out := make([]float32, d+1)
-					for i := range out {
-						out[i] = 42 // overwritten, except the extra element
-					}
-					WeightedRowSum(out, p, v)
-					row := make([]float32, d)
-					for j := 0; j < d; j++ {
-						var want, abs float64
-						for rr := 0; rr < rows; rr++ {
-							v.Row(row, rr)
-							want += float64(p[rr]) * float64(row[j])
-							abs += math.Abs(float64(p[rr]) * float64(row[j]))
-						}
-						if math.Abs(float64(out[j])-want) > float64(rows+2)*6e-8*abs {
-							t.Fatalf("%s d=%d rows=%d: out[%d] = %g, want %g", dt, d, rows, j, out[j], want)
-						}
-					}
-					if out[d] != 42 {
-						t.Fatalf("%s d=%d: wrote past out[:d]", dt, d)
-					}
-				}
 			}
 		}
 	})

@@ -1,10 +1,6 @@
 package kernels
 
-import (
-	"fmt"
-
-	"github.com/compresskv/compresskv/internal/half"
-)
+import "fmt"
 
 // DType is the storage type of a weight matrix.
 type DType uint8
@@ -51,12 +47,3 @@ func (m Matrix) Row(dst []float32, r int) {
 		widenF16(dst[:m.Cols], m.U16[off:off+m.Cols])
 	}
 }
-
-// BF16ToFloat32 widens a bfloat16 bit pattern to float32 (exact).
-func BF16ToFloat32(v uint16) float32 { return half.BF16ToFloat32(v) }
-
-// Float32ToBF16 rounds f to the nearest bfloat16, ties to even; NaN stays NaN.
-func Float32ToBF16(f float32) uint16 { return half.Float32ToBF16(f) }
-
-// F16ToFloat32 widens an IEEE half-precision bit pattern to float32 (exact).
-func F16ToFloat32(h uint16) float32 { return half.F16ToFloat32(h) }

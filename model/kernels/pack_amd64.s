@@ -2,8 +2,8 @@
 
 #include "textflag.h"
 
-// Packing, max and SiLU kernels (AVX-512). Their pure-Go twins are in
-// gemm.go and vec.go; the Go wrappers in kernels_amd64.go check bounds.
+// Packing weight rows into GEMM panels (AVX-512 transpose and widen). The
+// Go twin is packWeights in pack.go; the wrapper is in kernels_amd64.go.
 
 // T16_LOADS loads 16 rows of 16 values each (row i at base_i + off) into
 // Z0-Z15 through the macro ld(mem, z).
@@ -162,106 +162,3 @@ TEXT ·pack32BF16AVX512(SB), NOSPLIT, $0-32
 // func pack32F16AVX512(dst *float32, src *uint16, lds, kc int)
 TEXT ·pack32F16AVX512(SB), NOSPLIT, $0-32
 	PACK32(LD_F16, 2, packf16loop)
-
-// func maxAVX512(x *float32, n int) float32
-//
-// The largest of x[0:n] (n a positive multiple of 16), or NaN when any
-// element is NaN (K1 collects the unordered lanes).
-TEXT ·maxAVX512(SB), NOSPLIT, $0-20
-	MOVQ      x+0(FP), SI
-	MOVQ      n+8(FP), CX
-	VMOVUPS   (SI), Z0
-	VMOVAPS   Z0, Z1
-	KXORW     K1, K1, K1
-
-maxloop:
-	VMOVUPS   (SI), Z2
-	VCMPPS    $3, Z2, Z2, K2
-	KORW      K2, K1, K1
-	VMAXPS    Z2, Z0, Z0
-	ADDQ      $64, SI
-	SUBQ      $16, CX
-	JNZ       maxloop
-	VEXTRACTF64X4 $1, Z0, Y1
-	VMAXPS    Y1, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VMAXPS    X1, X0, X0
-	VPERMILPS $0x4e, X0, X1
-	VMAXPS    X1, X0, X0
-	VPERMILPS $0xb1, X0, X1
-	VMAXPS    X1, X0, X0
-	KORTESTW  K1, K1
-	JZ        maxdone
-	MOVL      $0x7fc00000, AX
-	MOVL      AX, ret+16(FP)
-	VZEROUPPER
-	RET
-
-maxdone:
-	VMOVSS    X0, ret+16(FP)
-	VZEROUPPER
-	RET
-
-// func siluAVX512(x *float32, n int)
-//
-// x[i] = x[i] / (1 + e^-x[i]) for i < n (a multiple of 16), e^t by the
-// Cephes expf of expShiftSumAVX512 with t clamped to [-120, 120] (beyond
-// that the sigmoid is 0 or 1 in float32); NaN stays NaN.
-TEXT ·siluAVX512(SB), NOSPLIT, $0-16
-	MOVQ         x+0(FP), SI
-	MOVQ         n+8(FP), CX
-	MOVL         $0x3fb8aa3b, AX // log2 e
-	VPBROADCASTD AX, Z30
-	MOVL         $0x3f318000, AX // ln2, high part
-	VPBROADCASTD AX, Z29
-	MOVL         $0xb95e8083, AX // ln2, low part
-	VPBROADCASTD AX, Z28
-	MOVL         $0x39506967, AX
-	VPBROADCASTD AX, Z22
-	MOVL         $0x3ab743ce, AX
-	VPBROADCASTD AX, Z23
-	MOVL         $0x3c088908, AX
-	VPBROADCASTD AX, Z24
-	MOVL         $0x3d2aa9c1, AX
-	VPBROADCASTD AX, Z25
-	MOVL         $0x3e2aaaaa, AX
-	VPBROADCASTD AX, Z26
-	MOVL         $0x3f000000, AX
-	VPBROADCASTD AX, Z27
-	MOVL         $0x3f800000, AX // 1
-	VPBROADCASTD AX, Z21
-	MOVL         $0xc2f00000, AX // -120
-	VPBROADCASTD AX, Z20
-	MOVL         $0x42f00000, AX // 120
-	VPBROADCASTD AX, Z19
-	MOVL         $0x80000000, AX // sign bit
-	VPBROADCASTD AX, Z18
-
-siluloop:
-	VMOVUPS      (SI), Z0
-	VPXORD       Z18, Z0, Z1   // t = -x
-	VMAXPS       Z1, Z20, Z1
-	VMINPS       Z1, Z19, Z1
-	VMULPS       Z30, Z1, Z2
-	VRNDSCALEPS  $0, Z2, Z2
-	VMOVAPS      Z1, Z3
-	VFNMADD231PS Z29, Z2, Z3
-	VFNMADD231PS Z28, Z2, Z3
-	VMOVAPS      Z22, Z4
-	VFMADD213PS  Z23, Z3, Z4
-	VFMADD213PS  Z24, Z3, Z4
-	VFMADD213PS  Z25, Z3, Z4
-	VFMADD213PS  Z26, Z3, Z4
-	VFMADD213PS  Z27, Z3, Z4
-	VMULPS       Z3, Z3, Z5
-	VFMADD213PS  Z3, Z5, Z4
-	VADDPS       Z21, Z4, Z4
-	VSCALEFPS    Z2, Z4, Z4
-	VADDPS       Z21, Z4, Z4
-	VDIVPS       Z4, Z0, Z0
-	VMOVUPS      Z0, (SI)
-	ADDQ         $64, SI
-	SUBQ         $16, CX
-	JNZ          siluloop
-	VZEROUPPER
-	RET

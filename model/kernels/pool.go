@@ -41,12 +41,15 @@ func SetThreads(n int) {
 func Threads() int { return int(threads.Load()) }
 
 // job is one kernel call split into units. run computes unit u using the
-// calling goroutine's scratch s.
+// calling goroutine's scratch s; a ParallelFor job calls each instead, with
+// the index its goroutine drew from workers.
 type job struct {
-	run   func(j *job, u int, s *scratch)
-	units int
-	next  atomic.Int64
-	done  sync.WaitGroup
+	run     func(j *job, u int, s *scratch)
+	each    func(worker, i int)
+	units   int
+	next    atomic.Int64
+	workers atomic.Int64
+	done    sync.WaitGroup
 
 	// Arguments of the kernel call.
 	out, x []float32
@@ -81,7 +84,31 @@ func newJob(run func(j *job, u int, s *scratch), units int) *job {
 	j := jobPool.Get().(*job)
 	j.run, j.units = run, units
 	j.next.Store(0)
+	j.workers.Store(0)
 	return j
+}
+
+// ParallelFor calls do(worker, i) once for every i in [0, n), on up to
+// min(workers, Threads(), n) goroutines of the pool, the caller's included,
+// and returns when all calls have. worker (< that count) identifies the
+// goroutine making the call, so do can keep one scratch buffer per worker;
+// items are handed out in increasing order from a shared counter. do must
+// not call the pool's parallel kernels (MatMul with large shapes, or
+// ParallelFor): a saturated pool would wait on itself. Use MatMulSerial and
+// MulPacked inside.
+func ParallelFor(n, workers int, do func(worker, i int)) {
+	if n <= 0 {
+		return
+	}
+	if min(workers, Threads(), n) <= 1 {
+		for i := 0; i < n; i++ {
+			do(0, i)
+		}
+		return
+	}
+	j := newJob(nil, n)
+	j.each = do
+	j.executeOn(min(workers, Threads(), n))
 }
 
 // execute runs every unit of j, on up to Threads() goroutines when
@@ -91,6 +118,11 @@ func (j *job) execute(parallel bool) {
 	if parallel {
 		n = min(Threads(), j.units)
 	}
+	j.executeOn(n)
+}
+
+// executeOn runs every unit of j on n goroutines and returns j to the pool.
+func (j *job) executeOn(n int) {
 	if n > 1 {
 		startHelpers(n - 1)
 		j.done.Add(n - 1)
@@ -100,12 +132,22 @@ func (j *job) execute(parallel bool) {
 	}
 	j.work()
 	j.done.Wait()
-	j.out, j.x, j.w, j.run = nil, nil, Matrix{}, nil
+	j.out, j.x, j.w, j.run, j.each = nil, nil, Matrix{}, nil, nil
 	jobPool.Put(j)
 }
 
 // work takes units until none is left.
 func (j *job) work() {
+	if j.each != nil {
+		worker := int(j.workers.Add(1) - 1)
+		for {
+			i := int(j.next.Add(1) - 1)
+			if i >= j.units {
+				return
+			}
+			j.each(worker, i)
+		}
+	}
 	s := scratchPool.Get().(*scratch)
 	for {
 		u := int(j.next.Add(1) - 1)

@@ -1,0 +1,93 @@
+package kernels
+
+// kernelSet is one implementation of every inner kernel; the package runs
+// with the best set the CPU supports, and tests run every available set.
+type kernelSet struct {
+	name      string
+	dot       func(a, b []float32) float32
+	dotBF16   func(a []float32, b []uint16) float32
+	dotF16    func(a []float32, b []uint16) float32
+	axpy      func(alpha float32, x, y []float32)
+	axpyBF16  func(alpha float32, x []uint16, y []float32)
+	widenBF16 func(dst []float32, src []uint16)
+	widenF16  func(dst []float32, src []uint16)
+	gemm      func(kc int, x []float32, ldx int, w, c []float32, ldc int, accumulate bool)
+	fmaLoop   func(iters int) int // runs iters iterations, returns FLOPs done
+
+	// GEMV over consecutive weight rows: out[r] = x · w[r*k:(r+1)*k] for
+	// r < len(out), k = len(x).
+	gemvF32  func(out, x, w []float32)
+	gemvBF16 func(out, x []float32, w []uint16)
+	gemvF16  func(out, x []float32, w []uint16)
+
+	// expShiftSum sets x[i] = exp((x[i] - shift)·scale), returns Σ x[i].
+	expShiftSum func(x []float32, shift, scale float32) float32
+
+	maxF32 func(x []float32) float32 // MaxFloat32
+	silu   func(x []float32)         // SiLU
+	// pack32 writes weight rows [r0, r0+32), columns [pc, pc+kc), as the
+	// columns of dst [kc][32], or reports false when it cannot (then the
+	// caller packs in Go). nil: always Go.
+	pack32 func(dst []float32, w Matrix, r0, pc, kc int) bool
+}
+
+var goKernels = kernelSet{
+	name:      "go",
+	dot:       dotGo,
+	dotBF16:   dotBF16Go,
+	dotF16:    dotF16Go,
+	axpy:      axpyGo,
+	axpyBF16:  axpyBF16Go,
+	widenBF16: widenBF16Go,
+	widenF16:  widenF16Go,
+	gemm:      gemmKernelGo,
+	fmaLoop:   fmaLoopGo,
+	gemvF32:   func(out, x, w []float32) { gemvRowsF32(out, x, w, dotGo) },
+	gemvBF16:  func(out, x []float32, w []uint16) { gemvRows16(out, x, w, dotBF16Go) },
+	gemvF16:   func(out, x []float32, w []uint16) { gemvRows16(out, x, w, dotF16Go) },
+
+	expShiftSum: expShiftSumGo,
+	maxF32:      maxGo,
+	silu:        siluGo,
+}
+
+// gemvRowsF32 is a GEMV over rows as one dot product per row.
+
+// The kernels in use; set once at init by use(best()).
+var (
+	active     kernelSet
+	dotF32     func(a, b []float32) float32
+	dotBF16    func(a []float32, b []uint16) float32
+	dotF16     func(a []float32, b []uint16) float32
+	axpyF32    func(alpha float32, x, y []float32)
+	axpyBF16   func(alpha float32, x []uint16, y []float32)
+	widenBF16  func(dst []float32, src []uint16)
+	widenF16   func(dst []float32, src []uint16)
+	gemmKernel func(kc int, x []float32, ldx int, w, c []float32, ldc int, accumulate bool)
+	gemvF32    func(out, x, w []float32)
+	gemvBF16   func(out, x []float32, w []uint16)
+	gemvF16    func(out, x []float32, w []uint16)
+
+	expShiftSum func(x []float32, shift, scale float32) float32
+	maxF32      func(x []float32) float32
+	silu        func(x []float32)
+	pack32      func(dst []float32, w Matrix, r0, pc, kc int) bool
+)
+
+func init() { use(best()) }
+
+// use installs a kernel set. Only init and tests call it (not safe while
+// kernels run).
+func use(ks kernelSet) {
+	active = ks
+	dotF32, dotBF16, dotF16 = ks.dot, ks.dotBF16, ks.dotF16
+	axpyF32, axpyBF16 = ks.axpy, ks.axpyBF16
+	widenBF16, widenF16 = ks.widenBF16, ks.widenF16
+	gemmKernel = ks.gemm
+	gemvF32, gemvBF16, gemvF16 = ks.gemvF32, ks.gemvBF16, ks.gemvF16
+	expShiftSum = ks.expShiftSum
+	maxF32, silu, pack32 = ks.maxF32, ks.silu, ks.pack32
+}
+
+// Implementation names the kernel set in use ("avx512", "avx2" or "go").
+func Implementation() string { return active.name }
