@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/compresskv/compresskv/calibrate"
+	"github.com/compresskv/compresskv/profile/schema"
 )
 
 // budgetOptions are the flags of `compresskv budget`.
@@ -60,7 +61,7 @@ func runBudget(opts *budgetOptions, s *streams) error {
 	if opts.Average <= 0 {
 		return usagef("--avg %d: want a positive average budget", opts.Average)
 	}
-	p, err := loadProfile(opts.Profile)
+	p, err := schema.ReadFile(opts.Profile)
 	if err != nil {
 		return err
 	}

@@ -171,13 +171,13 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 	if output == "" {
 		output = opts.Profile
 	}
-	p, err := loadProfile(opts.Profile)
+	p, err := schema.ReadFile(opts.Profile)
 	if err != nil {
 		return err
 	}
 	var existing *schema.Profile
 	if opts.Check != "" {
-		if existing, err = readProfileLoose(opts.Check); err != nil {
+		if existing, err = schema.ReadFile(opts.Check); err != nil {
 			return err
 		}
 	}

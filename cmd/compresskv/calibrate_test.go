@@ -79,7 +79,7 @@ func idDataset(t *testing.T, path string, seed uint64, lengths []int, vocab int)
 
 func readTestProfile(t *testing.T, path string) *schema.Profile {
 	t.Helper()
-	p, err := readProfileLoose(path)
+	p, err := schema.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +146,7 @@ func TestCalibrateCommand(t *testing.T) {
 	// Swapped head ranking in layer 1: heads [1 2] become [0 3].
 	swapped := readTestProfile(t, out1)
 	swapped.Heads.Ranking[1] = []int{0, 3, 1, 2}
+	swapped.Heads.SRH[1] = []float64{4, 2, 1, 3} // the scores that rank so (the profile stays valid)
 	bad := filepath.Join(dir, "swapped.json")
 	writeTestProfile(t, bad, swapped)
 	code, stdout, stderr = runCLI(args("--check", bad)...)
@@ -156,9 +157,10 @@ func TestCalibrateCommand(t *testing.T) {
 		t.Errorf("check prints no comparison table: %q", stdout)
 	}
 
-	// Budgets of layers 0 and 2 swapped at average 32.
+	// Budgets of layers 0 and 2 swapped at average 48 (at 32 every layer
+	// holds the floor, so nothing can move in a valid profile).
 	moved := readTestProfile(t, out1)
-	b := moved.Calibration.Budgets["32"]
+	b := moved.Calibration.Budgets["48"]
 	if b[0] == b[2] {
 		b[0]++
 		b[2]--

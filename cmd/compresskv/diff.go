@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/compresskv/compresskv/calibrate"
+	"github.com/compresskv/compresskv/profile/schema"
 )
 
 // diffOptions are the flags of `compresskv diff`.
@@ -41,11 +42,11 @@ func runDiff(opts *diffOptions, pathA, pathB string, s *streams) error {
 	if opts.TopK < 1 {
 		return usagef("--top-k %d: want at least 1", opts.TopK)
 	}
-	a, err := readProfileLoose(pathA)
+	a, err := schema.ReadFile(pathA)
 	if err != nil {
 		return err
 	}
-	b, err := readProfileLoose(pathB)
+	b, err := schema.ReadFile(pathB)
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,7 @@ func TestOneLineErrors(t *testing.T) {
 	notDir := write("weights.bin", "x")
 	otherSchema := write("other.json", `{"schema": "someone-else/v3", "heads": {}}`)
 	noSchema := write("plain.json", `{"model": {"layers": 2}}`)
+	hugeHeads := write("huge.json", `{"schema": "compresskv.profile/v1", "model": {"architecture": "llama", "layers": 2, "heads": 1000000000, "kv_heads": 1, "head_dim": 8}}`)
 	noLengths := write("no-lengths.yaml", "calibrate:\n  needle-lengths: []\n")
 
 	tests := []struct {
@@ -53,6 +54,8 @@ func TestOneLineErrors(t *testing.T) {
 		{"plot: wrong schema", []string{"plot", otherSchema, "-o", filepath.Join(dir, "f.png")}, exitFailure, `schema "someone-else/v3" is not compresskv.profile/v1`},
 		{"budget: wrong schema", []string{"budget", "--profile", otherSchema, "--avg", "64"}, exitFailure, `schema "someone-else/v3" is not compresskv.profile/v1`},
 		{"calibrate: wrong schema", []string{"calibrate", "--profile", otherSchema, "--model", gpt2}, exitFailure, `schema "someone-else/v3" is not compresskv.profile/v1`},
+		{"diff: 1e9 heads", []string{"diff", hugeHeads, hugeHeads}, exitFailure, "huge.json: profile: model: layers 2, heads 1000000000, kv_heads 1, head_dim 8: implausibly large"},
+		{"diff: wrong schema", []string{"diff", otherSchema, hugeHeads}, exitFailure, `other.json: schema "someone-else/v3" is not compresskv.profile/v1`},
 		{"calibrate: missing profile", []string{"calibrate", "--profile", filepath.Join(dir, "none.json")}, exitFailure, "none.json: no such file"},
 		{"shard out of range", []string{"profile", "--shard", "3/2"}, exitUsage, `--shard: shard "3/2": want 0 <= index < count`},
 		{"calibrate: empty needle grid", []string{"calibrate", "--profile", otherSchema, "--config", noLengths}, exitUsage, "--needle-lengths and --needle-depths"},

@@ -72,7 +72,7 @@ func runInspect(opts *inspectOptions, s *streams) error {
 	if opts.top < 1 {
 		return usagef("--top must be at least 1, got %d", opts.top)
 	}
-	p, err := loadProfile(opts.profile)
+	p, err := schema.ReadFile(opts.profile)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/compresskv/compresskv/profile/figure"
+	"github.com/compresskv/compresskv/profile/schema"
 )
 
 // plotOptions are the inputs of `compresskv plot`.
@@ -40,7 +41,7 @@ follows the output file's extension: .png or .svg.`,
 }
 
 func runPlot(opts *plotOptions, s *streams) error {
-	p, err := loadProfile(opts.profile)
+	p, err := schema.ReadFile(opts.profile)
 	if err != nil {
 		return err
 	}

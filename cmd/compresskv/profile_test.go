@@ -210,7 +210,7 @@ func TestProfileReport(t *testing.T) {
 	if code, _, errOut := runCLI("profile", "-o", out, "--report", rep, "--lengths", "256", "--depths", "0,50"); code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	p, err := loadProfile(out)
+	p, err := schema.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +276,7 @@ func TestProfileRuntimeSettings(t *testing.T) {
 	if code, _, errOut := runCLI(append([]string{"profile", "-o", out, "--kv-dtype", "bf16", "--chunk", "64"}, grid...)...); code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	p, err := loadProfile(out)
+	p, err := schema.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
 	}

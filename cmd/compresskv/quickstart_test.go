@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/compresskv/compresskv/model/synth"
+	"github.com/compresskv/compresskv/profile/schema"
 )
 
 // TestQuickstartOnSynth runs the whole pipeline on the built-in model and
@@ -27,7 +28,7 @@ func TestQuickstartOnSynth(t *testing.T) {
 			t.Errorf("output does not show step %q", step)
 		}
 	}
-	p, err := loadProfile(filepath.Join(dir, "profile.json"))
+	p, err := schema.ReadFile(filepath.Join(dir, "profile.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

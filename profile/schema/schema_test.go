@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -94,6 +95,17 @@ func TestValidateRejects(t *testing.T) {
 		{"budget ceiling", func(p *Profile) { p.Calibration.Budgets["20"] = []int{61, -21} }, "above the ceiling 60 (3 x 20)"},
 		{"budget key", func(p *Profile) { p.Calibration.Budgets["040"] = []int{40, 40} }, `key "040"`},
 		{"NaN extra", func(p *Profile) { p.Calibration.Extra = map[string]float64{"x": math.NaN()} }, "extra"},
+		{"1e9 heads", func(p *Profile) { p.Model.Heads = 1e9; p.Model.KVHeads = 1e9 }, "heads 1000000000, kv_heads 1000000000, head_dim 8: implausibly large"},
+		{"too many layers", func(p *Profile) { p.Model.Layers = MaxLayers + 1 }, "layers 4097"},
+		{"top_k too large", func(p *Profile) { p.Calibration.TopK = 1000 }, "calibration.top_k is 1000, want 1..4"},
+		{"top_k negative", func(p *Profile) { p.Calibration.TopK = -3 }, "calibration.top_k is -3, want 1..4"},
+		{"window zero", func(p *Profile) { p.Calibration.Window = 0 }, "calibration.window is 0"},
+		{"budget within window", func(p *Profile) { p.Calibration.Budget = 8 }, "calibration.budget is 8, want more than the window 8"},
+		{"even kernel", func(p *Profile) { p.Calibration.Kernel = 4 }, "calibration.kernel is 4, want an odd number"},
+		{"pooling", func(p *Profile) { p.Calibration.Pooling = "sum" }, `calibration.pooling is "sum"`},
+		{"negative floor", func(p *Profile) { p.Calibration.Floor = -1 }, "calibration.floor is -1"},
+		{"ceiling factor zero", func(p *Profile) { p.Calibration.CeilingFactor = 0 }, "calibration.ceiling_factor is 0, want 1..65536"},
+		{"huge average", func(p *Profile) { p.Calibration.Budgets["4611686018427387904"] = []int{1, 2} }, `key "4611686018427387904"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -173,6 +185,85 @@ func TestUnmarshalRejects(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestReadFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	good, err := Marshal(validProfile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ReadFile(write("good.json", good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Calibration.TopK != 4 || p.Model.Heads != 4 {
+		t.Fatalf("ReadFile read %+v", p.Model)
+	}
+	bad := validProfile()
+	bad.Calibration.TopK = 1000
+	data, err := Marshal(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := write("bad.json", data)
+	if _, err := ReadFile(path); err == nil || err.Error() != path+": profile: calibration.top_k is 1000, want 1..4 (the model's heads per layer)" {
+		t.Errorf("ReadFile of a profile with top_k 1000: %v", err)
+	}
+	// A file past the cap is refused before it is decoded.
+	// (The cap is lowered to the good file's size so the test stays small.)
+	defer func(n int64) { maxFileSize = n }(maxFileSize)
+	maxFileSize = int64(len(good))
+	if _, err := ReadFile(write("exact.json", good)); err != nil {
+		t.Errorf("ReadFile of a file exactly at the cap: %v", err)
+	}
+	big := write("big.json", append(good, ' '))
+	if _, err := ReadFile(big); err == nil || err.Error() != fmt.Sprintf("%s: larger than %d bytes, too large for a profile", big, len(good)) {
+		t.Errorf("ReadFile of a file one byte past the cap: %v", err)
+	}
+	if _, err := ReadFile(filepath.Join(dir, "none.json")); !os.IsNotExist(err) {
+		t.Errorf("ReadFile of a missing file: %v", err)
+	}
+}
+
+// FuzzRead checks that the profile reader never panics, and that a document
+// it accepts encodes to one it reads back equal.
+func FuzzRead(f *testing.F) {
+	good, err := Marshal(validProfile())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte(`{"schema":"compresskv.profile/v1","model":{"layers":1,"heads":1000000000,"kv_heads":1,"head_dim":1}}`))
+	f.Add([]byte(`{"schema":"compresskv.profile/v1","model":{"layers":1,"heads":1,"kv_heads":1,"head_dim":1},"heads":{"srh":[[0]],"retrieval":[[0]],"ranking":[[0]],"retrieval_ranking":[[0]]},"probes":{}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := Read(data, "x.json")
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "x.json: ") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		out, err := Marshal(p)
+		if err != nil {
+			t.Fatalf("accepted profile does not encode: %v", err)
+		}
+		again, err := Read(out, "y.json")
+		if err != nil {
+			t.Fatalf("re-encoded profile is refused: %v", err)
+		}
+		out2, err := Marshal(again)
+		if err != nil || !bytes.Equal(out, out2) {
+			t.Fatalf("encoding is not stable: %v", err)
+		}
+	})
 }
 
 func TestExportReference(t *testing.T) {

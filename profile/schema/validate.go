@@ -12,6 +12,19 @@ import (
 // (float64 rounding over a few hundred layers stays far below this).
 const sumTolerance = 1e-6
 
+// Bounds on the model shape and the calibration settings a profile may
+// claim. They are far above any released checkpoint (Llama 3.1 405B has 126
+// layers of 128 heads of 128 dimensions) and far below what would make a
+// reader allocate or loop without end, or make avg*layers overflow.
+const (
+	MaxLayers     = 4096
+	MaxHeads      = 4096
+	MaxHeadDim    = 1 << 16
+	MaxAverage    = 1 << 32 // largest average budget (tokens per layer)
+	MaxCeiling    = 1 << 16 // largest ceiling factor
+	MaxSelections = 1 << 32 // largest calibration budget, window or kernel
+)
+
 // Validate checks that p is internally consistent: the model shape is
 // positive and GQA-compatible, every score matrix is layers x heads with
 // finite values, every ranking is a permutation of 0..heads-1 ordered by its
@@ -30,6 +43,10 @@ func Validate(p *Profile) error {
 	if m.Layers <= 0 || m.Heads <= 0 || m.KVHeads <= 0 || m.HeadDim <= 0 {
 		return fmt.Errorf("profile: model: layers %d, heads %d, kv_heads %d, head_dim %d: all must be positive",
 			m.Layers, m.Heads, m.KVHeads, m.HeadDim)
+	}
+	if m.Layers > MaxLayers || m.Heads > MaxHeads || m.KVHeads > MaxHeads || m.HeadDim > MaxHeadDim {
+		return fmt.Errorf("profile: model: layers %d, heads %d, kv_heads %d, head_dim %d: implausibly large (limits %d, %d, %d, %d)",
+			m.Layers, m.Heads, m.KVHeads, m.HeadDim, MaxLayers, MaxHeads, MaxHeads, MaxHeadDim)
 	}
 	if m.Heads%m.KVHeads != 0 {
 		return fmt.Errorf("profile: model: heads %d is not a multiple of kv_heads %d", m.Heads, m.KVHeads)
@@ -53,7 +70,7 @@ func Validate(p *Profile) error {
 		return err
 	}
 	if p.Calibration != nil {
-		if err := validateCalibration(p.Calibration, m.Layers); err != nil {
+		if err := validateCalibration(p.Calibration, m.Layers, m.Heads); err != nil {
 			return err
 		}
 	}
@@ -167,7 +184,32 @@ func checkRanking(name string, rank [][]int, score [][]float64, layers, heads in
 	return nil
 }
 
-func validateCalibration(c *Calibration, layers int) error {
+// validateSettings checks the calibration settings against the ranges
+// `compresskv calibrate` accepts.
+func validateSettings(c *Calibration, heads int) error {
+	switch {
+	case c.TopK < 1 || c.TopK > heads:
+		return fmt.Errorf("profile: calibration.top_k is %d, want 1..%d (the model's heads per layer)", c.TopK, heads)
+	case c.Window < 1 || c.Window > MaxSelections:
+		return fmt.Errorf("profile: calibration.window is %d, want 1..%d", c.Window, int64(MaxSelections))
+	case c.Budget <= c.Window || c.Budget > MaxSelections:
+		return fmt.Errorf("profile: calibration.budget is %d, want more than the window %d and at most %d", c.Budget, c.Window, int64(MaxSelections))
+	case c.Kernel < 1 || c.Kernel%2 == 0 || c.Kernel > MaxSelections:
+		return fmt.Errorf("profile: calibration.kernel is %d, want an odd number 1..%d", c.Kernel, int64(MaxSelections))
+	case c.Pooling != "avg" && c.Pooling != "max":
+		return fmt.Errorf("profile: calibration.pooling is %q, want \"avg\" or \"max\"", c.Pooling)
+	case c.Floor < 0 || c.Floor > MaxAverage:
+		return fmt.Errorf("profile: calibration.floor is %d, want 0..%d", c.Floor, int64(MaxAverage))
+	case c.CeilingFactor < 1 || c.CeilingFactor > MaxCeiling:
+		return fmt.Errorf("profile: calibration.ceiling_factor is %d, want 1..%d", c.CeilingFactor, MaxCeiling)
+	}
+	return nil
+}
+
+func validateCalibration(c *Calibration, layers, heads int) error {
+	if err := validateSettings(c, heads); err != nil {
+		return err
+	}
 	if len(c.LayerScores) != layers {
 		return fmt.Errorf("profile: calibration.layer_scores has %d entries, model has %d layers", len(c.LayerScores), layers)
 	}
@@ -199,8 +241,8 @@ func validateCalibration(c *Calibration, layers int) error {
 	sort.Strings(keys)
 	for _, k := range keys {
 		avg, err := strconv.Atoi(k)
-		if err != nil || avg <= 0 || strconv.Itoa(avg) != k {
-			return fmt.Errorf("profile: calibration.budgets key %q is not a positive decimal average budget", k)
+		if err != nil || avg <= 0 || avg > MaxAverage || strconv.Itoa(avg) != k {
+			return fmt.Errorf("profile: calibration.budgets key %q is not a decimal average budget in 1..%d", k, int64(MaxAverage))
 		}
 		b := c.Budgets[k]
 		if len(b) != layers {
@@ -214,7 +256,7 @@ func validateCalibration(c *Calibration, layers int) error {
 			if avg >= c.Floor && x < c.Floor {
 				return fmt.Errorf("profile: calibration.budgets[%s][%d] = %d is below the floor %d", k, l, x, c.Floor)
 			}
-			if c.CeilingFactor > 0 && x > ceiling {
+			if x > ceiling {
 				return fmt.Errorf("profile: calibration.budgets[%s][%d] = %d is above the ceiling %d (%d x %d)", k, l, x, ceiling, c.CeilingFactor, avg)
 			}
 			if x < 0 {
