@@ -28,7 +28,8 @@ type Config struct {
 	RopeScaling           *RopeScaling // nil when RoPE is unscaled
 	MaxPositionEmbeddings int          // max_position_embeddings
 	TieWordEmbeddings     bool         // lm_head shares model.embed_tokens.weight
-	AttentionBias         bool         // q/k/v projections carry a bias (always for qwen2)
+	AttentionBias         bool         // q/k/v projections carry a bias (Llama attention_bias; always for qwen2)
+	OProjBias             bool         // o_proj carries a bias too (Llama attention_bias; never qwen2 or mistral)
 	SlidingWindow         int          // Mistral sliding window in tokens; 0 = full causal attention
 	BOS                   int          // bos_token_id, -1 when the config has none
 	EOS                   []int        // eos_token_id (one id or a list)
@@ -384,9 +385,11 @@ func parseFamilySwitches(f configFields, c *Config) error {
 			return fmt.Errorf("%s: sliding_window must be positive or null, got %d", f.name, c.SlidingWindow)
 		}
 	default:
+		// transformers' LlamaAttention gives all four projections a bias.
 		if c.AttentionBias, err = f.bool("attention_bias", false); err != nil {
 			return err
 		}
+		c.OProjBias = c.AttentionBias
 		mlpBias, err := f.bool("mlp_bias", false)
 		if err != nil {
 			return err

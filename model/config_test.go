@@ -58,6 +58,18 @@ func TestParseConfig(t *testing.T) {
 				RMSNormEps: 1e-6, RopeTheta: 1e6, MaxPositionEmbeddings: 32768, TieWordEmbeddings: true, AttentionBias: true, BOS: -1, EOS: []int{151645}, TorchDType: "bfloat16"},
 		},
 		{
+			name: "llama attention_bias: q, k, v and o_proj",
+			json: `{"model_type": "llama", ` + base + `, "attention_bias": true}`,
+			want: Config{Architecture: "llama", HiddenSize: 64, NumLayers: 5, NumHeads: 8, NumKVHeads: 8, HeadDim: 8, IntermediateSize: 172, VocabSize: 512,
+				RMSNormEps: 1e-6, RopeTheta: 10000, MaxPositionEmbeddings: 2048, AttentionBias: true, OProjBias: true, BOS: 1, EOS: []int{2}},
+		},
+		{
+			name: "mistral ignores attention_bias (no bias in MistralAttention)",
+			json: `{"model_type": "mistral", ` + base + `, "attention_bias": true, "sliding_window": null}`,
+			want: Config{Architecture: "mistral", HiddenSize: 64, NumLayers: 5, NumHeads: 8, NumKVHeads: 8, HeadDim: 8, IntermediateSize: 172, VocabSize: 512,
+				RMSNormEps: 1e-6, RopeTheta: 10000, MaxPositionEmbeddings: 131072, BOS: 1, EOS: []int{2}},
+		},
+		{
 			name: "transformers v5 rope_parameters carry rope_theta",
 			json: `{"model_type": "llama", ` + base + `, "rope_parameters": {"rope_type": "default", "rope_theta": 500000.0}}`,
 			want: Config{Architecture: "llama", HiddenSize: 64, NumLayers: 5, NumHeads: 8, NumKVHeads: 8, HeadDim: 8, IntermediateSize: 172, VocabSize: 512,

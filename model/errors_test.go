@@ -56,6 +56,9 @@ func TestLoadErrors(t *testing.T) {
 			return ts
 		}
 	}
+	add := func(extra ...safetensors.WriteTensor) func([]safetensors.WriteTensor) []safetensors.WriteTensor {
+		return func(ts []safetensors.WriteTensor) []safetensors.WriteTensor { return append(ts, extra...) }
+	}
 	tests := []struct {
 		name string
 		dir  func(t *testing.T) string
@@ -79,6 +82,19 @@ func TestLoadErrors(t *testing.T) {
 			return writeEdited(t, cfg, replace("model.norm.weight",
 				safetensors.WriteTensor{DType: safetensors.I32, Shape: []int{32}, Data: make([]byte, 32*4)}))
 		}, []string{`tensor "model.norm.weight": dtype I32, want F32, F16 or BF16`}},
+		{"o_proj bias the config does not explain", func(t *testing.T) string {
+			return writeEdited(t, cfg, add(f32Tensor("model.layers.1.self_attn.o_proj.bias", 32)))
+		}, []string{`model.safetensors: tensor "model.layers.1.self_attn.o_proj.bias": not used by the config (llama, 2 layers, q/k/v bias false, o_proj bias false`}},
+		{"o_proj bias on qwen2", func(t *testing.T) string {
+			return writeEdited(t, tinyConfig("qwen2", 32, 4, 2, 8, ""), add(f32Tensor("model.layers.0.self_attn.o_proj.bias", 32)))
+		}, []string{`tensor "model.layers.0.self_attn.o_proj.bias": not used by the config (qwen2, 2 layers, q/k/v bias true, o_proj bias false`}},
+		{"a layer past num_hidden_layers", func(t *testing.T) string {
+			return writeEdited(t, cfg, add(f32Tensor("model.layers.2.input_layernorm.weight", 32)))
+		}, []string{`tensor "model.layers.2.input_layernorm.weight": not used by the config`}},
+		{"tied lm_head of the wrong shape", func(t *testing.T) string {
+			return writeEdited(t, tinyConfig("llama", 32, 4, 2, 8, `, "tie_word_embeddings": true`), add(
+				safetensors.WriteTensor{Name: "lm_head.weight", DType: safetensors.F32, Shape: []int{96, 32}, Data: make([]byte, 96*32*4)}))
+		}, []string{`tensor "lm_head.weight": shape [96 32], config wants [97 32] (tied to the embedding)`}},
 	}
 	tests[1].dir = func(t *testing.T) string {
 		dir := writeEdited(t, cfg, func(ts []safetensors.WriteTensor) []safetensors.WriteTensor { return ts })
@@ -233,5 +249,41 @@ func TestPrefillMemoryLinear(t *testing.T) {
 	t.Logf("allocated %d bytes for 1K tokens, %d for 4K: ratio %.2f", small, large, ratio)
 	if ratio >= 6 {
 		t.Fatalf("4K/1K allocation ratio %.2f >= 6 (quadratic would be 16): prefill memory grows faster than linearly", ratio)
+	}
+}
+
+// f32Tensor is a zero F32 vector tensor [n] named name.
+func f32Tensor(name string, n int) safetensors.WriteTensor {
+	return safetensors.WriteTensor{Name: name, DType: safetensors.F32, Shape: []int{n}, Data: make([]byte, 4*n)}
+}
+
+// TestLoadIgnoresWhatTransformersIgnores: stored rotary_emb.inv_freq buffers
+// and a stored lm_head of a tied model load (transformers recomputes the
+// one and ties over the other) and change no logit.
+func TestLoadIgnoresWhatTransformersIgnores(t *testing.T) {
+	cfg := tinyConfig("llama", 32, 4, 2, 8, `, "tie_word_embeddings": true`)
+	ids := []int{3, 1, 4, 1, 5, 9, 2, 6}
+	logits := func(dir string) []float32 {
+		t.Helper()
+		m, err := model.Load(dir, model.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		out, err := m.NewSession().PrefillAll(ids, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	plain := logits(writeEdited(t, cfg, func(ts []safetensors.WriteTensor) []safetensors.WriteTensor { return ts }))
+	buffers := logits(writeEdited(t, cfg, func(ts []safetensors.WriteTensor) []safetensors.WriteTensor {
+		// Wrong values on purpose: they must not be read.
+		inv := f32Tensor("model.layers.0.self_attn.rotary_emb.inv_freq", 4)
+		head := safetensors.WriteTensor{Name: "lm_head.weight", DType: safetensors.F32, Shape: []int{97, 32}, Data: make([]byte, 97*32*4)}
+		return append(ts, inv, f32Tensor("model.layers.1.self_attn.rotary_emb.inv_freq", 4), head)
+	}))
+	if maxAbsDiff(plain, buffers) != 0 {
+		t.Fatalf("stored inv_freq / tied lm_head changed the logits by %g", maxAbsDiff(plain, buffers))
 	}
 }

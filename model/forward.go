@@ -29,7 +29,8 @@ func (s *Session) forward(ids []int, logits []float32) error {
 		lw := &w.Layers[l]
 		cache := s.caches[l]
 
-		// Attention: RMSNorm, q/k/v projections (+ bias for Qwen2).
+		// Attention: RMSNorm, q/k/v projections (+ bias for Qwen2 and Llama
+		// with attention_bias).
 		rmsNorm(b.xb, x, lw.InputLayernorm, cfg.RMSNormEps)
 		kernels.MatMul(b.q, b.xb, n, lw.QProj) // [n, heads*headDim]
 		kernels.MatMul(b.k, b.xb, n, lw.KProj) // [n, kvHeads*headDim]
@@ -51,7 +52,7 @@ func (s *Session) forward(ids []int, logits []float32) error {
 		// indexes it from c0, RoPE above used the true positions.
 		c0 := p0 - s.dropped(l)
 		s.attn.run(b.att, b.q, n, c0, cache, s.probs(l))
-		kernels.MatMul(b.proj, b.att, n, lw.OProj) // [n, hidden]
+		lw.outputProjection(b.proj, b.att, n) // [n, hidden]
 		s.observe(l, b, n, c0)
 		addInto(x, b.proj)
 
@@ -79,4 +80,14 @@ func (s *Session) forward(ids []int, logits []float32) error {
 		s.logitsFresh = true
 	}
 	return nil
+}
+
+// outputProjection writes o_proj of the attention output att [n,
+// heads*headDim] into out [n, hidden], with o_proj's bias when the layer has
+// one (Llama with attention_bias).
+func (lw *LayerWeights) outputProjection(out, att []float32, n int) {
+	kernels.MatMul(out, att, n, lw.OProj)
+	if lw.OBias != nil {
+		addBias(out, lw.OBias)
+	}
 }

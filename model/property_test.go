@@ -108,6 +108,7 @@ func drawCase(seed uint64) *propCase {
 		cfg.AttentionBias = true
 	case "llama":
 		cfg.AttentionBias = rng.IntN(2) == 0
+		cfg.OProjBias = cfg.AttentionBias // attention_bias: q, k, v and o_proj
 	case "mistral":
 		if rng.IntN(5) > 0 {
 			cfg.SlidingWindow = pick(rng, 1, 2, 3, 5, 16, 17, 100, 127, 128, 129, 130, 200, 255, 256, 257, 1+rng.IntN(300))
@@ -572,10 +573,14 @@ func (o *propObserver) DecodeStep(v *model.DecodeView) {
 	_, wantPre := attend64(cfg, v.Query, pos, v.Cache, keep)
 	wantPost := make([]float64, cfg.HiddenSize)
 	oRow := make([]float32, len(v.Query))
+	lw := &o.m.Weights.Layers[l]
 	for r := range wantPost {
-		o.m.Weights.Layers[l].OProj.Row(oRow, r)
+		lw.OProj.Row(oRow, r)
 		for e, x := range wantPre {
 			wantPost[r] += float64(oRow[e]) * x
+		}
+		if lw.OBias != nil {
+			wantPost[r] += float64(lw.OBias[r])
 		}
 	}
 	if e1, e2 := relErr(pre, wantPre), relErr(post, wantPost); e1 > propTol || e2 > propTol {

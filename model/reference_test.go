@@ -12,7 +12,7 @@ import (
 	"github.com/compresskv/compresskv/safetensors"
 )
 
-// readReference reads input_ids [256] and logits [256, vocab] from a
+// readReference reads input_ids [n] and logits [n, vocab] from a
 // checkpoint's reference.safetensors.
 func readReference(t *testing.T, dir string) ([]int, []float32) {
 	t.Helper()

@@ -323,7 +323,7 @@ func (s *Session) observe(l int, b *scratch, n, p0 int) {
 		}
 		return
 	}
-	oProj := s.m.Weights.Layers[l].OProj
+	lw := &s.m.Weights.Layers[l]
 	obs.DecodeStep(&DecodeView{
 		Layer:     l,
 		Pos:       p0,
@@ -333,7 +333,7 @@ func (s *Session) observe(l int, b *scratch, n, p0 int) {
 		Projected: b.proj[:cfg.HiddenSize],
 		Cache:     s.caches[l],
 		attn:      s.attn,
-		oProj:     func(out, in []float32) { kernels.MatMul(out, in, 1, oProj) },
+		oProj:     func(out, in []float32) { lw.outputProjection(out, in, 1) },
 	})
 }
 

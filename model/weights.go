@@ -34,6 +34,7 @@ type LayerWeights struct {
 	VProj                  kernels.Matrix // self_attn.v_proj.weight [kvHeads*headDim, hidden]
 	OProj                  kernels.Matrix // self_attn.o_proj.weight [hidden, heads*headDim]
 	QBias, KBias, VBias    []float32      // self_attn.{q,k,v}_proj.bias; nil unless AttentionBias
+	OBias                  []float32      // self_attn.o_proj.bias [hidden]; nil unless OProjBias
 	PostAttentionLayernorm []float32      // post_attention_layernorm.weight [hidden]
 	GateProj               kernels.Matrix // mlp.gate_proj.weight [intermediate, hidden]
 	UpProj                 kernels.Matrix // mlp.up_proj.weight [intermediate, hidden]
@@ -93,6 +94,9 @@ func specs(cfg *Config, w *Weights) []tensorSpec {
 				tensorSpec{name: p + "self_attn.k_proj.bias", shape: []int{kv}, vec: &lw.KBias},
 				tensorSpec{name: p + "self_attn.v_proj.bias", shape: []int{kv}, vec: &lw.VBias},
 			)
+		}
+		if cfg.OProjBias {
+			list = append(list, tensorSpec{name: p + "self_attn.o_proj.bias", shape: []int{h}, vec: &lw.OBias})
 		}
 		list = append(list,
 			tensorSpec{name: p + "post_attention_layernorm.weight", shape: []int{h}, vec: &lw.PostAttentionLayernorm},
@@ -155,6 +159,7 @@ func loadSet(cfg *Config, cfgBytes []byte, set *safetensors.Set, dir string, opt
 			problems = append(problems, fmt.Errorf("tensor %q: dtype %v, want F32, F16 or BF16", s.name, info.DType))
 		}
 	}
+	problems = append(problems, unexplained(cfg, set, list)...)
 	if len(problems) > 0 {
 		const show = 8
 		if len(problems) > show {
@@ -187,6 +192,47 @@ func loadSet(cfg *Config, cfgBytes []byte, set *safetensors.Set, dir string, opt
 	m.set = set
 	m.fingerprint = fingerprint(cfgBytes, set)
 	return m, nil
+}
+
+// unexplained lists the tensors of set that cfg does not imply (list),
+// each naming its file: a checkpoint whose config does not explain all its
+// weights (an o_proj bias the config says nothing of, quantisation scales,
+// another architecture's layers) would run as a different model, so it is
+// refused rather than half used. Two kinds are ignored, as transformers
+// ignores them:
+//   - rotary_emb.inv_freq buffers, which older Llama checkpoints saved:
+//     transformers recomputes inv_freq from config.json and never loads them;
+//   - lm_head.weight of [vocab, hidden] when tie_word_embeddings is true:
+//     transformers ties lm_head to embed_tokens after loading, so the stored
+//     copy is never used.
+func unexplained(cfg *Config, set *safetensors.Set, list []tensorSpec) []error {
+	want := make(map[string]bool, len(list))
+	for _, s := range list {
+		want[s.name] = true
+	}
+	var problems []error
+	for _, f := range set.Files() {
+		for _, info := range f.Infos() {
+			switch {
+			case want[info.Name], strings.HasSuffix(info.Name, "rotary_emb.inv_freq"):
+				continue
+			case info.Name == "lm_head.weight" && cfg.TieWordEmbeddings:
+				if !slices.Equal(info.Shape, []int{cfg.VocabSize, cfg.HiddenSize}) {
+					problems = append(problems, fmt.Errorf("%s: tensor %q: shape %v, config wants %v (tied to the embedding)", f.Path(), info.Name, info.Shape, []int{cfg.VocabSize, cfg.HiddenSize}))
+				}
+				continue
+			}
+			problems = append(problems, fmt.Errorf("%s: tensor %q: not used by the config (%s); a checkpoint must hold exactly the weights its config.json implies", f.Path(), info.Name, configSummary(cfg)))
+		}
+	}
+	return problems
+}
+
+// configSummary names the switches that decide which tensors a config
+// implies, for the error about a tensor it does not.
+func configSummary(cfg *Config) string {
+	return fmt.Sprintf("%s, %d layers, q/k/v bias %v, o_proj bias %v, tie_word_embeddings %v",
+		cfg.Architecture, cfg.NumLayers, cfg.AttentionBias, cfg.OProjBias, cfg.TieWordEmbeddings)
 }
 
 // tensorMatrix returns a 2-D F32, F16 or BF16 tensor [rows, cols] as a

@@ -70,6 +70,7 @@ func Tensors(cfg *model.Config, w *model.Weights) []safetensors.WriteTensor {
 		vec(p+"self_attn.q_proj.bias", lw.QBias)
 		vec(p+"self_attn.k_proj.bias", lw.KBias)
 		vec(p+"self_attn.v_proj.bias", lw.VBias)
+		vec(p+"self_attn.o_proj.bias", lw.OBias)
 		vec(p+"post_attention_layernorm.weight", lw.PostAttentionLayernorm)
 		mat(p+"mlp.gate_proj.weight", lw.GateProj)
 		mat(p+"mlp.up_proj.weight", lw.UpProj)

@@ -186,7 +186,7 @@ func (r *Reference) Run(ids []int) *Trace {
 		}
 		proj := make([][]float64, n)
 		for t := range x {
-			proj[t] = matVec(lw.OProj, out[t], nil)
+			proj[t] = matVec(lw.OProj, out[t], lw.OBias)
 			for e := range x[t] {
 				x[t][e] += proj[t][e]
 			}
@@ -252,5 +252,5 @@ func (r *Reference) AttendSubset(tr *Trace, layer, pos int, keep []int) (pre, po
 			}
 		}
 	}
-	return pre, matVec(r.w.Layers[layer].OProj, pre, nil)
+	return pre, matVec(r.w.Layers[layer].OProj, pre, r.w.Layers[layer].OBias)
 }

@@ -1,0 +1,72 @@
+package model_test
+
+import (
+	"math"
+	"path/filepath"
+	"testing"
+
+	"github.com/compresskv/compresskv/internal/testshared"
+	"github.com/compresskv/compresskv/model"
+)
+
+// hfForwardFixtures are the folders of ../shared/fixtures/hf-forward: small
+// random checkpoints, one per architecture switch, with one-shot logits of
+// an independent float32 re-implementation of the Hugging Face forward pass.
+var hfForwardFixtures = []string{
+	"llama3-rope-scaling",
+	"qwen2-qkv-bias",
+	"mistral-sliding-window",
+	"llama-attention-bias",
+	"llama-linear-rope-head-dim",
+	"llama-mha",
+}
+
+// hfForwardBound is the fixtures' README bound on the relative error: the
+// max over rows of max|logit - reference| / max|reference row|.
+const hfForwardBound = 1e-4
+
+// rowRelError returns the README's relative error of got against ref, both
+// [rows, vocab].
+func rowRelError(got, ref []float32, vocab int) float64 {
+	var worst float64
+	for r := 0; r+vocab <= len(ref); r += vocab {
+		var diff, scale float64
+		for i := r; i < r+vocab; i++ {
+			diff = math.Max(diff, math.Abs(float64(got[i])-float64(ref[i])))
+			scale = math.Max(scale, math.Abs(float64(ref[i])))
+		}
+		worst = math.Max(worst, diff/scale)
+	}
+	return worst
+}
+
+// TestHFForwardFixtures runs every hf-forward fixture in one prefill and in
+// chunks, and checks all logits within the README's bound.
+func TestHFForwardFixtures(t *testing.T) {
+	for _, name := range hfForwardFixtures {
+		t.Run(name, func(t *testing.T) {
+			dir := testshared.Require(t, filepath.Join("fixtures/hf-forward", name))
+			ids, ref := readReference(t, dir)
+			for _, chunk := range []int{0, 100} {
+				m, err := model.Load(dir, model.Options{ChunkSize: chunk})
+				if err != nil {
+					t.Fatal(err)
+				}
+				vocab := m.Config.VocabSize
+				if len(ref) != len(ids)*vocab {
+					t.Fatalf("reference holds %d ids and %d logits", len(ids), len(ref))
+				}
+				got, err := m.NewSession().PrefillAll(ids, nil)
+				m.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				rel := rowRelError(got, ref, vocab)
+				t.Logf("chunk %d: max relative error %.3g", chunk, rel)
+				if rel > hfForwardBound {
+					t.Errorf("chunk %d: max relative error %.3g, want <= %g", chunk, rel, hfForwardBound)
+				}
+			}
+		})
+	}
+}
