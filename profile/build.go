@@ -38,6 +38,10 @@ func Build(h *Header, records []Record) (*schema.Profile, error) {
 		probes.SkipReasons = map[string]int{}
 	}
 	mean := Mean(m.Layers, m.Heads, successful)
+	kv, err := schema.KVView(mean.SRH, m.KVHeads)
+	if err != nil {
+		return nil, err
+	}
 	p := &schema.Profile{
 		Schema: schema.Version,
 		Tool:   h.Tool,
@@ -48,6 +52,7 @@ func Build(h *Header, records []Record) (*schema.Profile, error) {
 			Retrieval:        mean.Retrieval,
 			Ranking:          Rank(mean.SRH),
 			RetrievalRanking: Rank(mean.Retrieval),
+			KV:               kv,
 		},
 	}
 	if err := schema.Validate(p); err != nil {

@@ -87,6 +87,7 @@ type Heads struct {
 	Retrieval        [][]float64 `json:"retrieval"`         // classic retrieval score (Wu et al.), mean over successful probes
 	Ranking          [][]int     `json:"ranking"`           // by SRH, descending; ties by lower head index
 	RetrievalRanking [][]int     `json:"retrieval_ranking"` // by retrieval score, descending
+	KV               *KVHeads    `json:"kv,omitempty"`      // the KV-head view of SRH (absent in older files)
 }
 
 // Calibration holds what `compresskv calibrate` measured and derived.

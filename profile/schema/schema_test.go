@@ -38,6 +38,12 @@ func validProfile() *Profile {
 			Retrieval:        [][]float64{{0, 0, 0, 0}, {0.5, 0, 0, 0.5}},
 			Ranking:          [][]int{{0, 2, 1, 3}, {3, 2, 0, 1}},
 			RetrievalRanking: [][]int{{0, 1, 2, 3}, {0, 3, 1, 2}},
+			// KV head g reads query heads 2g, 2g+1.
+			KV: &KVHeads{
+				SRHMax:  [][]float64{{0.5, 0.5}, {0, 1}},
+				SRHMean: [][]float64{{0.375, 0.25}, {0, 0.5625}},
+				Ranking: [][]int{{0, 1}, {1, 0}},
+			},
 		},
 		Calibration: &Calibration{
 			Budget: 32, Window: 8, Kernel: 5, Pooling: "avg", TopK: 4, Floor: 32, CeilingFactor: 3,

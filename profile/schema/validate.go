@@ -69,6 +69,11 @@ func Validate(p *Profile) error {
 	if err := checkRanking("heads.retrieval_ranking", h.RetrievalRanking, h.Retrieval, m.Layers, m.Heads); err != nil {
 		return err
 	}
+	if h.KV != nil {
+		if err := checkKVView(h.KV, h.SRH, m.KVHeads); err != nil {
+			return err
+		}
+	}
 	if p.Calibration != nil {
 		if err := validateCalibration(p.Calibration, m.Layers, m.Heads); err != nil {
 			return err
