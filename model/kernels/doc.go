@@ -9,7 +9,8 @@
 // Each kernel family is one Go file, holding its entry points and pure-Go
 // twin, beside one assembly file of the same name: dot, axpy, widen
 // (bfloat16/float16 to float32), gemm (the micro-kernels), pack (weight
-// panels), gemv, softmax (max and exp), silu and peak (the FMA probe).
+// panels), gemmbf16 (the bf16 dot-product GEMM, VDPBF16PS), gemv, softmax
+// (max and exp), silu and peak (the FMA probe and GEMMRate).
 // kernels_amd64.go declares the assembly and picks the kernel set.
 //
 // Work is split across a package-level pool of goroutines (SetThreads). The

@@ -29,6 +29,12 @@ type kernelSet struct {
 	// columns of dst [kc][32], or reports false when it cannot (then the
 	// caller packs in Go). nil: always Go.
 	pack32 func(dst []float32, w Matrix, r0, pc, kc int) bool
+
+	// gemmBF16 is the bf16 dot-product micro-kernel on rows <= 8 rows
+	// (gemmBF16KernelGo); roundBF16 rounds float32 to bf16, nearest even.
+	gemmBF16  func(kp int, x []uint16, ldx, rows int, w []uint16, c []float32, ldc int, accumulate bool)
+	roundBF16 func(dst []uint16, src []float32)
+	bf16Dot   bool // gemmBF16 is VDPBF16PS assembly
 }
 
 var goKernels = kernelSet{
@@ -49,6 +55,8 @@ var goKernels = kernelSet{
 	expShiftSum: expShiftSumGo,
 	maxF32:      maxGo,
 	silu:        siluGo,
+	gemmBF16:    gemmBF16KernelGo,
+	roundBF16:   roundBF16Go,
 }
 
 // gemvRowsF32 is a GEMV over rows as one dot product per row.
@@ -72,6 +80,9 @@ var (
 	maxF32      func(x []float32) float32
 	silu        func(x []float32)
 	pack32      func(dst []float32, w Matrix, r0, pc, kc int) bool
+
+	gemmBF16Kernel func(kp int, x []uint16, ldx, rows int, w []uint16, c []float32, ldc int, accumulate bool)
+	roundBF16      func(dst []uint16, src []float32)
 )
 
 func init() { use(best()) }
@@ -87,6 +98,10 @@ func use(ks kernelSet) {
 	gemvF32, gemvBF16, gemvF16 = ks.gemvF32, ks.gemvBF16, ks.gemvF16
 	expShiftSum = ks.expShiftSum
 	maxF32, silu, pack32 = ks.maxF32, ks.silu, ks.pack32
+	gemmBF16Kernel, roundBF16 = ks.gemmBF16, ks.roundBF16
+	if gemmBF16Kernel == nil {
+		gemmBF16Kernel, roundBF16 = gemmBF16KernelGo, roundBF16Go
+	}
 }
 
 // Implementation names the kernel set in use ("avx512", "avx2" or "go").

@@ -89,7 +89,17 @@ func maxAVX512(x *float32, n int) float32
 //go:noescape
 func siluAVX512(x *float32, n int)
 
+//go:noescape
+func gemm8x32BF16AVX512(kp int, x *uint16, ldx int, w *uint16, c *float32, ldc int, accumulate bool)
+
+//go:noescape
+func gemm1x32BF16AVX512(kp int, x *uint16, w *uint16, c *float32, accumulate bool)
+
+//go:noescape
+func roundBF16AVX512(dst *uint16, src *float32, n int)
+
 var (
+	hasBF16   = cpu.X86.HasAVX512BF16 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW
 	hasAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW
 	hasAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasOSXSAVE
 )
@@ -232,11 +242,46 @@ func dotF162(a []float32, b []uint16) float32 {
 	return dotVec16(a, b, 8, dotF16AVX2, F16ToFloat32)
 }
 
+// withBF16 adds the AVX512_BF16 kernels to the AVX-512 set when the CPU
+// has them (Zen 4 and later, Cooper Lake and Sapphire Rapids and later).
+func withBF16(ks kernelSet) kernelSet {
+	if hasBF16 {
+		ks.gemmBF16, ks.roundBF16, ks.bf16Dot = gemmBF16AVX512, roundBF16Vec, true
+	}
+	return ks
+}
+
+// gemmBF16AVX512 runs the 8-row bf16 kernel on a full tile and the 1-row
+// kernel (the same arithmetic per row) on each row of a partial one.
+func gemmBF16AVX512(kp int, x []uint16, ldx, rows int, w []uint16, c []float32, ldc int, accumulate bool) {
+	if kp < 1 || rows < 1 || rows > gemmMR || len(x) < (rows-1)*ldx+2*kp || len(w) < kp*gemmNR*2 || len(c) < (rows-1)*ldc+gemmNR {
+		panic("kernels: bf16 micro-kernel tile out of bounds")
+	}
+	if rows == gemmMR {
+		gemm8x32BF16AVX512(kp, &x[0], ldx, &w[0], &c[0], ldc, accumulate)
+		return
+	}
+	for i := 0; i < rows; i++ {
+		gemm1x32BF16AVX512(kp, &x[i*ldx], &w[0], &c[i*ldc], accumulate)
+	}
+}
+
+// roundBF16Vec rounds whole 32-float blocks in assembly, the tail in Go.
+func roundBF16Vec(dst []uint16, src []float32) {
+	n := len(src)
+	dst = dst[:n]
+	body := n &^ 31
+	if body > 0 {
+		roundBF16AVX512(&dst[0], &src[0], body)
+	}
+	roundBF16Go(dst[body:], src[body:])
+}
+
 // best returns the fastest kernel set this CPU runs.
 func best() kernelSet {
 	switch {
 	case hasAVX512:
-		return avx512Kernels
+		return withBF16(avx512Kernels)
 	case hasAVX2 && cpu.X86.HasAVX: // F16C ships with every AVX2 CPU
 		return avx2Kernels
 	}
@@ -250,7 +295,7 @@ func available() []kernelSet {
 		sets = append(sets, avx2Kernels)
 	}
 	if hasAVX512 {
-		sets = append(sets, avx512Kernels)
+		sets = append(sets, withBF16(avx512Kernels))
 	}
 	return sets
 }

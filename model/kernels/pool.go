@@ -55,7 +55,9 @@ type job struct {
 	out, x []float32
 	m      int
 	w      Matrix
-	chunk  int // output columns per unit
+	chunk  int // output columns per unit (panels for MatMulBF16)
+	bf16   *PackedBF16
+	xbf16  []uint16 // [m, 2·bf16.kp] activations rounded to bf16
 }
 
 // scratch is per-goroutine working memory, reused across calls.
@@ -64,6 +66,7 @@ type scratch struct {
 	xtile  []float32 // [gemmMR][kc] zero-padded edge rows of x
 	ctile  []float32 // [gemmMR][gemmNR] edge tile of out
 	row    []float32 // [k] one widened weight row
+	xbf16  []uint16  // [m, k pairs·2] activations rounded to bf16
 }
 
 var (
@@ -132,7 +135,7 @@ func (j *job) executeOn(n int) {
 	}
 	j.work()
 	j.done.Wait()
-	j.out, j.x, j.w, j.run, j.each = nil, nil, Matrix{}, nil, nil
+	j.out, j.x, j.w, j.run, j.each, j.bf16, j.xbf16 = nil, nil, Matrix{}, nil, nil, nil, nil
 	jobPool.Put(j)
 }
 
