@@ -73,8 +73,8 @@ func TestGolden(t *testing.T) {
 		"duo/" + DuoHeadsFile: "5.000000000000000000e-01\t5.000000000000000000e-01\n" +
 			"0.000000000000000000e+00\t1.000000000000000000e+00\n" +
 			"5.000000000000000000e-01\t5.000000000000000000e-01\n",
-		"duo/" + DuoConfigFile:         `{"sink_size": 128, "recent_size": 256}`,
-		"kvpress/" + KVPressPressFile:  `{"sink_size": 64, "recent_size": 512}` + "\n",
+		"duo/" + DuoConfigFile:        `{"sink_size": 128, "recent_size": 256}`,
+		"kvpress/" + KVPressPressFile: `{"sink_size": 64, "recent_size": 512}` + "\n",
 		// 1 - 96/1000 is 0.904, but int(1000 * (1 - 0.904)) is 95 in float64:
 		// the ratio one ulp below keeps exactly 96.
 		"kvpress/" + KVPressRatiosFile: `{"prompt_length": 1000, "average_budget": 64, "budgets": [48, 96, 48], "compression_ratios": [0.952, 0.9039999999999999, 0.952]}` + "\n",
