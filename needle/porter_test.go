@@ -116,3 +116,22 @@ func TestRougeTokens(t *testing.T) {
 		t.Errorf("rougeTokens = %q, want %q", got, want)
 	}
 }
+
+func TestExactMatch(t *testing.T) {
+	for _, tc := range []struct {
+		response, reference string
+		want                bool
+	}{
+		{"blue heron.", "Blue Heron", true},
+		{"It is the blue heron, clearly", "blue heron", true},
+		{"heron blue", "blue heron", false},     // order matters
+		{"blue and heron", "blue heron", false}, // contiguous
+		{"running herons", "run heron", true},   // Porter stems on both sides
+		{"blue", "blue heron", false},
+		{"anything", "...", false}, // a reference without words never matches
+	} {
+		if got := ExactMatch(tc.response, tc.reference); got != tc.want {
+			t.Errorf("ExactMatch(%q, %q) = %v, want %v", tc.response, tc.reference, got, tc.want)
+		}
+	}
+}

@@ -1,6 +1,9 @@
 package needle
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // rougeTokens is rouge_score's default tokenizer with use_stemmer=True:
 // lower-case, every run of characters other than a-z and 0-9 becomes a
@@ -47,4 +50,22 @@ func Rouge1Recall(response, reference string) float64 {
 		}
 	}
 	return float64(overlap) / float64(len(ref))
+}
+
+// ExactMatch reports whether the reference's words occur, in order and
+// contiguous, in the response, both tokenised as ROUGE does (lower case,
+// punctuation dropped, Porter stems). So "Answer: blue heron." matches
+// "the blue heron" only if the response holds "the blue heron"; a reference
+// without words never matches.
+func ExactMatch(response, reference string) bool {
+	ref, resp := rougeTokens(reference), rougeTokens(response)
+	if len(ref) == 0 {
+		return false
+	}
+	for i := 0; i+len(ref) <= len(resp); i++ {
+		if slices.Equal(resp[i:i+len(ref)], ref) {
+			return true
+		}
+	}
+	return false
 }

@@ -23,16 +23,21 @@ type inspectOptions struct {
 func newInspectCommand(s *streams) *cobra.Command {
 	opts := &inspectOptions{}
 	cmd := &cobra.Command{
-		Use:   "inspect PROFILE",
-		Short: "Summarise a profile: model, probes, top heads per layer, layer scores and budgets",
+		Use:   "inspect PROFILE|EVAL",
+		Short: "Summarise a profile (model, probes, top heads, layer budgets) or an eval file (method x budget table)",
 		Long: `inspect prints what a profile holds: the model it belongs to, how many probes
 ran and succeeded, the top SRH heads of every layer with their scores and,
 when the profile is calibrated, each layer's score and budget at one average
 budget (--avg; any value, computed from the stored layer scores when it is not
-one of the stored averages).`,
+one of the stored averages).
+
+Given a compresskv.eval/v1 file (written by compresskv eval) it prints the
+method x budget table: mean ROUGE-1 recall, success and exact-match rates,
+the kept fraction of the KV cache and the KV memory kept.`,
 		Example: `  compresskv inspect profile.json
   compresskv inspect profile.json --top 8 --avg 512
-  compresskv inspect profile.json --json | jq '.layers[0]'`,
+  compresskv inspect profile.json --json | jq '.layers[0]'
+  compresskv inspect eval.json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.profile = args[0]
@@ -71,6 +76,16 @@ type inspectReport struct {
 func runInspect(opts *inspectOptions, s *streams) error {
 	if opts.top < 1 {
 		return usagef("--top must be at least 1, got %d", opts.top)
+	}
+	if d, ok, err := readEvalFile(opts.profile); ok {
+		if err != nil {
+			return err
+		}
+		if opts.json {
+			return writeJSON(s.out, d.Summary)
+		}
+		fmt.Fprintf(s.out, "%s: %s (%d layers x %d heads, %d KV), %d probes; profile %s\n", opts.profile, d.Model.Architecture, d.Model.Layers, d.Model.Heads, d.Model.KVHeads, len(d.Probes), orNone(d.Profile.Fingerprint))
+		return printEvalTable(s.out, d)
 	}
 	p, err := schema.ReadFile(opts.profile)
 	if err != nil {

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"bufio"
+	"fmt"
+	"os"
+
 	"github.com/spf13/cobra"
 
+	"github.com/compresskv/compresskv/calibrate/eval"
 	"github.com/compresskv/compresskv/profile"
 )
 
@@ -19,15 +24,19 @@ func newMergeCommand(s *streams) *cobra.Command {
 	opts := &mergeOptions{}
 	cmd := &cobra.Command{
 		Use:   "merge SHARD-FILE...",
-		Short: "Combine the shard files of a sharded `profile` run into one profile",
+		Short: "Combine the shard files of a sharded `profile` or `eval` run into one profile or eval file",
 		Long: `merge reads the shard files that ` + "`compresskv profile --shard i/n`" + ` wrote
 (<output>.shard-i-of-n.jsonl) and writes the profile a single, unsharded run
 would have written, byte for byte. Every shard must be finished, all must
 come from the same model (fingerprint) and probe settings, and together they
 must hold every probe exactly once; otherwise merge names the missing or
-repeated probe indices. See docs/sharding.md.`,
+repeated probe indices. See docs/sharding.md.
+
+Shard files of ` + "`compresskv eval --shard i/n`" + ` are merged the same way into the
+compresskv.eval/v1 file one unsharded eval run writes (-o names it).`,
 		Example: `  compresskv merge profile.json.shard-*-of-8.jsonl -o profile.json
-  compresskv merge a.jsonl b.jsonl -o profile.json --export-reference ref/`,
+  compresskv merge a.jsonl b.jsonl -o profile.json --export-reference ref/
+  compresskv merge eval.json.shard-*-of-4.jsonl -o eval.json`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Parts = args
@@ -48,6 +57,9 @@ func runMerge(opts *mergeOptions, s *streams) error {
 	if opts.Output == "" {
 		return usagef("--output must not be empty")
 	}
+	if isEvalShard(opts.Parts[0]) {
+		return mergeEval(opts, s)
+	}
 	parts := make([]*profile.Partial, 0, len(opts.Parts))
 	for _, path := range opts.Parts {
 		p, err := profile.ReadPartial(path)
@@ -64,4 +76,39 @@ func runMerge(opts *mergeOptions, s *streams) error {
 		return err
 	}
 	return printSummary(s.out, summarize(p, opts.Output), opts.JSON, "")
+}
+
+// isEvalShard reports whether path starts with an eval shard header.
+func isEvalShard(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false // the profile reader reports it
+	}
+	defer f.Close()
+	line, err := bufio.NewReader(f).ReadBytes('\n')
+	return err == nil && eval.IsPartial(line)
+}
+
+// mergeEval merges eval shard files into one eval document.
+func mergeEval(opts *mergeOptions, s *streams) error {
+	parts := make([]*eval.Partial, 0, len(opts.Parts))
+	for _, path := range opts.Parts {
+		p, err := eval.ReadPartial(path)
+		if err != nil {
+			return err
+		}
+		parts = append(parts, p)
+	}
+	d, err := eval.Merge(parts)
+	if err != nil {
+		return err
+	}
+	if err := writeEval(d, opts.Output); err != nil {
+		return err
+	}
+	if opts.JSON {
+		return writeJSON(s.out, d.Summary)
+	}
+	fmt.Fprintf(s.out, "%s: %d probes from %d shard files\n", opts.Output, len(d.Probes), len(parts))
+	return printEvalTable(s.out, d)
 }

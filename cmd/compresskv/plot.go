@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	evalfigure "github.com/compresskv/compresskv/calibrate/eval/figure"
 	"github.com/compresskv/compresskv/profile/figure"
 	"github.com/compresskv/compresskv/profile/schema"
 )
@@ -20,15 +21,21 @@ type plotOptions struct {
 func newPlotCommand(s *streams) *cobra.Command {
 	opts := &plotOptions{}
 	cmd := &cobra.Command{
-		Use:   "plot PROFILE -o FIGURE.(png|svg)",
-		Short: "Draw a profile: SRH and retrieval heatmaps, layer scores and budgets",
+		Use:   "plot PROFILE|EVAL -o FIGURE.(png|svg)",
+		Short: "Draw a profile (head heatmaps, layer budgets) or an eval file (NIAH heatmaps, recall vs budget)",
 		Long: `plot draws the layer x query-head heatmap of semantic retrieval (SRH) scores
 beside the classic retrieval scores, as the CompressKV paper shows them. When
 the profile is calibrated it adds bar charts of the layer scores and of the
 per-layer budgets at one average budget (--budget, default 256). The format
-follows the output file's extension: .png or .svg.`,
+follows the output file's extension: .png or .svg.
+
+Given a compresskv.eval/v1 file it draws the needle-in-a-haystack heatmap of
+every method (context length x depth, colour = mean ROUGE-1 recall, with a
+colour bar) at one budget (--budget; default the smallest evaluated), and
+the mean recall of every method against the budget.`,
 		Example: `  compresskv plot profile.json -o heads.png
-  compresskv plot profile.json -o heads.svg --budget 512`,
+  compresskv plot profile.json -o heads.svg --budget 512
+  compresskv plot eval.json -o niah.png --budget 64`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.profile = args[0]
@@ -41,6 +48,16 @@ follows the output file's extension: .png or .svg.`,
 }
 
 func runPlot(opts *plotOptions, s *streams) error {
+	if d, ok, err := readEvalFile(opts.profile); ok {
+		if err != nil {
+			return err
+		}
+		if err := evalfigure.Save(d, opts.output, evalfigure.Options{Budget: opts.budget}); err != nil {
+			return usagef("%v", err)
+		}
+		_, err = fmt.Fprintf(s.out, "wrote %s\n", opts.output)
+		return err
+	}
 	p, err := schema.ReadFile(opts.profile)
 	if err != nil {
 		return err

@@ -49,6 +49,7 @@ func commands(s *streams) []*cobra.Command {
 		newProfileCommand(s),
 		newMergeCommand(s),
 		newCalibrateCommand(s),
+		newEvalCommand(s),
 		newBudgetCommand(s),
 		newDiffCommand(s),
 		newInspectCommand(s),

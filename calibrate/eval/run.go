@@ -1,0 +1,276 @@
+package eval
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/compresskv/compresskv/calibrate/selection"
+	"github.com/compresskv/compresskv/model"
+	"github.com/compresskv/compresskv/needle"
+	"github.com/compresskv/compresskv/profile"
+)
+
+// Defaults of the decoding and the success gate: profile's.
+const (
+	DefaultMaxNewTokens  = profile.DefaultMaxNewTokens
+	DefaultSuccessRecall = profile.DefaultSuccessRecall
+)
+
+// Options say how Run decodes and scores the probes.
+type Options struct {
+	Jobs          []Job
+	Selector      *Selector
+	MaxNewTokens  int            // 0: DefaultMaxNewTokens
+	SuccessRecall float64        // 0: DefaultSuccessRecall
+	Shard         profile.Shard  // which probes to run; the zero Shard runs all
+	Checkpoint    *Checkpoint    // optional journal: its probes are skipped, new ones appended
+	Progress      func(Progress) // called after every finished probe
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxNewTokens <= 0 {
+		o.MaxNewTokens = DefaultMaxNewTokens
+	}
+	if o.SuccessRecall == 0 {
+		o.SuccessRecall = DefaultSuccessRecall
+	}
+	return o
+}
+
+// Progress is reported after every finished probe.
+type Progress struct {
+	Done, Total, Resumed int
+	Tokens               int // tokens fed through the model by this invocation (prefill + decode)
+	Last                 Probe
+	LastTokens           int
+	LastTime             time.Duration
+}
+
+// decodeFunc decodes greedily from a session that holds the prompt minus
+// its last token, feeding last first, and returns the generated ids (the
+// stop token included when one ended it).
+type decodeFunc func(s *model.Session, last, maxNew int, stop func(id int) bool) ([]int, error)
+
+// greedy decodes with the session's own greedy loop.
+func greedy(s *model.Session, last, maxNew int, stop func(id int) bool) ([]int, error) {
+	return s.Generate([]int{last}, maxNew, stop, nil)
+}
+
+// CheckFit reports probes whose prompt plus maxNew tokens exceed the
+// model's context.
+func CheckFit(probes []needle.Probe, maxNew, context int) error {
+	return profile.CheckFit(probes, maxNew, context)
+}
+
+// Run evaluates every probe of opts.Shard on m, in probe index order, and
+// returns the finished probes (resumed ones included) in index order. Per
+// probe: one prefill of the prompt minus its last token, the selection of
+// every job from that prefill, and greedy decoding from a compressed copy
+// of the cache (Full decodes on the full cache itself, last).
+func Run(ctx context.Context, m *model.Model, tok needle.Tokenizer, probes []needle.Probe, opts Options) ([]Probe, error) {
+	opts = opts.withDefaults()
+	if len(opts.Jobs) == 0 {
+		return nil, fmt.Errorf("eval: no method x budget to run")
+	}
+	if opts.Selector == nil {
+		return nil, fmt.Errorf("eval: no selector")
+	}
+	if err := opts.Selector.Check(opts.Jobs); err != nil {
+		return nil, err
+	}
+	if err := CheckFit(probes, opts.MaxNewTokens, m.Options.MaxContext); err != nil {
+		return nil, err
+	}
+	decode := decodeFunc(greedy)
+	var todo []needle.Probe
+	for _, p := range probes {
+		if opts.Shard.Has(p.Index) {
+			todo = append(todo, p)
+		}
+	}
+	sort.SliceStable(todo, func(i, j int) bool { return todo[i].Index < todo[j].Index })
+	done := map[int]Probe{}
+	if opts.Checkpoint != nil {
+		for i, r := range opts.Checkpoint.done {
+			done[i] = r
+		}
+	}
+	resumed := len(done)
+	eos := map[int]bool{}
+	for _, id := range m.Config.EOS {
+		eos[id] = true
+	}
+	nl := map[int]bool{}
+	stop := func(id int) bool {
+		if eos[id] {
+			return true
+		}
+		v, ok := nl[id]
+		if !ok {
+			v = strings.Contains(tok.Decode([]int{id}), "\n")
+			nl[id] = v
+		}
+		return v
+	}
+	tokens := 0
+	for _, p := range todo {
+		if _, ok := done[p.Index]; ok {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		start := time.Now()
+		rec, fed, err := runProbe(m, tok, p, opts, decode, stop, eos)
+		tokens += fed
+		if err != nil {
+			return nil, fmt.Errorf("probe %d (length %d, depth %v): %w", p.Index, p.ContextLength, p.Depth, err)
+		}
+		if opts.Checkpoint != nil {
+			if err := opts.Checkpoint.Append(rec); err != nil {
+				return nil, err
+			}
+		}
+		done[p.Index] = rec
+		if opts.Progress != nil {
+			opts.Progress(Progress{Done: len(done), Total: len(todo), Resumed: resumed, Tokens: tokens, Last: rec, LastTokens: fed, LastTime: time.Now().Sub(start)})
+		}
+	}
+	out := make([]Probe, 0, len(todo))
+	for _, p := range todo {
+		out = append(out, done[p.Index])
+	}
+	return out, nil
+}
+
+// runProbe evaluates one probe; it returns the tokens it fed.
+func runProbe(m *model.Model, tok needle.Tokenizer, p needle.Probe, opts Options, decode decodeFunc, stop func(int) bool, eos map[int]bool) (Probe, int, error) {
+	ids := p.IDs
+	if len(ids) < 2 {
+		return Probe{}, 0, fmt.Errorf("prompt of %d tokens", len(ids))
+	}
+	sel := &selectObserver{s: opts.Selector, jobs: opts.Jobs, needKeys: NeedsKeys(opts.Jobs)}
+	full := m.NewSession()
+	if err := full.Prefill(ids[:len(ids)-1], sel); err != nil {
+		return Probe{}, len(ids) - 1, err
+	}
+	if sel.err != nil {
+		return Probe{}, len(ids) - 1, sel.err
+	}
+	fed := len(ids) - 1
+	rec := Probe{Index: p.Index, ContextLength: p.ContextLength, Tokens: len(ids), Depth: p.Depth, NeedleID: p.NeedleID, Answer: p.Answer,
+		Results: make([]Result, len(opts.Jobs))}
+	prompt := len(ids) - 1
+	layers := m.Config.NumLayers
+	fullJob := -1
+	for j, job := range opts.Jobs {
+		if job.Method == Full {
+			fullJob = j // decoded last, on the full session itself
+			continue
+		}
+		s, err := full.Compressed(sel.keep[j])
+		if err != nil {
+			return Probe{}, fed, fmt.Errorf("%s@%d: %w", job.Method, job.Budget, err)
+		}
+		out, err := decode(s, ids[len(ids)-1], opts.MaxNewTokens, stop)
+		fed += len(out)
+		if err != nil {
+			return Probe{}, fed, fmt.Errorf("%s@%d: %w", job.Method, job.Budget, err)
+		}
+		rec.Results[j] = score(job, out, sel.keep[j], prompt, layers, p.Answer, tok, eos, opts.SuccessRecall)
+	}
+	if fullJob >= 0 {
+		out, err := decode(full, ids[len(ids)-1], opts.MaxNewTokens, stop)
+		fed += len(out)
+		if err != nil {
+			return Probe{}, fed, fmt.Errorf("full: %w", err)
+		}
+		rec.Results[fullJob] = score(opts.Jobs[fullJob], out, sel.keep[fullJob], prompt, layers, p.Answer, tok, eos, opts.SuccessRecall)
+	}
+	return rec, fed, nil
+}
+
+// score turns generated ids into a Result: the response is decoded without
+// special tokens and trimmed, as profile does.
+func score(job Job, out []int, keep [][][]int, prompt, layers int, answer string, tok needle.Tokenizer, eos map[int]bool, gate float64) Result {
+	text := make([]int, 0, len(out))
+	for _, id := range out {
+		if !eos[id] {
+			text = append(text, id)
+		}
+	}
+	var response string
+	if sk, ok := tok.(interface{ DecodeSkipSpecial([]int) string }); ok {
+		response = strings.TrimSpace(sk.DecodeSkipSpecial(text))
+	} else {
+		response = strings.TrimSpace(tok.Decode(text))
+	}
+	kept := 0
+	for _, heads := range keep {
+		kept += len(heads[0])
+	}
+	recall := needle.Rouge1Recall(response, answer)
+	return Result{
+		Method: job.Method, Budget: job.Budget,
+		Kept: kept, KeptFraction: float64(kept) / float64(layers*prompt),
+		Response: response, Recall: recall, Exact: needle.ExactMatch(response, answer), Success: recall > gate,
+	}
+}
+
+// selectObserver makes every job's selection at the end of prefill, layer
+// by layer, while the layer's cache is in view, so no copy of the whole
+// cache is ever held.
+type selectObserver struct {
+	s        *Selector
+	jobs     []Job
+	needKeys bool
+	keep     [][][][]int // [jobs][layers][kvHeads][]position
+	keys     []float32   // scratch [tokens, kvHeads, headDim]
+	err      error
+}
+
+func (o *selectObserver) WantProbs() bool              { return false }
+func (o *selectObserver) QueryWindow() int             { return o.s.Params.Window }
+func (o *selectObserver) DecodeStep(*model.DecodeView) {}
+
+func (o *selectObserver) PrefillEnd(v *model.PrefillView) {
+	if o.err != nil {
+		return
+	}
+	if o.keep == nil {
+		o.keep = make([][][][]int, len(o.jobs))
+		for j := range o.keep {
+			o.keep[j] = make([][][]int, o.s.Layers)
+		}
+	}
+	c := v.Cache
+	tokens, kvHeads, headDim := c.Len(), c.KVHeads(), c.HeadDim()
+	layer := selection.Layer{Tokens: tokens, KVHeads: kvHeads, HeadDim: headDim}
+	w := o.s.Params.Window
+	if o.needKeys && tokens > w && len(v.Positions) == w {
+		layer.Heads = len(v.Queries) / (w * headDim)
+		layer.Queries = v.Queries
+		size := tokens * kvHeads * headDim
+		if cap(o.keys) < size {
+			o.keys = make([]float32, size)
+		}
+		keys := o.keys[:size]
+		for j := 0; j < tokens; j++ {
+			for g := 0; g < kvHeads; g++ {
+				c.Key(j, g, keys[(j*kvHeads+g)*headDim:(j*kvHeads+g+1)*headDim])
+			}
+		}
+		layer.Keys = keys
+	}
+	for j, job := range o.jobs {
+		kept, err := o.s.Keep(job, v.Layer, layer)
+		if err != nil {
+			o.err = fmt.Errorf("layer %d: %s@%d: %w", v.Layer, job.Method, job.Budget, err)
+			return
+		}
+		o.keep[j][v.Layer] = kept
+	}
+}
