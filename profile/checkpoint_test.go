@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/compresskv/compresskv/internal/journal"
+
 	"github.com/compresskv/compresskv/profile/schema"
 )
 
@@ -146,12 +148,20 @@ func TestCheckpointSettingsMismatch(t *testing.T) {
 // (its format name and the record shapes); torn, malformed and misplaced
 // lines are tested in internal/journal.
 func TestReadPartialRejects(t *testing.T) {
-	h := `{"header":{"format":"compresskv.partial/v1","model":{"layers":1,"heads":1}}}` + "\n"
+	sum := func(line string) string {
+		out, err := journal.WithChecksum(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	h := sum(`{"header":{"format":"compresskv.partial/v1","model":{"layers":1,"heads":1}}}`)
 	tests := []struct{ name, data, want string }{
 		{"empty", "", "no compresskv.partial/v1 header"},
-		{"no header", `{"record":{"index":0}}` + "\n", ":1: want a compresskv.partial/v1 header"},
-		{"bad shape", h + `{"record":{"index":0,"result":{"index":0},"srh":[[1,2]],"retrieval":[[1]]}}` + "\n", ":2: probe 0: srh[0] has 2 heads"},
-		{"index mismatch", h + `{"record":{"index":0,"result":{"index":1},"srh":[[1]],"retrieval":[[1]]}}` + "\n", ":2: probe 0: result carries index 1"},
+		{"no header", sum(`{"record":{"index":0}}`), ":1: want a compresskv.partial/v1 header"},
+		{"bad shape", h + sum(`{"record":{"index":0,"result":{"index":0},"srh":[[1,2]],"retrieval":[[1]]}}`), ":2: probe 0: srh[0] has 2 heads"},
+		{"index mismatch", h + sum(`{"record":{"index":0,"result":{"index":1},"srh":[[1]],"retrieval":[[1]]}}`), ":2: probe 0: result carries index 1"},
+		{"unknown key", h + sum(`{"record":{"index":0,"reslut":{"index":0},"srh":[[1]],"retrieval":[[1]]}}`), `:2: record: json: unknown field "reslut"`},
 	}
 	for _, tc := range tests {
 		path := filepath.Join(t.TempDir(), "x.jsonl")

@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/compresskv/compresskv/internal/filelock"
 )
 
 // testHeader and testRecord stand for a caller's header and unit of work.
@@ -41,14 +43,35 @@ var testLayout = Layout[testHeader, testRecord]{
 
 func header(run string) testHeader { return testHeader{Format: "test/v1", Run: run, Size: 10} }
 
+// sum adds the checksum to a hand-written line (TestChecksum pins the
+// checksum itself to a published CRC-32C check value).
+func sum(line string) string {
+	out, err := WithChecksum(line)
+	if err != nil {
+		panic(err)
+	}
+	return out
+}
+
 // The exact lines the layout above writes.
-const (
-	headLine   = `{"header":{"format":"test/v1","run":"a","size":10}}` + "\n"
-	record1    = `{"record":{"id":1,"value":0.3333333333333333}}` + "\n"
-	record2    = `{"record":{"id":2,"value":-0.5}}` + "\n"
-	record3    = `{"record":{"id":3,"value":1e-300}}` + "\n"
+var (
+	headLine   = sum(`{"header":{"format":"test/v1","run":"a","size":10}}`)
+	record1    = sum(`{"record":{"id":1,"value":0.3333333333333333}}`)
+	record2    = sum(`{"record":{"id":2,"value":-0.5}}`)
+	record3    = sum(`{"record":{"id":3,"value":1e-300}}`)
 	tornRecord = `{"record":{"id":3,"va`
 )
+
+func TestChecksum(t *testing.T) {
+	// The CRC-32C check value of "123456789" (RFC 3720, appendix B.4).
+	if got := checksum([]byte("123456789")); got != "e3069283" {
+		t.Fatalf("checksum(123456789) = %s, want e3069283", got)
+	}
+	want := `{"record":{"id":2,"value":-0.5},"crc32c":"` + checksum([]byte(`{"id":2,"value":-0.5}`)) + `"}` + "\n"
+	if record2 != want {
+		t.Fatalf("record line %q, want %q", record2, want)
+	}
+}
 
 var (
 	rec1 = testRecord{ID: 1, Value: 1.0 / 3}
@@ -127,8 +150,9 @@ func TestResumeDropsTornLineAtomically(t *testing.T) {
 	if !reflect.DeepEqual(recs, []testRecord{rec1, rec2}) {
 		t.Fatalf("resumed records %v, want %v (exact floats)", recs, []testRecord{rec1, rec2})
 	}
-	if got := readString(t, path); got != headLine+record1+record2 {
-		t.Fatalf("resumed file holds %q, want the whole lines only", got)
+	// The torn line goes with the first append, not before.
+	if got := readString(t, path); got != headLine+record1+record2+tornRecord {
+		t.Fatalf("resume changed the file before any append: %q", got)
 	}
 	if err := j.Append(rec3); err != nil {
 		t.Fatal(err)
@@ -156,12 +180,15 @@ func TestResumeRewritesByRename(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer j.Close()
+	if err := j.Append(rec3); err != nil {
+		t.Fatal(err)
+	}
 	seen, err := io.ReadAll(held)
 	if err != nil || string(seen) != old {
 		t.Fatalf("the old file changed under its reader: %q, %v", seen, err)
 	}
 	entries, _ := os.ReadDir(filepath.Dir(path))
-	if len(entries) != 1 {
+	if len(entries) != 2 || entries[0].Name() != "run.jsonl" || entries[1].Name() != "run.jsonl.lock" {
 		t.Fatalf("rewrite left files behind: %v", entries)
 	}
 }
@@ -173,7 +200,10 @@ func TestResumeRefuses(t *testing.T) {
 	}{
 		{"other run", headLine + record1, []string{"run.jsonl: checkpoint was written for run \"a\"; rerun with --resume=false to discard it and start over"}},
 		{"malformed", headLine + "{oops\n", []string{"run.jsonl:2: not a test/v1 line", "(rerun with --resume=false to discard it)"}},
-		{"other layout", `{"header":{"format":"other/v1"}}` + "\n", []string{"run.jsonl:1: want a test/v1 header line", "--resume=false"}},
+		{"other layout", sum(`{"header":{"format":"other/v1"}}`), []string{"run.jsonl:1: want a test/v1 header line", "--resume=false"}},
+		{"garbled record", headLine + strings.Replace(record1, "0.333", "0.334", 1), []string{"run.jsonl:2: not a test/v1 line: checksum", "the line was changed after it was written", "--resume=false"}},
+		{"unknown key", headLine + sum(`{"record":{"id":1,"valeu":2}}`), []string{`run.jsonl:2: record: json: unknown field "valeu"`, "--resume=false"}},
+		{"no checksum", headLine + `{"record":{"id":1,"value":2}}` + "\n", []string{"run.jsonl:2: not a test/v1 line: no checksum"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -190,14 +220,21 @@ func TestResumeRefuses(t *testing.T) {
 			if got := readString(t, path); got != tc.data {
 				t.Errorf("a refused resume changed the file to %q", got)
 			}
-			// Without resume the journal starts over.
+			// Without resume the journal starts over, but the old file
+			// stays until the first record replaces it.
 			j, recs, err := testLayout.Open(path, header("b"), false)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer j.Close()
-			if len(recs) != 0 || readString(t, path) != strings.Replace(headLine, `"a"`, `"b"`, 1) {
-				t.Errorf("--resume=false kept %d records, file %q", len(recs), readString(t, path))
+			if len(recs) != 0 || readString(t, path) != tc.data {
+				t.Errorf("--resume=false returned %d records, changed the file to %q before any record", len(recs), readString(t, path))
+			}
+			if err := j.Append(rec1); err != nil {
+				t.Fatal(err)
+			}
+			if got := readString(t, path); got != sum(`{"header":{"format":"test/v1","run":"b","size":10}}`)+record1 {
+				t.Errorf("--resume=false then Append: file %q", got)
 			}
 		})
 	}
@@ -218,7 +255,7 @@ func TestFinishSealsAndResumes(t *testing.T) {
 	if err := j.Finish([]testRecord{rec1, rec3}); err != nil {
 		t.Fatal(err)
 	}
-	sealed := headLine + record1 + record3 + `{"complete":{"records":2}}` + "\n"
+	sealed := headLine + record1 + record3 + sum(`{"complete":{"records":2}}`)
 	if got := readString(t, path); got != sealed {
 		t.Fatalf("sealed file %q, want %q", got, sealed)
 	}
@@ -229,12 +266,15 @@ func TestFinishSealsAndResumes(t *testing.T) {
 	if !f.Complete || f.Header != header("a") || !reflect.DeepEqual(f.Records, []testRecord{rec1, rec3}) {
 		t.Fatalf("Read of the sealed file: %+v", f)
 	}
-	// A sealed file resumes; the completion line goes.
+	// A sealed file resumes; the completion line goes with the next append.
 	j, recs, err := testLayout.Open(path, header("a"), true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != 2 || readString(t, path) != headLine+record1+record3 {
+	if err := j.Append(rec2); err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 || readString(t, path) != headLine+record1+record3+record2 {
 		t.Fatalf("resume of a sealed file: %d records, file %q", len(recs), readString(t, path))
 	}
 	if err := j.Remove(); err != nil {
@@ -253,14 +293,17 @@ func TestReadRejects(t *testing.T) {
 		{"empty", "", "x.jsonl: no test/v1 header line"},
 		{"torn header", `{"header":{"format":"te`, "x.jsonl: no test/v1 header line"},
 		{"no header", record1, "x.jsonl:1: want a test/v1 header line"},
-		{"other format", `{"header":{"format":"other/v1"}}` + "\n", "x.jsonl:1: want a test/v1 header line"},
-		{"format not a string", `{"header":{"format":1}}` + "\n", "x.jsonl:1: not a test/v1 line"},
+		{"other format", sum(`{"header":{"format":"other/v1"}}`), "x.jsonl:1: want a test/v1 header line"},
+		{"format not a string", sum(`{"header":{"format":1}}`), "x.jsonl:1: want a test/v1 header line"},
+		{"unknown header key", sum(`{"header":{"format":"test/v1","rnu":"a"}}`), `x.jsonl:1: test/v1 header: json: unknown field "rnu"`},
 		{"bad json", headLine + "{oops\n", "x.jsonl:2: not a test/v1 line"},
 		{"blank line", headLine + record1 + "\n" + record2, "x.jsonl:3: not a test/v1 line"},
-		{"record check", headLine + record1 + `{"record":{"id":12}}` + "\n", "x.jsonl:3: record 12: beyond size 10"},
-		{"neither", headLine + `{"header":{"format":"test/v1"}}` + "\n", "x.jsonl:2: line is neither a record nor a completion mark"},
-		{"wrong count", headLine + record1 + `{"complete":{"records":3}}` + "\n", "x.jsonl:3: completion mark counts 3 records, file has 1"},
-		{"after complete", headLine + `{"complete":{"records":0}}` + "\n" + record1, "x.jsonl:3: line after the completion mark"},
+		{"record check", headLine + record1 + sum(`{"record":{"id":12}}`), "x.jsonl:3: record 12: beyond size 10"},
+		{"neither", headLine + sum(`{"header":{"format":"test/v1"}}`), "x.jsonl:2: line is neither a record nor a completion mark"},
+		{"two payloads", headLine + `{"record":{"id":1},"complete":{"records":1},"crc32c":"00000000"}` + "\n", "x.jsonl:2: not a test/v1 line: want exactly one of header, record or complete"},
+		{"unknown line key", headLine + `{"record":{"id":1},"crc32c":"00000000","note":1}` + "\n", `x.jsonl:2: not a test/v1 line: json: unknown field "note"`},
+		{"wrong count", headLine + record1 + sum(`{"complete":{"records":3}}`), "x.jsonl:3: completion mark counts 3 records, file has 1"},
+		{"after complete", headLine + sum(`{"complete":{"records":0}}`) + record1, "x.jsonl:3: line after the completion mark"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -283,8 +326,8 @@ func TestReadRejects(t *testing.T) {
 // survives a resume and a seal unchanged.
 func FuzzRead(f *testing.F) {
 	f.Add(headLine + record1 + record2 + tornRecord)
-	f.Add(headLine + record1 + `{"complete":{"records":1}}` + "\n")
-	f.Add(`{"header":{"format":"test/v1","run":"a","size":1}}` + "\n" + record2)
+	f.Add(headLine + record1 + sum(`{"complete":{"records":1}}`))
+	f.Add(sum(`{"header":{"format":"test/v1","run":"a","size":1}}`) + record2)
 	f.Fuzz(func(t *testing.T, data string) {
 		path := filepath.Join(t.TempDir(), "x.jsonl")
 		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
@@ -298,6 +341,9 @@ func FuzzRead(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Read accepted the file, resume did not: %v", err)
 		}
+		if got, _ := os.ReadFile(path); string(got) != data {
+			t.Fatalf("Open changed the file before any append")
+		}
 		if !reflect.DeepEqual(recs, file.Records) {
 			t.Fatalf("resume read %v, Read %v", recs, file.Records)
 		}
@@ -309,4 +355,72 @@ func FuzzRead(f *testing.F) {
 			t.Fatalf("sealed file reads back as %+v, %v", again, err)
 		}
 	})
+}
+
+func TestSecondRunIsRefusedNamingTheHolder(t *testing.T) {
+	if !filelock.Supported {
+		t.Skip("no file locks on this system")
+	}
+	path := filepath.Join(t.TempDir(), "run.jsonl")
+	first, _, err := testLayout.Open(path, header("a"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Append(rec1); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	for _, resume := range []bool{true, false} {
+		_, _, err := testLayout.Open(path, header("a"), resume)
+		want := fmt.Sprintf("%s is in use by another compresskv run (pid %d on %s, started ", path, os.Getpid(), host)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("second Open (resume %v): %v, want an error containing %q", resume, err, want)
+		}
+	}
+	// The second run changed nothing.
+	if got := readString(t, path); got != headLine+record1 {
+		t.Fatalf("a refused second run changed the journal to %q", got)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + ".lock"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Close left the lock file: %v", err)
+	}
+	// Once the first run is gone, the next one resumes; so does one after
+	// a run killed with its lock file left behind (the kernel dropped the
+	// lock itself).
+	if err := os.WriteFile(path+".lock", []byte(`{"pid":1}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	j, recs, err := testLayout.Open(path, header("a"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	if !reflect.DeepEqual(recs, []testRecord{rec1}) {
+		t.Fatalf("resume after the holder closed: %v", recs)
+	}
+}
+
+func TestRefusedAfterOpenKeepsTheFile(t *testing.T) {
+	// The caller opens, then refuses the records it got (they do not fit
+	// its run) and closes: the file keeps its bytes, torn line and all.
+	data := headLine + record1 + sum(`{"complete":{"records":1}}`)
+	for _, resume := range []bool{true, false} {
+		path, j, _, err := openWith(t, data)
+		if !resume {
+			j.Close()
+			j, _, err = testLayout.Open(path, header("a"), false)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := j.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := readString(t, path); got != data {
+			t.Errorf("resume %v: open and close changed the file to %q", resume, got)
+		}
+	}
 }
