@@ -16,7 +16,12 @@ import (
 func Build(h *Header, records []Record) (*schema.Profile, error) {
 	sorted := append([]Record(nil), records...)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Index < sorted[j].Index })
-	if err := checkCoverage(h.Indices, sorted); err != nil {
+	want := h.Indices
+	if h.Probes.UntilStable != nil {
+		// A run that stopped once the ranking was stable holds a subset.
+		want = subsetOf(h.Indices, sorted)
+	}
+	if err := checkCoverage(want, sorted); err != nil {
 		return nil, err
 	}
 	m := h.Model
@@ -33,11 +38,21 @@ func Build(h *Header, records []Record) (*schema.Profile, error) {
 		}
 	}
 	probes.Run = len(sorted)
+	if u := probes.UntilStable; u != nil {
+		stop := *u
+		stop.Stopped = len(sorted) < len(h.Indices)
+		probes.UntilStable = &stop
+	}
 	probes.Successful = len(successful)
 	if probes.SkipReasons == nil {
 		probes.SkipReasons = map[string]int{}
 	}
 	mean := Mean(m.Layers, m.Heads, successful)
+	ranking := Rank(mean.SRH)
+	srh := make([][][]float64, len(successful))
+	for i, p := range successful {
+		srh[i] = p.SRH
+	}
 	kv, err := schema.KVView(mean.SRH, m.KVHeads)
 	if err != nil {
 		return nil, err
@@ -50,15 +65,32 @@ func Build(h *Header, records []Record) (*schema.Profile, error) {
 		Heads: schema.Heads{
 			SRH:              mean.SRH,
 			Retrieval:        mean.Retrieval,
-			Ranking:          Rank(mean.SRH),
+			Ranking:          ranking,
 			RetrievalRanking: Rank(mean.Retrieval),
 			KV:               kv,
+			Stability:        Stability(srh, ranking, m.Layers, m.Heads),
 		},
 	}
 	if err := schema.Validate(p); err != nil {
 		return nil, fmt.Errorf("built an invalid profile: %w", err)
 	}
 	return p, nil
+}
+
+// subsetOf returns the indices of records that are among indices, so that
+// checkCoverage still reports repeated and foreign ones.
+func subsetOf(indices []int, records []Record) []int {
+	in := make(map[int]bool, len(indices))
+	for _, i := range indices {
+		in[i] = true
+	}
+	var out []int
+	for _, r := range records {
+		if in[r.Index] && (len(out) == 0 || out[len(out)-1] != r.Index) {
+			out = append(out, r.Index)
+		}
+	}
+	return out
 }
 
 // checkCoverage checks that sorted (by index) has every index of want

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/compresskv/compresskv/calibrate"
+	"github.com/compresskv/compresskv/profile"
 	"github.com/compresskv/compresskv/profile/schema"
 )
 
@@ -26,7 +27,9 @@ func newInspectCommand(s *streams) *cobra.Command {
 		Use:   "inspect PROFILE|EVAL",
 		Short: "Summarise a profile (model, probes, top heads, layer budgets) or an eval file (method x budget table)",
 		Long: `inspect prints what a profile holds: the model it belongs to, how many probes
-ran and succeeded, the top SRH heads of every layer with their scores and,
+ran and succeeded, the top SRH heads of every layer with their scores (and,
+when the profile holds a ranking-stability bootstrap, each head's chance of
+being in the layer's top-k and the layer's mean top-k Jaccard) and,
 when the profile is calibrated, each layer's score and budget at one average
 budget (--avg; any value, computed from the stored layer scores when it is not
 one of the stored averages).
@@ -52,25 +55,40 @@ the kept fraction of the KV cache and the KV memory kept.`,
 
 // inspectLayer is one row of the inspect report.
 type inspectLayer struct {
-	Layer      int       `json:"layer"`
-	TopHeads   []int     `json:"top_heads"`
-	TopSRH     []float64 `json:"top_srh"`
-	LayerScore *float64  `json:"layer_score,omitempty"`
-	Budget     *int      `json:"budget,omitempty"`
+	Layer    int       `json:"layer"`
+	TopHeads []int     `json:"top_heads"`
+	TopSRH   []float64 `json:"top_srh"`
+	// TopInTopK is each listed head's bootstrap chance of being in the
+	// layer's SRH top-k; TopKJaccard the layer's mean top-k Jaccard.
+	TopInTopK   []float64 `json:"top_in_top_k,omitempty"`
+	TopKJaccard *float64  `json:"top_k_jaccard,omitempty"`
+	LayerScore  *float64  `json:"layer_score,omitempty"`
+	Budget      *int      `json:"budget,omitempty"`
+}
+
+// inspectStability summarises heads.stability.
+type inspectStability struct {
+	Probes      int     `json:"probes"`
+	Resamples   int     `json:"resamples"`
+	TopK        int     `json:"top_k"`
+	MinJaccard  float64 `json:"min_top_k_jaccard"`
+	MeanJaccard float64 `json:"mean_top_k_jaccard"`
 }
 
 // inspectReport is the machine-readable form of `compresskv inspect`.
 type inspectReport struct {
-	Model       schema.Model   `json:"model"`
-	Tool        schema.Tool    `json:"tool"`
-	Scoring     string         `json:"scoring"`
-	Run         int            `json:"probes_run"`
-	Successful  int            `json:"probes_successful"`
-	Skipped     int            `json:"probes_skipped"`
-	SuccessRate float64        `json:"success_rate"`
-	Calibrated  bool           `json:"calibrated"`
-	AvgBudget   int            `json:"avg_budget,omitempty"`
-	Layers      []inspectLayer `json:"layers"`
+	Model       schema.Model        `json:"model"`
+	Tool        schema.Tool         `json:"tool"`
+	Scoring     string              `json:"scoring"`
+	Run         int                 `json:"probes_run"`
+	Successful  int                 `json:"probes_successful"`
+	Skipped     int                 `json:"probes_skipped"`
+	SuccessRate float64             `json:"success_rate"`
+	Stability   *inspectStability   `json:"stability,omitempty"`
+	UntilStable *schema.UntilStable `json:"until_stable,omitempty"`
+	Calibrated  bool                `json:"calibrated"`
+	AvgBudget   int                 `json:"avg_budget,omitempty"`
+	Layers      []inspectLayer      `json:"layers"`
 }
 
 func runInspect(opts *inspectOptions, s *streams) error {
@@ -106,6 +124,16 @@ func buildInspectReport(p *schema.Profile, opts *inspectOptions) (*inspectReport
 		Model: p.Model, Tool: p.Tool, Scoring: p.Probes.Scoring,
 		Run: p.Probes.Run, Successful: p.Probes.Successful, Skipped: p.Probes.Skipped,
 	}
+	rep.UntilStable = p.Probes.UntilStable
+	st := p.Heads.Stability
+	if st != nil && len(st.TopKJaccard) > 0 {
+		sum := 0.0
+		for _, j := range st.TopKJaccard {
+			sum += j
+		}
+		rep.Stability = &inspectStability{Probes: st.Probes, Resamples: st.Resamples, TopK: st.TopK,
+			MinJaccard: profile.MinJaccard(st), MeanJaccard: sum / float64(len(st.TopKJaccard))}
+	}
 	if p.Probes.Run > 0 {
 		rep.SuccessRate = float64(p.Probes.Successful) / float64(p.Probes.Run)
 	}
@@ -127,6 +155,13 @@ func buildInspectReport(p *schema.Profile, opts *inspectOptions) (*inspectReport
 		for _, h := range rank[:min(opts.top, len(rank))] {
 			row.TopHeads = append(row.TopHeads, h)
 			row.TopSRH = append(row.TopSRH, p.Heads.SRH[l][h])
+			if st != nil {
+				row.TopInTopK = append(row.TopInTopK, st.TopKProbability[l][h])
+			}
+		}
+		if st != nil {
+			j := st.TopKJaccard[l]
+			row.TopKJaccard = &j
 		}
 		if c := p.Calibration; c != nil {
 			score, budget := c.LayerScores[l], budgets[l]
@@ -142,9 +177,26 @@ func printInspect(w io.Writer, rep *inspectReport) error {
 	fmt.Fprintf(w, "model: %s, %d layers, %d query heads, %d KV heads, head_dim %d\n", m.Architecture, m.Layers, m.Heads, m.KVHeads, m.HeadDim)
 	fmt.Fprintf(w, "fingerprint: %s\n", m.Fingerprint)
 	fmt.Fprintf(w, "made by: %s %s (%s scoring)\n", rep.Tool.Name, rep.Tool.Version, rep.Scoring)
-	fmt.Fprintf(w, "probes: %d run, %d successful (%.1f %%), %d skipped\n\n", rep.Run, rep.Successful, 100*rep.SuccessRate, rep.Skipped)
+	fmt.Fprintf(w, "probes: %d run, %d successful (%.1f %%), %d skipped\n", rep.Run, rep.Successful, 100*rep.SuccessRate, rep.Skipped)
+	if u := rep.UntilStable; u != nil {
+		how := "ran the whole grid"
+		if u.Stopped {
+			how = "stopped early"
+		}
+		fmt.Fprintf(w, "until stable: top-k Jaccard >= %g for %d probes in %s order; %s\n", u.Jaccard, u.Window, u.Order, how)
+	}
+	st := rep.Stability
+	if st != nil {
+		fmt.Fprintf(w, "ranking stability: top-%d Jaccard min %.3f, mean %.3f (bootstrap of %d probes, %d resamples); p = chance of being in the top-%d\n",
+			st.TopK, st.MinJaccard, st.MeanJaccard, st.Probes, st.Resamples, st.TopK)
+	}
+	fmt.Fprintln(w)
 	t := newTable(w)
 	header := []any{"layer", "top heads (SRH)"}
+	if st != nil {
+		header[1] = "top heads (SRH, p)"
+		header = append(header, fmt.Sprintf("top-%d Jaccard", st.TopK))
+	}
 	if rep.Calibrated {
 		header = append(header, "layer score", fmt.Sprintf("budget @ avg %d", rep.AvgBudget))
 	}
@@ -155,9 +207,16 @@ func printInspect(w io.Writer, rep *inspectReport) error {
 			if i > 0 {
 				heads += "  "
 			}
-			heads += fmt.Sprintf("%d (%.3g)", h, l.TopSRH[i])
+			if l.TopInTopK != nil {
+				heads += fmt.Sprintf("%d (%.3g, p %.2f)", h, l.TopSRH[i], l.TopInTopK[i])
+			} else {
+				heads += fmt.Sprintf("%d (%.3g)", h, l.TopSRH[i])
+			}
 		}
 		row := []any{l.Layer, heads}
+		if st != nil {
+			row = append(row, fmt.Sprintf("%.3f", *l.TopKJaccard))
+		}
 		if l.LayerScore != nil {
 			row = append(row, fmt.Sprintf("%.4f", *l.LayerScore), *l.Budget)
 		}

@@ -1,7 +1,9 @@
 // Package figure draws a profile as pictures: a layer x head heatmap of the
 // semantic retrieval (SRH) scores beside the classic retrieval scores, as the
 // CompressKV paper shows them, and, when the profile is calibrated, bar
-// charts of the layer scores and the per-layer budgets.
+// charts of the layer scores and the per-layer budgets, and, when the profile
+// carries a ranking-stability bootstrap, each head's chance of being in its
+// layer's top-k beside each layer's mean top-k Jaccard.
 //
 // It reads a schema.Profile only; it never recomputes scores.
 package figure
@@ -75,7 +77,7 @@ func Draw(w io.Writer, p *schema.Profile, o Options) error {
 // figureLayout is the grid of panels, their colour bars and the page.
 type figureLayout struct {
 	title         string
-	rows          [][]*plot.Plot       // [0] the two heatmaps, then the bar charts when calibrated, then the probes' NIAH grid
+	rows          [][]*plot.Plot       // [0] the two heatmaps, then the bar charts when calibrated, the stability panels when present, the probes' NIAH grid
 	bars          [][]palette.ColorMap // colour map of each panel's colour bar, nil for none
 	tiles         draw.Tiles
 	width, height vg.Length
@@ -88,8 +90,9 @@ const titleHeight = 9 * vg.Millimeter
 const colourBarWidth = 14 * vg.Millimeter
 
 // layout builds the panels of p: the SRH and retrieval heatmaps, the layer
-// score and budget bars of a calibrated profile, and the pass/fail grid of
-// the probes the scores were measured on.
+// score and budget bars of a calibrated profile, the top-k probability
+// heatmap and Jaccard bars of a profile with a stability bootstrap, and the
+// pass/fail grid of the probes the scores were measured on.
 func layout(p *schema.Profile, o Options) (*figureLayout, error) {
 	if len(p.Heads.SRH) == 0 {
 		return nil, fmt.Errorf("profile has no head scores to draw")
@@ -116,6 +119,12 @@ func layout(p *schema.Profile, o Options) (*figureLayout, error) {
 		}
 		f.rows = append(f.rows, row)
 		f.bars = append(f.bars, []palette.ColorMap{nil, nil})
+	}
+	if st := p.Heads.Stability; st != nil && len(st.TopKProbability) > 0 {
+		prob, probMap := heatmap(st.TopKProbability, fmt.Sprintf("P(head in the layer's SRH top-%d), %d bootstrap resamples", st.TopK, st.Resamples), groups)
+		jaccard := bars(st.TopKJaccard, fmt.Sprintf("Top-%d Jaccard (1 = the same heads in every resample)", st.TopK), "mean Jaccard", false)
+		f.rows = append(f.rows, []*plot.Plot{prob, jaccard})
+		f.bars = append(f.bars, []palette.ColorMap{probMap, nil})
 	}
 	if len(p.Probes.Results) > 0 {
 		pass, passMap := niah(p.Probes.Results, "Probes passing the recall gate (fraction of needles)", func(r schema.ProbeResult) float64 {

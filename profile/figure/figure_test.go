@@ -116,6 +116,12 @@ func TestPickBudget(t *testing.T) {
 // the centre of heatmap cell (layer, head) of a panel (0: SRH, 1: retrieval).
 func cellLuminance(t *testing.T, p *schema.Profile) func(panel, layer, head int) float64 {
 	t.Helper()
+	return cellLuminanceIn(t, p, 0)
+}
+
+// cellLuminanceIn is cellLuminance for the heatmaps of panel row row.
+func cellLuminanceIn(t *testing.T, p *schema.Profile, row int) func(panel, layer, head int) float64 {
+	t.Helper()
 	f, err := layout(p, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -126,8 +132,8 @@ func cellLuminance(t *testing.T, p *schema.Profile) func(panel, layer, head int)
 	img := c.Image()
 	height := img.Bounds().Dy()
 	return func(panel, layer, head int) float64 {
-		pl := f.rows[0][panel]
-		da := pl.DataCanvas(cells[0][panel])
+		pl := f.rows[row][panel]
+		da := pl.DataCanvas(cells[row][panel])
 		xOf, yOf := pl.Transforms(&da)
 		px := int(float64(xOf(float64(head))) * dpi / 72)
 		py := height - int(float64(yOf(float64(layer)))*dpi/72)
@@ -253,5 +259,33 @@ func TestWholeTicks(t *testing.T) {
 	}
 	if labelled < 2 {
 		t.Fatalf("only %d labelled ticks on 0..368: %v", labelled, ticks)
+	}
+}
+
+// TestStabilityPanel draws the top-k probability heatmap in the row after
+// the calibration bars: brighter cells for heads more often in the top-k.
+func TestStabilityPanel(t *testing.T) {
+	p := testProfile(true)
+	p.Heads.Stability = &schema.Stability{
+		Method: "bootstrap", Resamples: 200, TopK: 2, Probes: 3,
+		TopKProbability: [][]float64{{0.1, 0.9, 1, 0}, {1, 0.5, 0.5, 0}, {0, 0.25, 0.75, 1}},
+		TopKJaccard:     []float64{0.8, 0.5, 0.9},
+	}
+	f, err := layout(p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.rows) < 3 || f.bars[2][0] == nil {
+		t.Fatalf("%d rows of panels, want heatmaps, calibration, then stability", len(f.rows))
+	}
+	lum := cellLuminanceIn(t, p, 2)
+	for layer, row := range p.Heads.Stability.TopKProbability {
+		for a := range row {
+			for b := range row {
+				if row[a] > row[b] && lum(0, layer, a) <= lum(0, layer, b) {
+					t.Errorf("layer %d: head %d (p %g) is not brighter than head %d (p %g)", layer, a, row[a], b, row[b])
+				}
+			}
+		}
 	}
 }

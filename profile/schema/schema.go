@@ -60,6 +60,7 @@ type ProbeInfo struct {
 	KVCache        string         `json:"kv_cache,omitempty"`      // KV cache storage of the run: "f32" or "bf16"
 	PrefillChunk   int            `json:"prefill_chunk,omitempty"` // prefill chunk size in tokens
 	SuccessRecall  float64        `json:"success_recall"`          // ROUGE-1 recall a probe must exceed (0.5)
+	UntilStable    *UntilStable   `json:"until_stable,omitempty"`  // set when the run stopped once the ranking was stable (--until-stable)
 	Run            int            `json:"run"`                     // probes decoded
 	Successful     int            `json:"successful"`              // probes that passed the recall gate
 	Skipped        int            `json:"skipped"`                 // probes not run
@@ -83,11 +84,37 @@ type ProbeResult struct {
 // Heads holds the head scores, [layer][query head], and the per-layer
 // rankings (query-head indices, best first).
 type Heads struct {
-	SRH              [][]float64 `json:"srh"`               // semantic retrieval score, mean over successful probes
-	Retrieval        [][]float64 `json:"retrieval"`         // classic retrieval score (Wu et al.), mean over successful probes
-	Ranking          [][]int     `json:"ranking"`           // by SRH, descending; ties by lower head index
-	RetrievalRanking [][]int     `json:"retrieval_ranking"` // by retrieval score, descending
-	KV               *KVHeads    `json:"kv,omitempty"`      // the KV-head view of SRH (absent in older files)
+	SRH              [][]float64 `json:"srh"`                 // semantic retrieval score, mean over successful probes
+	Retrieval        [][]float64 `json:"retrieval"`           // classic retrieval score (Wu et al.), mean over successful probes
+	Ranking          [][]int     `json:"ranking"`             // by SRH, descending; ties by lower head index
+	RetrievalRanking [][]int     `json:"retrieval_ranking"`   // by retrieval score, descending
+	KV               *KVHeads    `json:"kv,omitempty"`        // the KV-head view of SRH (absent in older files)
+	Stability        *Stability  `json:"stability,omitempty"` // bootstrap of the SRH ranking; absent when no probe succeeded
+}
+
+// Stability says how firmly each layer's SRH top-k set stands: the
+// successful probes are resampled with replacement Resamples times (a
+// deterministic generator seeded with Seed), the SRH mean and ranking are
+// recomputed on each resample, and the top-k sets are compared with the
+// profile's own.
+type Stability struct {
+	Method          string      `json:"method"`            // "bootstrap"
+	Resamples       int         `json:"resamples"`         // resamples drawn
+	Seed            uint64      `json:"seed"`              // seed of the resampling generator
+	TopK            int         `json:"top_k"`             // size of the top set compared (the selection's k, 4, or H when smaller)
+	Probes          int         `json:"probes"`            // successful probes resampled
+	TopKProbability [][]float64 `json:"top_k_probability"` // [layer][head]: fraction of resamples with the head in the layer's top-k
+	TopKJaccard     []float64   `json:"top_k_jaccard"`     // [layer]: mean Jaccard of a resample's top-k with heads.ranking's top-k
+}
+
+// UntilStable records a run that probed in a fixed, well-spread order and
+// stopped as soon as every layer's bootstrap top-k Jaccard had stayed at or
+// above Jaccard for Window consecutive successful probes.
+type UntilStable struct {
+	Jaccard float64 `json:"jaccard"`       // threshold J, in (0, 1]
+	Window  int     `json:"window"`        // consecutive successful probes the threshold must hold
+	Order   string  `json:"order"`         // probe order: "spread" (lengths, depths and needles interleaved)
+	Stopped bool    `json:"stopped_early"` // true when the run stopped before the last probe of the grid
 }
 
 // Calibration holds what `compresskv calibrate` measured and derived.

@@ -74,6 +74,11 @@ func Validate(p *Profile) error {
 			return err
 		}
 	}
+	if h.Stability != nil {
+		if err := validateStability(h.Stability, p.Probes.Successful, m.Layers, m.Heads); err != nil {
+			return err
+		}
+	}
 	if p.Calibration != nil {
 		if err := validateCalibration(p.Calibration, m.Layers, m.Heads); err != nil {
 			return err
@@ -88,6 +93,11 @@ func validateProbes(pi *ProbeInfo) error {
 	}
 	for i, d := range pi.Depths {
 		if err := checkFinite(fmt.Sprintf("probes.depths[%d]", i), d); err != nil {
+			return err
+		}
+	}
+	if pi.UntilStable != nil {
+		if err := validateUntilStable(pi.UntilStable); err != nil {
 			return err
 		}
 	}
@@ -131,6 +141,67 @@ func validateProbes(pi *ProbeInfo) error {
 	}
 	if pi.Skipped != skipped {
 		return fmt.Errorf("profile: probes.skipped is %d but skip_reasons add up to %d", pi.Skipped, skipped)
+	}
+	return nil
+}
+
+// validateStability checks the bootstrap block against the model shape
+// and the probe counts: every layer's membership probabilities lie in
+// [0, 1] and add up to top_k (each resample has exactly top_k members).
+func validateStability(st *Stability, successful, layers, heads int) error {
+	if st.Method != "bootstrap" {
+		return fmt.Errorf("profile: heads.stability.method %q, want \"bootstrap\"", st.Method)
+	}
+	if st.Resamples < 1 {
+		return fmt.Errorf("profile: heads.stability.resamples is %d, want at least 1", st.Resamples)
+	}
+	if st.TopK < 1 || st.TopK > heads {
+		return fmt.Errorf("profile: heads.stability.top_k is %d, want 1..%d", st.TopK, heads)
+	}
+	if st.Probes != successful {
+		return fmt.Errorf("profile: heads.stability.probes is %d but %d probes succeeded", st.Probes, successful)
+	}
+	if err := checkMatrix("heads.stability.top_k_probability", st.TopKProbability, layers, heads); err != nil {
+		return err
+	}
+	if len(st.TopKJaccard) != layers {
+		return fmt.Errorf("profile: heads.stability.top_k_jaccard has %d entries, model has %d layers", len(st.TopKJaccard), layers)
+	}
+	for l, row := range st.TopKProbability {
+		sum := 0.0
+		for h, p := range row {
+			if p < 0 || p > 1 {
+				return fmt.Errorf("profile: heads.stability.top_k_probability[%d][%d] is %v, want 0..1", l, h, p)
+			}
+			sum += p
+		}
+		if math.Abs(sum-float64(st.TopK)) > sumTolerance*float64(heads) {
+			return fmt.Errorf("profile: heads.stability.top_k_probability[%d] adds up to %v, want top_k = %d", l, sum, st.TopK)
+		}
+		j := st.TopKJaccard[l]
+		if err := checkFinite(fmt.Sprintf("heads.stability.top_k_jaccard[%d]", l), j); err != nil {
+			return err
+		}
+		if j < 0 || j > 1 {
+			return fmt.Errorf("profile: heads.stability.top_k_jaccard[%d] is %v, want 0..1", l, j)
+		}
+	}
+	return nil
+}
+
+// validateUntilStable checks the early-stop settings.
+func validateUntilStable(u *UntilStable) error {
+	if err := checkFinite("probes.until_stable.jaccard", u.Jaccard); err != nil {
+		return err
+	}
+	if u.Jaccard <= 0 || u.Jaccard > 1 {
+		return fmt.Errorf("profile: probes.until_stable.jaccard is %v, want (0, 1]", u.Jaccard)
+	}
+	if u.Window < 1 {
+		return fmt.Errorf("profile: probes.until_stable.window is %d, want at least 1", u.Window)
+	}
+	if u.Order != "spread" {
+		return fmt.Errorf("profile: probes.until_stable.order %q, want \"spread\"", u.Order)
 	}
 	return nil
 }
