@@ -32,7 +32,23 @@ type Options struct {
 	NormalizedSRH bool
 	Shard         Shard       // which probes to run; the zero Shard runs all
 	Checkpoint    *Checkpoint // optional journal: its probes are skipped, new ones appended
+	// PrefixReuse keeps one session across probes and prefills only what
+	// a probe does not share with the prompt already cached (causal
+	// attention makes the shared positions' keys and values identical,
+	// and the kernels give the same bits however a prompt is chunked), in
+	// prefix order (see prefixOrder). Results are identical without it.
+	PrefixReuse bool
+	// UntilStable, when > 0, runs the probes in SpreadOrder and stops once
+	// every layer's bootstrap top-k Jaccard (Stability) has been at least
+	// UntilStable after each of StableWindow consecutive successful probes,
+	// counted from the StableWindow-th successful probe on.
+	UntilStable  float64
+	StableWindow int // 0 means DefaultStableWindow
 }
+
+// DefaultStableWindow is the run of successful probes over which the
+// ranking must stay stable for UntilStable to stop.
+const DefaultStableWindow = 10
 
 func (o Options) withDefaults() Options {
 	if o.MaxNewTokens <= 0 {
@@ -40,6 +56,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.SuccessRecall == 0 {
 		o.SuccessRecall = DefaultSuccessRecall
+	}
+	if o.StableWindow <= 0 {
+		o.StableWindow = DefaultStableWindow
 	}
 	return o
 }
@@ -64,20 +83,24 @@ type Progress struct {
 	Total   int                // probes of this shard
 	Resumed int                // probes loaded from the checkpoint
 	Tokens  int                // tokens fed through the model by this invocation
+	Reused  int                // prompt positions taken from the prefix cache instead of fed, this invocation
 	Last    schema.ProbeResult // the probe just finished
 	// LastTokens and LastTime are what the probe just finished fed through
 	// the model and how long it took (prefill + decode): timings live here
 	// and in run reports, never in the profile, whose bytes must not depend
 	// on the machine.
 	LastTokens int
+	LastReused int // prompt positions the probe took from the prefix cache
 	LastTime   time.Duration
 }
 
 // Result is what Run did.
 type Result struct {
-	Records []Record // every finished probe of the shard, in index order
+	Records []Record // every finished probe of the shard (those run before a stop), in index order
 	Resumed int      // of which loaded from the checkpoint
 	Tokens  int      // tokens fed through the model by this invocation
+	Reused  int      // prompt positions taken from the prefix cache instead of fed
+	Stopped bool     // UntilStable stopped the run before its last probe
 }
 
 // ModelInfo describes m as the profile records it.
@@ -107,6 +130,10 @@ func NewHeader(tool schema.Tool, m schema.Model, settings schema.ProbeInfo, prob
 	info.Scoring = opts.Scoring()
 	info.MaxNewTokens = opts.MaxNewTokens
 	info.SuccessRecall = opts.SuccessRecall
+	info.UntilStable = nil
+	if opts.UntilStable > 0 {
+		info.UntilStable = &schema.UntilStable{Jaccard: opts.UntilStable, Window: opts.StableWindow, Order: "spread"}
+	}
 	info.Run, info.Successful, info.Results = 0, 0, nil
 	info.Skipped = len(skips)
 	info.SkipReasons = map[string]int{}
@@ -130,17 +157,31 @@ type session interface {
 	Step(id int) ([]float32, error)
 	// EOS reports whether id ends generation.
 	EOS(id int) bool
+	// Rewind forgets every cached position from n on and observes the
+	// steps that follow with obs: a probe starts from the prefix the last
+	// one left.
+	Rewind(n int, obs model.Observer)
+	// Chunk is the prefill chunk length. A reused prefix is cut to whole
+	// chunks so that every position is computed in the same chunk as a
+	// fresh prefill would compute it (the kernels give the same bits for
+	// the same chunk, not for any chunking: a chunk of 1-3 rows takes the
+	// GEMV path, which sums in another order than the GEMM).
+	Chunk() int
 }
 
 // newSessionFunc starts a fresh session (empty cache) observed by obs.
 type newSessionFunc func(obs model.Observer) (session, error)
 
-// Run scores every probe of opts.Shard on m, in probe index order: a fresh
-// session per probe, prefill of the prompt minus its last token, then up to
+// Run scores every probe of opts.Shard on m: prefill of the prompt minus
+// its last token (a fresh session per probe, or with opts.PrefixReuse the
+// part not shared with the prompt already cached), then up to
 // MaxNewTokens greedy steps from the last prompt token, stopping after a
 // token that decodes to text containing a newline or an EOS token (that
 // step is still scored, as in the reference). tok decodes the response,
 // which is scored with needle.Rouge1Recall against the probe's answer.
+// Probes run in index order, in prefix order with PrefixReuse, in
+// SpreadOrder with UntilStable; the records come back in index order, and
+// the order never changes a record.
 //
 // Finished probes go to opts.Checkpoint when given. ctx is checked between
 // probes, decode steps and prefill chunks; on cancellation Run returns the
@@ -179,36 +220,135 @@ func run(ctx context.Context, newSession newSessionFunc, layers, heads int, tok 
 		}
 	}
 	res.Resumed = len(done)
+	order := todo
+	switch {
+	case opts.UntilStable > 0:
+		order = SpreadOrder(todo)
+	case opts.PrefixReuse:
+		order = append([]needle.Probe(nil), todo...)
+		prefixOrder(order)
+	}
+	cache := &prefixCache{newSession: newSession, reuse: opts.PrefixReuse}
+	var stop *stopRule
+	if opts.UntilStable > 0 {
+		stop = &stopRule{threshold: opts.UntilStable, window: opts.StableWindow, layers: layers, heads: heads}
+	}
 	nl := newlineTokens{tok: tok, known: map[int]bool{}}
-	for _, p := range todo {
-		if _, ok := done[p.Index]; ok {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return res, err
-		}
-		start := time.Now()
-		rec, tokens, err := runProbe(ctx, newSession, layers, heads, tok, &nl, p, opts)
-		elapsed := time.Since(start)
-		res.Tokens += tokens
-		if err != nil {
-			return res, err
-		}
-		if opts.Checkpoint != nil {
-			if err := opts.Checkpoint.Append(rec); err != nil {
+	finished := len(done)
+	var ran []int // indices in run order, up to a stop
+	for k, p := range order {
+		rec, ok := done[p.Index]
+		if !ok {
+			if err := ctx.Err(); err != nil {
 				return res, err
 			}
+			start := time.Now()
+			var tokens, reused int
+			var err error
+			rec, tokens, reused, err = runProbe(ctx, cache, layers, heads, tok, &nl, p, opts)
+			elapsed := time.Since(start)
+			res.Tokens += tokens
+			res.Reused += reused
+			if err != nil {
+				return res, err
+			}
+			if opts.Checkpoint != nil {
+				if err := opts.Checkpoint.Append(rec); err != nil {
+					return res, err
+				}
+			}
+			done[p.Index] = rec
+			finished++
+			if progress != nil {
+				progress(Progress{Done: finished, Total: len(todo), Resumed: res.Resumed, Tokens: res.Tokens, Reused: res.Reused,
+					Last: rec.Result, LastTokens: tokens, LastReused: reused, LastTime: elapsed})
+			}
 		}
-		done[p.Index] = rec
-		if progress != nil {
-			progress(Progress{Done: len(done), Total: len(todo), Resumed: res.Resumed, Tokens: res.Tokens, Last: rec.Result,
-				LastTokens: tokens, LastTime: elapsed})
+		ran = append(ran, p.Index)
+		if stop != nil && stop.add(rec) {
+			res.Stopped = k < len(order)-1
+			break
 		}
 	}
-	for _, p := range todo {
-		res.Records = append(res.Records, done[p.Index])
+	sort.Ints(ran)
+	for _, i := range ran {
+		res.Records = append(res.Records, done[i])
 	}
 	return res, nil
+}
+
+// prefixCache hands each probe a session. With reuse it keeps one session
+// and the prompt ids its cache holds, and rewinds it to the longest prefix
+// the next prompt shares; without, every probe gets a fresh session.
+type prefixCache struct {
+	newSession newSessionFunc
+	reuse      bool
+	sess       session
+	ids        []int // prompt positions cached in sess (decoded ones are never reused)
+}
+
+// start returns a session observed by obs whose cache holds the first kept
+// ids of prompt.
+func (c *prefixCache) start(obs model.Observer, prompt []int) (s session, kept int, err error) {
+	if !c.reuse || c.sess == nil {
+		s, err := c.newSession(obs)
+		if err == nil && c.reuse {
+			c.sess, c.ids = s, c.ids[:0]
+		}
+		return s, 0, err
+	}
+	kept = commonPrefix(c.ids, prompt)
+	kept -= kept % max(c.sess.Chunk(), 1)
+	c.sess.Rewind(kept, obs)
+	c.ids = c.ids[:kept]
+	return c.sess, kept, nil
+}
+
+// prefilled records that the session's cache now holds all of prompt
+// (which starts with the kept ids start returned).
+func (c *prefixCache) prefilled(prompt []int) {
+	if c.reuse {
+		c.ids = append(c.ids, prompt[len(c.ids):]...)
+	}
+}
+
+// forget drops the cached prefix (after an error the cache is not known).
+func (c *prefixCache) forget() { c.sess, c.ids = nil, nil }
+
+// stopRule is the UntilStable test, fed the probes in run order.
+type stopRule struct {
+	threshold     float64
+	window        int
+	layers, heads int
+	srh           [][][]float64 // successful probes' SRH, in run order
+	streak        int
+}
+
+// add takes the next probe's record and reports whether the run stops.
+func (r *stopRule) add(rec Record) bool {
+	if !rec.Result.Success {
+		return false
+	}
+	r.srh = append(r.srh, rec.SRH)
+	if len(r.srh) < r.window {
+		return false
+	}
+	mean := Mean(r.layers, r.heads, scoresOf(r.srh))
+	if MinJaccard(Stability(r.srh, Rank(mean.SRH), r.layers, r.heads)) >= r.threshold {
+		r.streak++
+	} else {
+		r.streak = 0
+	}
+	return r.streak >= r.window
+}
+
+// scoresOf wraps SRH matrices as ProbeScores (Retrieval unused).
+func scoresOf(srh [][][]float64) []ProbeScores {
+	out := make([]ProbeScores, len(srh))
+	for i, m := range srh {
+		out[i] = ProbeScores{SRH: m, Retrieval: m}
+	}
+	return out
 }
 
 // CheckFit reports an error when a probe's prompt plus maxNew decoded
@@ -228,28 +368,39 @@ func CheckFit(probes []needle.Probe, maxNew, context int) error {
 	return nil
 }
 
-// runProbe decodes and scores one probe; tokens counts what it fed.
-func runProbe(ctx context.Context, newSession newSessionFunc, layers, heads int, tok needle.Tokenizer, nl *newlineTokens, p needle.Probe, opts Options) (Record, int, error) {
+// runProbe decodes and scores one probe; tokens counts what it fed and
+// reused the prompt positions the prefix cache already held.
+func runProbe(ctx context.Context, cache *prefixCache, layers, heads int, tok needle.Tokenizer, nl *newlineTokens, p needle.Probe, opts Options) (_ Record, tokens, reused int, _ error) {
+	rec, tokens, reused, err := scoreProbe(ctx, cache, layers, heads, tok, nl, p, opts)
+	if err != nil {
+		cache.forget()
+	}
+	return rec, tokens, reused, err
+}
+
+func scoreProbe(ctx context.Context, cache *prefixCache, layers, heads int, tok needle.Tokenizer, nl *newlineTokens, p needle.Probe, opts Options) (Record, int, int, error) {
 	fail := func(err error) error {
 		return fmt.Errorf("probe %d (length %d, depth %v): %w", p.Index, p.ContextLength, p.Depth, err)
 	}
 	ids := p.IDs
 	if len(ids) < 2 {
-		return Record{}, 0, fail(fmt.Errorf("prompt of %d tokens", len(ids)))
+		return Record{}, 0, 0, fail(fmt.Errorf("prompt of %d tokens", len(ids)))
 	}
 	acc, err := NewAccumulator(layers, heads, ids, p.SpanStart, p.SpanEnd, opts.NormalizedSRH)
 	if err != nil {
-		return Record{}, 0, fail(err)
+		return Record{}, 0, 0, fail(err)
 	}
 	obs := NewObserver(acc)
-	sess, err := newSession(obs)
+	prompt := ids[:len(ids)-1]
+	sess, kept, err := cache.start(obs, prompt)
 	if err != nil {
-		return Record{}, 0, fail(err)
+		return Record{}, 0, 0, fail(err)
 	}
-	tokens := len(ids) - 1
-	if err := sess.Prefill(ctx, ids[:len(ids)-1]); err != nil {
-		return Record{}, tokens, fail(err)
+	tokens := len(prompt) - kept
+	if err := sess.Prefill(ctx, prompt[kept:]); err != nil {
+		return Record{}, tokens, kept, fail(err)
 	}
+	cache.prefilled(prompt)
 	answer := ids[p.SpanStart:p.SpanEnd]
 	steps := opts.MaxNewTokens
 	if opts.TeacherForced {
@@ -262,15 +413,15 @@ func runProbe(ctx context.Context, newSession newSessionFunc, layers, heads int,
 	var predicted []int
 	for t := 0; t < steps; t++ {
 		if err := ctx.Err(); err != nil {
-			return Record{}, tokens, err
+			return Record{}, tokens, kept, err
 		}
 		logits, err := sess.Step(fed)
 		tokens++
 		if err != nil {
-			return Record{}, tokens, fail(err)
+			return Record{}, tokens, kept, fail(err)
 		}
 		if err := obs.Err(); err != nil {
-			return Record{}, tokens, fail(err)
+			return Record{}, tokens, kept, fail(err)
 		}
 		next := argmax(logits) // the first of equal logits, as torch.argmax
 		produced := next
@@ -278,7 +429,7 @@ func runProbe(ctx context.Context, newSession newSessionFunc, layers, heads int,
 			produced = answer[t]
 		}
 		if err := acc.Commit(produced); err != nil {
-			return Record{}, tokens, fail(err)
+			return Record{}, tokens, kept, fail(err)
 		}
 		predicted = append(predicted, next)
 		if !opts.TeacherForced && (sess.EOS(next) || nl.is(next)) {
@@ -315,7 +466,7 @@ func runProbe(ctx context.Context, newSession newSessionFunc, layers, heads int,
 		},
 		SRH:       scores.SRH,
 		Retrieval: scores.Retrieval,
-	}, tokens, nil
+	}, tokens, kept, nil
 }
 
 // newlineTokens remembers which token ids decode to text with a newline.
@@ -355,10 +506,7 @@ func modelSessions(m *model.Model) newSessionFunc {
 // noticed within a chunk's time; chunked prefill equals one prefill.
 // Prefill is not observed: only decode steps are scored.
 func (ms *modelSession) Prefill(ctx context.Context, ids []int) error {
-	chunk := ms.s.Model().Options.ChunkSize
-	if chunk <= 0 {
-		chunk = model.DefaultChunkSize
-	}
+	chunk := ms.Chunk()
 	for c := 0; c < len(ids); c += chunk {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -378,3 +526,15 @@ func (ms *modelSession) Step(id int) ([]float32, error) {
 }
 
 func (ms *modelSession) EOS(id int) bool { return ms.eos[id] }
+
+func (ms *modelSession) Chunk() int {
+	if c := ms.s.Model().Options.ChunkSize; c > 0 {
+		return c
+	}
+	return model.DefaultChunkSize
+}
+
+func (ms *modelSession) Rewind(n int, obs model.Observer) {
+	ms.s.Truncate(n)
+	ms.obs = obs
+}

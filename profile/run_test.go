@@ -68,6 +68,13 @@ func (f *fakeSession) Prefill(ctx context.Context, ids []int) error {
 
 func (f *fakeSession) EOS(id int) bool { return id == fakeEOS }
 
+func (f *fakeSession) Chunk() int { return 1 }
+
+func (f *fakeSession) Rewind(n int, obs model.Observer) {
+	f.seq = f.seq[:n]
+	f.obs = obs
+}
+
 func (f *fakeSession) Step(id int) ([]float32, error) {
 	pos := len(f.seq)
 	f.seq = append(f.seq, id)

@@ -31,7 +31,10 @@ type profileOptions struct {
 	ExportReference string
 	Threads         int
 	JSON            bool
-	Report          string // --report: per-probe JSONL with timings
+	Report          string  // --report: per-probe JSONL with timings
+	PrefixReuse     bool    // --prefix-reuse: prefill only what a probe does not share with the cached prompt
+	UntilStable     float64 // --until-stable J: stop once the ranking is stable (0: run the grid)
+	StableWindow    int     // --stable-window
 	Runtime         runtimeFlags
 
 	getenv   func(string) string // os.Getenv; replaced in tests
@@ -107,6 +110,9 @@ environment when --shard is not given. See docs/sharding.md.`,
 	f.IntVar(&opts.Threads, "threads", 0, "CPU threads (default: all)")
 	f.BoolVar(&opts.JSON, "json", false, "print the summary as JSON")
 	f.StringVar(&opts.Report, "report", "", "append one JSON line per probe run (response, recall, success, tokens/s) to this file")
+	f.BoolVar(&opts.PrefixReuse, "prefix-reuse", true, "keep the prompt prefix one probe shares with the next in the KV cache (same profile bytes, less prefill)")
+	f.Float64Var(&opts.UntilStable, "until-stable", 0, "run probes in a well-spread order and stop once every layer's bootstrap top-4 Jaccard stays >= J (0 < J <= 1; 0: the whole grid)")
+	f.IntVar(&opts.StableWindow, "stable-window", profile.DefaultStableWindow, "successful probes --until-stable must hold for")
 	return cmd
 }
 
@@ -127,9 +133,18 @@ func runProfile(opts *profileOptions, s *streams) error {
 	if opts.MaxNew <= 0 {
 		return usagef("--max-new %d: want a positive token count", opts.MaxNew)
 	}
+	if opts.UntilStable < 0 || opts.UntilStable > 1 {
+		return usagef("--until-stable %v: want a Jaccard threshold in (0, 1], or 0 for the whole grid", opts.UntilStable)
+	}
+	if opts.StableWindow < 1 {
+		return usagef("--stable-window %d: want at least 1 probe", opts.StableWindow)
+	}
 	shard, err := resolveShard(opts)
 	if err != nil {
 		return err
+	}
+	if opts.UntilStable > 0 && !shard.Whole() {
+		return usagef("--until-stable needs the whole grid in one run: shard %s would stop on its own probes' ranking", shard)
 	}
 	inputs, err := opts.Probes.resolve()
 	if err != nil {
@@ -160,6 +175,9 @@ func runProfile(opts *profileOptions, s *streams) error {
 		TeacherForced: opts.TeacherForced,
 		NormalizedSRH: opts.NormalizedSRH,
 		Shard:         shard,
+		PrefixReuse:   opts.PrefixReuse,
+		UntilStable:   opts.UntilStable,
+		StableWindow:  opts.StableWindow,
 	}
 	info := inputs.info()
 	info.KVCache, info.PrefillChunk = opts.Runtime.kvCacheName(), opts.Runtime.Chunk
@@ -240,6 +258,7 @@ type probeReport struct {
 type probeReportLine struct {
 	schema.ProbeResult
 	FedTokens       int     `json:"fed_tokens"`
+	ReusedTokens    int     `json:"reused_tokens"` // prompt positions taken from the prefix cache instead of fed
 	Seconds         float64 `json:"seconds"`
 	TokensPerSecond float64 `json:"tokens_per_second"`
 }
@@ -260,7 +279,7 @@ func (r *probeReport) add(p profile.Progress) {
 	if r.f == nil || r.err != nil {
 		return
 	}
-	line := probeReportLine{ProbeResult: p.Last, FedTokens: p.LastTokens, Seconds: p.LastTime.Seconds()}
+	line := probeReportLine{ProbeResult: p.Last, FedTokens: p.LastTokens, ReusedTokens: p.LastReused, Seconds: p.LastTime.Seconds()}
 	if line.Seconds > 0 {
 		line.TokensPerSecond = float64(p.LastTokens) / line.Seconds
 	}

@@ -207,7 +207,7 @@ func TestProfileReport(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	dir := t.TempDir()
 	out, rep := filepath.Join(dir, "p.json"), filepath.Join(dir, "report.jsonl")
-	if code, _, errOut := runCLI("profile", "-o", out, "--report", rep, "--lengths", "256", "--depths", "0,50"); code != exitOK {
+	if code, _, errOut := runCLI("profile", "-o", out, "--report", rep, "--lengths", "256", "--depths", "0,50", "--chunk", "64"); code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	p, err := schema.ReadFile(out)
@@ -222,14 +222,28 @@ func TestProfileReport(t *testing.T) {
 	if len(lines) != p.Probes.Run {
 		t.Fatalf("%d report lines for %d probes run", len(lines), p.Probes.Run)
 	}
+	// Lines come in run order (prefix order with --prefix-reuse).
+	results := map[int]schema.ProbeResult{}
+	for _, r := range p.Probes.Results {
+		results[r.Index] = r
+	}
+	reused := 0
 	for i, line := range lines {
 		var r probeReportLine
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			t.Fatalf("line %d: %v", i+1, err)
 		}
-		if r.ProbeResult != p.Probes.Results[i] || r.TokensPerSecond <= 0 || r.FedTokens < r.Tokens-1 {
-			t.Errorf("line %d = %+v, profile has %+v", i+1, r, p.Probes.Results[i])
+		if r.ProbeResult != results[r.Index] || r.TokensPerSecond <= 0 || r.FedTokens+r.ReusedTokens < r.Tokens || r.ReusedTokens > r.Tokens-1 {
+			t.Errorf("line %d = %+v, profile has %+v", i+1, r, results[r.Index])
 		}
+		reused += r.ReusedTokens
+		delete(results, r.Index)
+	}
+	if len(results) > 0 {
+		t.Errorf("probes without a report line: %v", results)
+	}
+	if reused == 0 {
+		t.Error("no prompt position was reused")
 	}
 	if strings.Contains(mustRead(t, out), "per_second") {
 		t.Error("the profile holds a timing")
@@ -294,5 +308,50 @@ func TestProfileRuntimeSettings(t *testing.T) {
 	}
 	if code, _, errOut := runCLI("profile", "-o", out, "--kv-dtype", "f16"); code != exitUsage || !strings.Contains(errOut, `--kv-dtype "f16": want f32 or bf16`) {
 		t.Errorf("--kv-dtype f16: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestProfilePrefixReuseFlag: the built-in model's profile is the same
+// bytes with and without --prefix-reuse, on one and two threads.
+func TestProfilePrefixReuseFlag(t *testing.T) {
+	if testing.Short() {
+		t.Skip("profiles the synthetic model; skipped with -short")
+	}
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	dir := t.TempDir()
+	var want string
+	for _, args := range [][]string{
+		{"--prefix-reuse=false", "--threads", "1"},
+		{"--threads", "1"},
+		{"--prefix-reuse=false", "--threads", "2"},
+		{"--threads", "2"},
+	} {
+		out := filepath.Join(dir, strings.Join(args, "")+".json")
+		all := append([]string{"profile", "-o", out, "--lengths", "256,384", "--depths", "0,50,100", "--chunk", "64"}, args...)
+		if code, _, errOut := runCLI(all...); code != exitOK {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut)
+		}
+		got := mustRead(t, out)
+		if want == "" {
+			want = got
+		} else if got != want {
+			t.Fatalf("%v: the profile differs from --prefix-reuse=false --threads 1", args)
+		}
+	}
+}
+
+func TestProfileUntilStableUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"profile", "--until-stable", "1.5"}, "--until-stable 1.5"},
+		{[]string{"profile", "--until-stable", "0.9", "--stable-window", "0"}, "--stable-window 0"},
+		{[]string{"profile", "--until-stable", "0.9", "--shard", "1/2"}, "--until-stable needs the whole grid"},
+	} {
+		code, _, stderr := runCLI(tc.args...)
+		if code != exitUsage || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d mentioning %q", tc.args, code, stderr, exitUsage, tc.want)
+		}
 	}
 }

@@ -1,0 +1,339 @@
+package profile
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+
+	"github.com/compresskv/compresskv/internal/testshared"
+	"github.com/compresskv/compresskv/model"
+	"github.com/compresskv/compresskv/model/kernels"
+	"github.com/compresskv/compresskv/model/synth"
+	"github.com/compresskv/compresskv/model/tokenizer"
+	"github.com/compresskv/compresskv/needle"
+	"github.com/compresskv/compresskv/profile/schema"
+)
+
+// sharedHaystackProbes builds id-level probes as needle.Build lays them
+// out: one haystack of ids (from lo to hi-1) for every probe, cut to each
+// length, the needle (key, answer span, newline) inserted at each depth,
+// the key again at the end. Probes of one haystack then share their
+// prefix up to the earlier needle, and equal cuts share more.
+func sharedHaystackProbes(lengths []int, depths []int, key, answer []int, lo, hi int, seed uint64) []needle.Probe {
+	rng := rand.New(rand.NewPCG(seed, 3))
+	hay := make([]int, lengths[len(lengths)-1])
+	for j := range hay {
+		hay[j] = lo + rng.IntN(hi-lo)
+	}
+	var probes []needle.Probe
+	for _, n := range lengths {
+		for _, d := range depths {
+			at := n * d / 100
+			ids := append([]int{1}, hay[:at]...)
+			ids = append(ids, key...)
+			start := len(ids)
+			ids = append(ids, answer...)
+			ids = append(ids, hay[at:n]...)
+			ids = append(ids, key...)
+			probes = append(probes, needle.Probe{
+				Index: len(probes), ContextLength: n, Depth: float64(d), NeedleID: "ids",
+				IDs: ids, SpanStart: start, SpanEnd: start + len(answer),
+			})
+		}
+	}
+	return probes
+}
+
+// distinctPrefixes counts the distinct non-empty prefixes of the probes'
+// prefill ids: the nodes of their trie, which is what an optimal prefix
+// reuse with one cache prefills.
+func distinctPrefixes(probes []needle.Probe) int {
+	seen := map[string]bool{}
+	for _, p := range probes {
+		ids := p.IDs[:len(p.IDs)-1]
+		for k := 1; k <= len(ids); k++ {
+			seen[fmt.Sprint(ids[:k])] = true
+		}
+	}
+	return len(seen)
+}
+
+func TestPrefixReuseFakeIsIdenticalAndMinimal(t *testing.T) {
+	probes := sharedHaystackProbes([]int{30, 45, 60}, []int{0, 25, 50, 100}, []int{30}, []int{31, 32, 33, fakeNL}, 2, 20, 1)
+	for i := range probes {
+		probes[i].Answer = "w31 w32 w33"
+	}
+	dir := t.TempDir()
+	plain, resPlain, err := runFake(t, context.Background(), filepath.Join(dir, "a.jsonl"), probes, Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reused, resReuse, err := runFake(t, context.Background(), filepath.Join(dir, "b.jsonl"), probes, Options{PrefixReuse: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(plain, reused) {
+		t.Fatalf("profiles differ with prefix reuse:\n%s\n---\n%s", plain, reused)
+	}
+	if resPlain.Reused != 0 {
+		t.Errorf("without reuse %d positions were reused", resPlain.Reused)
+	}
+	decode := resPlain.Tokens
+	for _, p := range probes {
+		decode -= len(p.IDs) - 1
+	}
+	if got, want := resReuse.Tokens-decode, distinctPrefixes(probes); got != want {
+		t.Errorf("prefilled %d prompt tokens with reuse, want the %d distinct prefixes", got, want)
+	}
+	if resReuse.Tokens+resReuse.Reused != resPlain.Tokens {
+		t.Errorf("fed %d + reused %d != %d fed without reuse", resReuse.Tokens, resReuse.Reused, resPlain.Tokens)
+	}
+}
+
+// TestPrefixReuseResumeAndShards interrupts a reusing run and resumes it,
+// and runs it as two shards: the same bytes as one plain run.
+func TestPrefixReuseResumeAndShards(t *testing.T) {
+	probes := sharedHaystackProbes([]int{30, 45, 60}, []int{0, 50, 100}, []int{30}, []int{31, 32, 33, fakeNL}, 2, 20, 2)
+	for i := range probes {
+		probes[i].Answer = "w31 w32 w33"
+	}
+	dir := t.TempDir()
+	want, _, err := runFake(t, context.Background(), filepath.Join(dir, "plain.jsonl"), probes, Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	path := filepath.Join(dir, "resume.jsonl")
+	_, _, err = runFake(t, ctx, path, probes, Options{PrefixReuse: true}, func(p Progress) {
+		if p.Done == 4 {
+			cancel()
+		}
+	})
+	if err == nil {
+		t.Fatal("interrupted run returned no error")
+	}
+	got, res, err := runFake(t, context.Background(), path, probes, Options{PrefixReuse: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Resumed != 4 || !bytes.Equal(got, want) {
+		t.Fatalf("resumed %d probes; profile equal: %v", res.Resumed, bytes.Equal(got, want))
+	}
+
+	var parts []*Partial
+	for i := range 2 {
+		path := filepath.Join(dir, fmt.Sprintf("shard-%d.jsonl", i))
+		if _, _, err := runFake(t, context.Background(), path, probes, Options{PrefixReuse: true, Shard: Shard{Index: i, Count: 2}}, nil); err != nil {
+			t.Fatal(err)
+		}
+		p, err := ReadPartial(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, p)
+	}
+	merged, err := Merge(parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := schema.Marshal(merged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(data, want) {
+		t.Fatal("merged reusing shards differ from the plain run")
+	}
+}
+
+// profileBytes runs probes on m and returns the profile's bytes.
+func profileBytes(t *testing.T, m *model.Model, tok needle.Tokenizer, probes []needle.Probe, opts Options) ([]byte, *Result) {
+	t.Helper()
+	h := NewHeader(schema.Tool{Name: "compresskv", Version: "test"}, ModelInfo(m), schema.ProbeInfo{}, probes, nil, opts)
+	res, err := Run(context.Background(), m, tok, probes, opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Build(&h, res.Records)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := schema.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data, res
+}
+
+// checkReuseIdentical profiles probes on m with and without prefix reuse,
+// on one and two kernel threads, and wants the same bytes every time.
+func checkReuseIdentical(t *testing.T, m *model.Model, tok needle.Tokenizer, probes []needle.Probe, opts Options) {
+	t.Helper()
+	defer kernels.SetThreads(kernels.Threads())
+	var want []byte
+	for _, threads := range []int{1, 2} {
+		kernels.SetThreads(threads)
+		for _, reuse := range []bool{false, true} {
+			o := opts
+			o.PrefixReuse = reuse
+			got, res := profileBytes(t, m, tok, probes, o)
+			if reuse && res.Reused == 0 {
+				t.Errorf("threads %d: no prompt position was reused", threads)
+			}
+			if want == nil {
+				want = got
+				continue
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("threads %d, reuse %v: the profile differs from threads 1 without reuse", threads, reuse)
+			}
+		}
+	}
+}
+
+// TestPrefixReuseSynthByteIdentical: the built-in model on its own grid
+// (real text probes from needle.Build), greedy decoding, a prefill chunk
+// that does not divide the shared prefixes.
+func TestPrefixReuseSynthByteIdentical(t *testing.T) {
+	if testing.Short() {
+		t.Skip("profiles the synthetic model four times")
+	}
+	dir := t.TempDir()
+	if _, err := synth.Write(dir, synth.Options{Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.Load(dir, model.Options{ChunkSize: 96})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := needle.TemplateFor("answer-prefix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	grid := needle.Grid{ContextLengths: needle.LinearLengths(256, 640, 3), Depths: needle.LinearDepths(0, 100, 4), Buffer: 50}
+	probes, _, err := needle.Build(tok, needle.GenerateHaystack(1, 8000), needle.GenerateNeedles(1, 2),
+		needle.Settings{Grid: grid, Template: tmpl, AddSpecial: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReuseIdentical(t, m, tok, probes, Options{})
+}
+
+// TestPrefixReuseStoriesByteIdentical: stories260K (a trained checkpoint,
+// f32 and bf16 weights, f32 and bf16 KV cache), teacher-forced and
+// greedy, id-level probes sharing one haystack.
+func TestPrefixReuseStoriesByteIdentical(t *testing.T) {
+	for _, tc := range []struct {
+		dir string
+		kv  kernels.DType
+	}{{"models/stories260K-f32", kernels.F32}, {"models/stories260K-bf16", kernels.BF16}} {
+		dir := testshared.Require(t, tc.dir)
+		m, err := model.Load(dir, model.Options{ChunkSize: 48, KVDType: tc.kv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := tokenizer.Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		probes := sharedHaystackProbes([]int{100, 150, 200}, []int{0, 30, 60, 100}, []int{300, 301}, []int{400, 401, 402, 403}, 3, 253, 5)
+		for i := range probes {
+			probes[i].Answer = tok.Decode([]int{400, 401, 402, 403})
+		}
+		for _, forced := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/teacher-forced=%v", filepath.Base(tc.dir), forced), func(t *testing.T) {
+				checkReuseIdentical(t, m, tok, probes, Options{TeacherForced: forced, MaxNewTokens: 8})
+			})
+		}
+		m.Close()
+	}
+}
+
+func TestSpreadOrder(t *testing.T) {
+	// 3 lengths x 3 depths, index = length*3 + depth. From the corner
+	// (0, 0): the far corner 8, then the two other corners (tied, lower
+	// index first), the centre, then the edge midpoints in index order.
+	var probes []needle.Probe
+	for li, n := range []int{100, 200, 300} {
+		for di, d := range []float64{0, 50, 100} {
+			probes = append(probes, needle.Probe{Index: li*3 + di, ContextLength: n, Depth: d, NeedleID: "a"})
+		}
+	}
+	var got []int
+	for _, p := range SpreadOrder(probes) {
+		got = append(got, p.Index)
+	}
+	if want := []int{0, 8, 2, 6, 4, 1, 3, 5, 7}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("order %v, want %v", got, want)
+	}
+}
+
+// The fake model's 2 heads are all of its top-k, so every layer's Jaccard
+// is 1 from the first check: with window 3 the checks start at the 3rd
+// successful probe and the run stops at the 5th.
+func TestUntilStableStopsAndResumes(t *testing.T) {
+	probes := fakeProbes(10, 4)
+	opts := Options{UntilStable: 0.9, StableWindow: 3}
+	dir := t.TempDir()
+	want, res, err := runFake(t, context.Background(), filepath.Join(dir, "a.jsonl"), probes, opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spread := SpreadOrder(probes)
+	successes, ran := 0, 0
+	for _, p := range spread {
+		ran++
+		if p.Index != 6 { // fakeProbes' probe 3 (index 6) fails the gate
+			successes++
+		}
+		if successes == 5 {
+			break
+		}
+	}
+	if !res.Stopped || len(res.Records) != ran {
+		t.Fatalf("stopped %v after %d probes, want a stop after %d", res.Stopped, len(res.Records), ran)
+	}
+	p, err := schema.Unmarshal(want, "profile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := p.Probes.UntilStable; u == nil || !u.Stopped || u.Jaccard != 0.9 || u.Window != 3 || p.Probes.Run != ran {
+		t.Fatalf("until_stable %+v, run %d", u, p.Probes.Run)
+	}
+	if err := schema.Validate(p); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	path := filepath.Join(dir, "b.jsonl")
+	if _, _, err := runFake(t, ctx, path, probes, opts, func(p Progress) {
+		if p.Done == 2 {
+			cancel()
+		}
+	}); err == nil {
+		t.Fatal("interrupted run returned no error")
+	}
+	got, _, err := runFake(t, context.Background(), path, probes, opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("resumed until-stable run differs")
+	}
+
+	// A window longer than the grid allows never stops.
+	_, res, err = runFake(t, context.Background(), filepath.Join(dir, "c.jsonl"), probes, Options{UntilStable: 0.9, StableWindow: 6}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stopped || len(res.Records) != len(probes) {
+		t.Fatalf("window 6: stopped %v after %d of %d probes", res.Stopped, len(res.Records), len(probes))
+	}
+}
