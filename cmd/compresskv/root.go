@@ -52,6 +52,8 @@ func commands(s *streams) []*cobra.Command {
 		newEvalCommand(s),
 		newBudgetCommand(s),
 		newDiffCommand(s),
+		newExportCommand(s),
+		newImportCommand(s),
 		newInspectCommand(s),
 		newPlotCommand(s),
 		newProbesCommand(s),
