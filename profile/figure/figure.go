@@ -37,8 +37,8 @@ type Options struct {
 	// Budget is the average budget whose per-layer budgets are drawn; 0 picks
 	// 256 when present, else the smallest stored.
 	Budget int
-	// Model names the model in the figure's title (a folder's base name or a
-	// Hugging Face id); empty: the profile's architecture.
+	// Model names the model in the figure's title; empty: the profile's
+	// Hugging Face id, else its architecture.
 	Model string
 	// Width and Height of the whole figure; zero means a size that fits the
 	// model's shape.
@@ -151,6 +151,9 @@ func layout(p *schema.Profile, o Options) (*figureLayout, error) {
 // figureTitle names the model, its shape and how many probes the scores
 // rest on, so a figure pasted into a paper or an issue explains itself.
 func figureTitle(p *schema.Profile, name string) string {
+	if name == "" {
+		name = p.Model.ID
+	}
 	if name == "" {
 		name = p.Model.Architecture
 	}

@@ -237,6 +237,11 @@ func TestFigureTitle(t *testing.T) {
 	if got, want := figureTitle(p, "Llama-3.2-1B"), "Llama-3.2-1B - 3 layers x 4 query heads (2 KV heads) - 40 probes run, 31 passed the recall gate (greedy)"; got != want {
 		t.Errorf("title = %q, want %q", got, want)
 	}
+	p.Model.ID = "meta-llama/Llama-3.2-1B"
+	if got, want := figureTitle(p, ""), "meta-llama/Llama-3.2-1B - 3 layers x 4 query heads (2 KV heads) - 40 probes run, 31 passed the recall gate (greedy)"; got != want {
+		t.Errorf("title from the id = %q, want %q", got, want)
+	}
+	p.Model.ID = ""
 	if got, want := figureTitle(p, ""), "llama - 3 layers x 4 query heads (2 KV heads) - 40 probes run, 31 passed the recall gate (greedy)"; got != want {
 		t.Errorf("title without a name = %q, want %q", got, want)
 	}
