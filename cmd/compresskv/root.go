@@ -99,6 +99,8 @@ the environment wins over the file.`,
 			return applyConfig(cmd, v, configFile)
 		},
 	}
+	root.Version = fullVersion()
+	root.SetVersionTemplate("compresskv {{.Version}}\n")
 	root.SetIn(s.in)
 	root.SetOut(s.out)
 	root.SetErr(s.err)

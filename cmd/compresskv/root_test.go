@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -111,5 +112,38 @@ func TestEveryCommandHasExamples(t *testing.T) {
 	code, out, _ := runCLI("--help")
 	if code != exitOK || !strings.Contains(out, "Examples:") {
 		t.Fatalf("root help: exit %d, no examples:\n%s", code, out)
+	}
+}
+
+func TestDescribeVersion(t *testing.T) {
+	tests := []struct {
+		settings map[string]string
+		want     string
+	}{
+		{nil, "1.2.3 (commit unknown: built without git information, e.g. by go run)"},
+		{map[string]string{"vcs.revision": "0123456789abcdef0123", "vcs.time": "2026-12-01T10:00:00Z", "vcs.modified": "false"},
+			"1.2.3 (commit 0123456789ab, 2026-12-01T10:00:00Z)"},
+		{map[string]string{"vcs.revision": "0123456789abcdef0123", "vcs.modified": "true"},
+			"1.2.3 (commit 0123456789ab, with uncommitted changes)"},
+	}
+	for _, tt := range tests {
+		if got := describeVersion("1.2.3", tt.settings); got != tt.want {
+			t.Errorf("describeVersion(%v) = %q, want %q", tt.settings, got, tt.want)
+		}
+	}
+}
+
+// TestVersionFlag: --version is a flag of the root command, printing the
+// same line as the version command.
+func TestVersionFlag(t *testing.T) {
+	var flagOut, cmdOut strings.Builder
+	if code := run([]string{"--version"}, strings.NewReader(""), &flagOut, io.Discard); code != exitOK {
+		t.Fatalf("--version exit %d", code)
+	}
+	if code := run([]string{"version"}, strings.NewReader(""), &cmdOut, io.Discard); code != exitOK {
+		t.Fatalf("version exit %d", code)
+	}
+	if !strings.HasPrefix(flagOut.String(), "compresskv 0.1.0-dev (commit ") || flagOut.String() != cmdOut.String() {
+		t.Fatalf("--version printed %q, version printed %q", flagOut.String(), cmdOut.String())
 	}
 }
