@@ -23,21 +23,28 @@ type budgetOptions struct {
 func newBudgetCommand(s *streams) *cobra.Command {
 	opts := &budgetOptions{}
 	cmd := &cobra.Command{
-		Use:   "budget",
+		Use:   "budget PROFILE --avg N",
 		Short: "Print the per-layer KV budgets of a calibrated profile for any average budget",
 		Long: `budget allocates avg x layers tokens over the layers of a calibrated profile
 from its stored layer scores, with the profile's floor and ceiling factor,
 exactly as calibrate does for the averages it stores (docs/METHOD.md,
 section 4). Nothing is recomputed on the model.`,
-		Example: `  compresskv budget --profile llama.json --avg 256
-  compresskv budget --profile llama.json --avg 96 --json`,
-		Args: cobra.NoArgs,
+		Example: `  compresskv budget llama.json --avg 256
+  compresskv budget llama.json --avg 96 --json`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				if opts.Profile != "" && opts.Profile != args[0] {
+					return usagef("budget: two profiles given (%s and --profile %s): give one", args[0], opts.Profile)
+				}
+				opts.Profile = args[0]
+			}
 			return runBudget(opts, s)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.Profile, "profile", "", "calibrated profile")
+	f.StringVar(&opts.Profile, "profile", "", "calibrated profile (also the positional argument, as for inspect and plot)")
+	_ = f.MarkHidden("profile")
 	f.IntVar(&opts.Average, "avg", 0, "average budget per layer (tokens)")
 	f.BoolVar(&opts.JSON, "json", false, "print JSON instead of a table")
 	return cmd
@@ -56,7 +63,7 @@ type budgetReport struct {
 
 func runBudget(opts *budgetOptions, s *streams) error {
 	if opts.Profile == "" {
-		return usagef("--profile is required")
+		return usagef("budget needs PROFILE: compresskv budget PROFILE --avg N")
 	}
 	if opts.Average <= 0 {
 		return usagef("--avg %d: want a positive average budget", opts.Average)

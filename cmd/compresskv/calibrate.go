@@ -23,9 +23,10 @@ import (
 type calibrateOptions struct {
 	Model, Tokenizer, Profile, Output string
 
-	Data     []string
-	Template string
-	MaxNew   int
+	Data       []string
+	Template   string
+	MaxNew     int
+	MinSuccess int // refuse a profile resting on fewer successful probes
 
 	Needles bool       // include the built-in needle probes
 	Probes  probeFlags // the built-in probes: --needle-lengths, --needle-depths, ...
@@ -107,6 +108,7 @@ which layers drifted and exits with status 3.`,
 	f.StringVarP(&opts.Output, "output", "o", "", "calibrated profile to write (default: overwrite --profile)")
 	f.StringArrayVar(&opts.Data, "data", nil, "calibration dataset, JSON Lines (repeatable)")
 	f.StringVar(&opts.Template, "template", "", "prompt template for --data lines without \"prompt\"; {field} takes the line's field")
+	f.IntVar(&opts.MinSuccess, "min-success", schema.DefaultMinSuccess, "refuse a profile whose ranking rests on fewer successful probes (0 accepts any)")
 	f.IntVar(&opts.MaxNew, "max-new", 0, "tokens generated per prompt (the first comes from prefill; errors are measured on the rest)")
 	f.BoolVar(&opts.Needles, "needles", true, "include the built-in needle probes as a dataset")
 	addProbeFlags(f, &opts.Probes, calibrationFlags)
@@ -174,6 +176,9 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 	p, err := schema.ReadFile(opts.Profile)
 	if err != nil {
 		return err
+	}
+	if err := schema.CheckEvidence(p, opts.MinSuccess); err != nil {
+		return fmt.Errorf("%s: %v; calibrating on that ranking would measure arbitrary heads (--min-success 0 calibrates anyway)", opts.Profile, err)
 	}
 	var existing *schema.Profile
 	if opts.Check != "" {

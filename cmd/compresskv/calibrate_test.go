@@ -221,7 +221,7 @@ func TestCalibrateUsageErrors(t *testing.T) {
 		{[]string{"calibrate", "--profile", "x.json", "--avgs", "16"}, exitUsage, "below the per-layer floor"},
 		{[]string{"calibrate", "--profile", "x.json", "--max-new", "1"}, exitUsage, "--max-new 1"},
 		{[]string{"calibrate", "--profile", uncalibrated, "--model", modelDir, "--needles=false"}, exitUsage, "no calibration data"},
-		{[]string{"budget", "--avg", "64"}, exitUsage, "--profile is required"},
+		{[]string{"budget", "--avg", "64"}, exitUsage, "budget needs PROFILE"},
 		{[]string{"budget", "--profile", uncalibrated, "--avg", "64"}, exitFailure, "not calibrated"},
 		{[]string{"diff", "a.json"}, exitUsage, "accepts 2 arg"},
 	}

@@ -30,7 +30,7 @@ func TestModelFromHubCache(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "p.json")
 	code, _, stderr := runCLI("profile", "--model", "acme/synth@main", "-o", out,
-		"--lengths", "160", "--depths", "50", "--needles-count", "1", "--buffer", "40", "--max-new", "4")
+		"--lengths", "160", "--depths", "50", "--needles-count", "1", "--buffer", "40", "--max-new", "4", "--min-success", "0")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}

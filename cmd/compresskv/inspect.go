@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -41,7 +43,7 @@ the kept fraction of the KV cache and the KV memory kept.`,
   compresskv inspect profile.json --top 8 --avg 512
   compresskv inspect profile.json --json | jq '.layers[0]'
   compresskv inspect eval.json`,
-		Args: cobra.ExactArgs(1),
+		Args: fileArgs("inspect PROFILE|EVAL", "PROFILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.profile = args[0]
 			return runInspect(opts, s)
@@ -83,6 +85,8 @@ type inspectReport struct {
 	Run         int                 `json:"probes_run"`
 	Successful  int                 `json:"probes_successful"`
 	Skipped     int                 `json:"probes_skipped"`
+	SkipReasons map[string]int      `json:"skip_reasons,omitempty"`
+	Warning     string              `json:"warning,omitempty"` // the ranking rests on too few successful probes
 	SuccessRate float64             `json:"success_rate"`
 	Stability   *inspectStability   `json:"stability,omitempty"`
 	UntilStable *schema.UntilStable `json:"until_stable,omitempty"`
@@ -113,6 +117,9 @@ func runInspect(opts *inspectOptions, s *streams) error {
 	if err != nil {
 		return err
 	}
+	if rep.Warning != "" {
+		fmt.Fprintf(s.err, "compresskv: warning: %s: %s\n", opts.profile, rep.Warning)
+	}
 	if opts.json {
 		return writeJSON(s.out, rep)
 	}
@@ -123,6 +130,10 @@ func buildInspectReport(p *schema.Profile, opts *inspectOptions) (*inspectReport
 	rep := &inspectReport{
 		Model: p.Model, Tool: p.Tool, Scoring: p.Probes.Scoring,
 		Run: p.Probes.Run, Successful: p.Probes.Successful, Skipped: p.Probes.Skipped,
+		SkipReasons: p.Probes.SkipReasons,
+	}
+	if err := schema.CheckEvidence(p, schema.DefaultMinSuccess); err != nil {
+		rep.Warning = err.Error()
 	}
 	rep.UntilStable = p.Probes.UntilStable
 	st := p.Heads.Stability
@@ -177,7 +188,10 @@ func printInspect(w io.Writer, rep *inspectReport) error {
 	fmt.Fprintf(w, "model: %s, %d layers, %d query heads, %d KV heads, head_dim %d\n", m.Architecture, m.Layers, m.Heads, m.KVHeads, m.HeadDim)
 	fmt.Fprintf(w, "fingerprint: %s\n", m.Fingerprint)
 	fmt.Fprintf(w, "made by: %s %s (%s scoring)\n", rep.Tool.Name, rep.Tool.Version, rep.Scoring)
-	fmt.Fprintf(w, "probes: %d run, %d successful (%.1f %%), %d skipped\n", rep.Run, rep.Successful, 100*rep.SuccessRate, rep.Skipped)
+	fmt.Fprintf(w, "probes: %d run, %d successful (%.1f %%), %d skipped%s\n", rep.Run, rep.Successful, 100*rep.SuccessRate, rep.Skipped, skipReasons(rep.SkipReasons))
+	if rep.Warning != "" {
+		fmt.Fprintf(w, "WARNING: %s\n", rep.Warning)
+	}
 	if u := rep.UntilStable; u != nil {
 		how := "ran the whole grid"
 		if u.Stopped {
@@ -225,4 +239,27 @@ func printInspect(w io.Writer, rep *inspectReport) error {
 		}
 	}
 	return t.Render()
+}
+
+// skipReasons lists why probes were skipped, most frequent first, as
+// " (12 span not found, 3 longer than the model's context)".
+func skipReasons(reasons map[string]int) string {
+	if len(reasons) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(reasons))
+	for k := range reasons {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if reasons[keys[i]] != reasons[keys[j]] {
+			return reasons[keys[i]] > reasons[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%d %s", reasons[k], k)
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }

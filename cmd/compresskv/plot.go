@@ -26,24 +26,27 @@ func newPlotCommand(s *streams) *cobra.Command {
 		Long: `plot draws the layer x query-head heatmap of semantic retrieval (SRH) scores
 beside the classic retrieval scores, as the CompressKV paper shows them. When
 the profile is calibrated it adds bar charts of the layer scores and of the
-per-layer budgets at one average budget (--budget, default 256). The format
-follows the output file's extension: .png or .svg.
+per-layer budgets at one average budget (--avg, default 256), and when the
+profile holds its probes' results, the needle-in-a-haystack grid of those
+probes (context length x depth, green where the needles were retrieved). The
+format follows the output file's extension: .png or .svg.
 
 Given a compresskv.eval/v1 file it draws the needle-in-a-haystack heatmap of
 every method (context length x depth, colour = mean ROUGE-1 recall, with a
-colour bar) at one budget (--budget; default the smallest evaluated), and
+colour bar) at one budget (--avg; default the smallest evaluated), and
 the mean recall of every method against the budget.`,
 		Example: `  compresskv plot profile.json -o heads.png
-  compresskv plot profile.json -o heads.svg --budget 512
-  compresskv plot eval.json -o niah.png --budget 64`,
-		Args: cobra.ExactArgs(1),
+  compresskv plot profile.json -o heads.svg --avg 512
+  compresskv plot eval.json -o niah.png --avg 64`,
+		Args: fileArgs("plot PROFILE|EVAL -o FIGURE.png", "PROFILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.profile = args[0]
 			return runPlot(opts, s)
 		},
 	}
 	cmd.Flags().StringVarP(&opts.output, "output", "o", "heads.png", "figure file (.png or .svg)")
-	cmd.Flags().IntVar(&opts.budget, "budget", 0, "average budget whose per-layer budgets are drawn (0: 256 or the smallest stored)")
+	cmd.Flags().IntVar(&opts.budget, "avg", 0, "average budget whose per-layer budgets are drawn (0: 256 or the smallest stored)")
+	addAlias(cmd.Flags(), "budget", "avg") // the flag's first name; budget and inspect say --avg
 	return cmd
 }
 
@@ -61,6 +64,9 @@ func runPlot(opts *plotOptions, s *streams) error {
 	p, err := schema.ReadFile(opts.profile)
 	if err != nil {
 		return err
+	}
+	if err := schema.CheckEvidence(p, schema.DefaultMinSuccess); err != nil {
+		fmt.Fprintf(s.err, "compresskv: warning: %s: %v\n", opts.profile, err)
 	}
 	if err := figure.Save(p, opts.output, figure.Options{Budget: opts.budget}); err != nil {
 		return err

@@ -23,6 +23,7 @@ type profileOptions struct {
 	Probes probeFlags // the probe grid, needles, haystack and template
 
 	MaxNew          int
+	MinSuccess      int // fewest probes that must pass the recall gate (exit 1 below it, after writing)
 	TeacherForced   bool
 	NormalizedSRH   bool
 	Resume          bool
@@ -101,6 +102,7 @@ environment when --shard is not given. See docs/sharding.md.`,
 	f.StringVarP(&opts.Output, "output", "o", "profile.json", "profile file to write")
 	addProbeFlags(f, &opts.Probes, gridFlags)
 	f.IntVar(&opts.MaxNew, "max-new", profile.DefaultMaxNewTokens, "greedy decode limit per probe")
+	f.IntVar(&opts.MinSuccess, "min-success", schema.DefaultMinSuccess, "fewest probes that must pass the recall gate; below it the profile is still written but the command exits 1 (0 accepts any)")
 	f.BoolVar(&opts.TeacherForced, "teacher-forced", false, "feed the true answer tokens instead of decoding greedily (deviation from the reference)")
 	f.BoolVar(&opts.NormalizedSRH, "normalized-srh", false, "normalised SRH: a matching step adds the span mass once, divided by the span length (deviation)")
 	f.BoolVar(&opts.Resume, "resume", true, "resume from <output>.partial.jsonl when it exists")
@@ -129,6 +131,9 @@ type profileSummary struct {
 func runProfile(opts *profileOptions, s *streams) error {
 	if opts.Output == "" {
 		return usagef("--output must not be empty")
+	}
+	if opts.MinSuccess < 0 {
+		return usagef("--min-success %d: want a count of probes, 0 or more", opts.MinSuccess)
 	}
 	if opts.MaxNew <= 0 {
 		return usagef("--max-new %d: want a positive token count", opts.MaxNew)
@@ -243,7 +248,20 @@ func runProfile(opts *profileOptions, s *streams) error {
 		return err
 	}
 	warnIfUninformative(s.err, p)
-	return printSummary(s.out, summarize(p, opts.Output), opts.JSON, "")
+	if err := printSummary(s.out, summarize(p, opts.Output), opts.JSON, ""); err != nil {
+		return err
+	}
+	return checkMinSuccess(p, opts.Output, opts.MinSuccess)
+}
+
+// checkMinSuccess fails a run whose ranking rests on fewer than minSuccess
+// successful probes. The profile is already written: the probes' results in
+// it say what the model answered, and nothing a user computed is lost.
+func checkMinSuccess(p *schema.Profile, output string, minSuccess int) error {
+	if err := schema.CheckEvidence(p, minSuccess); err != nil {
+		return fmt.Errorf("%s was written, but %v; --min-success 0 keeps it without this error", output, err)
+	}
+	return nil
 }
 
 // probeReport appends one JSON line per finished probe to --report: what
@@ -314,7 +332,7 @@ func warnIfUninformative(w io.Writer, p *schema.Profile) {
 	run, ok := p.Probes.Run, p.Probes.Successful
 	switch {
 	case run > 0 && ok == 0:
-		fmt.Fprintf(w, "compresskv: warning: none of the %d probes passed the recall gate, so every score is 0 and the ranking is just the head order; the model may be too small to retrieve (try --teacher-forced) or the prompt may not suit it (--template)\n", run)
+		// checkMinSuccess fails the run (unless --min-success 0) and says why.
 	case run > 0 && 2*ok < run:
 		fmt.Fprintf(w, "compresskv: note: only %d of %d probes passed the recall gate; the scores are means over those\n", ok, run)
 	}

@@ -208,3 +208,18 @@ func isCobraUsage(err error) bool {
 	}
 	return false
 }
+
+// fileArgs requires exactly the named positional files, with a usage error
+// that shows the command line (cobra's own says "accepts 1 arg(s), received
+// 0").
+func fileArgs(usage string, names ...string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) == len(names) {
+			return nil
+		}
+		if len(args) < len(names) {
+			return usagef("%s needs %s: compresskv %s", cmd.Name(), strings.Join(names[len(args):], " and "), usage)
+		}
+		return usagef("%s takes %d file argument(s), got %d (%s): compresskv %s", cmd.Name(), len(names), len(args), strings.Join(args, " "), usage)
+	}
+}

@@ -147,3 +147,23 @@ func TestVersionFlag(t *testing.T) {
 		t.Fatalf("--version printed %q, version printed %q", flagOut.String(), cmdOut.String())
 	}
 }
+
+// TestFileArgsMessages: a command missing its file says which file and shows
+// the command line, as a usage error (exit 2), never cobra's raw count.
+func TestFileArgsMessages(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"inspect"}, "compresskv: inspect needs PROFILE: compresskv inspect PROFILE|EVAL\n"},
+		{[]string{"plot"}, "compresskv: plot needs PROFILE: compresskv plot PROFILE|EVAL -o FIGURE.png\n"},
+		{[]string{"inspect", "a.json", "b.json"}, "compresskv: inspect takes 1 file argument(s), got 2 (a.json b.json): compresskv inspect PROFILE|EVAL\n"},
+		{[]string{"budget", "--avg", "64"}, "compresskv: budget needs PROFILE: compresskv budget PROFILE --avg N\n"},
+	}
+	for _, tt := range tests {
+		var errOut strings.Builder
+		if code := run(tt.args, strings.NewReader(""), io.Discard, &errOut); code != exitUsage || errOut.String() != tt.want {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2, %q", tt.args, code, errOut.String(), tt.want)
+		}
+	}
+}

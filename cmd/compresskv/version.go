@@ -50,7 +50,8 @@ func newVersionCommand(s *streams) *cobra.Command {
 	return &cobra.Command{
 		Use:     "version",
 		Short:   "Print the compresskv version and the commit it was built from",
-		Example: "  compresskv version\n  compresskv --version",
+		Long:    "version prints the compresskv version and the commit it was built from (as --version does).",
+		Example: "  compresskv version",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, err := fmt.Fprintf(s.out, "compresskv %s\n", fullVersion())
