@@ -71,7 +71,7 @@ func TestQuickstartForwardsSettings(t *testing.T) {
 	if !strings.Contains(out, want) {
 		t.Errorf("output lacks the exact profile line %q:\n%s", want, out)
 	}
-	p, err := loadProfile(filepath.Join(dir, "profile.json"))
+	p, err := schema.ReadFile(filepath.Join(dir, "profile.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
