@@ -187,6 +187,9 @@ func printInspect(w io.Writer, rep *inspectReport) error {
 	m := rep.Model
 	fmt.Fprintf(w, "model: %s, %d layers, %d query heads, %d KV heads, head_dim %d\n", m.Architecture, m.Layers, m.Heads, m.KVHeads, m.HeadDim)
 	fmt.Fprintf(w, "fingerprint: %s\n", m.Fingerprint)
+	if m.ID != "" {
+		fmt.Fprintf(w, "hugging face: %s@%s (commit %s)\n", m.ID, m.Revision, m.Commit)
+	}
 	fmt.Fprintf(w, "made by: %s %s (%s scoring)\n", rep.Tool.Name, rep.Tool.Version, rep.Scoring)
 	fmt.Fprintf(w, "probes: %d run, %d successful (%.1f %%), %d skipped%s\n", rep.Run, rep.Successful, 100*rep.SuccessRate, rep.Skipped, skipReasons(rep.SkipReasons))
 	if rep.Warning != "" {

@@ -114,6 +114,7 @@ func runExport(opts *exportOptions, path string, s *streams) error {
 	for _, f := range r.Files {
 		fmt.Fprintf(s.out, "wrote %s\n", f)
 	}
+	fmt.Fprintf(s.out, "note: %s keeps the head order but loses %s\n", format, format.Loses())
 	return nil
 }
 
