@@ -117,7 +117,7 @@ which layers drifted and exits with status 3.`,
 	f.IntVar(&opts.Window, "window", 0, "observation window w (always kept; its queries vote)")
 	f.IntVar(&opts.Kernel, "kernel", 0, "pooling kernel (odd)")
 	f.StringVar(&opts.Pooling, "pooling", "", "pooling: avg or max")
-	f.IntSliceVar(&opts.Averages, "avgs", nil, "average budgets to allocate")
+	f.IntSliceVar(&opts.Averages, "avgs", nil, "average `budgets` to allocate")
 	f.IntVar(&opts.Floor, "floor", 0, "per-layer minimum budget m")
 	f.IntVar(&opts.CeilingFactor, "ceiling-factor", 0, "per-layer maximum budget M = factor x average")
 	f.StringVar(&opts.ExportReference, "export-reference", "", "also write the reference implementation's head_idx.json and layer_score.jsonl into this folder")
@@ -127,6 +127,7 @@ which layers drifted and exits with status 3.`,
 	f.IntVar(&opts.HeadTolerance, "head-tolerance", 0, "--check: top-k heads per layer allowed to differ")
 	f.BoolVar(&opts.Resume, "resume", true, "resume from <output>.calibrate.jsonl when it exists")
 	f.IntVar(&opts.Threads, "threads", 0, "prompts run in parallel (default: all CPUs); the result does not depend on it")
+	describeEmbeddedDefaults(f, []defaultsSource{{"calibrate.yaml", ""}})
 	return cmd
 }
 

@@ -55,8 +55,10 @@ func (pf *probeFlags) name(setting string) string {
 func addProbeFlags(fs *pflag.FlagSet, pf *probeFlags, style probeFlagStyle) {
 	pf.style = style
 	sp := &pf.Spec
-	fs.IntSliceVar(&sp.Lengths, pf.name("lengths"), nil, "context lengths in tokens (overrides --min-length/--max-length/--intervals)")
-	fs.Float64SliceVar(&sp.Depths, pf.name("depths"), nil, "needle depths in percent (overrides --min-depth/--max-depth/--depth-intervals)")
+	fs.IntSliceVar(&sp.Lengths, pf.name("lengths"), nil, "context `lengths` in tokens (overrides --min-length/--max-length/--intervals)")
+	fs.Float64SliceVar(&sp.Depths, pf.name("depths"), nil, "needle `depths` in percent (overrides --min-depth/--max-depth/--depth-intervals)")
+	// pflag would print an empty float list as "(default [])".
+	fs.Lookup(pf.name("depths")).DefValue = ""
 	fs.Int64Var(&sp.NeedleSeed, "needle-seed", 0, "seed of the generated needles")
 	fs.IntVar(&sp.NeedlesCount, "needles-count", 0, "number of generated needles")
 	addAlias(fs, "needle-count", "needles-count")
@@ -64,8 +66,8 @@ func addProbeFlags(fs *pflag.FlagSet, pf *probeFlags, style probeFlagStyle) {
 	fs.StringVar(&pf.Template, pf.name("template"), "", "prompt template: "+strings.Join(needle.TemplateNames(), ", ")+
 		`, "auto" (from the tokenizer's chat template), or a custom text with {context} and {question}`)
 	if style == calibrationFlags {
-		fs.Lookup(pf.name("lengths")).Usage = "context lengths of the built-in needle probes"
-		fs.Lookup(pf.name("depths")).Usage = "needle depths in percent of the built-in probes"
+		fs.Lookup(pf.name("lengths")).Usage = "context `lengths` of the built-in needle probes"
+		fs.Lookup(pf.name("depths")).Usage = "needle `depths` in percent of the built-in probes"
 		pf.AddSpecial = true
 		return
 	}
@@ -81,6 +83,7 @@ func addProbeFlags(fs *pflag.FlagSet, pf *probeFlags, style probeFlagStyle) {
 	fs.IntVar(&sp.Buffer, "buffer", 0, "tokens of each context length kept free for the question and answer")
 	fs.BoolVar(&pf.AddSpecial, "add-special", true, "add the tokenizer's special tokens (BOS) to the prompt")
 	fs.BoolVar(&pf.Quick, "quick", false, "use the quick probe grid (configs/probes-quick.yaml) for flags not given")
+	describeEmbeddedDefaults(fs, gridDefaults)
 }
 
 // aliasValue is the value of a hidden alias flag: setting it sets the
@@ -227,4 +230,80 @@ func (in *probeInputs) info() schema.ProbeInfo {
 		info.Template = in.template.Text
 	}
 	return info
+}
+
+// defaultsSource is an embedded config file whose values fill unset flags,
+// and when it applies ("" for always).
+type defaultsSource struct {
+	file, when string
+}
+
+// The embedded defaults of the probe grid flags, by when they apply.
+var gridDefaults = []defaultsSource{
+	{"probes.yaml", ""},
+	{"probes-quick.yaml", "--quick"},
+	{"probes-synth.yaml", "built-in model"},
+}
+
+// describeEmbeddedDefaults appends to the help text of every flag that an
+// embedded config file fills the value it gets there, e.g. "(default 1000;
+// --quick: 256; built-in model: 256)". The flags themselves are declared
+// with zero defaults so that the YAML stays the one source of the values,
+// and help would otherwise show none.
+func describeEmbeddedDefaults(fs *pflag.FlagSet, sources []defaultsSource) {
+	values := map[string][]string{} // flag -> value per source ("" when the file has none)
+	for i, src := range sources {
+		data, err := configs.Read(src.file)
+		if err != nil {
+			continue // configs_test checks every file is there and parses
+		}
+		var m map[string]any
+		if yaml.Unmarshal(data, &m) != nil {
+			continue
+		}
+		for key, val := range m {
+			if fs.Lookup(key) == nil {
+				continue
+			}
+			if values[key] == nil {
+				values[key] = make([]string, len(sources))
+			}
+			values[key][i] = yamlValueText(val)
+		}
+	}
+	for name, vals := range values {
+		f := fs.Lookup(name)
+		var parts []string
+		for i, v := range vals {
+			switch {
+			case v == "":
+			case sources[i].when == "" && v == f.DefValue:
+				// pflag prints a non-zero declared default itself.
+			case sources[i].when == "":
+				parts = append(parts, "default "+v)
+			case v != vals[0]:
+				parts = append(parts, sources[i].when+": "+v)
+			}
+		}
+		if len(parts) > 0 {
+			f.Usage += " (" + strings.Join(parts, "; ") + ")"
+		}
+	}
+}
+
+// yamlValueText renders a YAML value as it would be typed on the command
+// line: lists comma-separated, text quoted when it holds spaces or newlines.
+func yamlValueText(v any) string {
+	if list, ok := v.([]any); ok {
+		parts := make([]string, len(list))
+		for i, x := range list {
+			parts[i] = fmt.Sprint(x)
+		}
+		return strings.Join(parts, ",")
+	}
+	s := fmt.Sprint(v)
+	if strings.ContainsAny(s, " \n\t") {
+		return fmt.Sprintf("%q", s)
+	}
+	return s
 }

@@ -167,3 +167,50 @@ func TestFileArgsMessages(t *testing.T) {
 		}
 	}
 }
+
+// TestHelpShowsEmbeddedDefaults: the defaults that come from the embedded
+// YAML files show in --help, per grid, and no flag shows a Go type name.
+func TestHelpShowsEmbeddedDefaults(t *testing.T) {
+	help := func(args ...string) string {
+		var out strings.Builder
+		if code := run(append(args, "--help"), strings.NewReader(""), &out, io.Discard); code != exitOK {
+			t.Fatalf("%v --help: exit %d", args, code)
+		}
+		return out.String()
+	}
+	profileHelp := help("profile")
+	for _, want := range []string{
+		"shortest context length in tokens (default 1000; --quick: 256; built-in model: 256)",
+		"(default tolstoy; built-in model: generated)",
+		"--depths depths ",
+	} {
+		if !strings.Contains(profileHelp, want) {
+			t.Errorf("profile --help lacks %q", want)
+		}
+	}
+	calibrateHelp := help("calibrate")
+	for _, want := range []string{
+		"calibration budget: tokens per layer the selection keeps (default 32)",
+		"--needle-depths depths ",
+		"(default 10,50,90)",
+		"--avgs budgets ",
+		"(default 64,128,256,512,1024,2048)",
+	} {
+		if !strings.Contains(calibrateHelp, want) {
+			t.Errorf("calibrate --help lacks %q", want)
+		}
+	}
+	for _, cmd := range []string{"profile", "calibrate", "probes", "eval", "quickstart"} {
+		h := help(cmd)
+		for _, bad := range []string{"float64Slice", "intSlice", "(default [])"} {
+			if strings.Contains(h, bad) {
+				t.Errorf("%s --help shows %q", cmd, bad)
+			}
+		}
+		for _, line := range strings.Split(h, "\n") {
+			if strings.Count(line, "(default") > 1 {
+				t.Errorf("%s --help gives two defaults: %q", cmd, line)
+			}
+		}
+	}
+}
