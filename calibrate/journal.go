@@ -5,6 +5,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/compresskv/compresskv/internal/journal"
 )
@@ -15,7 +18,10 @@ const JournalFormat = "compresskv.calibrate-journal/v1"
 // journalHeader is the first line of a journal.
 type journalHeader struct {
 	Format string `json:"format"`
-	Key    string `json:"key"` // JournalKey of the run
+	Key    string `json:"key"` // RunKey.Hash of the run
+	// Settings name what Key covers, so that a refused resume can say
+	// which one differs.
+	Settings []Setting `json:"settings"`
 }
 
 // journalRecord is one finished prompt. Floats are written in Go's shortest
@@ -32,10 +38,13 @@ type journalRecord struct {
 var journalLayout = journal.Layout[journalHeader, journalRecord]{
 	Format: JournalFormat,
 	Same: func(file, want *journalHeader) error {
-		if file.Key != want.Key {
-			return errors.New("checkpoint was written for a different model, data or settings")
+		if file.Key == want.Key {
+			return nil
 		}
-		return nil
+		if d := settingsDiff(file.Settings, want.Settings); d != "" {
+			return errors.New(d)
+		}
+		return errors.New("checkpoint was written for a different model, data or settings")
 	},
 }
 
@@ -47,28 +56,101 @@ type Journal struct {
 	recs map[string]map[int]PromptResult // dataset -> prompt -> result
 }
 
+// Setting is one of the things a calibration checkpoint depends on, by the
+// name a user knows it by (a flag, or what the profile holds).
+type Setting struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// RunKey identifies a calibration run for resume: Hash covers everything a
+// prompt's errors depend on, Settings name the same things one by one.
+type RunKey struct {
+	Hash     string
+	Settings []Setting
+}
+
 // JournalKey identifies everything a prompt's errors depend on: the model
-// fingerprint, the selection settings, the heads that select, and every
-// dataset's name, generation length and prompt ids. Floor, ceiling and
+// (run: its fingerprint and the forward-pass settings, as "FINGERPRINT
+// kv=DTYPE chunk=N"), the selection settings, the heads that select, and
+// every dataset's name, generation length and prompt ids. Floor, ceiling and
 // averages only shape the budgets, so they are left out and may change on
 // resume.
-func JournalKey(fingerprint string, datasets []Dataset, ranking [][]int, opts Options) string {
+func JournalKey(run string, datasets []Dataset, ranking [][]int, opts Options) RunKey {
 	h := sha256.New()
 	enc := json.NewEncoder(h)
+	heads := Heads(ranking, opts.TopK)
 	// Encoding plain values cannot fail.
-	_ = enc.Encode([]any{JournalFormat, fingerprint, opts.Budget, opts.TopK, opts.Selection, Heads(ranking, opts.TopK)})
+	_ = enc.Encode([]any{JournalFormat, run, opts.Budget, opts.TopK, opts.Selection, heads})
+	var settings []Setting
+	for i, f := range strings.Fields(run) {
+		switch {
+		case strings.HasPrefix(f, "kv="):
+			settings = append(settings, Setting{"--kv-dtype", strings.TrimPrefix(f, "kv=")})
+		case strings.HasPrefix(f, "chunk="):
+			settings = append(settings, Setting{"--chunk", strings.TrimPrefix(f, "chunk=")})
+		case i == 0:
+			settings = append(settings, Setting{"model fingerprint", f})
+		default:
+			settings = append(settings, Setting{fmt.Sprintf("model setting %d", i), f})
+		}
+	}
+	settings = append(settings,
+		Setting{"--budget", strconv.Itoa(opts.Budget)},
+		Setting{"--top-k", strconv.Itoa(opts.TopK)},
+		Setting{"--window", strconv.Itoa(opts.Selection.Window)},
+		Setting{"--kernel", strconv.Itoa(opts.Selection.Kernel)},
+		Setting{"--pooling", string(opts.Selection.Pooling)},
+		Setting{"the profile's selecting heads", shortHash(heads)},
+	)
+	names := make([]string, len(datasets))
+	for i, d := range datasets {
+		names[i] = d.Name
+	}
+	settings = append(settings, Setting{"datasets", strings.Join(names, ",")})
 	for _, d := range datasets {
 		_ = enc.Encode([]any{d.Name, d.MaxNew, d.Prompts})
+		settings = append(settings,
+			Setting{"dataset " + d.Name + " --max-new", strconv.Itoa(d.MaxNew)},
+			Setting{"dataset " + d.Name + " prompts", fmt.Sprintf("%d prompts, ids %s", len(d.Prompts), shortHash(d.Prompts))})
 	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+	return RunKey{Hash: "sha256:" + hex.EncodeToString(h.Sum(nil)), Settings: settings}
+}
+
+// shortHash names a value by the first 12 hex digits of the sha256 of its
+// JSON, enough to tell two apart in a message.
+func shortHash(v any) string {
+	data, _ := json.Marshal(v)
+	sum := sha256.Sum256(data)
+	return "sha256:" + hex.EncodeToString(sum[:6])
+}
+
+// settingsDiff names the first setting whose value differs between a
+// checkpoint and this run, or returns "".
+func settingsDiff(file, want []Setting) string {
+	had := map[string]string{}
+	for _, s := range file {
+		had[s.Name] = s.Value
+	}
+	for _, s := range want {
+		v, ok := had[s.Name]
+		switch {
+		case !ok:
+			return fmt.Sprintf("checkpoint was written without %s, this run has %s %s", s.Name, s.Name, s.Value)
+		case v != s.Value:
+			return fmt.Sprintf("checkpoint was written with %s %s, this run has %s %s", s.Name, v, s.Name, s.Value)
+		}
+	}
+	return ""
 }
 
 // OpenJournal opens the journal at path for a run identified by key. With
 // resume and an existing file written for the same key, its finished
 // prompts are kept and new ones appended; a file for another key is an
-// error suggesting --resume=false. Otherwise the journal starts empty.
-func OpenJournal(path, key string, resume bool) (*Journal, error) {
-	j, recs, err := journalLayout.Open(path, journalHeader{Format: JournalFormat, Key: key}, resume)
+// error naming the setting that differs and suggesting --resume=false.
+// Otherwise the journal starts empty.
+func OpenJournal(path string, key RunKey, resume bool) (*Journal, error) {
+	j, recs, err := journalLayout.Open(path, journalHeader{Format: JournalFormat, Key: key.Hash, Settings: key.Settings}, resume)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package calibrate
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -316,11 +317,25 @@ func TestJournalResume(t *testing.T) {
 		t.Errorf("resumed run differs from an uninterrupted one:\n%s\n%s", a, b)
 	}
 
-	// Another key refuses to resume; resume=false starts over.
-	if _, err := OpenJournal(path, "sha256:other", true); err == nil || !strings.Contains(err.Error(), "--resume=false") {
-		t.Errorf("resume with another key: error %v", err)
+	// Another key refuses to resume, naming what differs; resume=false
+	// starts over.
+	other := opts
+	other.TopK = 3
+	otherKey := JournalKey(m.Fingerprint(), datasets, ranking, other)
+	if _, err := OpenJournal(path, otherKey, true); err == nil || !strings.Contains(err.Error(), "checkpoint was written with --top-k 2, this run has --top-k 3; rerun with --resume=false") {
+		t.Errorf("resume with another --top-k: error %v", err)
 	}
-	j, err = OpenJournal(path, "sha256:other", false)
+	longer := slices.Clone(datasets)
+	longer[1].MaxNew++
+	if _, err := OpenJournal(path, JournalKey(m.Fingerprint()+" kv=bf16", datasets, ranking, opts), true); err == nil ||
+		!strings.Contains(err.Error(), "checkpoint was written without --kv-dtype, this run has --kv-dtype bf16") {
+		t.Errorf("resume with another kv dtype: error %v", err)
+	}
+	if _, err := OpenJournal(path, JournalKey(m.Fingerprint(), longer, ranking, opts), true); err == nil ||
+		!strings.Contains(err.Error(), fmt.Sprintf("checkpoint was written with dataset beta --max-new %d, this run has dataset beta --max-new %d", datasets[1].MaxNew, longer[1].MaxNew)) {
+		t.Errorf("resume with another --max-new: error %v", err)
+	}
+	j, err = OpenJournal(path, otherKey, false)
 	if err != nil {
 		t.Fatal(err)
 	}

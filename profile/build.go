@@ -163,8 +163,8 @@ func Merge(parts []*Partial) (*schema.Profile, error) {
 		if !p.Complete {
 			return nil, fmt.Errorf("%s: shard %s is not finished (no completion mark); rerun that shard to resume it", p.Path, p.Header.Shard)
 		}
-		if d := headerDiff(&first.Header, &p.Header); d != "" {
-			return nil, fmt.Errorf("%s and %s: written with a different %s; only shards of the same run merge", first.Path, p.Path, d)
+		if d := headerDiff(&first.Header, &p.Header); d != nil {
+			return nil, fmt.Errorf("%s and %s: written with %s %s and %s %s; only shards of the same run merge", first.Path, p.Path, d.name, d.a, d.name, d.b)
 		}
 		records = append(records, p.Records...)
 	}

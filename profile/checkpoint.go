@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/compresskv/compresskv/internal/journal"
 	"github.com/compresskv/compresskv/profile/schema"
@@ -87,38 +89,131 @@ func checkRecord(r *Record, m *schema.Model) error {
 	return nil
 }
 
-// headerDiff names the first part in which two headers differ (the shard
-// is not compared), or returns "" when they agree.
-func headerDiff(a, b *Header) string {
-	parts := []struct {
-		name string
-		x, y any
-	}{
-		{"format", a.Format, b.Format},
-		{"model (architecture, shape or fingerprint)", a.Model, b.Model},
-		{"tool version", a.Tool, b.Tool},
-		{"probe settings", a.Probes, b.Probes},
-		{"probe list", a.Indices, b.Indices},
-	}
-	for _, p := range parts {
-		x, _ := json.Marshal(p.x)
-		y, _ := json.Marshal(p.y)
-		if !bytes.Equal(x, y) {
-			return p.name
+// difference is one setting in which two headers differ, by the name a
+// user knows it by (a flag where there is one), with both values.
+type difference struct {
+	name string
+	a, b string
+}
+
+// headerNames names the header parts a user sets, by JSON path. A part
+// named here is compared and reported whole (a list of lengths is one
+// setting, not one per entry).
+var headerNames = map[string]string{
+	"format":                 "checkpoint format",
+	"tool.version":           "compresskv version",
+	"model.fingerprint":      "model fingerprint",
+	"probes.scoring":         "scoring (--teacher-forced)",
+	"probes.template":        "--template",
+	"probes.haystack":        "--haystack",
+	"probes.haystack_seed":   "--seed",
+	"probes.needles":         "--needles",
+	"probes.needle_seed":     "--needle-seed",
+	"probes.needle_count":    "--needles-count",
+	"probes.context_lengths": "--lengths",
+	"probes.depths":          "--depths",
+	"probes.buffer":          "--buffer",
+	"probes.max_new_tokens":  "--max-new",
+	"probes.kv_cache":        "--kv-dtype",
+	"probes.prefill_chunk":   "--chunk",
+	"probes.success_recall":  "success recall gate",
+	"probes.skipped":         "skipped probe count",
+	"probes.skip_reasons":    "skipped probes",
+	"indices":                "probe list",
+}
+
+// headerDiff names the first setting in which two headers differ (the
+// shard is not compared), or returns nil when they agree. Parts are
+// compared in the order format, model, tool, probes, probe list; keys
+// within a part in sorted order.
+func headerDiff(a, b *Header) *difference {
+	ja, jb := headerTree(a), headerTree(b)
+	for _, k := range []string{"format", "model", "tool", "probes", "indices"} {
+		if d := treeDiff(k, ja[k], jb[k]); d != nil {
+			return d
 		}
 	}
-	return ""
+	return nil
+}
+
+// headerTree is a header as decoded JSON, without its shard.
+func headerTree(h *Header) map[string]any {
+	c := *h
+	c.Shard = Shard{}
+	data, _ := json.Marshal(&c) // plain values: cannot fail
+	var t map[string]any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	_ = dec.Decode(&t)
+	return t
+}
+
+func treeDiff(path string, x, y any) *difference {
+	mx, okx := x.(map[string]any)
+	my, oky := y.(map[string]any)
+	if _, named := headerNames[path]; !named && okx && oky {
+		keys := map[string]bool{}
+		for k := range mx {
+			keys[k] = true
+		}
+		for k := range my {
+			keys[k] = true
+		}
+		sorted := make([]string, 0, len(keys))
+		for k := range keys {
+			sorted = append(sorted, k)
+		}
+		sort.Strings(sorted)
+		for _, k := range sorted {
+			if d := treeDiff(path+"."+k, mx[k], my[k]); d != nil {
+				return d
+			}
+		}
+		return nil
+	}
+	vx, vy := showValue(x), showValue(y)
+	if vx == vy {
+		return nil
+	}
+	name, ok := headerNames[path]
+	if !ok {
+		name = strings.NewReplacer(".", " ", "_", " ").Replace(path)
+	}
+	return &difference{name: name, a: vx, b: vy}
+}
+
+// showValue formats a decoded JSON value for a message: strings bare,
+// anything else as compact JSON, long values cut short.
+func showValue(v any) string {
+	var out string
+	switch v := v.(type) {
+	case nil:
+		return "(none)"
+	case string:
+		out = strconv.Quote(v)
+		if v != "" && !strings.ContainsAny(v, " \t\n\"") {
+			out = v
+		}
+	default:
+		data, _ := json.Marshal(v)
+		out = string(data)
+	}
+	if len(out) > 80 {
+		out = out[:77] + "..."
+	}
+	return out
 }
 
 // sameRun accepts a checkpoint for resume when its header equals the
-// run's, shard included.
+// run's, shard included; otherwise it names the first setting that
+// differs ("checkpoint was written with --seed 1, this run has --seed 9").
 func sameRun(file, want *Header) error {
 	d := headerDiff(file, want)
-	if d == "" && file.Shard != want.Shard {
-		d = "shard"
+	if d == nil && file.Shard != want.Shard {
+		d = &difference{name: "--shard", a: file.Shard.String(), b: want.Shard.String()}
 	}
-	if d != "" {
-		return fmt.Errorf("checkpoint was written with a different %s", d)
+	if d != nil {
+		return fmt.Errorf("checkpoint was written with %s %s, this run has %s %s", d.name, d.a, d.name, d.b)
 	}
 	return nil
 }

@@ -128,11 +128,15 @@ func TestCheckpointSettingsMismatch(t *testing.T) {
 		mutate func(h *Header)
 		want   string
 	}{
-		{"fingerprint", func(h *Header) { h.Model.Fingerprint = "sha256:cd" }, "different model"},
-		{"max new tokens", func(h *Header) { h.Probes.MaxNewTokens = 20 }, "different probe settings"},
-		{"probe list", func(h *Header) { h.Indices = h.Indices[:3] }, "different probe list"},
-		{"tool version", func(h *Header) { h.Tool.Version = "other" }, "different tool version"},
-		{"shard", func(h *Header) { h.Shard = Shard{Index: 1, Count: 2} }, "different shard"},
+		{"fingerprint", func(h *Header) { h.Model.Fingerprint = "sha256:cd" }, "checkpoint was written with model fingerprint sha256:ab, this run has model fingerprint sha256:cd"},
+		{"layers", func(h *Header) { h.Model.Layers = 3 }, "checkpoint was written with model layers 2, this run has model layers 3"},
+		{"max new tokens", func(h *Header) { h.Probes.MaxNewTokens = 20 }, "checkpoint was written with --max-new 50, this run has --max-new 20"},
+		{"seed", func(h *Header) { h.Probes.HaystackSeed = 9 }, "checkpoint was written with --seed 0, this run has --seed 9"},
+		{"lengths", func(h *Header) { h.Probes.ContextLengths = []int{64, 256} }, "checkpoint was written with --lengths [64,128], this run has --lengths [64,256]"},
+		{"template", func(h *Header) { h.Probes.Template = "llama3 chat" }, `checkpoint was written with --template raw, this run has --template "llama3 chat"`},
+		{"probe list", func(h *Header) { h.Indices = h.Indices[:3] }, "checkpoint was written with probe list [0,1,2,3,5], this run has probe list [0,1,2]"},
+		{"tool version", func(h *Header) { h.Tool.Version = "other" }, "checkpoint was written with compresskv version test, this run has compresskv version other"},
+		{"shard", func(h *Header) { h.Shard = Shard{Index: 1, Count: 2} }, "checkpoint was written with --shard 0/1, this run has --shard 1/2"},
 	}
 	for _, tc := range tests {
 		h := testHeader()
@@ -308,7 +312,7 @@ func TestBuildAndMerge(t *testing.T) {
 	other := *parts[1]
 	other.Header.Model.Fingerprint = "sha256:ff"
 	_, err = Merge([]*Partial{parts[0], &other, parts[2]})
-	if err == nil || !strings.Contains(err.Error(), "different model") {
+	if err == nil || !strings.Contains(err.Error(), "written with model fingerprint sha256:ab and model fingerprint sha256:ff; only shards of the same run merge") {
 		t.Errorf("merge across models: %v", err)
 	}
 	unfinished := *parts[1]
