@@ -314,7 +314,38 @@ func parseRope(f configFields, c *Config) error {
 	if c.RopeTheta <= 0 {
 		return fmt.Errorf("%s: rope_theta must be positive, got %g", f.name, c.RopeTheta)
 	}
-	return nil
+	return partialRotary(f, key)
+}
+
+// partialRotary accepts partial_rotary_factor (top level, or in the rope
+// block of transformers v5) only when it is 1. Below 1 transformers' rope
+// initialisation builds cos/sin tables of head_dim*factor, but Llama's,
+// Mistral's and Qwen2's apply_rotary_pos_emb multiply the whole head by
+// them (no rotated/pass-through split as in Phi or GPT-NeoX), which does
+// not broadcast: there is no Hugging Face result to reproduce, so the
+// config is refused rather than given a guessed meaning.
+func partialRotary(f configFields, ropeKey string) error {
+	check := func(fields configFields) error {
+		v, err := fields.float("partial_rotary_factor", 1)
+		if err != nil {
+			return err
+		}
+		if v != 1 {
+			return fmt.Errorf("%s: partial_rotary_factor %g is not supported: transformers' Llama, Mistral and Qwen2 attention rotates the whole head, so a partial rotation has no reference to match", fields.name, v)
+		}
+		return nil
+	}
+	if err := check(f); err != nil {
+		return err
+	}
+	if !f.has(ropeKey) {
+		return nil
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(f.m[ropeKey], &raw); err != nil {
+		return nil // parseRope reported it
+	}
+	return check(configFields{name: f.name + ": " + ropeKey, m: raw})
 }
 
 func parseRopeScaling(rf configFields, c *Config) (*RopeScaling, error) {

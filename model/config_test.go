@@ -70,6 +70,12 @@ func TestParseConfig(t *testing.T) {
 				RMSNormEps: 1e-6, RopeTheta: 10000, MaxPositionEmbeddings: 131072, BOS: 1, EOS: []int{2}},
 		},
 		{
+			name: "partial_rotary_factor 1 rotates the whole head",
+			json: `{"model_type": "llama", ` + base + `, "partial_rotary_factor": 1.0}`,
+			want: Config{Architecture: "llama", HiddenSize: 64, NumLayers: 5, NumHeads: 8, NumKVHeads: 8, HeadDim: 8, IntermediateSize: 172, VocabSize: 512,
+				RMSNormEps: 1e-6, RopeTheta: 10000, MaxPositionEmbeddings: 2048, BOS: 1, EOS: []int{2}},
+		},
+		{
 			name: "transformers v5 rope_parameters carry rope_theta",
 			json: `{"model_type": "llama", ` + base + `, "rope_parameters": {"rope_type": "default", "rope_theta": 500000.0}}`,
 			want: Config{Architecture: "llama", HiddenSize: 64, NumLayers: 5, NumHeads: 8, NumKVHeads: 8, HeadDim: 8, IntermediateSize: 172, VocabSize: 512,
@@ -125,6 +131,9 @@ func TestParseConfigErrors(t *testing.T) {
 		{"gelu", `{"model_type": "llama", ` + base + `, "hidden_act": "gelu"}`, `hidden_act "gelu" is not supported`},
 		{"mlp bias", `{"model_type": "llama", ` + base + `, "mlp_bias": true}`, "mlp_bias true is not supported"},
 		{"bad eos", `{"model_type": "llama", ` + base + `, "eos_token_id": [2, "x"]}`, `eos_token_id: want an integer, got "x"`},
+		{"partial rotary", `{"model_type": "llama", ` + base + `, "partial_rotary_factor": 0.5}`, "partial_rotary_factor 0.5 is not supported: transformers' Llama, Mistral and Qwen2 attention rotates the whole head"},
+		{"partial rotary in rope_parameters", `{"model_type": "qwen2", ` + base + `, "rope_parameters": {"rope_type": "default", "rope_theta": 1e6, "partial_rotary_factor": 0.25}}`, "rope_parameters: partial_rotary_factor 0.25 is not supported"},
+		{"partial rotary not a number", `{"model_type": "mistral", ` + base + `, "partial_rotary_factor": "half"}`, `partial_rotary_factor: want a number, got "half"`},
 		{"zero rope_theta", `{"model_type": "llama", ` + base + `, "rope_theta": 0}`, "rope_theta must be positive"},
 		{"huge vocab", `{"model_type": "llama", ` + strings.Replace(base, `"vocab_size": 512`, `"vocab_size": 1e12`, 1) + `}`, "vocab_size 1000000000000 is implausibly large"},
 	}

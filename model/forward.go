@@ -22,8 +22,11 @@ func (s *Session) forward(ids []int, logits []float32) error {
 	for t, id := range ids {
 		w.EmbedTokens.Row(x[t*hidden:(t+1)*hidden], id)
 	}
-	// RoPE angles of this chunk's positions, shared by every layer.
-	cos, sin := s.m.rope.angles(&s.rope, b.angles, p0, n) // [n, headDim/2]
+	// RoPE angles of this chunk's positions, shared by every layer. The
+	// sequence length that dynamic NTK scaling reads is the end of the
+	// whole Prefill call, not of this chunk, so chunking changes nothing.
+	seqLen := max(s.call.ropeLen, p0+n)
+	cos, sin := s.m.rope.angles(&s.rope, b.angles, p0, n, seqLen) // [n, headDim/2]
 
 	for l := range w.Layers {
 		lw := &w.Layers[l]

@@ -299,10 +299,23 @@ func checkPropCase(t *testing.T, c *propCase) {
 	if obs.prefills != m.Config.NumLayers {
 		t.Fatalf("%d PrefillEnd calls, want %d", obs.prefills, m.Config.NumLayers)
 	}
+	// (b) Chunked prefills: one call, so even under dynamic NTK past
+	// max_position_embeddings they rotate as the one-shot prefill does.
+	for _, chunk := range c.chunks {
+		mc := *m
+		mc.Options.ChunkSize = chunk
+		got, err := mc.NewSession().PrefillAll(ids, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkAll(fmt.Sprintf("prefill in chunks of %d", chunk), got)
+	}
+
 	if c.dynamicBeyond() {
-		// Chunks and steps rotate with the length seen so far: they follow
-		// transformers' cache, not the one-shot reference. Still check the
-		// decode attention against the view's own cache.
+		// Steps (and a prefill split into two calls) rotate with the length
+		// each call reaches: they follow transformers' cache, not the
+		// one-shot reference. Still check the decode attention against the
+		// view's own cache.
 		s := m.NewSession()
 		o := &propObserver{t: t, c: c, m: m, ref: ref, window: c.window, fed: c.prefix, end: c.prefix}
 		if err := s.Prefill(ids[:c.prefix], o); err != nil {
@@ -315,17 +328,6 @@ func checkPropCase(t *testing.T, c *propCase) {
 			}
 		}
 		return
-	}
-
-	// (b) Chunked prefills.
-	for _, chunk := range c.chunks {
-		mc := *m
-		mc.Options.ChunkSize = chunk
-		got, err := mc.NewSession().PrefillAll(ids, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkAll(fmt.Sprintf("prefill in chunks of %d", chunk), got)
 	}
 
 	// (c) Prefill a prefix (two calls, in chunks, observed), then Step the

@@ -41,6 +41,7 @@ type callState struct {
 	decode    bool
 	window    int // prefill: last queries to keep per layer
 	wantProbs bool
+	ropeLen   int // sequence length at the end of the call (dynamic NTK rotates the whole call with it)
 }
 
 // scratch holds one chunk's activations.
@@ -173,7 +174,7 @@ func (s *Session) prefill(ids []int, obs Observer, logits []float32) error {
 		return nil
 	}
 	start, vocab, chunk := s.Len(), s.m.Config.VocabSize, s.m.Options.ChunkSize
-	s.call = callState{obs: obs}
+	s.call = callState{obs: obs, ropeLen: start + len(ids)}
 	if obs != nil {
 		s.call.window = queryWindow(obs)
 	}

@@ -43,9 +43,10 @@ type LayerWeights struct {
 
 // Options tune how a model runs; the zero value gives the defaults.
 type Options struct {
-	ChunkSize  int           // tokens per prefill chunk (default 512)
-	KVDType    kernels.DType // KV cache storage: kernels.F32 (default) or kernels.BF16
-	MaxContext int           // longest sequence a Session accepts (default max_position_embeddings)
+	ChunkSize  int            // tokens per prefill chunk (default 512)
+	KVDType    kernels.DType  // KV cache storage: kernels.F32 (default) or kernels.BF16
+	MaxContext int            // longest sequence a Session accepts (default max_position_embeddings)
+	Rope       RopeArithmetic // RoPE arithmetic: RopeHF (default, transformers' float32) or RopeExact
 }
 
 // DefaultChunkSize is the prefill chunk used when Options.ChunkSize is 0.
@@ -323,8 +324,11 @@ func New(cfg *Config, w *Weights, opts Options) (*Model, error) {
 	if err := checkKVDType(opts.KVDType); err != nil {
 		return nil, err
 	}
+	if int(opts.Rope) >= len(ropeArithmeticNames) {
+		return nil, fmt.Errorf("model options: unknown %v", opts.Rope)
+	}
 	sum := sha256.Sum256(cfg.JSON())
-	return &Model{Config: cfg, Weights: w, Options: opts, fingerprint: hex.EncodeToString(sum[:]), rope: newRope(cfg)}, nil
+	return &Model{Config: cfg, Weights: w, Options: opts, fingerprint: hex.EncodeToString(sum[:]), rope: newRope(cfg, opts.Rope)}, nil
 }
 
 // matrixFilled reports whether m's storage holds Rows*Cols values of its dtype.

@@ -206,8 +206,8 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 	journalPath := output + ".calibrate.jsonl"
 	if existing == nil {
 		// The forward-pass settings change the errors too: a checkpoint of
-		// another --kv-dtype or --chunk must not be resumed.
-		run := fmt.Sprintf("%s kv=%s chunk=%d", p.Model.Fingerprint, opts.Runtime.kvCacheName(), opts.Runtime.Chunk)
+		// another --kv-dtype, --chunk or --rope must not be resumed.
+		run := fmt.Sprintf("%s kv=%s chunk=%d rope=%s", p.Model.Fingerprint, opts.Runtime.kvCacheName(), opts.Runtime.Chunk, opts.Runtime.ropeName())
 		key := calibrate.JournalKey(run, datasets, p.Heads.Ranking, calOpts)
 		if journal, err = calibrate.OpenJournal(journalPath, key, opts.Resume); err != nil {
 			return err
@@ -234,7 +234,7 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 		}
 		return err
 	}
-	c.KVCache = opts.Runtime.kvCacheName()
+	c.KVCache, c.Rope = opts.Runtime.kvCacheName(), opts.Runtime.ropeName()
 	p.Calibration = c
 	if err := schema.Validate(p); err != nil {
 		return fmt.Errorf("calibrated profile does not validate (a bug): %w", err)

@@ -39,15 +39,17 @@ func addModelFlags(fs *pflag.FlagSet, modelDir, tokenizerDir *string) {
 }
 
 // runtimeFlags are the forward-pass settings every command that runs the
-// model takes: they change memory and speed, and (bf16) the numbers.
+// model takes: they change memory and speed, and (bf16, rope) the numbers.
 type runtimeFlags struct {
 	Chunk   int    // --chunk: prefill chunk size in tokens
 	KVDType string // --kv-dtype: f32 or bf16
+	Rope    string // --rope: hf or exact
 }
 
 func addRuntimeFlags(fs *pflag.FlagSet, rf *runtimeFlags) {
 	fs.IntVar(&rf.Chunk, "chunk", model.DefaultChunkSize, "prefill chunk size in tokens")
 	fs.StringVar(&rf.KVDType, "kv-dtype", "f32", "KV cache storage: f32, or bf16 (half the memory of long prompts, slightly different scores)")
+	fs.StringVar(&rf.Rope, "rope", model.RopeHF.String(), "RoPE arithmetic: hf (Hugging Face's float32 angles, as the model was trained) or exact (float64 angles)")
 }
 
 // options turns the flags into model options, or a usage error.
@@ -59,8 +61,15 @@ func (rf runtimeFlags) options() (model.Options, error) {
 	if !ok {
 		return model.Options{}, usagef("--kv-dtype %q: want f32 or bf16", rf.KVDType)
 	}
-	return model.Options{ChunkSize: rf.Chunk, KVDType: kv}, nil
+	rope, err := model.ParseRopeArithmetic(strings.ToLower(rf.Rope))
+	if err != nil {
+		return model.Options{}, usagef("--rope %q: want hf or exact", rf.Rope)
+	}
+	return model.Options{ChunkSize: rf.Chunk, KVDType: kv, Rope: rope}, nil
 }
+
+// ropeName is the --rope value as profiles record it.
+func (rf runtimeFlags) ropeName() string { return strings.ToLower(rf.Rope) }
 
 // load checks the flags and loads the model with them (see loadModel).
 func (rf runtimeFlags) load(modelDir, tokenizerDir string) (*loadedModel, error) {

@@ -185,7 +185,7 @@ func runProfile(opts *profileOptions, s *streams) error {
 		StableWindow:  opts.StableWindow,
 	}
 	info := inputs.info()
-	info.KVCache, info.PrefillChunk = opts.Runtime.kvCacheName(), opts.Runtime.Chunk
+	info.KVCache, info.PrefillChunk, info.Rope = opts.Runtime.kvCacheName(), opts.Runtime.Chunk, opts.Runtime.ropeName()
 	header := profile.NewHeader(schema.Tool{Name: "compresskv", Version: version}, lm.info(), info, probes, skips, runOpts)
 
 	journal := opts.Output + ".partial.jsonl"

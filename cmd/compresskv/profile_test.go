@@ -278,8 +278,9 @@ func TestWarnIfUninformative(t *testing.T) {
 	}
 }
 
-// TestProfileRuntimeSettings: --kv-dtype and --chunk are recorded in the
-// profile, and a checkpoint written with another KV cache is not resumed.
+// TestProfileRuntimeSettings: --kv-dtype, --chunk and --rope are recorded
+// in the profile, and a checkpoint written with another KV cache or RoPE
+// arithmetic is not resumed.
 func TestProfileRuntimeSettings(t *testing.T) {
 	if testing.Short() {
 		t.Skip("profiles the synthetic model; skipped with -short")
@@ -287,15 +288,21 @@ func TestProfileRuntimeSettings(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	out := filepath.Join(t.TempDir(), "p.json")
 	grid := []string{"--lengths", "256", "--depths", "0,50"}
-	if code, _, errOut := runCLI(append([]string{"profile", "-o", out, "--kv-dtype", "bf16", "--chunk", "64"}, grid...)...); code != exitOK {
+	if code, _, errOut := runCLI(append([]string{"profile", "-o", out, "--kv-dtype", "bf16", "--chunk", "64", "--rope", "exact"}, grid...)...); code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	p, err := schema.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Probes.KVCache != "bf16" || p.Probes.PrefillChunk != 64 {
-		t.Errorf("recorded kv_cache %q, prefill_chunk %d; want bf16, 64", p.Probes.KVCache, p.Probes.PrefillChunk)
+	if p.Probes.KVCache != "bf16" || p.Probes.PrefillChunk != 64 || p.Probes.Rope != "exact" {
+		t.Errorf("recorded kv_cache %q, prefill_chunk %d, rope %q; want bf16, 64, exact", p.Probes.KVCache, p.Probes.PrefillChunk, p.Probes.Rope)
+	}
+	if code, _, errOut := runCLI(append([]string{"profile", "-o", out}, grid...)...); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if p, err = schema.ReadFile(out); err != nil || p.Probes.Rope != "hf" {
+		t.Errorf("default run: rope %q (%v), want hf", p.Probes.Rope, err)
 	}
 	// A shard file (kept on disk, like a checkpoint) of a bf16 run is not
 	// resumed by an f32 run of the same shard.
@@ -306,8 +313,14 @@ func TestProfileRuntimeSettings(t *testing.T) {
 	if code, _, errOut := runCLI(append(shardArgs, "--kv-dtype", "f32")...); code != exitFailure || !strings.Contains(errOut, "checkpoint was written with --kv-dtype bf16, this run has --kv-dtype f32") {
 		t.Errorf("f32 run over a bf16 shard file: exit %d, stderr %q; want a refusal naming --kv-dtype", code, errOut)
 	}
+	if code, _, errOut := runCLI(append(shardArgs, "--kv-dtype", "bf16", "--rope", "exact")...); code != exitFailure || !strings.Contains(errOut, "different probe settings") {
+		t.Errorf("--rope exact run over an hf shard file: exit %d, stderr %q; want a refusal naming the probe settings", code, errOut)
+	}
 	if code, _, errOut := runCLI("profile", "-o", out, "--kv-dtype", "f16"); code != exitUsage || !strings.Contains(errOut, `--kv-dtype "f16": want f32 or bf16`) {
 		t.Errorf("--kv-dtype f16: exit %d, stderr %q", code, errOut)
+	}
+	if code, _, errOut := runCLI("profile", "-o", out, "--rope", "float64"); code != exitUsage || !strings.Contains(errOut, `--rope "float64": want hf or exact`) {
+		t.Errorf("--rope float64: exit %d, stderr %q", code, errOut)
 	}
 }
 

@@ -59,6 +59,7 @@ type ProbeInfo struct {
 	MaxNewTokens   int            `json:"max_new_tokens"`
 	KVCache        string         `json:"kv_cache,omitempty"`      // KV cache storage of the run: "f32" or "bf16"
 	PrefillChunk   int            `json:"prefill_chunk,omitempty"` // prefill chunk size in tokens
+	Rope           string         `json:"rope,omitempty"`          // RoPE arithmetic of the run: "hf" or "exact"; absent in profiles older than the field
 	SuccessRecall  float64        `json:"success_recall"`          // ROUGE-1 recall a probe must exceed (0.5)
 	UntilStable    *UntilStable   `json:"until_stable,omitempty"`  // set when the run stopped once the ranking was stable (--until-stable)
 	Run            int            `json:"run"`                     // probes decoded
@@ -127,6 +128,7 @@ type Calibration struct {
 	Floor         int                `json:"floor"`              // per-layer minimum budget m (32)
 	CeilingFactor int                `json:"ceiling_factor"`     // M = CeilingFactor * average budget (3)
 	KVCache       string             `json:"kv_cache,omitempty"` // KV cache storage of the run: "f32" or "bf16"
+	Rope          string             `json:"rope,omitempty"`     // RoPE arithmetic of the run: "hf" or "exact"
 	Datasets      []DatasetScore     `json:"datasets"`
 	LayerScores   []float64          `json:"layer_scores"` // average of the normalised dataset vectors, normalised again (sums to 1)
 	Budgets       map[string][]int   `json:"budgets"`      // average budget (decimal string) -> per-layer budgets summing to avg*layers

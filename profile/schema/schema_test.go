@@ -129,6 +129,8 @@ func TestValidateRejects(t *testing.T) {
 		{"pooling", func(p *Profile) { p.Calibration.Pooling = "sum" }, `calibration.pooling is "sum"`},
 		{"negative floor", func(p *Profile) { p.Calibration.Floor = -1 }, "calibration.floor is -1"},
 		{"ceiling factor zero", func(p *Profile) { p.Calibration.CeilingFactor = 0 }, "calibration.ceiling_factor is 0, want 1..65536"},
+		{"probe rope", func(p *Profile) { p.Probes.Rope = "float64" }, `probes.rope is "float64", want hf or exact`},
+		{"calibration rope", func(p *Profile) { p.Calibration.Rope = "HF" }, `calibration.rope is "HF", want hf or exact`},
 		{"huge average", func(p *Profile) { p.Calibration.Budgets["4611686018427387904"] = []int{1, 2} }, `key "4611686018427387904"`},
 	}
 	for _, tc := range tests {

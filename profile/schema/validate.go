@@ -88,6 +88,9 @@ func Validate(p *Profile) error {
 }
 
 func validateProbes(pi *ProbeInfo) error {
+	if err := checkRope("probes.rope", pi.Rope); err != nil {
+		return err
+	}
 	if err := checkFinite("probes.success_recall", pi.SuccessRecall); err != nil {
 		return err
 	}
@@ -286,6 +289,9 @@ func validateCalibration(c *Calibration, layers, heads int) error {
 	if err := validateSettings(c, heads); err != nil {
 		return err
 	}
+	if err := checkRope("calibration.rope", c.Rope); err != nil {
+		return err
+	}
 	if len(c.LayerScores) != layers {
 		return fmt.Errorf("profile: calibration.layer_scores has %d entries, model has %d layers", len(c.LayerScores), layers)
 	}
@@ -367,4 +373,23 @@ func checkDistribution(name string, v []float64) error {
 		return fmt.Errorf("profile: %s sums to %v, want 1", name, sum)
 	}
 	return nil
+}
+
+// RopeArithmetics are the values of probes.rope and calibration.rope: the
+// forward pass's RoPE arithmetic, Hugging Face's float32 angles ("hf") or
+// float64 ones ("exact"). The field is absent in profiles written before it
+// existed (their runs used float64 angles).
+var RopeArithmetics = []string{"hf", "exact"}
+
+// checkRope accepts an absent rope field or one of RopeArithmetics.
+func checkRope(name, v string) error {
+	if v == "" {
+		return nil
+	}
+	for _, a := range RopeArithmetics {
+		if v == a {
+			return nil
+		}
+	}
+	return fmt.Errorf("profile: %s is %q, want %s", name, v, strings.Join(RopeArithmetics, " or "))
 }
