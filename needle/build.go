@@ -20,6 +20,10 @@ type Settings struct {
 	Grid       Grid
 	Template   Template
 	AddSpecial bool // prepend BOS when tokenising the prompt; true matches Hugging Face
+	// Compat selects the construction: CompatNone (compresskv's) or
+	// CompatReference (the reference's, token for token; it needs the raw
+	// template and AddSpecial).
+	Compat Compat
 
 	// Provenance only: the seeds the caller generated needles and haystack
 	// with, recorded so a profile says how its probes were made.
@@ -33,12 +37,19 @@ type Probe struct {
 	Depth         float64 // needle depth in percent
 	NeedleID      string
 	IDs           []int // [tokens] full prompt ids, BOS included when Settings.AddSpecial
-	SpanStart     int   // answer span [SpanStart, SpanEnd) in IDs
-	SpanEnd       int
-	Answer        string
-	AnswerIDs     []int // the tokenisation of Answer the span was found with
-	Question      string
-	Prompt        string // full prompt text (without the BOS token)
+	// SpanStart, SpanEnd: the answer span [SpanStart, SpanEnd) in IDs. In
+	// CompatReference mode both are -1 when the reference's rule finds no
+	// span; such a probe still runs but scores nothing, as in the reference.
+	SpanStart int
+	SpanEnd   int
+	// InsertAt is the needle's index in the cut haystack's ids before the
+	// final decode and re-encode (the reference's insertion_point; the
+	// haystack length at depth 100 in CompatReference mode).
+	InsertAt  int
+	Answer    string
+	AnswerIDs []int // the tokenisation of Answer the span was found with
+	Question  string
+	Prompt    string // full prompt text (without the BOS token)
 }
 
 // Skip is a grid position that produced no probe, and why.
@@ -69,6 +80,13 @@ func Build(tok Tokenizer, haystack string, needles []Needle, s Settings) ([]Prob
 	if strings.TrimSpace(haystack) == "" {
 		return nil, nil, errors.New("probes: empty haystack")
 	}
+	switch s.Compat {
+	case CompatNone:
+	case CompatReference:
+		return buildReference(tok, haystack, needles, s)
+	default:
+		return nil, nil, fmt.Errorf("probes: unknown compat mode %q (want none or reference)", s.Compat)
+	}
 	need := 0
 	for _, l := range s.Grid.ContextLengths {
 		need = max(need, l-s.Grid.Buffer)
@@ -88,7 +106,7 @@ func Build(tok Tokenizer, haystack string, needles []Needle, s Settings) ([]Prob
 	index := 0
 	for _, n := range needles {
 		needleIDs := tok.Encode(frameNeedle(n.Needle), false)
-		answerVariants := answerTokenisations(tok, n.Answer)
+		answerVariants := answerTokenisations(tok, n.Answer, n.Needle)
 		for _, length := range s.Grid.ContextLengths {
 			// The reference keeps `buffer` tokens free for question and
 			// answer, and makes room for the needle inside the rest.
@@ -111,13 +129,13 @@ func Build(tok Tokenizer, haystack string, needles []Needle, s Settings) ([]Prob
 					start, end, answerIDs, ok = locateAnswer(tok, ids, 0, n.Answer, answerVariants)
 				}
 				if !ok {
-					skip.Reason = fmt.Sprintf("answer %q not found in the prompt ids (no window overlapping its ids by > 90%% decodes to it)", n.Answer)
+					skip.Reason = fmt.Sprintf("answer %q not found in the prompt ids (no window overlapping its ids by > 90%% decodes to it, ignoring case)", n.Answer)
 					skips = append(skips, skip)
 					continue
 				}
 				probes = append(probes, Probe{
 					Index: skip.Index, ContextLength: length, Depth: depth, NeedleID: n.ID,
-					IDs: ids, SpanStart: start, SpanEnd: end,
+					IDs: ids, SpanStart: start, SpanEnd: end, InsertAt: at,
 					Answer: n.Answer, AnswerIDs: answerIDs, Question: n.Question, Prompt: prompt,
 				})
 			}
@@ -204,14 +222,31 @@ func insertNeedle(context, needle []int, depth float64, periods map[int]bool) ([
 }
 
 // answerTokenisations returns the answer's ids as the reference tokenises
-// it, and, when different, its ids after a space: inside a sentence a
-// byte-level BPE tokenizer sees " Amber", not "Amber".
-func answerTokenisations(tok Tokenizer, answer string) [][]int {
-	plain := tok.Encode(answer, false)
-	variants := [][]int{plain}
-	if !strings.HasPrefix(answer, " ") {
-		if spaced := tok.Encode(" "+answer, false); !slices.Equal(spaced, plain) {
-			variants = append(variants, spaced)
+// it and, when different, its ids after a space (inside a sentence a
+// byte-level BPE tokenizer sees " Amber", not "Amber"); when the needle
+// spells the answer in another case (the answer "Because ..." of a needle
+// saying "... because ..."), the same two for the needle's spelling.
+func answerTokenisations(tok Tokenizer, answer, needle string) [][]int {
+	spellings := []string{answer}
+	if !strings.Contains(needle, answer) {
+		lower := strings.ToLower(needle)
+		if i := strings.Index(lower, strings.ToLower(answer)); i >= 0 && len(lower) == len(needle) && len(strings.ToLower(answer)) == len(answer) {
+			spellings = append(spellings, needle[i:i+len(answer)])
+		}
+	}
+	var variants [][]int
+	addVariant := func(ids []int) {
+		for _, v := range variants {
+			if slices.Equal(v, ids) {
+				return
+			}
+		}
+		variants = append(variants, ids)
+	}
+	for _, sp := range spellings {
+		addVariant(tok.Encode(sp, false))
+		if !strings.HasPrefix(sp, " ") {
+			addVariant(tok.Encode(" "+sp, false))
 		}
 	}
 	return variants
@@ -219,16 +254,17 @@ func answerTokenisations(tok Tokenizer, answer string) [][]int {
 
 // locateAnswer finds the answer span: the first window starting at or
 // after from that passes the reference's 90 % set rule and whose text
-// contains the answer.
+// contains the answer, ignoring case (the needle may spell the answer in
+// another case than real_needle does).
 func locateAnswer(tok Tokenizer, prompt []int, from int, answer string, variants [][]int) (start, end int, answerIDs []int, ok bool) {
-	want := normalizeSpace(answer)
+	want := strings.ToLower(normalizeSpace(answer))
 	for _, ids := range variants {
 		for from := from; ; {
-			s, e, found := findSpanFrom(prompt, ids, from)
+			s, e, found := windowSpan(prompt, ids, from, false)
 			if !found {
 				break
 			}
-			if strings.Contains(normalizeSpace(tok.Decode(prompt[s:e])), want) {
+			if strings.Contains(strings.ToLower(normalizeSpace(tok.Decode(prompt[s:e]))), want) {
 				return s, e, ids, true
 			}
 			from = s + 1
@@ -237,19 +273,21 @@ func locateAnswer(tok Tokenizer, prompt []int, from int, answer string, variants
 	return 0, 0, nil, false
 }
 
-// FindSpan is the reference's find_needle_idx: the first window of
-// len(answer) prompt ids whose id set overlaps the answer's id set by more
-// than 90 % (of the answer's distinct ids). Only windows that fit in the
-// prompt are considered.
+// FindSpan is the reference's find_needle_idx on full windows: the first
+// window of len(answer) prompt ids whose id set overlaps the answer's id
+// set by more than 90 % (of the answer's distinct ids). Only windows that
+// fit in the prompt are considered.
 func FindSpan(prompt, answer []int) (start, end int, ok bool) {
-	return findSpanFrom(prompt, answer, 0)
+	return windowSpan(prompt, answer, 0, false)
 }
 
-// findSpanFrom is FindSpan for windows starting at or after from; it slides
-// one window along the prompt keeping counts of the answer's ids inside it.
-func findSpanFrom(prompt, answer []int, from int) (start, end int, ok bool) {
+// windowSpan is FindSpan for windows starting at or after from; with
+// partial, windows cut short by the end of the prompt count too (the
+// reference's Python slice). It slides one window along the prompt keeping
+// counts of the answer's ids inside it.
+func windowSpan(prompt, answer []int, from int, partial bool) (start, end int, ok bool) {
 	n := len(answer)
-	if n == 0 || n > len(prompt) || from < 0 {
+	if n == 0 || from < 0 || !partial && n > len(prompt) {
 		return 0, 0, false
 	}
 	want := make(map[int]int, n) // answer id -> count inside the window
@@ -274,12 +312,18 @@ func findSpanFrom(prompt, answer []int, from int) (start, end int, ok bool) {
 	for i := from; i < from+n && i < len(prompt); i++ {
 		add(prompt[i], 1)
 	}
-	for s := from; s+n <= len(prompt); s++ {
+	last := len(prompt) - n // last start of a full window
+	if partial {
+		last = len(prompt) - 1
+	}
+	for s := from; s <= last; s++ {
 		if s > from {
 			add(prompt[s-1], -1)
-			add(prompt[s+n-1], 1)
+			if s+n-1 < len(prompt) {
+				add(prompt[s+n-1], 1)
+			}
 		}
-		if 10*covered > 9*distinct { // covered/distinct > 0.9
+		if 10*covered > 9*distinct { // covered/distinct > 0.9, exactly as in float64
 			return s, s + n, true
 		}
 	}

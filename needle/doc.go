@@ -29,7 +29,9 @@
 // with the reference rule (a window of the answer's token length whose id
 // set overlaps the answer's id set by more than 90 %).
 //
-// Deliberate deviations from the reference, each small:
+// Deliberate deviations from the reference, each small (Settings.Compat =
+// CompatReference drops them all and reproduces the reference token for
+// token, its accidents included; see buildReference):
 //   - The reference tokenises with special tokens, so its haystack and its
 //     needle each carry a BOS id, the needle's BOS lands inside the
 //     context, and its period set is encode(".") = {BOS, "."}. Here the
@@ -42,18 +44,19 @@
 //   - Period ids: the ids of "." alone and of the "." ending a word
 //     ("a."), where they differ (SentencePiece "▁." vs "."); the
 //     reference's commented-out per-family lists hold exactly these two.
-//   - A needle text without surrounding whitespace (generated needles)
-//     is framed as "\n" + needle + "\n", the framing of the reference's
-//     own needles; needles loaded from JSONL are used verbatim.
+//   - A needle text without surrounding whitespace (generated needles,
+//     or a JSONL needle written without them) is framed as
+//     "\n" + needle + "\n", the framing of the reference's own needles.
 //   - Span search: the reference takes the first window of the whole
 //     prompt that passes the 90 % rule, which finds the haystack's copy of
 //     an answer that also occurs before the needle. Build searches from a
 //     few ids before the needle first (then, failing that, the whole
 //     prompt), accepts a window only if its decoded text contains the
-//     answer (whitespace normalised), and also tries the answer tokenised
-//     after a space (byte-level BPE tokenises " Amber" and "Amber"
-//     differently, which defeats the 90 % rule on short answers). A probe
-//     with no acceptable span is skipped with a reason. Windows that run
+//     answer (whitespace normalised, case ignored), and also tries the
+//     answer tokenised after a space (byte-level BPE tokenises " Amber"
+//     and "Amber" differently, which defeats the 90 % rule on short
+//     answers) and in the needle's own spelling when it differs in case.
+//     A probe with no acceptable span is skipped with a reason. Windows that run
 //     past the end of the prompt are not considered.
 //   - The reference repeats the haystack until it has as many words as
 //     the longest context has tokens; Build repeats it until it has

@@ -401,7 +401,12 @@ func scoreProbe(ctx context.Context, cache *prefixCache, layers, heads int, tok 
 		return Record{}, tokens, kept, fail(err)
 	}
 	cache.prefilled(prompt)
-	answer := ids[p.SpanStart:p.SpanEnd]
+	var answer []int
+	if p.SpanStart >= 0 {
+		answer = ids[p.SpanStart:p.SpanEnd]
+	} else if opts.TeacherForced {
+		return Record{}, tokens, kept, fail(fmt.Errorf("no answer span to force (the reference's rule found none)"))
+	}
 	steps := opts.MaxNewTokens
 	if opts.TeacherForced {
 		steps = len(answer)

@@ -44,14 +44,18 @@ type Accumulator struct {
 
 // NewAccumulator starts a probe of a model with the given layers and query
 // heads. prompt holds the prompt ids and [spanStart, spanEnd) is the answer
-// span inside it. With normalized, SRH uses compresskv's normalised variant
+// span inside it; [-1, -1] means no span, and every score stays zero. With normalized, SRH uses compresskv's normalised variant
 // (a deviation, see the package documentation); otherwise it is exactly the
 // reference's sum.
 func NewAccumulator(layers, heads int, prompt []int, spanStart, spanEnd int, normalized bool) (*Accumulator, error) {
 	if layers <= 0 || heads <= 0 {
 		return nil, fmt.Errorf("profile: accumulator for %d layers x %d heads", layers, heads)
 	}
-	if spanStart < 0 || spanEnd <= spanStart || spanEnd > len(prompt) {
+	if spanStart == -1 && spanEnd == -1 {
+		// No span (the reference's find_needle_idx found none): the probe
+		// runs and scores nothing, as in the reference.
+		spanStart, spanEnd = 0, 0
+	} else if spanStart < 0 || spanEnd <= spanStart || spanEnd > len(prompt) {
 		return nil, fmt.Errorf("profile: answer span [%d,%d) is empty or outside the %d-token prompt", spanStart, spanEnd, len(prompt))
 	}
 	a := &Accumulator{

@@ -117,6 +117,30 @@ func TestAccumulatorNormalized(t *testing.T) {
 	}
 }
 
+// TestAccumulatorNoSpan: a probe without span ([-1, -1], the reference's
+// find_needle_idx finding none) scores zero everywhere, whatever it
+// attends to and produces, as the reference's empty range(-1, -1) does.
+func TestAccumulatorNoSpan(t *testing.T) {
+	acc, err := NewAccumulator(2, 2, handPrompt, -1, -1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range handSteps {
+		for l, rows := range step.probs {
+			if err := acc.Observe(l, rows); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := acc.Commit(step.generated); err != nil {
+			t.Fatal(err)
+		}
+	}
+	zero := [][]float64{{0, 0}, {0, 0}}
+	if got := acc.Scores(); !reflect.DeepEqual(got.SRH, zero) || !reflect.DeepEqual(got.Retrieval, zero) {
+		t.Errorf("scores without span = %+v, want zeros", got)
+	}
+}
+
 func TestAccumulatorErrors(t *testing.T) {
 	if _, err := NewAccumulator(2, 2, handPrompt, 5, 5, false); err == nil {
 		t.Error("empty span accepted")

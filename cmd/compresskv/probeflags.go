@@ -21,7 +21,8 @@ type probeFlags struct {
 	Spec       needle.Spec
 	Template   string // a template name, "auto" (the tokenizer's chat template) or a custom text
 	AddSpecial bool
-	Quick      bool // fill unset flags from configs/probes-quick.yaml
+	Quick      bool   // fill unset flags from configs/probes-quick.yaml
+	Compat     string // "" / "none" or "reference" (needle.ParseCompat)
 
 	style probeFlagStyle
 }
@@ -65,6 +66,7 @@ func addProbeFlags(fs *pflag.FlagSet, pf *probeFlags, style probeFlagStyle) {
 	fs.Int64Var(&sp.Seed, "seed", 0, "seed of the generated haystack")
 	fs.StringVar(&pf.Template, pf.name("template"), "", "prompt template: "+strings.Join(needle.TemplateNames(), ", ")+
 		`, "auto" (from the tokenizer's chat template), or a custom text with {context} and {question}`)
+	fs.StringVar(&pf.Compat, "compat", "", `probe construction: "none" (compresskv's) or "reference" (the reference script's, token for token; see docs/method.md)`)
 	if style == calibrationFlags {
 		fs.Lookup(pf.name("lengths")).Usage = "context `lengths` of the built-in needle probes"
 		fs.Lookup(pf.name("depths")).Usage = "needle `depths` in percent of the built-in probes"
@@ -159,6 +161,7 @@ type probeInputs struct {
 	template     needle.Template
 	autoTemplate bool // template comes from the tokenizer's chat template
 	addSpecial   bool
+	compat       needle.Compat
 }
 
 // resolve checks the probe flags and loads the needles and the haystack.
@@ -173,10 +176,23 @@ func (pf *probeFlags) resolve() (*probeInputs, error) {
 	if in.grid, err = sp.Grid(); err != nil {
 		return nil, usagef("probe grid: %v", err)
 	}
+	if in.compat, err = needle.ParseCompat(pf.Compat); err != nil {
+		return nil, usagef("--compat: %v", err)
+	}
 	if pf.Template == "auto" {
 		in.autoTemplate = true
 	} else if in.template, err = needle.TemplateFor(pf.Template); err != nil {
 		return nil, usagef("--%s: %v", pf.name("template"), err)
+	}
+	if in.compat == needle.CompatReference {
+		// The reference feeds Llama-3.1 and Mistral-v0.3 the raw prompt,
+		// always with the tokenizer's BOS.
+		if !in.autoTemplate && in.template.Name != "raw" {
+			return nil, usagef("--compat reference builds the reference's raw prompt: --%s %s is not the reference's", pf.name("template"), in.template.Name)
+		}
+		if !in.addSpecial {
+			return nil, usagef("--compat reference always adds the BOS token, as the reference does: drop --add-special=false")
+		}
 	}
 	if in.needles, in.needlesName, err = sp.NeedleSet(); err != nil {
 		if sp.Needles == "" {
@@ -200,7 +216,7 @@ func (in *probeInputs) build(tok *tokenizer.Tokenizer) ([]needle.Probe, []needle
 		}
 	}
 	return needle.Build(tok, in.haystack, in.needles, needle.Settings{
-		Grid: in.grid, Template: in.template, AddSpecial: in.addSpecial,
+		Grid: in.grid, Template: in.template, AddSpecial: in.addSpecial, Compat: in.compat,
 		NeedleSeed: in.spec.NeedleSeed, HaystackSeed: in.spec.Seed,
 	})
 }
@@ -225,6 +241,7 @@ func (in *probeInputs) info() schema.ProbeInfo {
 		Template: in.template.Name, Haystack: in.haystackName, HaystackSeed: in.spec.Seed,
 		Needles: in.needlesName, NeedleSeed: in.spec.NeedleSeed, NeedleCount: len(in.needles),
 		ContextLengths: in.grid.ContextLengths, Depths: in.grid.Depths, Buffer: in.grid.Buffer,
+		Compat: in.compat.String(),
 	}
 	if in.template.Name == "custom" {
 		info.Template = in.template.Text

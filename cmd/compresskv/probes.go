@@ -1,11 +1,16 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/compresskv/compresskv/model/tokenizer"
+	"github.com/compresskv/compresskv/needle"
 )
 
 // probesOptions are the inputs of `compresskv probes`.
@@ -13,6 +18,7 @@ type probesOptions struct {
 	Tokenizer  string
 	Probes     probeFlags
 	FullPrompt bool
+	InputIDs   bool
 }
 
 // newProbesCommand builds the probes command.
@@ -27,9 +33,14 @@ inserts the needle after the last sentence end before the depth point,
 wraps the text in the template, tokenises it and locates the answer span.
 
 Each line is one probe: {"index", "context_length", "tokens", "depth",
-"needle_id", "span": [start, end], "span_text", "answer"} (plus "prompt"
-with --full-prompt). A grid position that gives no probe prints
-{"skipped": true, "reason": ...}. A summary goes to stderr.
+"needle_id", "span": [start, end], "insert_at", "span_text", "answer"}
+(plus "prompt" with --full-prompt and "input_ids", the whole prompt's ids,
+BOS included, with --input-ids). A grid position that gives no probe
+prints {"skipped": true, "reason": ...}. A summary goes to stderr.
+
+--compat reference builds the prompts exactly as the reference script does
+(docs/method.md lists every difference); a probe whose answer span its rule
+cannot find is printed with span [-1, -1], as the reference runs it.
 
 Flags not given fall back to configs/probes.yaml (configs/probes-quick.yaml
 with --quick): the reference grid of 20 lengths 1000..31500 x 10 depths,
@@ -43,7 +54,11 @@ buffer 200, 3 generated needles, generated haystack, raw template.`,
 
   # The reference's needles file, logistic depths, full prompt text
   compresskv probes --tokenizer ~/models/qwen2.5-7b --needles needles.jsonl \
-      --logistic --full-prompt`,
+      --logistic --full-prompt
+
+  # The reference's own prompts, token for token
+  compresskv probes --tokenizer ~/models/Mistral-7B-Instruct-v0.3 --needles needles.jsonl \
+      --haystack part1 --compat reference --input-ids`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := applyEmbeddedDefaults(cmd.Flags(), probeGridFile(opts.Probes.Quick, false)); err != nil {
@@ -56,6 +71,7 @@ buffer 200, 3 generated needles, generated haystack, raw template.`,
 	f.StringVar(&opts.Tokenizer, "tokenizer", "", "folder with tokenizer.json (a Hugging Face model folder)")
 	addProbeFlags(f, &opts.Probes, gridFlags)
 	f.BoolVar(&opts.FullPrompt, "full-prompt", false, `add the prompt text to every line ("prompt")`)
+	f.BoolVar(&opts.InputIDs, "input-ids", false, `add the prompt's token ids to every line ("input_ids", BOS included)`)
 	return cmd
 }
 
@@ -67,9 +83,11 @@ type probeLine struct {
 	Depth         float64 `json:"depth"`
 	NeedleID      string  `json:"needle_id"`
 	Span          [2]int  `json:"span"`
+	InsertAt      int     `json:"insert_at"`
 	SpanText      string  `json:"span_text"`
 	Answer        string  `json:"answer"`
 	Prompt        *string `json:"prompt,omitempty"`
+	InputIDs      []int   `json:"input_ids,omitempty"`
 }
 
 type skipLine struct {
@@ -99,17 +117,26 @@ func runProbes(opts *probesOptions, s *streams) error {
 	if err != nil {
 		return err
 	}
+	noSpan := 0
 	for p, k := 0, 0; p < len(probes) || k < len(skips); {
 		var rec any
 		if k == len(skips) || p < len(probes) && probes[p].Index < skips[k].Index {
 			pr := &probes[p]
 			line := probeLine{
 				Index: pr.Index, ContextLength: pr.ContextLength, Tokens: len(pr.IDs), Depth: pr.Depth,
-				NeedleID: pr.NeedleID, Span: [2]int{pr.SpanStart, pr.SpanEnd},
-				SpanText: tok.Decode(pr.IDs[pr.SpanStart:pr.SpanEnd]), Answer: pr.Answer,
+				NeedleID: pr.NeedleID, Span: [2]int{pr.SpanStart, pr.SpanEnd}, InsertAt: pr.InsertAt,
+				Answer: pr.Answer,
+			}
+			if pr.SpanStart >= 0 {
+				line.SpanText = tok.Decode(pr.IDs[pr.SpanStart:pr.SpanEnd])
+			} else {
+				noSpan++
 			}
 			if opts.FullPrompt {
 				line.Prompt = &pr.Prompt
+			}
+			if opts.InputIDs {
+				line.InputIDs = pr.IDs
 			}
 			rec, p = line, p+1
 		} else {
@@ -120,7 +147,25 @@ func runProbes(opts *probesOptions, s *streams) error {
 			return err
 		}
 	}
-	_, err = fmt.Fprintf(s.err, "probes: %d built, %d skipped (%d needles x %d lengths x %d depths, template %s)\n",
-		len(probes), len(skips), len(inputs.needles), len(inputs.grid.ContextLengths), len(inputs.grid.Depths), inputs.template.Name)
-	return err
+	mode := ""
+	if inputs.compat != needle.CompatNone {
+		mode = fmt.Sprintf(", compat %s: %d without an answer span", inputs.compat, noSpan)
+	}
+	if _, err := fmt.Fprintf(s.err, "probes: %d built, %d skipped (%d needles x %d lengths x %d depths, template %s%s)\n",
+		len(probes), len(skips), len(inputs.needles), len(inputs.grid.ContextLengths), len(inputs.grid.Depths), inputs.template.Name, mode); err != nil {
+		return err
+	}
+	// Skips counted by reason, most frequent first.
+	reasons := map[string]int{}
+	for _, sk := range skips {
+		reasons[sk.Reason]++
+	}
+	keys := slices.Collect(maps.Keys(reasons))
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Or(reasons[b]-reasons[a], strings.Compare(a, b)) })
+	for _, r := range keys {
+		if _, err := fmt.Fprintf(s.err, "probes: %d skipped: %s\n", reasons[r], r); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -61,6 +63,10 @@ func TestProbesUsageErrors(t *testing.T) {
 		{[]string{"--tokenizer", "x", "--depths", "120"}, "depth 120"},
 		{[]string{"--tokenizer", "x", "--needles-count", "0"}, "--needles-count"},
 		{[]string{"--tokenizer", "x", "--lengths", "a"}, "invalid argument"},
+		{[]string{"--tokenizer", "x", "--compat", "exact"}, "--compat"},
+		{[]string{"--tokenizer", "x", "--compat", "reference", "--template", "llama3"}, "raw prompt"},
+		{[]string{"--tokenizer", "x", "--compat", "reference", "--template", "answer-prefix"}, "answer-prefix is not the reference's"},
+		{[]string{"--tokenizer", "x", "--compat", "reference", "--add-special=false"}, "BOS"},
 	}
 	for _, tc := range tests {
 		code, _, stderr := runProbesCLI(tc.args...)
@@ -81,6 +87,8 @@ type probeRecord struct {
 	Depth         float64 `json:"depth"`
 	NeedleID      string  `json:"needle_id"`
 	Span          []int   `json:"span"`
+	InsertAt      int     `json:"insert_at"`
+	InputIDs      []int   `json:"input_ids"`
 	SpanText      string  `json:"span_text"`
 	Answer        string  `json:"answer"`
 	Prompt        *string `json:"prompt"`
@@ -138,10 +146,71 @@ func TestProbesByteTokenizer(t *testing.T) {
 			t.Errorf("index %d: tokens %d, span %v for prompt %v", r.Index, r.Tokens, r.Span, r.Prompt != nil)
 		}
 	}
-	// Without --full-prompt there is no prompt key.
+	// Without --full-prompt there is no prompt key, without --input-ids no ids.
 	_, stdout, _ = runProbesCLI("--tokenizer", dir, "--lengths", "400", "--depths", "50", "--buffer", "40", "--needles-count", "1")
-	if strings.Contains(stdout, `"prompt"`) || !strings.HasPrefix(stdout, `{"index":0,"context_length":400,"tokens":`) {
+	if strings.Contains(stdout, `"prompt"`) || strings.Contains(stdout, `"input_ids"`) || !strings.HasPrefix(stdout, `{"index":0,"context_length":400,"tokens":`) {
 		t.Errorf("output without --full-prompt: %q", stdout)
+	}
+	// --input-ids: BOS (256), then one id per prompt byte.
+	_, stdout, _ = runProbesCLI("--tokenizer", dir, "--lengths", "400", "--depths", "50", "--buffer", "40", "--needles-count", "1", "--full-prompt", "--input-ids")
+	r := parseProbeLines(t, stdout)[0]
+	if r.Prompt == nil || len(r.InputIDs) != r.Tokens || r.InputIDs[0] != 256 {
+		t.Fatalf("--input-ids: %d ids for %d tokens", len(r.InputIDs), r.Tokens)
+	}
+	for i, b := range []byte(*r.Prompt) {
+		if r.InputIDs[i+1] != int(b) {
+			t.Fatalf("--input-ids: id %d is %d, want the prompt byte %d", i+1, r.InputIDs[i+1], b)
+		}
+	}
+}
+
+// TestProbesCompatReference runs the command on the reference-probes
+// fixture: with --compat reference every line's input_ids, span and
+// insertion point are the reference's.
+func TestProbesCompatReference(t *testing.T) {
+	fixtures := testshared.Require(t, "fixtures/reference-probes")
+	haystack := testshared.Require(t, "haystack/war-and-peace.txt")
+	for _, name := range []string{"llama3", "mistral"} {
+		t.Run(name, func(t *testing.T) {
+			dir := testshared.Require(t, "tokenizers/"+name)
+			code, stdout, stderr := runProbesCLI("--tokenizer", dir, "--needles", filepath.Join(fixtures, "needles.jsonl"),
+				"--haystack", haystack, "--lengths", "1000,2000,4000", "--depths", "0,25,50,75,100", "--buffer", "200",
+				"--compat", "reference", "--input-ids")
+			if code != exitOK {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			got := parseProbeLines(t, stdout)
+			data, err := os.ReadFile(filepath.Join(fixtures, name+".jsonl"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+			if len(got) != len(lines) {
+				t.Fatalf("%d probes, want %d", len(got), len(lines))
+			}
+			noSpan := 0
+			for i, line := range lines {
+				var want struct {
+					InputIDs []int `json:"input_ids"`
+					Span     []int `json:"span"`
+					InsertAt int   `json:"insert_at"`
+				}
+				if err := json.Unmarshal([]byte(line), &want); err != nil {
+					t.Fatal(err)
+				}
+				if want.Span[0] < 0 {
+					noSpan++
+				}
+				r := got[i]
+				if !slices.Equal(r.InputIDs, want.InputIDs) || !slices.Equal(r.Span, want.Span) || r.InsertAt != want.InsertAt {
+					t.Errorf("probe %d: %d ids, span %v, insert_at %d; want %d ids, span %v, insert_at %d (ids equal: %v)",
+						i, len(r.InputIDs), r.Span, r.InsertAt, len(want.InputIDs), want.Span, want.InsertAt, slices.Equal(r.InputIDs, want.InputIDs))
+				}
+			}
+			if want := fmt.Sprintf("compat reference: %d without an answer span", noSpan); !strings.Contains(stderr, want) {
+				t.Errorf("stderr %q does not say %q", stderr, want)
+			}
+		})
 	}
 }
 

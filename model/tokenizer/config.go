@@ -97,6 +97,7 @@ type configJSON struct {
 	AddBOSToken    *bool           `json:"add_bos_token"`
 	AddEOSToken    *bool           `json:"add_eos_token"`
 	TokenizerClass string          `json:"tokenizer_class"`
+	CleanUpSpaces  *bool           `json:"clean_up_tokenization_spaces"`
 }
 
 // isNull reports whether a raw JSON value is absent or null.

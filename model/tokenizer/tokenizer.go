@@ -31,6 +31,7 @@ type Tokenizer struct {
 	bos          int // -1: none
 	eos          []int
 	chatTemplate string
+	cleanUp      bool // tokenizer_config.json's clean_up_tokenization_spaces
 }
 
 // Load reads a tokenizer from a folder holding tokenizer.json (and, when
@@ -233,6 +234,7 @@ func (t *Tokenizer) parseConfig(data []byte) error {
 	if err := json.Unmarshal(data, &c); err != nil {
 		return fmt.Errorf("%s: malformed tokenizer_config.json: %v", t.name, err)
 	}
+	t.cleanUp = c.CleanUpSpaces != nil && *c.CleanUpSpaces
 	bos, err := tokenString(c.BOSToken)
 	if err != nil {
 		return fmt.Errorf("%s: tokenizer_config.json: bos_token: %v", t.name, err)
@@ -385,6 +387,14 @@ func (t *Tokenizer) IsSpecial(id int) bool {
 	a, ok := t.addedByID[id]
 	return ok && a.special
 }
+
+// CleanUpTokenizationSpaces reports tokenizer_config.json's
+// clean_up_tokenization_spaces: whether transformers' decode removes the
+// space before punctuation and contractions (" ." -> "."). Decode never
+// does; callers that reproduce transformers' decode apply it themselves.
+// Absent means false, the default of the Llama, Mistral and Qwen2
+// tokenizer classes in current transformers.
+func (t *Tokenizer) CleanUpTokenizationSpaces() bool { return t.cleanUp }
 
 // ChatTemplate returns tokenizer_config.json's chat_template (the "default"
 // one when there are several) or chat_template.jinja, "" when none.

@@ -254,6 +254,32 @@ func TestAddEOSToken(t *testing.T) {
 	}
 }
 
+// TestCleanUpTokenizationSpaces reads tokenizer_config.json's
+// clean_up_tokenization_spaces; absent (or no config) means false.
+func TestCleanUpTokenizationSpaces(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "mistral", "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for cfg, want := range map[string]bool{
+		"": false, `{}`: false,
+		`{"clean_up_tokenization_spaces": true}`:  true,
+		`{"clean_up_tokenization_spaces": false}`: false,
+	} {
+		var raw []byte
+		if cfg != "" {
+			raw = []byte(cfg)
+		}
+		tok, err := Parse(data, raw, "cleanup")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tok.CleanUpTokenizationSpaces(); got != want {
+			t.Errorf("config %q: CleanUpTokenizationSpaces() = %v, want %v", cfg, got, want)
+		}
+	}
+}
+
 // TestAddedTokenFlags checks single_word, lstrip and rstrip on added
 // tokens (the library's AddedVocabulary rules).
 func TestAddedTokenFlags(t *testing.T) {

@@ -56,6 +56,7 @@ type ProbeInfo struct {
 	ContextLengths []int          `json:"context_lengths"`
 	Depths         []float64      `json:"depths"`
 	Buffer         int            `json:"buffer"`
+	Compat         string         `json:"compat,omitempty"` // probe construction: "" (compresskv's) or "reference" (the reference script's)
 	MaxNewTokens   int            `json:"max_new_tokens"`
 	KVCache        string         `json:"kv_cache,omitempty"`      // KV cache storage of the run: "f32" or "bf16"
 	PrefillChunk   int            `json:"prefill_chunk,omitempty"` // prefill chunk size in tokens

@@ -70,6 +70,11 @@ func TestValidateAcceptsValid(t *testing.T) {
 	if err := Validate(p); err != nil {
 		t.Fatalf("uncalibrated profile: %v", err)
 	}
+	p = validProfile()
+	p.Probes.Compat = "reference"
+	if err := Validate(p); err != nil {
+		t.Fatalf("reference-compatible probes: %v", err)
+	}
 }
 
 func TestValidateRejects(t *testing.T) {
@@ -109,6 +114,7 @@ func TestValidateRejects(t *testing.T) {
 		{"skipped count", func(p *Profile) { p.Probes.Skipped = 0 }, "probes.skipped is 0"},
 		{"success against recall", func(p *Profile) { p.Probes.Results[1].Recall = 0.75 }, "success false but recall 0.75"},
 		{"recall exactly at gate", func(p *Profile) { p.Probes.Results[0].Recall = 0.5 }, "success true but recall 0.5"},
+		{"unknown compat mode", func(p *Profile) { p.Probes.Compat = "exact" }, `probes.compat is "exact"`},
 		{"results out of order", func(p *Profile) { p.Probes.Results[1].Index = 0 }, "increasing index order"},
 		{"NaN recall", func(p *Profile) { p.Probes.Results[1].Recall = math.NaN() }, "recall is NaN"},
 		{"layer scores length", func(p *Profile) { p.Calibration.LayerScores = []float64{1} }, "layer_scores has 1 entries"},

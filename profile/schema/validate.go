@@ -94,6 +94,9 @@ func validateProbes(pi *ProbeInfo) error {
 	if err := checkFinite("probes.success_recall", pi.SuccessRecall); err != nil {
 		return err
 	}
+	if pi.Compat != "" && pi.Compat != "reference" {
+		return fmt.Errorf("profile: probes.compat is %q, want \"\" (compresskv's probes) or \"reference\"", pi.Compat)
+	}
 	for i, d := range pi.Depths {
 		if err := checkFinite(fmt.Sprintf("probes.depths[%d]", i), d); err != nil {
 			return err
