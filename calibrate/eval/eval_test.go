@@ -77,7 +77,7 @@ func newFixture(t testing.TB, o synth.Options, lengths []int, depths []float64) 
 		scores[l] = float64(l+1) / float64(cfg.NumLayers*(cfg.NumLayers+1)/2)
 	}
 	budgets := map[int][]int{}
-	for _, avg := range []int{32, 48, 64, 128, 4096} {
+	for _, avg := range []int{32, 48, 64, 128, 256, 512, 4096} {
 		budgets[avg] = calibrate.Allocate(scores, avg, 16, 3)
 	}
 	sel := &Selector{Params: selection.DefaultParams(), Layers: cfg.NumLayers, Heads: calibrate.Heads(ranking, 1), Budgets: budgets}
