@@ -13,10 +13,11 @@ import (
 
 // synthOptions are the flags of `compresskv synth`.
 type synthOptions struct {
-	Out    string
-	Seed   int64
-	Layers int
-	JSON   bool
+	Out       string
+	Seed      int64
+	Layers    int
+	Streaming bool
+	JSON      bool
 }
 
 // newSynthCommand builds the synth command.
@@ -45,6 +46,9 @@ the whole description, with the sha256 of each file). The same --seed and
   # Another seed, four layers (three retrieval layers), as JSON
   compresskv synth --out /tmp/synth7 --seed 7 --layers 4 --json
 
+  # The variant with a streaming head in every GQA group (for compresskv eval)
+  compresskv synth --out synth-streaming --streaming
+
   # Profile it and check the ranking against the planted heads
   compresskv config show probes-synth > synth-grid.yaml
   compresskv synth --out synth && compresskv profile --model synth --config synth-grid.yaml -o synth-profile.json`,
@@ -57,6 +61,7 @@ the whole description, with the sha256 of each file). The same --seed and
 	f.StringVarP(&opts.Out, "out", "o", "", "folder to write the checkpoint into (created if needed)")
 	f.Int64Var(&opts.Seed, "seed", def.Seed, "seed of the token identities and of which head plays which role")
 	f.IntVar(&opts.Layers, "layers", def.Layers, fmt.Sprintf("number of layers, 2..%d: layer 0 finds previous tokens, each later layer has one retrieval head", synth.MaxLayers))
+	f.BoolVar(&opts.Streaming, "streaming", false, "the variant with a streaming head (first token + recent tokens) in every GQA group, beside the retrieval heads")
 	f.BoolVar(&opts.JSON, "json", false, "print the model description (config, head roles, planted heads, file hashes) as JSON")
 	return cmd
 }
@@ -65,7 +70,7 @@ func runSynth(opts *synthOptions, s *streams) error {
 	if opts.Out == "" {
 		return usagef("synth: --out is required (the folder to write the model into)")
 	}
-	o := synth.Options{Seed: opts.Seed, Layers: opts.Layers}
+	o := synth.Options{Seed: opts.Seed, Layers: opts.Layers, Streaming: opts.Streaming}
 	if err := o.Validate(); err != nil {
 		return usagef("synth: --layers %d: want 2..%d", opts.Layers, synth.MaxLayers)
 	}

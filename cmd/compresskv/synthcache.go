@@ -44,6 +44,9 @@ func synthCacheName(o synth.Options) string {
 	if o.Layers != synth.DefaultOptions().Layers {
 		name += fmt.Sprintf("-layers%d", o.Layers)
 	}
+	if o.Streaming {
+		name += "-streaming"
+	}
 	return name
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 )
 
 // Shape of the model. Every number here is part of the construction
@@ -31,6 +32,10 @@ const (
 	residCopy    = residPrev + 3*identityDim  // [identityDim] what retrieval heads copy; lm_head reads only this
 	residScratch = residCopy + identityDim    // [identityDim] where distractor heads write
 	residUsed    = residScratch + identityDim // dims from here on stay zero
+
+	// The Streaming variant also writes residBag: the recency-weighted
+	// average identity of the last tokens (layer 0's streaming head).
+	residBag = residUsed // [identityDim]
 )
 
 // Token identities. The first matchDim coordinates (scaled by matchShare)
@@ -64,6 +69,44 @@ const (
 	sinkPair       = 27
 	firstMatchPair = 28
 )
+
+// Streaming heads (the Streaming variant) attend to recent tokens through
+// the otherwise unused middle pairs firstRecencyPair..sinkPair-1 (omega
+// 0.056 down to 9e-5): a constant key, and an unrotated query, so
+// q.k = recencyLogit * sum_f cos((i-j) omega_f) falls smoothly with the
+// distance i-j, the fast pairs' revivals cancelled by the slow ones. With
+// recencyLogit 0.6 about 84 % of the recency mass lies within the last 40
+// tokens and 94 % within 150, at any context up to 4096. The sink part,
+// streamingSink on the first token, takes about 40 % of the head's
+// attention (TestStreamingHeads).
+const (
+	firstRecencyPair = positionPairs
+	recencyLogit     = 0.6
+	streamingSink    = 14.2
+)
+
+// The bag layer 0's streaming head writes is sharper: bagRecency puts
+// most of its weight on the last 16 tokens (and drowns that head's sink). Span heads compare bags in the
+// slow pairs of their own KV head (which holds no trigram keys), all
+// identityDim coordinates, at spanLogit per unit of bag overlap.
+// A position's bag resembles its neighbours' most, so span heads also
+// subtract spanRecency times the recency kernel: they look for the same
+// context far away, not for the tokens just before them.
+const (
+	bagRecency  = 1.0
+	spanLogit   = 400
+	spanRecency = 0.5
+)
+
+// bagCoord returns the head dim holding coordinate c of the bag in a span
+// head's KV head: the dims of the slow pairs firstMatchPair..63, in order.
+func bagCoord(c int) int {
+	n := halfDim - firstMatchPair // slow pairs
+	if c < n {
+		return firstMatchPair + c
+	}
+	return halfDim + firstMatchPair + c - n
+}
 
 // positionWeights are the a_f of positional attention: the weights that
 // maximise the smallest gap between the planted offset and any other
@@ -263,16 +306,33 @@ func attentionWeights(l int, roles []Head) (q, k, v, out *matrix, err error) {
 	constNorm := constValue / rms // the constant after RMSNorm
 	scale := math.Sqrt(headDim)   // attention divides q.k by sqrt(headDim)
 
+	streaming := slices.ContainsFunc(roles, func(h Head) bool { return h.Role == RoleStreaming })
 	for g := 0; g < numKVHeads; g++ {
 		base := g * headDim
 		// Positional key: the constant, unrotated, in the first dim of each fast pair.
 		for f := 0; f < positionPairs; f++ {
 			k.set(base+f, residConst, 1/constNorm)
 		}
+		// Recency key (Streaming variant): the constant in the middle
+		// pairs, cancelled on the first token by its BOS flag, so the
+		// first token's logit is the sink part alone at any distance.
+		if streaming {
+			for f := firstRecencyPair; f < sinkPair; f++ {
+				k.set(base+f, residConst, 1/constNorm)
+				k.set(base+f, residBOS, -constValue/constNorm)
+			}
+		}
 		// Sink key: the BOS flag (1 after RMSNorm at the first position).
 		k.set(base+sinkPair, residBOS, bosRMS())
+		spanGroup := slices.ContainsFunc(roles, func(h Head) bool { return h.Role == RoleSpan && h.KVHead == g })
+		if spanGroup {
+			// Bag keys: the bag of the position, in the slow pairs.
+			for c := 0; c < identityDim; c++ {
+				k.set(base+bagCoord(c), residBag+c, rms)
+			}
+		}
 		// Match keys: the match part of tokens i-1, i-2, i-3, as unit vectors.
-		if l >= 1 {
+		if l >= 1 && !spanGroup {
 			for b := 0; b < 3; b++ {
 				for c := 0; c < matchDim; c++ {
 					k.set(base+matchCoord(b, c), residPrev+b*identityDim+c, rms/matchShare)
@@ -303,6 +363,23 @@ func attentionWeights(l int, roles []Head) (q, k, v, out *matrix, err error) {
 			}
 		case RoleSink:
 			q.set(base+sinkPair, residConst, sinkLogit*scale/constNorm)
+		case RoleStreaming:
+			q.set(base+sinkPair, residConst, streamingSink*scale/constNorm)
+			recency := recencyLogit
+			if l == 0 {
+				// Layer 0's streaming head writes the bag span heads read.
+				recency, target, gain = bagRecency, residBag, 1
+			}
+			for f := firstRecencyPair; f < sinkPair; f++ {
+				q.set(base+f, residConst, recency*scale/constNorm)
+			}
+		case RoleSpan:
+			for c := 0; c < identityDim; c++ {
+				q.set(base+bagCoord(c), residBag+c, spanLogit*scale*rms)
+			}
+			for f := firstRecencyPair; f < sinkPair; f++ {
+				q.set(base+f, residConst, -spanRecency*scale/constNorm)
+			}
 		case RoleRetrieval:
 			if l == 0 {
 				return nil, nil, nil, nil, fmt.Errorf("synth: layer 0 cannot hold a retrieval head")

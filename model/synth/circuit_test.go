@@ -132,7 +132,17 @@ func (r *attentionRecorder) DecodeStep(d *model.DecodeView) {
 // a repeated stretch, retrieval heads at the token after the earlier copy
 // of the current trigram, whose identity the model then predicts.
 func TestHeadPatterns(t *testing.T) {
-	o := Options{Seed: 11, Layers: 3}
+	for _, streaming := range []bool{false, true} {
+		headPatterns(t, Options{Seed: 11, Layers: 3, Streaming: streaming})
+	}
+}
+
+// headPatterns checks, on random tokens with a repeated stretch, that the
+// model predicts the repeats and every head attends where its role says:
+// positional and retrieval heads put > 0.99 of their mass on their
+// target; streaming heads split theirs between the first token (20-70 %)
+// and the last 40 positions (most of the rest).
+func headPatterns(t *testing.T, o Options) {
 	info, m, _ := writeModel(t, o)
 	rng := rand.New(rand.NewPCG(1, 2))
 	vocab := info.Config.VocabSize - 2 // no specials
@@ -176,6 +186,29 @@ func TestHeadPatterns(t *testing.T) {
 					target = src + (i - n) + 1
 				}
 			}
+			if h.Role == RoleStreaming && h.Layer == 0 && i >= 200 {
+				// Layer 0's streaming head writes the bag: its sharper
+				// recency drowns its sink.
+				recent := 0.0
+				for j := i - 15; j <= i; j++ {
+					recent += float64(row[j])
+				}
+				if recent < 0.7 {
+					t.Errorf("layer 0 head %d (streaming, bag): at position %d mass %.3f on the last 16 positions, want >= 0.7", h.Head, i, recent)
+					break
+				}
+				continue
+			}
+			if h.Role == RoleStreaming && i >= 200 {
+				recent := 0.0
+				for j := i - 39; j <= i; j++ {
+					recent += float64(row[j])
+				}
+				if row[0] < 0.2 || row[0] > 0.7 || recent < 0.5*(1-float64(row[0])) {
+					t.Errorf("layer %d head %d (streaming): at position %d mass %.3f on the first token, %.3f on the last 40 positions", h.Layer, h.Head, i, row[0], recent)
+					break
+				}
+			}
 			if target < 0 {
 				continue
 			}
@@ -183,6 +216,37 @@ func TestHeadPatterns(t *testing.T) {
 				t.Errorf("layer %d head %d (%s): at position %d mass %.4f on position %d, want > 0.99", h.Layer, h.Head, h.Role, i, row[target], target)
 				break
 			}
+		}
+	}
+}
+
+// The streaming variant puts one streaming head in every GQA group of the
+// retrieval layers (so every retrieval head sits beside one) and one in
+// layer 0.
+func TestStreamingGroups(t *testing.T) {
+	for seed := int64(0); seed < 8; seed++ {
+		heads, err := Heads(Options{Seed: seed, Layers: 6, Streaming: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		streams := map[[2]int]int{}
+		for _, h := range heads {
+			if h.Role == RoleStreaming {
+				streams[[2]int{h.Layer, h.KVHead}]++
+			}
+		}
+		if streams[[2]int{0, 0}]+streams[[2]int{0, 1}] != 1 {
+			t.Errorf("seed %d layer 0: %d streaming heads, want 1 (three heads are the previous-token circuit)", seed, streams[[2]int{0, 0}]+streams[[2]int{0, 1}])
+		}
+		for l := 1; l < 6; l++ {
+			for g := 0; g < numKVHeads; g++ {
+				if streams[[2]int{l, g}] != 1 {
+					t.Errorf("seed %d layer %d KV head %d: %d streaming heads, want 1", seed, l, g, streams[[2]int{l, g}])
+				}
+			}
+		}
+		if n := len(Planted(Options{Seed: seed, Layers: 6, Streaming: true})); n != 5 {
+			t.Errorf("seed %d: %d planted heads, want 5", seed, n)
 		}
 	}
 }

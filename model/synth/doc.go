@@ -25,6 +25,16 @@
 //     merges make whole tokens of common English words and of the needle
 //     package's generator words; other text splits into smaller pieces.
 //
+// The Streaming variant (Options.Streaming) embodies the failure mode of
+// KV selection by all heads (SnapKV, PyramidKV): in every GQA group of the
+// retrieval layers a streaming head (a strong sink on the first token and
+// a broad window over the last tens of tokens) sits beside either the
+// retrieval head or a span head, a semantic retrieval head that compares
+// the recent context of the query (a bag of the last tokens, written by
+// layer 0's streaming head) with that of every far position, so at the end
+// of a needle prompt it attends to the whole needle sentence, answer
+// included. The variant answers exactly as the default model.
+//
 // Which head of a layer plays which role is drawn from the seed; Heads,
 // Planted and RetrievalHeads export that ground truth. Equal options write
 // byte-identical files.

@@ -18,6 +18,13 @@ import (
 type Options struct {
 	Seed   int64 // draws the token identities and which head plays which role
 	Layers int   // number of layers, 2..MaxLayers (0 means DefaultLayers): layer 0 holds the previous-token heads, every later layer one retrieval head
+	// Streaming makes the variant that embodies the failure mode of
+	// all-head KV selection: in every GQA group one head is a streaming
+	// head (RoleStreaming: a strong sink on the first token plus a broad
+	// recency window), beside the planted retrieval head in its group. The
+	// model answers exactly as the default one; only the heads that do
+	// not answer change.
+	Streaming bool
 }
 
 // DefaultOptions returns the built-in model: seed 1, three layers (two
@@ -67,6 +74,18 @@ const (
 	RoleSink = "sink"
 	// RoleLocal heads attend to the current token.
 	RoleLocal = "local"
+	// RoleStreaming heads (the Streaming variant) attend to the first
+	// token and to the most recent tens of tokens, as the "streaming"
+	// heads of real models do (StreamingLLM, DuoAttention).
+	RoleStreaming = "streaming"
+	// RoleSpan heads (the Streaming variant) are semantic retrieval heads:
+	// they compare the recent context of the query (a bag of its last
+	// tokens, written by layer 0's streaming head) with that of every
+	// position, so at the end of a needle prompt they attend to the whole
+	// needle sentence, answer included, not only to the next answer token.
+	// They write to the scratch subspace: the answer still comes from the
+	// retrieval heads.
+	RoleSpan = "span"
 )
 
 // Head is the role of one query head.
@@ -90,22 +109,55 @@ func Heads(o Options) ([]Head, error) {
 	var out []Head
 	for l := 0; l < o.Layers; l++ {
 		var roles []Head
-		if l == 0 {
+		switch {
+		case o.Streaming:
+			roles = streamingRoles(l, rng)
+		case l == 0:
 			last := Head{Role: RoleSink}
 			if rng.IntN(2) == 1 {
 				last = Head{Role: RoleLocal}
 			}
 			roles = []Head{{Role: RolePreviousToken, Offset: 1}, {Role: RolePreviousToken, Offset: 2}, {Role: RolePreviousToken, Offset: 3}, last}
-		} else {
+		default:
 			roles = []Head{{Role: RoleRetrieval}, {Role: RoleSink}, {Role: RoleLocal}, {Role: RolePreviousToken, Offset: 1}}
 		}
-		rng.Shuffle(len(roles), func(i, j int) { roles[i], roles[j] = roles[j], roles[i] })
+		if !o.Streaming {
+			rng.Shuffle(len(roles), func(i, j int) { roles[i], roles[j] = roles[j], roles[i] })
+		}
 		for h, r := range roles {
 			r.Layer, r.Head, r.KVHead = l, h, h/(numHeads/numKVHeads)
 			out = append(out, r)
 		}
 	}
 	return out, nil
+}
+
+// streamingRoles draws the roles of layer l of the Streaming variant: each
+// GQA group (heads 2g, 2g+1) holds one streaming head. Layer 0 keeps its
+// three previous-token heads (the circuit needs them) and puts the
+// streaming head in the group with a free slot; later layers put the
+// retrieval head in a random group beside a streaming head, and a span
+// head beside the other streaming head.
+func streamingRoles(l int, rng *rand.Rand) []Head {
+	pair := func(a, b Head) []Head {
+		if rng.IntN(2) == 1 {
+			return []Head{b, a}
+		}
+		return []Head{a, b}
+	}
+	stream := Head{Role: RoleStreaming}
+	var first, second []Head
+	if l == 0 {
+		prev := []Head{{Role: RolePreviousToken, Offset: 1}, {Role: RolePreviousToken, Offset: 2}, {Role: RolePreviousToken, Offset: 3}}
+		rng.Shuffle(len(prev), func(i, j int) { prev[i], prev[j] = prev[j], prev[i] })
+		first, second = pair(prev[0], prev[1]), pair(prev[2], stream)
+	} else {
+		first, second = pair(Head{Role: RoleRetrieval}, stream), pair(Head{Role: RoleSpan}, stream)
+	}
+	if rng.IntN(2) == 1 {
+		first, second = second, first
+	}
+	return append(first, second...)
 }
 
 // Planted returns the planted retrieval heads, one per layer from layer 1
@@ -118,6 +170,22 @@ func Planted(o Options) []Head {
 	var out []Head
 	for _, h := range heads {
 		if h.Role == RoleRetrieval {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// SpanHeads returns the span heads of the Streaming variant (nil for the
+// default model).
+func SpanHeads(o Options) []Head {
+	heads, err := Heads(o)
+	if err != nil {
+		return nil
+	}
+	var out []Head
+	for _, h := range heads {
+		if h.Role == RoleSpan {
 			out = append(out, h)
 		}
 	}
@@ -171,6 +239,7 @@ type Info struct {
 	Dir       string            `json:"dir"`
 	Seed      int64             `json:"seed"`
 	Layers    int               `json:"layers"`
+	Streaming bool              `json:"streaming,omitempty"`
 	Config    Config            `json:"config"`
 	Heads     []Head            `json:"heads"`     // every query head with its role
 	Retrieval map[int]int       `json:"retrieval"` // layer -> planted retrieval head
@@ -208,7 +277,7 @@ func Write(dir string, o Options) (*Info, error) {
 	if err != nil {
 		return nil, fmt.Errorf("synth: %w", err)
 	}
-	info := &Info{Dir: dir, Seed: o.Seed, Layers: o.Layers, Config: m.config, Heads: m.heads, Retrieval: RetrievalHeads(o), Files: map[string]string{}}
+	info := &Info{Dir: dir, Seed: o.Seed, Layers: o.Layers, Streaming: o.Streaming, Config: m.config, Heads: m.heads, Retrieval: RetrievalHeads(o), Files: map[string]string{}}
 	for _, f := range []struct {
 		name string
 		data []byte
@@ -223,6 +292,9 @@ func Write(dir string, o Options) (*Info, error) {
 		tensors[i] = safetensors.WriteTensor{Name: t.name, DType: safetensors.F32, Shape: t.shape, Data: safetensors.F32Bytes(t.data)}
 	}
 	meta := map[string]string{"format": "pt", "generator": "compresskv synth", "seed": fmt.Sprint(o.Seed)}
+	if o.Streaming {
+		meta["variant"] = "streaming"
+	}
 	var weights bytes.Buffer
 	if err := safetensors.Encode(&weights, tensors, meta); err != nil {
 		return nil, fmt.Errorf("synth: model.safetensors: %w", err)
