@@ -4,7 +4,8 @@
 // a folder path. It only reads the cache: nothing is ever downloaded, and a
 // model that is not there is an error that says how to fetch it.
 //
-// The cache layout (huggingface_hub's file_download.py and constants.py):
+// The cache layout (the Hub's "Hub Local Cache" reference,
+// huggingface.co/docs/hub/local-cache, and huggingface_hub's cache guide):
 //
 //	<cache>/models--<org>--<name>/refs/<revision>   file holding a commit hash
 //	<cache>/models--<org>--<name>/snapshots/<hash>/ the files of that commit
@@ -112,7 +113,10 @@ func idFromFolder(base string) (string, bool) {
 		return "", false
 	}
 	org, name, found := strings.Cut(rest, "--")
-	if !found || !repoPart.MatchString(org) || !repoPart.MatchString(name) || strings.Contains(name, "--") {
+	if !found { // a canonical model without an organisation: models--gpt2
+		return rest, repoPart.MatchString(rest)
+	}
+	if !repoPart.MatchString(org) || !repoPart.MatchString(name) || strings.Contains(name, "--") {
 		return "", false
 	}
 	return org + "/" + name, true
@@ -129,7 +133,8 @@ func DownloadHint(id, revision string) string {
 // Resolve turns a --model value into a snapshot folder:
 //
 //   - an existing folder named models--org--name (a repo folder of the
-//     cache) resolves its "main" snapshot;
+//     cache; also models--name for the organisation-less canonical
+//     models) resolves its "main" snapshot;
 //   - any other existing path is returned as it is, with no id;
 //   - "org/name" or "org/name@revision" is looked up in e.CacheDir(): the
 //     revision is a ref (refs/<revision>, e.g. "main") or a commit hash

@@ -108,6 +108,18 @@ func TestCacheDirPrecedence(t *testing.T) {
 	}
 }
 
+func TestIDFromFolder(t *testing.T) {
+	for base, want := range map[string]string{
+		"models--acme--tiny-llm": "acme/tiny-llm", "models--gpt2": "gpt2",
+		"datasets--glue": "", "models--a--b--c": "", "snapshots": "",
+	} {
+		got, ok := idFromFolder(base)
+		if got != want && ok || ok != (want != "") {
+			t.Errorf("%s: got %q %v, want %q", base, got, ok, want)
+		}
+	}
+}
+
 func TestParseID(t *testing.T) {
 	for _, tc := range []struct {
 		spec, id, rev string
