@@ -162,6 +162,10 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 	if err != nil {
 		return err
 	}
+	compat, err := needle.ParseCompat(opts.Probes.Compat)
+	if err != nil {
+		return usagef("--compat: %v", err)
+	}
 	var needles *probeInputs
 	if opts.Needles {
 		opts.Probes.Spec.Buffer = needleBuffer(opts.Probes.Spec.Lengths)
@@ -197,7 +201,7 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 	if err := sameModel(p, m, opts.Profile); err != nil {
 		return err
 	}
-	datasets, err := calibrationData(opts, needles, lm, m, s.err)
+	datasets, err := calibrationData(opts, compat, needles, lm, m, s.err)
 	if err != nil {
 		return err
 	}
@@ -234,7 +238,7 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 		}
 		return err
 	}
-	c.KVCache, c.Rope = opts.Runtime.kvCacheName(), opts.Runtime.ropeName()
+	c.KVCache, c.Rope, c.Compat = opts.Runtime.kvCacheName(), opts.Runtime.ropeName(), compat.String()
 	p.Calibration = c
 	if err := schema.Validate(p); err != nil {
 		return fmt.Errorf("calibrated profile does not validate (a bug): %w", err)
@@ -289,8 +293,18 @@ func sameModel(p *schema.Profile, m *model.Model, name string) error {
 // needles is not nil), then every --data file in order. Needle probes that
 // would not fit the model's context with their answer are left out, with a
 // note on warn: cutting them would cut the needle.
-func calibrationData(opts *calibrateOptions, needles *probeInputs, lm *loadedModel, m *model.Model, warn io.Writer) ([]calibrate.Dataset, error) {
+func calibrationData(opts *calibrateOptions, compat needle.Compat, needles *probeInputs, lm *loadedModel, m *model.Model, warn io.Writer) ([]calibrate.Dataset, error) {
 	var datasets []calibrate.Dataset
+	// Under --compat reference, text prompts longer than the reference's
+	// maximum for the model family keep their first and last halves, cut
+	// on the text as the reference does (before the model-context rule).
+	truncateAt := 0
+	if compat == needle.CompatReference {
+		var err error
+		if truncateAt, err = calibrate.ReferenceMaxLength(m.Config.Architecture); err != nil {
+			return nil, usagef("--compat reference: %v", err)
+		}
+	}
 	if needles != nil {
 		tok, err := lm.tokenizer()
 		if err != nil {
@@ -331,7 +345,11 @@ func calibrationData(opts *calibrateOptions, needles *probeInputs, lm *loadedMod
 				if err != nil {
 					return nil, fmt.Errorf("%s: text prompts need a tokenizer: %w", path, err)
 				}
-				ids = tok.Encode(pr.Text, true)
+				text := pr.Text
+				if truncateAt > 0 {
+					text = calibrate.TruncateReference(tok, text, truncateAt)
+				}
+				ids = tok.Encode(text, true)
 			}
 			for _, id := range ids {
 				if id >= m.Config.VocabSize {

@@ -130,6 +130,14 @@ func TestCalibrateCommand(t *testing.T) {
 	if _, err := os.Stat(out1 + ".calibrate.jsonl"); !os.IsNotExist(err) {
 		t.Errorf("journal left behind: %v", err)
 	}
+	// --compat reference is recorded (id prompts are used as given).
+	outCompat := filepath.Join(dir, "compat.json")
+	if code, _, stderr := runCLI(args("-o", outCompat, "--compat", "reference")...); code != exitOK {
+		t.Fatalf("calibrate --compat reference: exit %d: %s", code, stderr)
+	}
+	if c := readTestProfile(t, outCompat).Calibration; c.Compat != "reference" || p.Calibration.Compat != "" {
+		t.Errorf("calibration.compat %q, default run %q; want reference and none", c.Compat, p.Calibration.Compat)
+	}
 	if ref, err := os.ReadFile(filepath.Join(dir, "ref", schema.ReferenceLayerFile)); err != nil || !strings.Contains(string(ref), `"avg_score"`) {
 		t.Errorf("reference layer file: %q, %v", ref, err)
 	}
@@ -220,6 +228,7 @@ func TestCalibrateUsageErrors(t *testing.T) {
 		{[]string{"calibrate", "--profile", "x.json", "--budget", "8"}, exitUsage, "more than the window"},
 		{[]string{"calibrate", "--profile", "x.json", "--avgs", "16"}, exitUsage, "below the per-layer floor"},
 		{[]string{"calibrate", "--profile", "x.json", "--max-new", "1"}, exitUsage, "--max-new 1"},
+		{[]string{"calibrate", "--profile", "x.json", "--compat", "exact"}, exitUsage, "--compat"},
 		{[]string{"calibrate", "--profile", uncalibrated, "--model", modelDir, "--needles=false"}, exitUsage, "no calibration data"},
 		{[]string{"budget", "--avg", "64"}, exitUsage, "budget needs PROFILE"},
 		{[]string{"budget", "--profile", uncalibrated, "--avg", "64"}, exitFailure, "not calibrated"},

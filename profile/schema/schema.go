@@ -130,6 +130,7 @@ type Calibration struct {
 	CeilingFactor int                `json:"ceiling_factor"`     // M = CeilingFactor * average budget (3)
 	KVCache       string             `json:"kv_cache,omitempty"` // KV cache storage of the run: "f32" or "bf16"
 	Rope          string             `json:"rope,omitempty"`     // RoPE arithmetic of the run: "hf" or "exact"
+	Compat        string             `json:"compat,omitempty"`   // "" (compresskv's) or "reference": the reference's prompt truncation and needle probes
 	Datasets      []DatasetScore     `json:"datasets"`
 	LayerScores   []float64          `json:"layer_scores"` // average of the normalised dataset vectors, normalised again (sums to 1)
 	Budgets       map[string][]int   `json:"budgets"`      // average budget (decimal string) -> per-layer budgets summing to avg*layers

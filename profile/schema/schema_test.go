@@ -72,6 +72,7 @@ func TestValidateAcceptsValid(t *testing.T) {
 	}
 	p = validProfile()
 	p.Probes.Compat = "reference"
+	p.Calibration.Compat = "reference"
 	if err := Validate(p); err != nil {
 		t.Fatalf("reference-compatible probes: %v", err)
 	}
@@ -115,6 +116,7 @@ func TestValidateRejects(t *testing.T) {
 		{"success against recall", func(p *Profile) { p.Probes.Results[1].Recall = 0.75 }, "success false but recall 0.75"},
 		{"recall exactly at gate", func(p *Profile) { p.Probes.Results[0].Recall = 0.5 }, "success true but recall 0.5"},
 		{"unknown compat mode", func(p *Profile) { p.Probes.Compat = "exact" }, `probes.compat is "exact"`},
+		{"unknown calibration compat mode", func(p *Profile) { p.Calibration.Compat = "none" }, `calibration.compat is "none"`},
 		{"results out of order", func(p *Profile) { p.Probes.Results[1].Index = 0 }, "increasing index order"},
 		{"NaN recall", func(p *Profile) { p.Probes.Results[1].Recall = math.NaN() }, "recall is NaN"},
 		{"layer scores length", func(p *Profile) { p.Calibration.LayerScores = []float64{1} }, "layer_scores has 1 entries"},

@@ -94,8 +94,8 @@ func validateProbes(pi *ProbeInfo) error {
 	if err := checkFinite("probes.success_recall", pi.SuccessRecall); err != nil {
 		return err
 	}
-	if pi.Compat != "" && pi.Compat != "reference" {
-		return fmt.Errorf("profile: probes.compat is %q, want \"\" (compresskv's probes) or \"reference\"", pi.Compat)
+	if err := checkCompat("probes.compat", pi.Compat); err != nil {
+		return err
 	}
 	for i, d := range pi.Depths {
 		if err := checkFinite(fmt.Sprintf("probes.depths[%d]", i), d); err != nil {
@@ -295,6 +295,9 @@ func validateCalibration(c *Calibration, layers, heads int) error {
 	if err := checkRope("calibration.rope", c.Rope); err != nil {
 		return err
 	}
+	if err := checkCompat("calibration.compat", c.Compat); err != nil {
+		return err
+	}
 	if len(c.LayerScores) != layers {
 		return fmt.Errorf("profile: calibration.layer_scores has %d entries, model has %d layers", len(c.LayerScores), layers)
 	}
@@ -385,6 +388,15 @@ func checkDistribution(name string, v []float64) error {
 var RopeArithmetics = []string{"hf", "exact"}
 
 // checkRope accepts an absent rope field or one of RopeArithmetics.
+// checkCompat accepts the compatibility modes: "" (compresskv's own
+// construction) and "reference".
+func checkCompat(name, v string) error {
+	if v != "" && v != "reference" {
+		return fmt.Errorf("profile: %s is %q, want \"\" (compresskv's) or \"reference\"", name, v)
+	}
+	return nil
+}
+
 func checkRope(name, v string) error {
 	if v == "" {
 		return nil
