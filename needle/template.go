@@ -3,6 +3,7 @@ package needle
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -123,4 +124,49 @@ func DetectTemplateText(chatTemplate string) string {
 		return "qwen2"
 	}
 	return "raw"
+}
+
+// TemplateWarnings says what a user should know about the template a run
+// will use: that --template auto found no chat template it knows (and fell
+// back to raw), or that a chat template names special tokens such as
+// <|start_header_id|> the tokenizer does not have, so they would be spelled
+// out in pieces. chatTemplate is the tokenizer's own (tokenizer_config.json;
+// "" when it has none) and hasToken says whether a piece is one token.
+func TemplateWarnings(t Template, auto bool, chatTemplate string, hasToken func(piece string) bool) []string {
+	var out []string
+	if auto && t.Name == "raw" {
+		if strings.TrimSpace(chatTemplate) == "" {
+			out = append(out, "--template auto: the tokenizer has no chat_template (tokenizer_config.json is missing or has none), so prompts use the raw template")
+		} else {
+			out = append(out, "--template auto: the tokenizer's chat_template is not one of llama3, mistral or qwen2, so prompts use the raw template; name one with --template if it fits")
+		}
+	}
+	var missing []string
+	for _, piece := range specialPieces(t.Text) {
+		if !hasToken(piece) && !slices.Contains(missing, piece) {
+			missing = append(missing, piece)
+		}
+	}
+	if len(missing) > 0 {
+		out = append(out, fmt.Sprintf("--template %s uses %s, which the tokenizer does not have as tokens: the prompts will spell them out as text; this template is probably not this model's (try --template auto)",
+			t.Name, strings.Join(missing, ", ")))
+	}
+	return out
+}
+
+// specialPieces lists the <|...|> markers of a template text, in order.
+func specialPieces(text string) []string {
+	var out []string
+	for {
+		i := strings.Index(text, "<|")
+		if i < 0 {
+			return out
+		}
+		j := strings.Index(text[i:], "|>")
+		if j < 0 {
+			return out
+		}
+		out = append(out, text[i:i+j+2])
+		text = text[i+j+2:]
+	}
 }

@@ -111,3 +111,44 @@ func TestGridValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestTemplateWarnings(t *testing.T) {
+	llama3, err := TemplateFor("llama3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := TemplateFor("raw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vocab := map[string]bool{"<|start_header_id|>": true, "<|end_header_id|>": true, "<|eot_id|>": true}
+	has := func(p string) bool { return vocab[p] }
+	none := func(string) bool { return false }
+	tests := []struct {
+		name string
+		tmpl Template
+		auto bool
+		chat string
+		has  func(string) bool
+		want []string // substrings, one per warning
+	}{
+		{"llama3 on a Llama 3 vocabulary", llama3, false, "", has, nil},
+		{"llama3 on another vocabulary", llama3, false, "", none,
+			[]string{"--template llama3 uses <|start_header_id|>, <|end_header_id|>, <|eot_id|>, which the tokenizer does not have as tokens"}},
+		{"auto without a chat template", raw, true, "", none, []string{"has no chat_template"}},
+		{"auto with an unknown chat template", raw, true, "{% for m in messages %}{{ m.content }}{% endfor %}", none, []string{"is not one of llama3, mistral or qwen2"}},
+		{"raw chosen by name", raw, false, "", none, nil},
+	}
+	for _, tt := range tests {
+		got := TemplateWarnings(tt.tmpl, tt.auto, tt.chat, tt.has)
+		if len(got) != len(tt.want) {
+			t.Errorf("%s: %d warnings %q, want %d", tt.name, len(got), got, len(tt.want))
+			continue
+		}
+		for i := range got {
+			if !strings.Contains(got[i], tt.want[i]) {
+				t.Errorf("%s: warning %q, want it to contain %q", tt.name, got[i], tt.want[i])
+			}
+		}
+	}
+}

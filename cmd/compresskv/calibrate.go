@@ -311,6 +311,7 @@ func calibrationData(opts *calibrateOptions, compat needle.Compat, needles *prob
 			return nil, fmt.Errorf("built-in needle probes need a tokenizer (or pass --needles=false): %w", err)
 		}
 		probes, _, err := needles.buildSome(tok)
+		needles.printWarnings(warn)
 		if err != nil {
 			return nil, fmt.Errorf("built-in needle probes: %w", err)
 		}

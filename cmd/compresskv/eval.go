@@ -213,6 +213,7 @@ func runEval(opts *evalOptions, s *streams) error {
 		return err
 	}
 	probes, skips, err := inputs.buildSome(tok)
+	inputs.printWarnings(s.err)
 	if err != nil {
 		return err
 	}

@@ -153,12 +153,23 @@ func (c *loadedModel) tokenizer() (*tokenizer.Tokenizer, error) {
 	if c.tok != nil {
 		return c.tok, nil
 	}
-	tok, err := tokenizer.Load(c.tokenizerDir)
+	tok, err := loadTokenizer(c.tokenizerDir)
 	if err != nil {
 		return nil, err
 	}
 	c.tok = tok
 	return tok, nil
+}
+
+// loadTokenizer loads a tokenizer; a folder without tokenizer.json is a
+// usage error (exit 2), as a --model folder without config.json is: the
+// path given was not what the flag wants.
+func loadTokenizer(dir string) (*tokenizer.Tokenizer, error) {
+	tok, err := tokenizer.Load(dir)
+	if errors.Is(err, tokenizer.ErrNoTokenizer) {
+		return nil, usageError{err}
+	}
+	return tok, err
 }
 
 // hasTokenizer reports whether the tokenizer folder holds a tokenizer.json

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -162,6 +163,14 @@ type probeInputs struct {
 	autoTemplate bool // template comes from the tokenizer's chat template
 	addSpecial   bool
 	compat       needle.Compat
+	warnings     []string // what build found the user should know (template fallbacks)
+}
+
+// printWarnings writes build's warnings, one line each.
+func (in *probeInputs) printWarnings(w io.Writer) {
+	for _, msg := range in.warnings {
+		fmt.Fprintf(w, "compresskv: warning: %s\n", msg)
+	}
 }
 
 // resolve checks the probe flags and loads the needles and the haystack.
@@ -215,6 +224,10 @@ func (in *probeInputs) build(tok *tokenizer.Tokenizer) ([]needle.Probe, []needle
 			return nil, nil, err
 		}
 	}
+	in.warnings = needle.TemplateWarnings(in.template, in.autoTemplate, tok.ChatTemplate(), func(piece string) bool {
+		_, ok := tok.TokenID(piece)
+		return ok
+	})
 	return needle.Build(tok, in.haystack, in.needles, needle.Settings{
 		Grid: in.grid, Template: in.template, AddSpecial: in.addSpecial, Compat: in.compat,
 		NeedleSeed: in.spec.NeedleSeed, HaystackSeed: in.spec.Seed,

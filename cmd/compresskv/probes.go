@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/compresskv/compresskv/model/tokenizer"
 	"github.com/compresskv/compresskv/needle"
 )
 
@@ -109,11 +108,12 @@ func runProbes(opts *probesOptions, s *streams) error {
 	if err != nil {
 		return err
 	}
-	tok, err := tokenizer.Load(opts.Tokenizer)
+	tok, err := loadTokenizer(opts.Tokenizer)
 	if err != nil {
 		return err
 	}
 	probes, skips, err := inputs.build(tok)
+	inputs.printWarnings(s.err)
 	if err != nil {
 		return err
 	}

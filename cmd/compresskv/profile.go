@@ -168,6 +168,7 @@ func runProfile(opts *profileOptions, s *streams) error {
 		return err
 	}
 	probes, skips, err := inputs.buildSome(tok)
+	inputs.printWarnings(s.err)
 	if err != nil {
 		return err
 	}

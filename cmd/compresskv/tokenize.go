@@ -9,8 +9,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-
-	"github.com/compresskv/compresskv/model/tokenizer"
 )
 
 // tokenizeOptions are the flags of `compresskv tokenize`.
@@ -80,7 +78,7 @@ func runTokenize(opts *tokenizeOptions, s *streams) error {
 			return usagef("tokenize: --decode %q: %v", opts.Decode, err)
 		}
 	}
-	tok, err := tokenizer.Load(opts.Tokenizer)
+	tok, err := loadTokenizer(opts.Tokenizer)
 	if err != nil {
 		return err
 	}

@@ -64,7 +64,9 @@ func TestTokenizeErrors(t *testing.T) {
 		{"two sources", []string{"--tokenizer", tokenizeFixture, "--text", "x", "--decode", "1"}, exitUsage, "only one of"},
 		{"bad ids", []string{"--tokenizer", tokenizeFixture, "--decode", "1,x"}, exitUsage, `"x" is not a token id`},
 		{"bad JSON ids", []string{"--tokenizer", tokenizeFixture, "--decode", "[1,"}, exitUsage, "JSON array"},
-		{"missing folder", []string{"--tokenizer", t.TempDir(), "--text", "x"}, exitFailure, "no tokenizer.json"},
+		// A folder without tokenizer.json is the wrong path: a usage error, as
+		// a --model folder without config.json is (docs/usage.md, exit codes).
+		{"missing folder", []string{"--tokenizer", t.TempDir(), "--text", "x"}, exitUsage, "no tokenizer.json"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

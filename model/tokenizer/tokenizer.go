@@ -34,6 +34,10 @@ type Tokenizer struct {
 	cleanUp      bool // tokenizer_config.json's clean_up_tokenization_spaces
 }
 
+// ErrNoTokenizer is returned (wrapped, with the folder) by Load for a folder
+// without tokenizer.json: the caller was given the wrong path.
+var ErrNoTokenizer = errors.New("no tokenizer.json in this folder (want a Hugging Face tokenizer or model folder)")
+
 // Load reads a tokenizer from a folder holding tokenizer.json (and, when
 // present, tokenizer_config.json and chat_template.jinja), such as a
 // Hugging Face model folder. A path to a tokenizer.json file is accepted too.
@@ -47,7 +51,7 @@ func Load(dir string) (*Tokenizer, error) {
 	}
 	path := filepath.Join(dir, "tokenizer.json")
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s: no tokenizer.json in this folder (want a Hugging Face tokenizer or model folder)", dir)
+		return nil, fmt.Errorf("%s: %w", dir, ErrNoTokenizer)
 	}
 	return LoadFile(path)
 }
