@@ -313,8 +313,8 @@ func TestProfileRuntimeSettings(t *testing.T) {
 	if code, _, errOut := runCLI(append(shardArgs, "--kv-dtype", "f32")...); code != exitFailure || !strings.Contains(errOut, "checkpoint was written with --kv-dtype bf16, this run has --kv-dtype f32") {
 		t.Errorf("f32 run over a bf16 shard file: exit %d, stderr %q; want a refusal naming --kv-dtype", code, errOut)
 	}
-	if code, _, errOut := runCLI(append(shardArgs, "--kv-dtype", "bf16", "--rope", "exact")...); code != exitFailure || !strings.Contains(errOut, "different probe settings") {
-		t.Errorf("--rope exact run over an hf shard file: exit %d, stderr %q; want a refusal naming the probe settings", code, errOut)
+	if code, _, errOut := runCLI(append(shardArgs, "--kv-dtype", "bf16", "--rope", "exact")...); code != exitFailure || !strings.Contains(errOut, "checkpoint was written with --rope hf, this run has --rope exact") {
+		t.Errorf("--rope exact run over an hf shard file: exit %d, stderr %q; want a refusal naming --rope", code, errOut)
 	}
 	if code, _, errOut := runCLI("profile", "-o", out, "--kv-dtype", "f16"); code != exitUsage || !strings.Contains(errOut, `--kv-dtype "f16": want f32 or bf16`) {
 		t.Errorf("--kv-dtype f16: exit %d, stderr %q", code, errOut)
