@@ -7,12 +7,13 @@ import (
 )
 
 // prefixOrder sorts probes by their prefill ids (the prompt minus its last
-// token) in lexicographic order, equal prompts by index. That is a
-// depth-first walk of the trie of the prompts, so with one cache that keeps
-// the longest common prefix of consecutive prompts every trie edge, every
-// distinct prefix, is prefilled exactly once: the least prefill any order
-// can give with that memory. Probes of one haystack share it up to their
-// needle; the sort finds whatever they share from the ids themselves.
+// token) in lexicographic order, equal prompts by index: plan.Order's
+// order. That is a depth-first walk of the trie of the prompts, so with one
+// cache that keeps the longest common prefix of consecutive prompts every
+// trie edge, every distinct prefix, is prefilled once: the least prefill
+// any order can give with that memory (up to the cut to whole chunks,
+// plan.Reusable). Probes of one haystack share it up to their needle; the
+// sort finds whatever they share from the ids themselves.
 func prefixOrder(probes []needle.Probe) {
 	slices.SortStableFunc(probes, func(a, b needle.Probe) int {
 		if c := slices.Compare(prefillIDs(a), prefillIDs(b)); c != 0 {
@@ -25,17 +26,6 @@ func prefixOrder(probes []needle.Probe) {
 // prefillIDs returns the ids a probe prefills: all but the last, which the
 // first decode step feeds.
 func prefillIDs(p needle.Probe) []int { return p.IDs[:max(len(p.IDs)-1, 0)] }
-
-// commonPrefix returns the length of the longest common prefix of a and b.
-func commonPrefix(a, b []int) int {
-	n := min(len(a), len(b))
-	for i := range n {
-		if a[i] != b[i] {
-			return i
-		}
-	}
-	return n
-}
 
 // SpreadOrder returns probes in a fixed, well-spread order for a run that
 // may stop early: greedy farthest-point sampling over (context length,

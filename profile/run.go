@@ -9,6 +9,7 @@ import (
 
 	"github.com/compresskv/compresskv/model"
 	"github.com/compresskv/compresskv/needle"
+	"github.com/compresskv/compresskv/plan"
 	"github.com/compresskv/compresskv/profile/schema"
 )
 
@@ -297,8 +298,7 @@ func (c *prefixCache) start(obs model.Observer, prompt []int) (s session, kept i
 		}
 		return s, 0, err
 	}
-	kept = commonPrefix(c.ids, prompt)
-	kept -= kept % max(c.sess.Chunk(), 1)
+	kept = plan.Reusable(c.ids, prompt, c.sess.Chunk())
 	c.sess.Rewind(kept, obs)
 	c.ids = c.ids[:kept]
 	return c.sess, kept, nil

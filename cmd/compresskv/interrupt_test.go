@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,8 +107,12 @@ func TestProfileInterruptResume(t *testing.T) {
 		t.Errorf("an interrupted run wrote the profile: %v", err)
 	}
 
-	if out, err := command(resumed).CombinedOutput(); err != nil {
+	out, err := command(resumed).CombinedOutput()
+	if err != nil {
 		t.Fatalf("resumed run: %v\n%s", err, out)
+	}
+	if want := fmt.Sprintf("resuming: %d of 30 probes done", len(part.Records)); !strings.Contains(string(out), want) {
+		t.Errorf("resumed run's output lacks %q:\n%s", want, out)
 	}
 	got, err := os.ReadFile(resumed)
 	if err != nil {

@@ -7,11 +7,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/compresskv/compresskv/internal/atomicfile"
+	"github.com/compresskv/compresskv/model"
+	"github.com/compresskv/compresskv/needle"
+	"github.com/compresskv/compresskv/plan"
 	"github.com/compresskv/compresskv/profile"
 	"github.com/compresskv/compresskv/profile/schema"
 )
@@ -36,6 +40,7 @@ type profileOptions struct {
 	PrefixReuse     bool    // --prefix-reuse: prefill only what a probe does not share with the cached prompt
 	UntilStable     float64 // --until-stable J: stop once the ranking is stable (0: run the grid)
 	StableWindow    int     // --stable-window
+	DryRun          bool    // --dry-run: print the plan and exit
 	Runtime         runtimeFlags
 
 	getenv   func(string) string // os.Getenv; replaced in tests
@@ -115,6 +120,7 @@ environment when --shard is not given. See docs/sharding.md.`,
 	f.BoolVar(&opts.PrefixReuse, "prefix-reuse", true, "keep the prompt prefix one probe shares with the next in the KV cache (same profile bytes, less prefill)")
 	f.Float64Var(&opts.UntilStable, "until-stable", 0, "run probes in a well-spread order and stop once every layer's bootstrap top-4 Jaccard stays >= J (0 < J <= 1; 0: the whole grid)")
 	f.IntVar(&opts.StableWindow, "stable-window", profile.DefaultStableWindow, "successful probes --until-stable must hold for")
+	f.BoolVar(&opts.DryRun, "dry-run", false, "print the plan (probes, tokens, FLOPs, memory, projected time) and exit")
 	return cmd
 }
 
@@ -167,6 +173,10 @@ func runProfile(opts *profileOptions, s *streams) error {
 	if err != nil {
 		return err
 	}
+	// Said before building the prompts, which takes a while for a long grid.
+	if err := profile.CheckGrid(inputs.grid.ContextLengths, opts.MaxNew, m.Options.MaxContext); err != nil {
+		return usagef("%v; lower --max-length or --lengths", err)
+	}
 	probes, skips, err := inputs.buildSome(tok)
 	inputs.printWarnings(s.err)
 	if err != nil {
@@ -193,12 +203,21 @@ func runProfile(opts *profileOptions, s *streams) error {
 	if !shard.Whole() {
 		journal = fmt.Sprintf("%s.shard-%d-of-%d.jsonl", opts.Output, shard.Index, shard.Count)
 	}
+	if opts.DryRun {
+		return printPlan(s.out, lm, probes, runOpts, "probes")
+	}
 	ckpt, err := profile.OpenCheckpoint(journal, header, opts.Resume)
 	if err != nil {
 		return err
 	}
 	defer ckpt.Close()
 	runOpts.Checkpoint = ckpt
+	if n := len(ckpt.Done()); n > 0 {
+		fmt.Fprintf(s.err, "resuming: %d of %d probes done (%s)\n", n, len(header.Indices), journal)
+	}
+	if err := printPlan(s.err, lm, probes, runOpts, "probes to run"); err != nil {
+		return err
+	}
 
 	ctx, stop := interruptible(opts.ctx)
 	defer stop()
@@ -263,6 +282,31 @@ func checkMinSuccess(p *schema.Profile, output string, minSuccess int) error {
 		return fmt.Errorf("%s was written, but %v; --min-success 0 keeps it without this error", output, err)
 	}
 	return nil
+}
+
+// printPlan prints what the run will cost, with the wall time projected
+// from a short calibration run of the model itself.
+func printPlan(w io.Writer, lm *loadedModel, probes []needle.Probe, runOpts profile.Options, what string) error {
+	p := profile.Plan(lm.model, probes, runOpts, weightFileBytes(lm.dir))
+	cfg := lm.model.Config
+	rates, err := plan.Calibrate(lm.model, func() model.Observer { return profile.CostObserver(cfg.NumLayers, cfg.NumHeads) })
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(w, p.Format(what, &rates))
+	return err
+}
+
+// weightFileBytes sums the sizes of the .safetensors files in dir.
+func weightFileBytes(dir string) int64 {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.safetensors"))
+	var n int64
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil {
+			n += st.Size()
+		}
+	}
+	return n
 }
 
 // probeReport appends one JSON line per finished probe to --report: what

@@ -368,3 +368,31 @@ func TestProfileUntilStableUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestProfileDryRun prints the plan and writes nothing; a grid longer than
+// the model's context is refused before any prompt is built.
+func TestProfileDryRun(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	out := filepath.Join(t.TempDir(), "p.json")
+	code, stdout, stderr := runCLI("profile", "--dry-run", "-o", out, "--lengths", "256,384", "--depths", "0,50,100", "--chunk", "64")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"plan: 12 probes, ", "prefilled after prefix reuse", "<= 600 decode steps", "TFLOP prefill", "KV cache", "plan: projected "} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("plan lacks %q:\n%s", want, stdout)
+		}
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("--dry-run wrote the profile")
+	}
+	if _, err := os.Stat(out + ".partial.jsonl"); err == nil {
+		t.Error("--dry-run opened a checkpoint")
+	}
+
+	dir := testshared.Require(t, "models/stories260K-f32")
+	code, _, stderr = runCLI("profile", "--dry-run", "--model", dir, "-o", out, "--min-length", "1000", "--max-length", "31500", "--intervals", "20")
+	if code != exitUsage || !strings.Contains(stderr, "the model is too small for this grid: 20 of 20 context lengths (up to 31500 tokens) + 50 new tokens exceed its context of 512 tokens") {
+		t.Errorf("exit %d, stderr %q; want the grid refused", code, stderr)
+	}
+}

@@ -1,0 +1,119 @@
+package plan
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/compresskv/compresskv/model"
+	"github.com/compresskv/compresskv/model/kernels"
+)
+
+// CalibrationSteps is the number of decode steps Calibrate times (each
+// way: observed and not).
+const CalibrationSteps = 8
+
+// Calibrate measures Rates on m itself with a short run on random ids: a
+// few prefills of a chunk (at most the model's context minus the timed steps),
+// then CalibrationSteps decode steps observed by newObserver (the run's own
+// per-step work: attention rows scanned by the scorer; nil for none) and
+// the same steps unobserved, and the memory bandwidth. The prefill's
+// FLOP rate prices both the layer matrices and the attention pairs; a
+// decode step is its unobserved time less its KV reads, plus per cached
+// position the KV bytes over the bandwidth and the observer's extra time.
+// The prefill rate is from CPU time over the threads where the platform
+// reports it (the quiet-machine figure); CPUShare says how much of that
+// the wall clock got. It takes two to five prefill chunks' time (a 7-8B
+// model: about a minute and a half on 2 cores).
+func Calibrate(m *model.Model, newObserver func() model.Observer) (Rates, error) {
+	cfg := m.Config
+	shape := ShapeOf(cfg)
+	chunk := m.Options.ChunkSize
+	if chunk <= 0 {
+		chunk = model.DefaultChunkSize
+	}
+	c := min(chunk, m.Options.MaxContext-CalibrationSteps-1)
+	if c < 1 {
+		return Rates{}, fmt.Errorf("calibrate: a context of %d tokens leaves no room to time a prefill", m.Options.MaxContext)
+	}
+	rng := rand.New(rand.NewPCG(1, 7))
+	ids := make([]int, c+CalibrationSteps)
+	for i := range ids {
+		ids[i] = rng.IntN(cfg.VocabSize)
+	}
+	// Prefills of one session, the first only warming caches and buffers
+	// (it runs up to half again as slow): then at least one more, and up to
+	// 5 or 0.3 s in all for a small model. Their CPU time divided by the
+	// threads is what they take on a quiet machine; their wall time says
+	// how much of the CPUs other work left us.
+	sess := m.NewSession()
+	var wall, cpu float64
+	runs := 0
+	for total := 0.0; runs < 2 || (runs < 5 && total < 0.3); runs++ {
+		sess.Truncate(0)
+		cpu0, _ := cpuTime()
+		start := time.Now()
+		if err := sess.Prefill(ids[:c], nil); err != nil {
+			return Rates{}, fmt.Errorf("calibrate: %w", err)
+		}
+		w := time.Since(start).Seconds()
+		cpu1, _ := cpuTime()
+		total += w
+		if runs > 0 {
+			wall += w
+			cpu += (cpu1 - cpu0).Seconds()
+		}
+	}
+	threads := float64(max(kernels.Threads(), 1))
+	prefill := wall / float64(runs-1)
+	share := 1.0
+	if quiet := cpu / threads / float64(runs-1); quiet > 0 {
+		share = min(quiet/prefill, 1)
+		prefill = min(quiet, prefill)
+	}
+	// Decode steps are timed one by one, so the fastest (the figure least
+	// disturbed by other work) stands for the quiet machine. (CPU time
+	// would not do: a small model's step runs on one thread.)
+	steps := func(obs model.Observer) (float64, error) {
+		sess.Truncate(c)
+		times := make([]float64, 0, CalibrationSteps)
+		for _, id := range ids[c:] {
+			start := time.Now()
+			if err := sess.Step(id, obs); err != nil {
+				return 0, fmt.Errorf("calibrate: %w", err)
+			}
+			times = append(times, time.Since(start).Seconds())
+		}
+		return slices.Min(times), nil
+	}
+	plain, err := steps(nil)
+	if err != nil {
+		return Rates{}, err
+	}
+	observed := plain
+	if newObserver != nil {
+		if observed, err = steps(newObserver()); err != nil {
+			return Rates{}, err
+		}
+	}
+	bandwidth := kernels.MemoryBandwidth(kernels.Threads(), 64<<20, 2) * 1e9
+	kvBytes := 4
+	if m.Options.KVDType == kernels.BF16 {
+		kvBytes = 2
+	}
+	rate := shape.PrefillFLOPs(0, c) / prefill // FLOP/s
+	perPosition := float64(shape.KVBytesPerPosition(kvBytes)) / bandwidth
+	positions := float64(c + CalibrationSteps/2)
+	fixed := max(plain-perPosition*positions, 0)
+	perPosition += max(observed-plain, 0) / positions
+	return Rates{
+		PrefillPerToken: time.Duration(2 * float64(shape.LayerParams()) / rate * float64(time.Second)),
+		PrefillPerPair:  4 * float64(shape.Layers*shape.Heads*shape.HeadDim) / rate,
+		StepFixed:       time.Duration(fixed * float64(time.Second)),
+		StepPerPosition: perPosition,
+		CPUShare:        share,
+		Source: fmt.Sprintf("measured on this model: a %d-token prefill at %.1f GFLOP/s, decode %.1f ms/step at %d tokens, %d threads",
+			c, rate/1e9, observed*1e3, c, int(threads)),
+	}, nil
+}

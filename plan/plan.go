@@ -1,0 +1,287 @@
+// Package plan says what a run of prompts through a model will cost before
+// it starts: prompts, prompt tokens, the tokens actually prefilled once
+// shared prefixes are reused, decode steps, FLOPs, peak memory and, from
+// rates measured on the model itself (Calibrate), the wall time. profile,
+// calibrate and eval print one before a long run (and `--dry-run` prints
+// only it); bench projects the reference grid with it.
+//
+// The prefix arithmetic here is the one profile.Run executes: prompts in
+// lexicographic order of their ids, one KV cache, each prompt keeping the
+// longest prefix it shares with the cached one cut to whole prefill chunks
+// (Reusable). This package never runs a probe or scores anything.
+package plan
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/compresskv/compresskv/model"
+)
+
+// Shape holds the model numbers the costs depend on.
+type Shape struct {
+	Layers, Heads, KVHeads, HeadDim int
+	Hidden, Intermediate, Vocab     int
+	MaxContext                      int
+}
+
+// ShapeOf reads a Shape from a model config.
+func ShapeOf(c *model.Config) Shape {
+	return Shape{
+		Layers: c.NumLayers, Heads: c.NumHeads, KVHeads: c.NumKVHeads, HeadDim: c.HeadDim,
+		Hidden: c.HiddenSize, Intermediate: c.IntermediateSize, Vocab: c.VocabSize,
+		MaxContext: c.MaxPositionEmbeddings,
+	}
+}
+
+// LayerParams is the parameter count of the decoder layers' matrices
+// (q, k, v, o, gate, up, down): 2 FLOPs each per token.
+func (s Shape) LayerParams() int64 {
+	h, q, kv := int64(s.Hidden), int64(s.Heads*s.HeadDim), int64(s.KVHeads*s.HeadDim)
+	return (h*q + 2*h*kv + q*h + 3*h*int64(s.Intermediate)) * int64(s.Layers)
+}
+
+// PrefillFLOPs is the work of feeding positions [from, to) after a cached
+// prefix of from positions: the layer matrices (2 FLOPs per parameter and
+// token) plus causal attention, QK^T and PV, where position i attends to
+// i+1 keys with 4*d FLOPs per query head and key.
+func (s Shape) PrefillFLOPs(from, to int) float64 {
+	if to <= from {
+		return 0
+	}
+	n := float64(to - from)
+	pairs := (float64(to)*float64(to+1) - float64(from)*float64(from+1)) / 2 // sum of i+1 over [from, to)
+	return 2*float64(s.LayerParams())*n + 4*float64(s.Layers*s.Heads*s.HeadDim)*pairs
+}
+
+// StepFLOPs is one decode step at position pos: layers, attention over
+// pos+1 keys and the lm_head.
+func (s Shape) StepFLOPs(pos int) float64 {
+	return 2*float64(s.LayerParams()) + 4*float64(s.Layers*s.Heads*s.HeadDim)*float64(pos+1) + 2*float64(s.Vocab)*float64(s.Hidden)
+}
+
+// KVBytesPerPosition is the cache memory of one position over all layers.
+func (s Shape) KVBytesPerPosition(kvBytes int) int64 {
+	return int64(s.Layers) * 2 * int64(s.KVHeads*s.HeadDim) * int64(kvBytes)
+}
+
+// Sequence is one prompt of a run: the ids it prefills (the decode loop
+// feeds the rest) and at most how many decode steps follow.
+type Sequence struct {
+	Prefill []int
+	Steps   int
+}
+
+// Options are the run settings that change the costs.
+type Options struct {
+	Reuse       bool  // prefix reuse (profile --prefix-reuse)
+	Chunk       int   // prefill chunk; reused prefixes are cut to whole chunks (0: model.DefaultChunkSize)
+	KVBytes     int   // bytes per cached value: 4 (f32) or 2 (bf16)
+	WeightBytes int64 // size of the weight files (mapped, not copied)
+}
+
+// Plan is what a run will cost.
+type Plan struct {
+	Prompts       int
+	PromptTokens  int64 // prefill positions over all prompts
+	PrefillTokens int64 // positions actually prefilled (PromptTokens - ReusedTokens)
+	ReusedTokens  int64 // positions taken from the cached prefix
+	DecodeSteps   int64 // upper bound: greedy decoding stops early at a newline
+	LongestPrompt int
+	PrefillFLOPs  float64
+	DecodeFLOPs   float64 // upper bound, as DecodeSteps
+
+	// Memory: the weights are mapped from their files; the KV cache is one
+	// session's, of the longest prompt plus its steps; the reused prefix
+	// lives in that same cache, so reuse adds nothing.
+	WeightBytes  int64
+	KVCacheBytes int64
+
+	// attention work, in (from, to) prefill segments and decode positions,
+	// kept for Project
+	segments []segment
+	steps    []int // decode position of each prompt's first step, and its step count
+	stepN    []int
+	shape    Shape
+}
+
+// segment is one prefill call of the run: positions [from, to).
+type segment struct{ from, to int }
+
+// Reusable returns how many leading positions of prompt a cache holding
+// cached may keep: their longest common prefix, cut to whole chunks, so
+// that every position is computed in the same chunk as a fresh prefill
+// computes it (a chunk of 1-3 rows takes a GEMV path that sums in another
+// order than the GEMM: only the same chunking gives the same bits).
+func Reusable(cached, prompt []int, chunk int) int {
+	n := min(len(cached), len(prompt))
+	k := 0
+	for k < n && cached[k] == prompt[k] {
+		k++
+	}
+	return k - k%max(chunk, 1)
+}
+
+// Order returns the run order of prompts under prefix reuse: their ids in
+// lexicographic order (equal ids by position), a depth-first walk of the
+// prompts' trie, so one cache prefills every shared prefix once.
+func Order(prompts [][]int) []int {
+	order := make([]int, len(prompts))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return slices.Compare(prompts[a], prompts[b]) })
+	return order
+}
+
+// Make counts the costs of running seqs on a model of the given shape.
+func Make(shape Shape, seqs []Sequence, o Options) *Plan {
+	if o.Chunk <= 0 {
+		o.Chunk = model.DefaultChunkSize
+	}
+	if o.KVBytes <= 0 {
+		o.KVBytes = 4
+	}
+	p := &Plan{Prompts: len(seqs), WeightBytes: o.WeightBytes, shape: shape}
+	order := make([]int, len(seqs))
+	for i := range order {
+		order[i] = i
+	}
+	if o.Reuse {
+		ids := make([][]int, len(seqs))
+		for i, s := range seqs {
+			ids[i] = s.Prefill
+		}
+		order = Order(ids)
+	}
+	var cached []int
+	longest := 0
+	for _, i := range order {
+		s := seqs[i]
+		n := len(s.Prefill)
+		kept := 0
+		if o.Reuse {
+			kept = Reusable(cached, s.Prefill, o.Chunk)
+			cached = s.Prefill
+		}
+		p.PromptTokens += int64(n)
+		p.ReusedTokens += int64(kept)
+		p.PrefillFLOPs += shape.PrefillFLOPs(kept, n)
+		p.segments = append(p.segments, segment{kept, n})
+		// The first step feeds the last prompt token at position n.
+		p.DecodeSteps += int64(s.Steps)
+		for t := range s.Steps {
+			p.DecodeFLOPs += shape.StepFLOPs(n + t)
+		}
+		p.steps = append(p.steps, n)
+		p.stepN = append(p.stepN, s.Steps)
+		p.LongestPrompt = max(p.LongestPrompt, n+1)
+		longest = max(longest, n+s.Steps)
+	}
+	p.PrefillTokens = p.PromptTokens - p.ReusedTokens
+	p.KVCacheBytes = int64(longest) * shape.KVBytesPerPosition(o.KVBytes)
+	return p
+}
+
+// Rates are measured costs of the model on this machine (Calibrate), in
+// the form the projection needs: prefill time is linear in the tokens fed
+// plus linear in the attention pairs; a decode step is a fixed time plus a
+// time per cached position it attends to (and scans, when observed).
+type Rates struct {
+	PrefillPerToken time.Duration // layers of one prefilled position
+	PrefillPerPair  float64       // seconds per (query, key) pair of prefill attention, over all layers
+	StepFixed       time.Duration // one decode step, its attention excluded
+	StepPerPosition float64       // seconds per cached position a decode step attends to
+	Source          string        // how the rates were obtained
+	// CPUShare is the fraction of the threads' CPU time the calibration got
+	// on the wall clock: 1 on a quiet machine, lower when other work
+	// competes (the projection is for a quiet machine; Format warns).
+	CPUShare float64
+}
+
+// LoadedShare is the CPUShare below which the machine looks loaded.
+const LoadedShare = 0.8
+
+// Projection is a plan's projected wall time.
+type Projection struct {
+	Prefill, Decode, Total time.Duration
+}
+
+// Project applies r to the plan. Decode is an upper bound (every prompt
+// decodes all its steps).
+func (p *Plan) Project(r Rates) Projection {
+	var prefill, decode float64
+	for _, s := range p.segments {
+		if s.to <= s.from {
+			continue
+		}
+		pairs := (float64(s.to)*float64(s.to+1) - float64(s.from)*float64(s.from+1)) / 2
+		prefill += r.PrefillPerToken.Seconds()*float64(s.to-s.from) + r.PrefillPerPair*pairs
+	}
+	for i, pos := range p.steps {
+		n := float64(p.stepN[i])
+		// positions pos .. pos+n-1, each attending to pos+t+1 keys
+		keys := n*float64(pos+1) + n*(n-1)/2
+		decode += r.StepFixed.Seconds()*n + r.StepPerPosition*keys
+	}
+	pr := time.Duration(prefill * float64(time.Second))
+	de := time.Duration(decode * float64(time.Second))
+	return Projection{Prefill: pr, Decode: de, Total: pr + de}
+}
+
+// Format renders the plan (and its projection when rates are given) as
+// the lines a command prints before it starts.
+func (p *Plan) Format(what string, r *Rates) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "plan: %d %s, %s prompt tokens (longest %d)", p.Prompts, what, count(p.PromptTokens), p.LongestPrompt)
+	if p.ReusedTokens > 0 {
+		fmt.Fprintf(&b, ", %s prefilled after prefix reuse (%.0f %% reused)", count(p.PrefillTokens), 100*float64(p.ReusedTokens)/float64(max(p.PromptTokens, 1)))
+	}
+	fmt.Fprintf(&b, ", <= %s decode steps\n", count(p.DecodeSteps))
+	fmt.Fprintf(&b, "plan: %.3g TFLOP prefill + <= %.3g TFLOP decode; memory %s weights (mapped) + %s KV cache (reused prefixes live in it)\n",
+		p.PrefillFLOPs/1e12, p.DecodeFLOPs/1e12, bytesText(p.WeightBytes), bytesText(p.KVCacheBytes))
+	if r != nil {
+		pr := p.Project(*r)
+		fmt.Fprintf(&b, "plan: projected %s on a quiet machine (prefill %s, decode <= %s; %s)\n",
+			roundDuration(pr.Total), roundDuration(pr.Prefill), roundDuration(pr.Decode), r.Source)
+		if r.CPUShare > 0 && r.CPUShare < LoadedShare {
+			fmt.Fprintf(&b, "plan: the machine looks loaded: the calibration got %.0f %% of its threads' time; at that share the run takes %s\n",
+				100*r.CPUShare, roundDuration(time.Duration(float64(pr.Total)/r.CPUShare)))
+		}
+	}
+	return b.String()
+}
+
+func count(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.2fG", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.2fM", float64(n)/1e6)
+	case n >= 1e4:
+		return fmt.Sprintf("%.1fK", float64(n)/1e3)
+	}
+	return fmt.Sprint(n)
+}
+
+func bytesText(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+}
+
+func roundDuration(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Hour:
+		return d.Round(time.Minute)
+	case d >= time.Minute:
+		return d.Round(time.Second)
+	}
+	return d.Round(10 * time.Millisecond)
+}

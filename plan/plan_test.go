@@ -1,0 +1,98 @@
+package plan
+
+import (
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tiny is a hand-sized shape: 1 layer, 1 head of dim 2, hidden 2,
+// intermediate 1, vocab 3. Its layer matrices hold 2*2 (q) + 2*(2*2) (k,
+// v) + 2*2 (o) + 3*2*1 (gate, up, down) = 22 parameters.
+var tiny = Shape{Layers: 1, Heads: 1, KVHeads: 1, HeadDim: 2, Hidden: 2, Intermediate: 1, Vocab: 3, MaxContext: 64}
+
+func TestReusable(t *testing.T) {
+	for _, tc := range []struct {
+		cached, prompt []int
+		chunk, want    int
+	}{
+		{[]int{1, 2, 3, 4, 5}, []int{1, 2, 3, 9}, 1, 3},
+		{[]int{1, 2, 3, 4, 5}, []int{1, 2, 3, 9}, 2, 2},
+		{[]int{1, 2, 3, 4, 5}, []int{1, 2, 3, 9}, 4, 0},
+		{[]int{1, 2, 3, 4}, []int{1, 2, 3, 4}, 3, 3},
+		{[]int{1, 2}, []int{1, 2, 3, 4}, 1, 2},
+		{nil, []int{1}, 1, 0},
+	} {
+		if got := Reusable(tc.cached, tc.prompt, tc.chunk); got != tc.want {
+			t.Errorf("Reusable(%v, %v, %d) = %d, want %d", tc.cached, tc.prompt, tc.chunk, got, tc.want)
+		}
+	}
+}
+
+func TestOrder(t *testing.T) {
+	got := Order([][]int{{3}, {1, 2, 5}, {1, 2}, {1, 2, 4, 9}, {1, 2}})
+	if want := []int{2, 4, 3, 1, 0}; !reflect.DeepEqual(got, want) {
+		t.Errorf("order %v, want %v", got, want)
+	}
+}
+
+func TestMakeAndProject(t *testing.T) {
+	if got := tiny.LayerParams(); got != 22 {
+		t.Fatalf("LayerParams %d, want 22", got)
+	}
+	seqs := []Sequence{
+		{Prefill: []int{7}, Steps: 0},
+		{Prefill: []int{1, 2, 3, 5, 6}, Steps: 1},
+		{Prefill: []int{1, 2, 3, 4}, Steps: 2},
+	}
+	p := Make(tiny, seqs, Options{Reuse: true, Chunk: 2, KVBytes: 4, WeightBytes: 1000})
+	// Order [1 2 3 4], [1 2 3 5 6] (shares 3, keeps 2: whole chunks), [7].
+	// Prefill FLOPs: 2*22*n + 4*1*1*2*pairs, pairs = sum of i+1 over the
+	// fed positions: [0,4): 176+80; [2,5): 132+96; [0,1): 44+8.
+	// Decode: 2*22 + 8*(pos+1) + 2*3*2 per step, at positions 4, 5 and 5.
+	want := Plan{Prompts: 3, PromptTokens: 10, PrefillTokens: 8, ReusedTokens: 2, DecodeSteps: 3, LongestPrompt: 6,
+		PrefillFLOPs: 536, DecodeFLOPs: 96 + 104 + 104, WeightBytes: 1000, KVCacheBytes: 6 * 16}
+	got := *p
+	got.segments, got.steps, got.stepN, got.shape = nil, nil, nil, Shape{}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("plan %+v\nwant %+v", got, want)
+	}
+	// Prefill: 4*1 + 0.5*10, 3 + 0.5*12, 1 + 0.5*1 = 19.5 s. Decode: two
+	// steps from position 4 attend to 5 + 6 keys: 2*2 + 0.25*11; one step
+	// at 5 attends to 6: 2 + 0.25*6. 10.25 s.
+	pr := p.Project(Rates{PrefillPerToken: time.Second, PrefillPerPair: 0.5, StepFixed: 2 * time.Second, StepPerPosition: 0.25})
+	if pr.Prefill != 19500*time.Millisecond || pr.Decode != 10250*time.Millisecond || pr.Total != 29750*time.Millisecond {
+		t.Errorf("projection %+v, want 19.5 s + 10.25 s", pr)
+	}
+
+	plain := Make(tiny, seqs, Options{Chunk: 2, KVBytes: 2})
+	if plain.ReusedTokens != 0 || plain.PrefillTokens != 10 || plain.PrefillFLOPs != 176+80+(220+120)+52 || plain.KVCacheBytes != 6*8 {
+		t.Errorf("without reuse: %+v", plain)
+	}
+	text := p.Format("probes", nil)
+	for _, want := range []string{"plan: 3 probes, 10 prompt tokens (longest 6), 8 prefilled after prefix reuse (20 % reused), <= 3 decode steps", "1.0 KB weights (mapped) + 0.1 KB KV cache"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("format lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+func TestPrefillFLOPsMatchesStepSum(t *testing.T) {
+	// Prefilling [from, to) does the layer and attention work of the same
+	// positions fed one at a time (less the lm_head of each step).
+	s := Shape{Layers: 3, Heads: 4, KVHeads: 2, HeadDim: 8, Hidden: 32, Intermediate: 40, Vocab: 50}
+	for _, r := range [][2]int{{0, 1}, {0, 17}, {5, 9}, {100, 228}} {
+		sum := 0.0
+		for pos := r[0]; pos < r[1]; pos++ {
+			sum += s.StepFLOPs(pos) - 2*float64(s.Vocab*s.Hidden)
+		}
+		if got := s.PrefillFLOPs(r[0], r[1]); math.Abs(got-sum) > 1e-9*sum {
+			t.Errorf("PrefillFLOPs(%d, %d) = %v, steps sum to %v", r[0], r[1], got, sum)
+		}
+	}
+	if s.PrefillFLOPs(4, 4) != 0 {
+		t.Error("an empty range costs nothing")
+	}
+}
