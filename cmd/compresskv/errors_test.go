@@ -61,9 +61,9 @@ func TestOneLineErrors(t *testing.T) {
 		{"calibrate: empty needle grid", []string{"calibrate", "--profile", otherSchema, "--config", noLengths}, exitUsage, "--needle-lengths and --needle-depths"},
 		{"probes: unknown template", []string{"probes", "--tokenizer", dir, "--template", "gpt"}, exitUsage, `--template: template "gpt"`},
 		// The synthetic model's context is 4096 tokens: a grid beyond it is
-		// refused before any probe runs.
+		// refused before any prompt is built.
 		{"grid longer than the context", []string{"profile", "-o", filepath.Join(dir, "p.json"), "--lengths", "1000,6000", "--depths", "50"}, exitUsage,
-			"probes do not fit the model's context of 4096 tokens"},
+			"the model is too small for this grid: 1 of 2 context lengths (up to 6000 tokens) + 50 new tokens exceed its context of 4096 tokens"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
