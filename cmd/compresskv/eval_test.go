@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/compresskv/compresskv/calibrate"
 	"github.com/compresskv/compresskv/calibrate/eval"
@@ -177,5 +180,66 @@ func TestEvalUsageErrors(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want exit 2 and one line naming %q", code, stderr, tc.want)
 			}
 		})
+	}
+}
+
+// The acceptance run of the issue: the streaming variant of the synthetic
+// model, several lengths, five depths, budgets from below to above the
+// prompt length; it prints the table, and the profile's own heads keep the
+// answers all-head selection loses.
+func TestEvalStreamingVariant(t *testing.T) {
+	dir := t.TempDir()
+	modelDir := filepath.Join(dir, "synth-streaming")
+	o := synth.Options{Seed: 1, Layers: 3, Streaming: true}
+	if _, err := synth.Write(modelDir, o); err != nil {
+		t.Fatal(err)
+	}
+	prof := filepath.Join(dir, "p.json")
+	var ranking [][]int
+	spans := map[int]int{}
+	for _, h := range synth.SpanHeads(o) {
+		spans[h.Layer] = h.Head
+	}
+	planted := synth.RetrievalHeads(o)
+	for l := 0; l < 3; l++ {
+		r := []int{planted[l], spans[l]} // layer 0: heads 0 and 0, fixed below
+		if l == 0 {
+			r = []int{0, 1}
+		}
+		for h := 0; h < 4; h++ {
+			if !slices.Contains(r, h) {
+				r = append(r, h)
+			}
+		}
+		ranking = append(ranking, r)
+	}
+	rankedTestProfile(t, modelDir, prof, ranking)
+	out := filepath.Join(dir, "eval.json")
+	start := time.Now()
+	code, stdout, stderr := runCLI("eval", "--model", modelDir, "--profile", prof, "-o", out, "--top-k", "2",
+		"--methods", "full,streaming,snapkv,compresskv-uniform", "--budgets", "16,64,2048",
+		"--lengths", "256,512,1024", "--depths", "0,25,50,75,100", "--needles-count", "1", "--needle-seed", "2",
+		"--template", "answer-prefix", "--buffer", "50", "--haystack", "generated", "--max-new", "12")
+	if code != exitOK {
+		t.Fatalf("eval: exit %d: %s", code, stderr)
+	}
+	t.Logf("15 probes x 10 runs in %v (shared machine)", time.Since(start).Round(time.Millisecond))
+	if !strings.Contains(stdout, "15 probes x 10 method-budget runs") || !strings.Contains(stdout, "│ compresskv-uniform │ 64 ") {
+		t.Fatalf("no table:\n%s", stdout)
+	}
+	data, _ := os.ReadFile(out)
+	d, err := eval.Unmarshal(data, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rate := map[string]float64{}
+	for _, a := range d.Summary {
+		rate[fmt.Sprintf("%s@%d", a.Method, a.Budget)] = a.SuccessRate
+	}
+	if rate["full@0"] != 1 || rate["compresskv-uniform@2048"] != 1 || rate["snapkv@2048"] != 1 {
+		t.Errorf("full or the no-eviction budget failed: %v", rate)
+	}
+	if rate["compresskv-uniform@64"] <= rate["snapkv@64"] || rate["compresskv-uniform@64"] <= rate["streaming@64"] {
+		t.Errorf("at 64 tokens per layer compresskv-uniform succeeds %.2f, snapkv %.2f, streaming %.2f; want compresskv ahead", rate["compresskv-uniform@64"], rate["snapkv@64"], rate["streaming@64"])
 	}
 }
