@@ -154,3 +154,31 @@ func GenerateHaystack(seed int64, approxChars int) string {
 	}
 	return b.String()
 }
+
+// WithDistractors returns haystack with the sentences of facts inserted,
+// in order, after the sentence ends (". ") nearest to evenly spaced points
+// of the text: facts of the needle's own form, with other entities and
+// answers, that a retrieval head must tell apart from the needle. Past the
+// last sentence end a fact goes after the next space.
+func WithDistractors(haystack string, facts []Needle) string {
+	if len(facts) == 0 || haystack == "" {
+		return haystack
+	}
+	var b strings.Builder
+	prev := 0
+	for i, f := range facts {
+		at := (i + 1) * len(haystack) / (len(facts) + 1)
+		if end := strings.Index(haystack[at:], ". "); end >= 0 {
+			at += end + 2
+		} else if sp := strings.IndexByte(haystack[at:], ' '); sp >= 0 {
+			at += sp + 1 // no sentence end left: at least not inside a word
+		}
+		at = max(at, prev)
+		b.WriteString(haystack[prev:at])
+		b.WriteString(strings.TrimSpace(f.Needle))
+		b.WriteByte(' ')
+		prev = at
+	}
+	b.WriteString(haystack[prev:])
+	return b.String()
+}

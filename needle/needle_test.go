@@ -160,3 +160,18 @@ func TestGenerateHaystack(t *testing.T) {
 		t.Error("GenerateHaystack(1, 0) is not empty")
 	}
 }
+
+func TestWithDistractors(t *testing.T) {
+	facts := []Needle{{Needle: "The code is 7."}, {Needle: " The key is blue. "}}
+	got := WithDistractors("Aa bb. Cc dd. Ee ff. Gg hh.", facts)
+	want := "Aa bb. Cc dd. The code is 7. Ee ff. The key is blue. Gg hh."
+	if got != want {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+	if got := WithDistractors("no sentence end here", facts[:1]); got != "no sentence The code is 7. end here" {
+		t.Errorf("without a sentence end: %q", got)
+	}
+	if got := WithDistractors("Aa. Bb.", nil); got != "Aa. Bb." {
+		t.Errorf("no facts: %q", got)
+	}
+}

@@ -66,6 +66,8 @@ type Grid struct {
 	Depths         []float64      `json:"depths"`
 	Buffer         int            `json:"buffer"`
 	PrefillChunk   int            `json:"prefill_chunk,omitempty"`
+	Distractors    int            `json:"distractors,omitempty"`     // facts of the needles' form inserted into the haystack
+	DistractorSeed int64          `json:"distractor_seed,omitempty"` // their needle seed
 	Skipped        int            `json:"skipped"`
 	SkipReasons    map[string]int `json:"skip_reasons"`
 }

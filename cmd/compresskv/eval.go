@@ -38,6 +38,7 @@ type evalOptions struct {
 	PyramidBeta       int
 	ReferenceGrouping bool
 	SameNeedles       bool
+	Distractors       int
 	Resume            bool
 	Shard             string
 	Shards            int
@@ -120,6 +121,7 @@ The result is a compresskv.eval/v1 document (docs/eval-schema.md);
 	f.StringVar(&opts.Pooling, "pooling", string(def.Pooling), "pooling: avg or max")
 	f.IntVar(&opts.PyramidBeta, "pyramid-beta", selection.DefaultPyramidBeta, "PyramidKV: the last layer keeps about 1/beta of the first's")
 	f.BoolVar(&opts.ReferenceGrouping, "reference-grouping", false, "SnapKV/PyramidKV: group query heads by h mod G as the reference does (not h / r)")
+	f.IntVar(&opts.Distractors, "distractors", 0, "insert this many generated facts of the needles' form (other entities and answers) into the haystack")
 	f.BoolVar(&opts.SameNeedles, "same-needles", false, "allow evaluating on the needles the profile was scored on (circular)")
 	f.BoolVar(&opts.Resume, "resume", true, "resume from <output>.partial.jsonl when it exists")
 	f.StringVar(&opts.Shard, "shard", "", "run only shard i/n (probes with index % n == i) and write <output>.shard-i-of-n.jsonl")
@@ -184,6 +186,13 @@ func runEval(opts *evalOptions, s *streams) error {
 	inputs, err := opts.Probes.resolve()
 	if err != nil {
 		return err
+	}
+	if opts.Distractors < 0 {
+		return usagef("--distractors %d: want a count >= 0", opts.Distractors)
+	}
+	distractorSeed := inputs.spec.NeedleSeed + distractorSeedOffset
+	if opts.Distractors > 0 {
+		inputs.haystack = needle.WithDistractors(inputs.haystack, distractors(distractorSeed, opts.Distractors, inputs.needles))
 	}
 	if prof != nil {
 		same, err := sameNeedles(prof, inputs)
@@ -270,6 +279,9 @@ func runEval(opts *evalOptions, s *streams) error {
 		Needles: info.Needles, NeedleSeed: info.NeedleSeed, NeedleCount: info.NeedleCount,
 		ContextLengths: info.ContextLengths, Depths: info.Depths, Buffer: info.Buffer,
 		PrefillChunk: opts.Runtime.Chunk, Skipped: len(skips), SkipReasons: map[string]int{},
+	}
+	if opts.Distractors > 0 {
+		grid.Distractors, grid.DistractorSeed = opts.Distractors, distractorSeed
 	}
 	for _, sk := range skips {
 		grid.SkipReasons[sk.Reason]++
@@ -442,4 +454,24 @@ func humanBytes(b float64) string {
 		return fmt.Sprintf("%.0f %s", b, units[i])
 	}
 	return fmt.Sprintf("%.1f %s", b, units[i])
+}
+
+// distractorSeedOffset separates the distractors' seed from the needles'.
+const distractorSeedOffset = 1_000_003
+
+// distractors generates n facts of the needles' form from seed, leaving
+// out any that asks one of the needles' questions (two answers to one
+// question would make the probe ambiguous).
+func distractors(seed int64, n int, needles []needle.Needle) []needle.Needle {
+	asked := map[string]bool{}
+	for _, nd := range needles {
+		asked[nd.Question] = true
+	}
+	var out []needle.Needle
+	for _, f := range needle.GenerateNeedles(seed, 2*n) {
+		if len(out) < n && !asked[f.Question] {
+			out = append(out, f)
+		}
+	}
+	return out
 }

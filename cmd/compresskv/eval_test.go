@@ -172,6 +172,7 @@ func TestEvalUsageErrors(t *testing.T) {
 		{"budget below the window", []string{"--profile", plain, "--methods", "full,snapkv", "--budgets", "64,4"}, "--budgets 4: want more than the observation window 8"},
 		{"unknown method", []string{"--methods", "full,h2o"}, `--methods: unknown method "h2o"`},
 		{"no profile for compresskv", []string{"--methods", "compresskv-uniform"}, "--profile is required by the compresskv methods"},
+		{"negative distractors", []string{"--methods", "full", "--distractors", "-1"}, "--distractors -1: want a count >= 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"eval", "-o", out, "--lengths", "256", "--depths", "50"}, tc.args...)
