@@ -40,11 +40,15 @@ and, when the folder has a tokenizer, their text.
 --logits writes a safetensors file with input_ids (I32 [n]) and logits
 (F32 [n, vocab]) of every fed position: the prompt, then each generated
 token fed one at a time (the layout of a reference.safetensors).`,
-		Example: `  # Continue a story with the stories260K checkpoint
-  compresskv generate --model models/stories260K-f32 --prompt "Once upon a time" --max-new 60
+		Example: `  # The built-in synthetic model, written out as a checkpoint folder first
+  compresskv synth --out synth
+  compresskv generate --model synth --prompt "The pass code is" --max-new 24
+
+  # A Hugging Face checkpoint (a folder, or an id in the local Hugging Face cache)
+  compresskv generate --model meta-llama/Llama-3.2-1B --prompt "Once upon a time" --max-new 60
 
   # Greedy ids from BOS, as JSON, with every position's logits saved
-  compresskv generate --model models/stories260K-f32 --ids 1 --max-new 255 --json --logits out.safetensors`,
+  compresskv generate --model synth --ids 1 --max-new 32 --json --logits out.safetensors`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runGenerate(opts, s)

@@ -34,6 +34,7 @@ type exportOptions struct {
 	TopPairs     int
 	PromptLength int
 	Average      int
+	MinSuccess   int // refuse a ranking resting on fewer successful probes
 }
 
 // newExportCommand builds the export command.
@@ -69,6 +70,7 @@ profile, budgets longer than the prompt) go to stderr.`,
 	f.StringVar(&opts.Score, "score", "srh", "headkv, qrhead: the scores written, srh or retrieval (the classic retrieval score)")
 	f.IntVar(&opts.SinkSize, "sink-size", interop.DefaultSinkSize, "duo, kvpress: sink tokens of streaming heads")
 	f.IntVar(&opts.RecentSize, "recent-size", interop.DefaultRecentSize, "duo, kvpress: recent tokens of streaming heads")
+	f.IntVar(&opts.MinSuccess, "min-success", schema.DefaultMinSuccess, "refuse a profile whose ranking rests on fewer successful probes (0 exports anyway)")
 	f.IntVar(&opts.TopPairs, "top-pairs", interop.DefaultTopPairs, "qrhead: (layer, head) pairs in the head set")
 	f.IntVar(&opts.PromptLength, "prompt-length", 0, "kvpress: also write PerLayerCompressionPress ratios for prompts of this many tokens (needs a calibrated profile)")
 	f.IntVar(&opts.Average, "avg", 256, "kvpress with --prompt-length: the average budget per layer the ratios keep")
@@ -92,6 +94,10 @@ func runExport(opts *exportOptions, path string, s *streams) error {
 	p, err := schema.ReadFile(path)
 	if err != nil {
 		return err
+	}
+	if err := schema.CheckEvidence(p, opts.MinSuccess); err != nil {
+		// An engine would load the pattern as if it meant something.
+		return fmt.Errorf("%s: %v; an inference engine would load an arbitrary head pattern (--min-success 0 exports anyway)", path, err)
 	}
 	o := interop.ExportOptions{Score: opts.Score, SinkSize: opts.SinkSize, RecentSize: opts.RecentSize, TopPairs: opts.TopPairs}
 	if opts.PromptLength > 0 {

@@ -41,9 +41,19 @@ prints {"skipped": true, "reason": ...}. A summary goes to stderr.
 (docs/method.md lists every difference); a probe whose answer span its rule
 cannot find is printed with span [-1, -1], as the reference runs it.
 
+Prompt length: as in the reference, the haystack and the needle together
+are cut to context length minus --buffer tokens, and the template and
+question wrap them, so a prompt's length is its context length minus the
+buffer plus the template's and question's tokens: it is shorter or longer
+than its context length as those take fewer or more tokens than the buffer
+(the quick grid's 256-token prompts are 231-232 Llama 3 tokens). "tokens"
+gives the actual length; the buffer keeps the longest prompt inside the
+model's context with room for the answer.
+
 Flags not given fall back to configs/probes.yaml (configs/probes-quick.yaml
 with --quick): the reference grid of 20 lengths 1000..31500 x 10 depths,
-buffer 200, 3 generated needles, generated haystack, raw template.`,
+buffer 200, 3 generated needles, the embedded War and Peace haystack, raw
+template.`,
 		Example: `  # The reference grid on Llama 3 prompts, generated haystack and needles
   compresskv probes --tokenizer ~/models/Llama-3.1-8B-Instruct > probes.jsonl
 
