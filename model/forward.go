@@ -29,15 +29,15 @@ func (s *Session) forward(ids []int, logits []float32) error {
 	cos, sin := s.m.rope.angles(&s.rope, b.angles, p0, n, seqLen) // [n, headDim/2]
 
 	for l := range w.Layers {
-		lw := &w.Layers[l]
+		lw, pl := &w.Layers[l], s.m.layerPacked(l)
 		cache := s.caches[l]
 
 		// Attention: RMSNorm, q/k/v projections (+ bias for Qwen2 and Llama
 		// with attention_bias).
 		rmsNorm(b.xb, x, lw.InputLayernorm, cfg.RMSNormEps)
-		kernels.MatMul(b.q, b.xb, n, lw.QProj) // [n, heads*headDim]
-		kernels.MatMul(b.k, b.xb, n, lw.KProj) // [n, kvHeads*headDim]
-		kernels.MatMul(b.v, b.xb, n, lw.VProj) // [n, kvHeads*headDim]
+		linear(b.q, b.xb, n, lw.QProj, pl.q) // [n, heads*headDim]
+		linear(b.k, b.xb, n, lw.KProj, pl.k) // [n, kvHeads*headDim]
+		linear(b.v, b.xb, n, lw.VProj, pl.v) // [n, kvHeads*headDim]
 		if cfg.AttentionBias {
 			addBias(b.q, lw.QBias)
 			addBias(b.k, lw.KBias)
@@ -55,16 +55,16 @@ func (s *Session) forward(ids []int, logits []float32) error {
 		// indexes it from c0, RoPE above used the true positions.
 		c0 := p0 - s.dropped(l)
 		s.attn.run(b.att, b.q, n, c0, cache, s.probs(l))
-		lw.outputProjection(b.proj, b.att, n) // [n, hidden]
+		s.m.outputProjection(l, b.proj, b.att, n) // [n, hidden]
 		s.observe(l, b, n, c0)
 		addInto(x, b.proj)
 
 		// MLP: RMSNorm, then down(silu(gate(x)) * up(x)).
 		rmsNorm(b.xb, x, lw.PostAttentionLayernorm, cfg.RMSNormEps)
-		kernels.MatMul(b.gate, b.xb, n, lw.GateProj) // [n, intermediate]
-		kernels.MatMul(b.up, b.xb, n, lw.UpProj)     // [n, intermediate]
+		linear(b.gate, b.xb, n, lw.GateProj, pl.gate) // [n, intermediate]
+		linear(b.up, b.xb, n, lw.UpProj, pl.up)       // [n, intermediate]
 		swiGLU(b.gate, b.up)
-		kernels.MatMul(b.proj, b.gate, n, lw.DownProj) // [n, hidden]
+		linear(b.proj, b.gate, n, lw.DownProj, pl.down) // [n, hidden]
 		addInto(x, b.proj)
 
 		if err := checkFinite(x, hidden, l, p0); err != nil {
@@ -85,11 +85,12 @@ func (s *Session) forward(ids []int, logits []float32) error {
 	return nil
 }
 
-// outputProjection writes o_proj of the attention output att [n,
+// outputProjection writes layer l's o_proj of the attention output att [n,
 // heads*headDim] into out [n, hidden], with o_proj's bias when the layer has
 // one (Llama with attention_bias).
-func (lw *LayerWeights) outputProjection(out, att []float32, n int) {
-	kernels.MatMul(out, att, n, lw.OProj)
+func (m *Model) outputProjection(l int, out, att []float32, n int) {
+	lw := &m.Weights.Layers[l]
+	linear(out, att, n, lw.OProj, m.layerPacked(l).o)
 	if lw.OBias != nil {
 		addBias(out, lw.OBias)
 	}

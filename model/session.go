@@ -324,7 +324,6 @@ func (s *Session) observe(l int, b *scratch, n, p0 int) {
 		}
 		return
 	}
-	lw := &s.m.Weights.Layers[l]
 	obs.DecodeStep(&DecodeView{
 		Layer:     l,
 		Pos:       p0,
@@ -334,7 +333,7 @@ func (s *Session) observe(l int, b *scratch, n, p0 int) {
 		Projected: b.proj[:cfg.HiddenSize],
 		Cache:     s.caches[l],
 		attn:      s.attn,
-		oProj:     func(out, in []float32) { lw.outputProjection(out, in, 1) },
+		oProj:     func(out, in []float32) { s.m.outputProjection(l, out, in, 1) },
 	})
 }
 

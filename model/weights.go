@@ -47,6 +47,7 @@ type Options struct {
 	KVDType    kernels.DType  // KV cache storage: kernels.F32 (default) or kernels.BF16
 	MaxContext int            // longest sequence a Session accepts (default max_position_embeddings)
 	Rope       RopeArithmetic // RoPE arithmetic: RopeHF (default, transformers' float32) or RopeExact
+	Compute    ComputeDType   // arithmetic of the layer projections: ComputeF32 (default) or ComputeBF16
 }
 
 // DefaultChunkSize is the prefill chunk used when Options.ChunkSize is 0.
@@ -61,6 +62,7 @@ type Model struct {
 
 	fingerprint string
 	set         *safetensors.Set // nil for in-memory models
+	packed      []packedLayer    // [layers] bf16 panels under ComputeBF16, else nil
 	rope        *rope
 }
 
@@ -192,7 +194,28 @@ func loadSet(cfg *Config, cfgBytes []byte, set *safetensors.Set, dir string, opt
 	}
 	m.set = set
 	m.fingerprint = fingerprint(cfgBytes, set)
+	if m.packed != nil {
+		// The packed panels replace the mapped projections for good: let
+		// the OS drop their pages, so bf16 compute does not double the
+		// resident weights.
+		for _, s := range list {
+			if s.dst != nil && isProjection(s.name) {
+				set.Release(s.name)
+			}
+		}
+	}
 	return m, nil
+}
+
+// isProjection reports whether the tensor is one of a layer's seven
+// projection matrices (the ones bf16 compute packs).
+func isProjection(name string) bool {
+	for _, p := range []string{"q_proj.weight", "k_proj.weight", "v_proj.weight", "o_proj.weight", "gate_proj.weight", "up_proj.weight", "down_proj.weight"} {
+		if strings.HasSuffix(name, "."+p) {
+			return true
+		}
+	}
+	return false
 }
 
 // unexplained lists the tensors of set that cfg does not imply (list),
@@ -327,8 +350,15 @@ func New(cfg *Config, w *Weights, opts Options) (*Model, error) {
 	if int(opts.Rope) >= len(ropeArithmeticNames) {
 		return nil, fmt.Errorf("model options: unknown %v", opts.Rope)
 	}
+	if opts.Compute > ComputeBF16 {
+		return nil, fmt.Errorf("model options: unknown %v", opts.Compute)
+	}
 	sum := sha256.Sum256(cfg.JSON())
-	return &Model{Config: cfg, Weights: w, Options: opts, fingerprint: hex.EncodeToString(sum[:]), rope: newRope(cfg, opts.Rope)}, nil
+	m := &Model{Config: cfg, Weights: w, Options: opts, fingerprint: hex.EncodeToString(sum[:]), rope: newRope(cfg, opts.Rope)}
+	if opts.Compute == ComputeBF16 {
+		m.packed = packLayers(w)
+	}
+	return m, nil
 }
 
 // matrixFilled reports whether m's storage holds Rows*Cols values of its dtype.

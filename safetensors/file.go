@@ -122,6 +122,20 @@ func (f *File) Info(name string) (TensorInfo, bool) {
 	return f.header.infos[i].clone(), true
 }
 
+// Release tells the OS that the named tensor's bytes will not be read for a
+// while (a caller that keeps its own converted copy), so their pages leave
+// the process's resident memory; reading the tensor later stays valid (the
+// pages come back from the file). It does nothing where files are read
+// rather than mapped, for an unknown name, or once the file is closed.
+func (f *File) Release(name string) {
+	i, ok := f.byName[name]
+	if !ok || f.unmap == nil {
+		return
+	}
+	info := f.header.infos[i]
+	release(f.data[f.header.dataStart+info.Begin : f.header.dataStart+info.End])
+}
+
 // Tensor returns the named tensor with Data viewing the mapping.
 func (f *File) Tensor(name string) (Tensor, error) {
 	i, ok := f.byName[name]

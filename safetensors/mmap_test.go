@@ -1,6 +1,7 @@
 package safetensors
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -112,5 +113,63 @@ func BenchmarkOpen(b *testing.B) {
 			b.Fatal(err)
 		}
 		f.Close()
+	}
+}
+
+// rssFileKB reads the file-backed resident memory of this process (Linux).
+func rssFileKB(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skip("no /proc/self/status")
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "RssFile:"); ok {
+			var kb int
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err == nil {
+				return kb
+			}
+		}
+	}
+	t.Skip("no RssFile line in /proc/self/status")
+	return 0
+}
+
+// TestReleaseDropsPagesKeepsData: after Release, the 64 MiB tensor's pages
+// leave the resident set, and reading it again gives the same bytes.
+func TestReleaseDropsPagesKeepsData(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes a 64 MiB file")
+	}
+	if !mapped || runtime.GOOS != "linux" {
+		t.Skip("resident-set check needs mmap on Linux")
+	}
+	path := writeBigBF16(t)
+	const name = "model.layers.0.mlp.up_proj.weight"
+	f, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tensor, err := f.Tensor(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := func() (s int) {
+		for _, b := range tensor.Data {
+			s += int(b)
+		}
+		return s
+	}
+	want := sum() // faults every page in
+	before := rssFileKB(t)
+	f.Release(name)
+	f.Release("no such tensor") // ignored
+	after := rssFileKB(t)
+	if before-after < 48<<10 {
+		t.Errorf("RssFile %d kB before Release, %d after: want at least 48 MiB dropped", before, after)
+	}
+	if got := sum(); got != want {
+		t.Fatalf("bytes after Release sum to %d, before %d", got, want)
 	}
 }

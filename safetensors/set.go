@@ -265,6 +265,13 @@ func (s *Set) Tensor(name string) (Tensor, error) {
 	return f.Tensor(name)
 }
 
+// Release is File.Release on the file holding the named tensor.
+func (s *Set) Release(name string) {
+	if f, ok := s.byName[name]; ok {
+		f.Release(name)
+	}
+}
+
 // Close closes every file of the set and returns the first error.
 func (s *Set) Close() error {
 	var first error

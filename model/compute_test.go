@@ -1,0 +1,98 @@
+package model_test
+
+import (
+	"math"
+	"testing"
+
+	"github.com/compresskv/compresskv/model"
+	"github.com/compresskv/compresskv/model/kernels"
+)
+
+func TestParseComputeDType(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want model.ComputeDType
+		ok   bool
+	}{{"f32", model.ComputeF32, true}, {"BF16", model.ComputeBF16, true}, {"f16", 0, false}, {"", 0, false}} {
+		got, err := model.ParseComputeDType(c.in)
+		if (err == nil) != c.ok || got != c.want {
+			t.Errorf("ParseComputeDType(%q) = %v, %v; want %v, ok=%v", c.in, got, err, c.want, c.ok)
+		}
+		if c.ok && got.String() != map[bool]string{true: "bf16", false: "f32"}[got == model.ComputeBF16] {
+			t.Errorf("%v.String() = %q", got, got.String())
+		}
+	}
+}
+
+// TestComputeBF16 bounds what bf16 compute costs against the float64
+// reference (activations and weights rounded to 8 mantissa bits: well under
+// 3 % of the logit scale), checks that its bits do not depend on the thread
+// count, and that a chunked prefill and a token-by-token decode agree with a
+// one-shot prefill within one bf16 ulp (2^-8) of the logit scale: a row's
+// bf16 GEMM does not depend on the other rows, but attention's float32
+// order does depend on the chunking, and a 1e-7 difference can round an
+// activation to the other bf16 neighbour.
+func TestComputeBF16(t *testing.T) {
+	defer kernels.SetThreads(kernels.Threads())
+	for _, dtype := range []kernels.DType{kernels.BF16, kernels.F32} {
+		m, ref := loadRandom(t, tinyConfig("llama", 64, 4, 2, 16, ""), dtype, model.Options{Compute: model.ComputeBF16, ChunkSize: 64})
+		if m.PackedBytes() == 0 {
+			t.Fatal("bf16 compute packed no weights")
+		}
+		const n = 40
+		vocab := m.Config.VocabSize
+		ids := randomIDs(n, vocab, 11)
+		want := ref.Run(ids).Logits
+		kernels.SetThreads(1)
+		base, err := m.NewSession().PrefillAll(ids, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		worst := 0.0
+		for p := range ids {
+			worst = math.Max(worst, relErr(base[p*vocab:(p+1)*vocab], want[p]))
+		}
+		if worst > 3e-2 || worst < 1e-5 {
+			t.Errorf("%v weights: bf16 compute relative error %.3g, want in [1e-5, 3e-2] (below: bf16 not engaged)", dtype, worst)
+		}
+		same := func(what string, got []float32, from int) {
+			t.Helper()
+			for i, v := range got {
+				if math.Float32bits(v) != math.Float32bits(base[from*vocab+i]) {
+					t.Fatalf("%v weights, %s: logit %d of position %d = %g, one-shot prefill on 1 thread %g", dtype, what, i%vocab, from+i/vocab, v, base[from*vocab+i])
+				}
+			}
+		}
+		near := func(what string, got []float32, from int) {
+			t.Helper()
+			for p := 0; p < len(got)/vocab; p++ {
+				ref := make([]float64, vocab)
+				for i := range ref {
+					ref[i] = float64(base[(from+p)*vocab+i])
+				}
+				if e := relErr(got[p*vocab:(p+1)*vocab], ref); e > 1.0/256 {
+					t.Fatalf("%v weights, %s: position %d differs from the one-shot prefill by %.3g of the logit scale, want <= 2^-8", dtype, what, from+p, e)
+				}
+			}
+		}
+		kernels.SetThreads(2)
+		got, err := m.NewSession().PrefillAll(ids, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		same("2 threads", got, 0)
+		chunked := *m
+		chunked.Options.ChunkSize = 7
+		s := chunked.NewSession()
+		if got, err = s.PrefillAll(ids[:30], nil); err != nil {
+			t.Fatal(err)
+		}
+		near("chunk 7", got, 0)
+		for p := 30; p < n; p++ {
+			if err := s.Step(ids[p], nil); err != nil {
+				t.Fatal(err)
+			}
+			near("decode step", s.Logits(), p)
+		}
+	}
+}
