@@ -210,8 +210,11 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 	journalPath := output + ".calibrate.jsonl"
 	if existing == nil {
 		// The forward-pass settings change the errors too: a checkpoint of
-		// another --kv-dtype, --chunk or --rope must not be resumed.
+		// another --kv-dtype, --chunk, --rope or --compute must not be resumed.
 		run := fmt.Sprintf("%s kv=%s chunk=%d rope=%s", p.Model.Fingerprint, opts.Runtime.kvCacheName(), opts.Runtime.Chunk, opts.Runtime.ropeName())
+		if c := opts.Runtime.computeName(); c != "" {
+			run += " compute=" + c // f32 keeps the key of older journals
+		}
 		key := calibrate.JournalKey(run, datasets, p.Heads.Ranking, calOpts)
 		if journal, err = calibrate.OpenJournal(journalPath, key, opts.Resume); err != nil {
 			return err
@@ -239,6 +242,7 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 		return err
 	}
 	c.KVCache, c.Rope, c.Compat = opts.Runtime.kvCacheName(), opts.Runtime.ropeName(), compat.String()
+	c.Compute = opts.Runtime.computeName()
 	p.Calibration = c
 	if err := schema.Validate(p); err != nil {
 		return fmt.Errorf("calibrated profile does not validate (a bug): %w", err)

@@ -197,6 +197,7 @@ func runProfile(opts *profileOptions, s *streams) error {
 	}
 	info := inputs.info()
 	info.KVCache, info.PrefillChunk, info.Rope = opts.Runtime.kvCacheName(), opts.Runtime.Chunk, opts.Runtime.ropeName()
+	info.Compute = opts.Runtime.computeName()
 	header := profile.NewHeader(schema.Tool{Name: "compresskv", Version: version}, lm.info(), info, probes, skips, runOpts)
 
 	journal := opts.Output + ".partial.jsonl"

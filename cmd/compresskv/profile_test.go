@@ -396,3 +396,37 @@ func TestProfileDryRun(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want the grid refused", code, stderr)
 	}
 }
+
+// TestProfileComputeBF16: --compute bf16 is recorded as probes.compute and
+// refused by a resume of an f32 run; f32 leaves the field out (older files
+// and the golden profiles stay byte-identical); a bad value is a usage error.
+func TestProfileComputeBF16(t *testing.T) {
+	if testing.Short() {
+		t.Skip("profiles the synthetic model; skipped with -short")
+	}
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	out := filepath.Join(t.TempDir(), "p.json")
+	grid := []string{"--lengths", "256", "--depths", "0,50"}
+	if code, _, errOut := runCLI(append([]string{"profile", "-o", out, "--compute", "bf16"}, grid...)...); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	p, err := schema.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Probes.Compute != "bf16" {
+		t.Errorf("recorded compute %q, want bf16", p.Probes.Compute)
+	}
+	shardArgs := append([]string{"profile", "-o", out, "--shard", "0/2"}, grid...)
+	if code, _, errOut := runCLI(append(shardArgs, "--compute", "bf16")...); code != exitOK {
+		t.Fatalf("bf16 shard: exit %d: %s", code, errOut)
+	}
+	if code, _, errOut := runCLI(shardArgs...); code != exitFailure || !strings.Contains(errOut, "different probe settings") {
+		t.Errorf("f32 run over a bf16 shard file: exit %d, stderr %q; want a refusal naming the probe settings", code, errOut)
+	}
+	for _, args := range [][]string{{"profile"}, {"generate", "--model", "nowhere", "--prompt", "hi"}} {
+		if code, _, errOut := runCLI(append(args, "--compute", "f16")...); code != exitUsage || !strings.Contains(errOut, `--compute "f16": want f32 or bf16`) {
+			t.Errorf("%s --compute f16: exit %d, stderr %q", args[0], code, errOut)
+		}
+	}
+}

@@ -61,6 +61,7 @@ type ProbeInfo struct {
 	KVCache        string         `json:"kv_cache,omitempty"`      // KV cache storage of the run: "f32" or "bf16"
 	PrefillChunk   int            `json:"prefill_chunk,omitempty"` // prefill chunk size in tokens
 	Rope           string         `json:"rope,omitempty"`          // RoPE arithmetic of the run: "hf" or "exact"; absent in profiles older than the field
+	Compute        string         `json:"compute,omitempty"`       // arithmetic of the layer projections: "f32" (absent in older files) or "bf16"
 	SuccessRecall  float64        `json:"success_recall"`          // ROUGE-1 recall a probe must exceed (0.5)
 	UntilStable    *UntilStable   `json:"until_stable,omitempty"`  // set when the run stopped once the ranking was stable (--until-stable)
 	Run            int            `json:"run"`                     // probes decoded
@@ -131,6 +132,7 @@ type Calibration struct {
 	KVCache       string             `json:"kv_cache,omitempty"` // KV cache storage of the run: "f32" or "bf16"
 	Rope          string             `json:"rope,omitempty"`     // RoPE arithmetic of the run: "hf" or "exact"
 	Compat        string             `json:"compat,omitempty"`   // "" (compresskv's) or "reference": the reference's prompt truncation and needle probes
+	Compute       string             `json:"compute,omitempty"`  // arithmetic of the layer projections: "f32" or "bf16"
 	Datasets      []DatasetScore     `json:"datasets"`
 	LayerScores   []float64          `json:"layer_scores"` // average of the normalised dataset vectors, normalised again (sums to 1)
 	Budgets       map[string][]int   `json:"budgets"`      // average budget (decimal string) -> per-layer budgets summing to avg*layers

@@ -135,6 +135,8 @@ func TestValidateRejects(t *testing.T) {
 		{"budget within window", func(p *Profile) { p.Calibration.Budget = 8 }, "calibration.budget is 8, want more than the window 8"},
 		{"even kernel", func(p *Profile) { p.Calibration.Kernel = 4 }, "calibration.kernel is 4, want an odd number"},
 		{"pooling", func(p *Profile) { p.Calibration.Pooling = "sum" }, `calibration.pooling is "sum"`},
+		{"probe compute", func(p *Profile) { p.Probes.Compute = "f16" }, `probes.compute is "f16", want "f32" or "bf16"`},
+		{"calibration compute", func(p *Profile) { p.Calibration.Compute = "F32" }, `calibration.compute is "F32"`},
 		{"negative floor", func(p *Profile) { p.Calibration.Floor = -1 }, "calibration.floor is -1"},
 		{"ceiling factor zero", func(p *Profile) { p.Calibration.CeilingFactor = 0 }, "calibration.ceiling_factor is 0, want 1..65536"},
 		{"probe rope", func(p *Profile) { p.Probes.Rope = "float64" }, `probes.rope is "float64", want hf or exact`},

@@ -91,6 +91,9 @@ func validateProbes(pi *ProbeInfo) error {
 	if err := checkRope("probes.rope", pi.Rope); err != nil {
 		return err
 	}
+	if err := checkCompute("probes.compute", pi.Compute); err != nil {
+		return err
+	}
 	if err := checkFinite("probes.success_recall", pi.SuccessRecall); err != nil {
 		return err
 	}
@@ -268,7 +271,19 @@ func checkRanking(name string, rank [][]int, score [][]float64, layers, heads in
 
 // validateSettings checks the calibration settings against the ranges
 // `compresskv calibrate` accepts.
+// checkCompute accepts a recorded compute mode: "f32", "bf16", or absent
+// (files written before the field existed computed in f32).
+func checkCompute(field, v string) error {
+	if v != "" && v != "f32" && v != "bf16" {
+		return fmt.Errorf("profile: %s is %q, want \"f32\" or \"bf16\"", field, v)
+	}
+	return nil
+}
+
 func validateSettings(c *Calibration, heads int) error {
+	if err := checkCompute("calibration.compute", c.Compute); err != nil {
+		return err
+	}
 	switch {
 	case c.TopK < 1 || c.TopK > heads:
 		return fmt.Errorf("profile: calibration.top_k is %d, want 1..%d (the model's heads per layer)", c.TopK, heads)
