@@ -89,6 +89,10 @@ func JournalKey(run string, datasets []Dataset, ranking [][]int, opts Options) R
 			settings = append(settings, Setting{"--kv-dtype", strings.TrimPrefix(f, "kv=")})
 		case strings.HasPrefix(f, "chunk="):
 			settings = append(settings, Setting{"--chunk", strings.TrimPrefix(f, "chunk=")})
+		case strings.HasPrefix(f, "rope="):
+			settings = append(settings, Setting{"--rope", strings.TrimPrefix(f, "rope=")})
+		case strings.HasPrefix(f, "compute="):
+			settings = append(settings, Setting{"--compute", strings.TrimPrefix(f, "compute=")})
 		case i == 0:
 			settings = append(settings, Setting{"model fingerprint", f})
 		default:

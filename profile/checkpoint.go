@@ -119,6 +119,7 @@ var headerNames = map[string]string{
 	"probes.rope":            "--rope",
 	"probes.compat":          "--compat",
 	"probes.until_stable":    "--until-stable",
+	"probes.compute":         "--compute",
 	"probes.success_recall":  "success recall gate",
 	"probes.skipped":         "skipped probe count",
 	"probes.skip_reasons":    "skipped probes",

@@ -421,8 +421,8 @@ func TestProfileComputeBF16(t *testing.T) {
 	if code, _, errOut := runCLI(append(shardArgs, "--compute", "bf16")...); code != exitOK {
 		t.Fatalf("bf16 shard: exit %d: %s", code, errOut)
 	}
-	if code, _, errOut := runCLI(shardArgs...); code != exitFailure || !strings.Contains(errOut, "different probe settings") {
-		t.Errorf("f32 run over a bf16 shard file: exit %d, stderr %q; want a refusal naming the probe settings", code, errOut)
+	if code, _, errOut := runCLI(shardArgs...); code != exitFailure || !strings.Contains(errOut, "checkpoint was written with --compute bf16, this run has --compute (none)") {
+		t.Errorf("f32 run over a bf16 shard file: exit %d, stderr %q; want a refusal naming --compute", code, errOut)
 	}
 	for _, args := range [][]string{{"profile"}, {"generate", "--model", "nowhere", "--prompt", "hi"}} {
 		if code, _, errOut := runCLI(append(args, "--compute", "f16")...); code != exitUsage || !strings.Contains(errOut, `--compute "f16": want f32 or bf16`) {
