@@ -68,8 +68,10 @@ func ReferenceDecoder(tok Tokenizer) func(ids []int) string {
 // reference's generate_context, evaluate_and_log and find_needle_idx step
 // by step (names in comments are the reference's):
 //
-//  1. read_context_files: the haystack text is repeated until it has at
-//     least max(context lengths) whitespace-separated words.
+//  1. read_context_files: the haystack text, its line ends read as
+//     Python's text mode does ("\r\n" and "\r" become "\n"), is repeated
+//     until it has at least max(context lengths) whitespace-separated
+//     words.
 //  2. encode_and_trim: it is encoded WITH special tokens; when longer than
 //     the context length L, the text becomes decode(tokens[:L]), which
 //     starts with the BOS string.
@@ -97,6 +99,8 @@ func buildReference(tok Tokenizer, haystack string, needles []Needle, s Settings
 	}
 	decode := ReferenceDecoder(tok)
 	maxLen := s.Grid.MaxLength()
+	// Python reads the haystack files in text mode: universal newlines.
+	haystack = strings.ReplaceAll(strings.ReplaceAll(haystack, "\r\n", "\n"), "\r", "\n")
 	text, err := repeatToWords(haystack, maxLen)
 	if err != nil {
 		return nil, nil, err

@@ -109,6 +109,56 @@ func TestBuildReferenceByHand(t *testing.T) {
 	}
 }
 
+// TestBuildReferenceNewlines: the haystack's CRLF and CR line ends are
+// read as "\n", as Python's text mode reads them.
+func TestBuildReferenceNewlines(t *testing.T) {
+	raw, _ := TemplateFor("raw")
+	needles := []Needle{{ID: "n", Needle: "N1 N2.", Question: "Q?", Answer: "N1 N2"}}
+	s := Settings{Grid: Grid{ContextLengths: []int{40}, Depths: []float64{100}, Buffer: 2}, Template: raw, AddSpecial: true, Compat: CompatReference}
+	var got [2]Probe
+	for i, hay := range []string{"a b.\r\nc d.\re f.", "a b.\nc d.\ne f."} {
+		probes, _, err := Build(byteTokenizer{}, hay, needles, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[i] = probes[0]
+	}
+	if !slices.Equal(got[0].IDs, got[1].IDs) || strings.Contains(got[0].Prompt, "\r") {
+		t.Errorf("CRLF haystack gives prompt %q, LF haystack %q", got[0].Prompt, got[1].Prompt)
+	}
+}
+
+// byteTokenizer: one id per byte, BOS 256 (decoded "<s>", which encodes
+// back to 256).
+type byteTokenizer struct{}
+
+func (byteTokenizer) Encode(text string, addSpecial bool) []int {
+	var ids []int
+	if addSpecial {
+		ids = append(ids, 256)
+	}
+	for len(text) > 0 {
+		if strings.HasPrefix(text, "<s>") {
+			ids, text = append(ids, 256), text[3:]
+			continue
+		}
+		ids, text = append(ids, int(text[0])), text[1:]
+	}
+	return ids
+}
+
+func (byteTokenizer) Decode(ids []int) string {
+	var b strings.Builder
+	for _, id := range ids {
+		if id == 256 {
+			b.WriteString("<s>")
+		} else {
+			b.WriteByte(byte(id))
+		}
+	}
+	return b.String()
+}
+
 // TestBuildReferenceCleanUp: with clean_up_tokenization_spaces, every
 // decode removes the space before punctuation, as transformers' does.
 func TestBuildReferenceCleanUp(t *testing.T) {
