@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/compresskv/compresskv/profile/schema"
 )
 
 // Allocate splits a total budget of avg*L tokens over the L layers in
@@ -26,6 +28,12 @@ import (
 // ceilingFactor*avg < floor the clip yields M everywhere (numpy's clip with
 // min > max). Callers that need an exact total should use CheckAllocation
 // first.
+//
+// The repair is computed in O(L log L), not pass by pass (an average of 1e9
+// tokens would otherwise take 1e9 passes): k full passes add min(cap_l, k)
+// to a layer with room cap_l, so the number of full passes is the largest k
+// whose total fits the difference, and the remainder goes, one each, to the
+// first layers in pass order that still have room.
 func Allocate(scores []float64, avg int, floor int, ceilingFactor int) []int {
 	layers := len(scores)
 	total := avg * layers
@@ -39,38 +47,67 @@ func Allocate(scores []float64, avg int, floor int, ceilingFactor int) []int {
 		budgets[l] = int(b)
 		sum += budgets[l]
 	}
-	descending := layerOrder(scores, true)
-	ascending := layerOrder(scores, false)
-	for diff := total - sum; diff != 0; {
-		moved := false
+	diff := total - sum
+	if diff == 0 {
+		return budgets
+	}
+	// room[l] is how far layer l can move: up to the ceiling when short,
+	// down to the floor when over.
+	order := layerOrder(scores, diff > 0)
+	step, need := 1, diff
+	if diff < 0 {
+		step, need = -1, -diff
+	}
+	room := make([]int, layers)
+	for l, b := range budgets {
 		if diff > 0 {
-			for _, l := range descending {
-				if diff == 0 {
-					break
-				}
-				if budgets[l] < ceiling {
-					budgets[l]++
-					diff--
-					moved = true
-				}
-			}
+			room[l] = max(ceiling-b, 0)
 		} else {
-			for _, l := range ascending {
-				if diff == 0 {
-					break
-				}
-				if budgets[l] > floor {
-					budgets[l]--
-					diff++
-					moved = true
-				}
-			}
+			room[l] = max(b-floor, 0)
 		}
-		if !moved {
+	}
+	passes := fullPasses(room, need)
+	moved := 0
+	for l := range budgets {
+		n := min(room[l], passes)
+		budgets[l] += step * n
+		moved += n
+	}
+	// The last, partial pass: one more token each, in pass order, to the
+	// layers with room left, until the difference is made up.
+	for _, l := range order {
+		if moved == need {
 			break
+		}
+		if room[l] > passes {
+			budgets[l] += step
+			moved++
 		}
 	}
 	return budgets
+}
+
+// fullPasses returns the largest k such that sum_l min(room[l], k) <= need,
+// capped at the largest room (beyond it no pass moves anything).
+func fullPasses(room []int, need int) int {
+	sorted := slices.Clone(room)
+	slices.Sort(sorted)
+	// With k between sorted[i-1] and sorted[i], the layers below i are
+	// full and the len-i others move k each.
+	filled := 0 // sum of sorted[:i]
+	prev := 0
+	for i, r := range sorted {
+		active := len(sorted) - i
+		if r > prev {
+			// Does the segment (prev, r] reach past need?
+			if filled+r*active > need {
+				return (need - filled) / active
+			}
+			prev = r
+		}
+		filled += r
+	}
+	return prev
 }
 
 // layerOrder returns the layer indices sorted by score (descending or
@@ -89,12 +126,28 @@ func layerOrder(scores []float64, descending bool) []int {
 	return order
 }
 
+// MaxAverage and MaxCeilingFactor bound the averages and ceiling factors
+// Allocate takes: the same bounds a profile's calibration must keep, far
+// beyond any context length, and small enough that avg*layers and
+// ceilingFactor*avg cannot overflow.
+const (
+	MaxAverage       = schema.MaxAverage
+	MaxCeilingFactor = schema.MaxCeiling
+)
+
 // CheckAllocation reports the settings for which Allocate cannot hit the
-// total avg*layers exactly.
+// total avg*layers exactly, or which are beyond MaxAverage and
+// MaxCeilingFactor.
 func CheckAllocation(avg, floor, ceilingFactor int) error {
 	switch {
 	case avg < 1:
 		return fmt.Errorf("average budget %d: want at least 1", avg)
+	case avg > MaxAverage:
+		return fmt.Errorf("average budget %d: want at most %d tokens per layer", avg, int64(MaxAverage))
+	case floor > MaxAverage:
+		return fmt.Errorf("budget floor %d: want at most %d tokens per layer", floor, int64(MaxAverage))
+	case ceilingFactor > MaxCeilingFactor:
+		return fmt.Errorf("ceiling factor %d: want at most %d", ceilingFactor, MaxCeilingFactor)
 	case floor < 0:
 		return fmt.Errorf("budget floor %d: want at least 0", floor)
 	case avg < floor:

@@ -220,10 +220,138 @@ func TestCheckAllocation(t *testing.T) {
 		{0, 0, 3, false},
 		{64, 32, 0, false},
 		{64, -1, 3, false},
+		{MaxAverage, 32, 3, true},
+		{MaxAverage + 1, 32, 3, false},
+		{4611686018427387904, 32, 3, false}, // printed negative budgets before the bound
+		{64, MaxAverage + 1, 3, false},
+		{64, 32, MaxCeilingFactor + 1, false},
 	}
 	for _, tt := range tests {
 		if err := CheckAllocation(tt.avg, tt.floor, tt.factor); (err == nil) != tt.ok {
 			t.Errorf("CheckAllocation(%d, %d, %d) = %v, want ok=%v", tt.avg, tt.floor, tt.factor, err, tt.ok)
 		}
+	}
+}
+
+// passAllocate is Allocate as it was before its repair became O(L log L):
+// the repair adds (or removes) one token per layer per pass. It is the
+// oracle the fast repair must agree with exactly.
+func passAllocate(scores []float64, avg int, floor int, ceilingFactor int) []int {
+	layers := len(scores)
+	total := avg * layers
+	ceiling := ceilingFactor * avg
+	remaining := float64(total - floor*layers)
+	budgets := make([]int, layers)
+	sum := 0
+	for l, s := range scores {
+		b := float64(floor) + math.RoundToEven(s*remaining)
+		b = math.Min(math.Max(b, float64(floor)), float64(ceiling))
+		budgets[l] = int(b)
+		sum += budgets[l]
+	}
+	descending := layerOrder(scores, true)
+	ascending := layerOrder(scores, false)
+	for diff := total - sum; diff != 0; {
+		moved := false
+		if diff > 0 {
+			for _, l := range descending {
+				if diff == 0 {
+					break
+				}
+				if budgets[l] < ceiling {
+					budgets[l]++
+					diff--
+					moved = true
+				}
+			}
+		} else {
+			for _, l := range ascending {
+				if diff == 0 {
+					break
+				}
+				if budgets[l] > floor {
+					budgets[l]--
+					diff++
+					moved = true
+				}
+			}
+		}
+		if !moved {
+			break
+		}
+	}
+	return budgets
+}
+
+func TestAllocateMatchesPassByPassRepair(t *testing.T) {
+	rng := rand.New(rand.NewPCG(14, 2508))
+	repaired := 0
+	for trial := range 20000 {
+		layers := 1 + rng.IntN(64)
+		scores := make([]float64, layers)
+		switch trial % 4 {
+		case 0: // a normalised score vector, as calibrate makes
+			sum := 0.0
+			for l := range scores {
+				scores[l] = rng.Float64()
+				sum += scores[l]
+			}
+			for l := range scores {
+				scores[l] /= sum
+			}
+		case 1: // few distinct values: many ties
+			for l := range scores {
+				scores[l] = float64(rng.IntN(3)) / float64(layers)
+			}
+		case 2: // concentrated on one layer, so the ceiling binds
+			scores[rng.IntN(layers)] = 1
+		default: // not normalised: sums far from 1 need long repairs
+			for l := range scores {
+				scores[l] = rng.Float64() * 3 * rng.Float64()
+			}
+		}
+		avg := 1 + rng.IntN(600)
+		floor := rng.IntN(2 * avg) // sometimes above avg: the repair stalls
+		factor := rng.IntN(6)      // 0 and 1 included: ceilings below the floor
+		want := passAllocate(scores, avg, floor, factor)
+		got := Allocate(scores, avg, floor, factor)
+		if !slices.Equal(got, want) {
+			t.Fatalf("trial %d: Allocate(%v, avg %d, floor %d, factor %d)\n = %v\nwant %v", trial, scores, avg, floor, factor, got, want)
+		}
+		sum := 0
+		for _, b := range want {
+			sum += b
+		}
+		if sum == avg*layers {
+			repaired++
+		}
+	}
+	if repaired < 10000 {
+		t.Errorf("only %d of 20000 random cases reached the exact total; the test covers too few repairs", repaired)
+	}
+}
+
+func TestAllocateHugeAverageIsFast(t *testing.T) {
+	// With the pass-by-pass repair this took ~1e9 passes; scores that sum
+	// to 0.5 leave half the total to the repair.
+	scores := make([]float64, 32)
+	for l := range scores {
+		scores[l] = 0.5 / 32
+	}
+	scores[3] += 0.25
+	avg := 1_000_000_000
+	b := Allocate(scores, avg, 32, 3)
+	sum := 0
+	for l, x := range b {
+		if x < 32 || x > 3*avg {
+			t.Fatalf("layer %d: budget %d outside [32, %d]", l, x, 3*avg)
+		}
+		sum += x
+	}
+	if sum != avg*32 {
+		t.Fatalf("budgets sum to %d, want %d", sum, avg*32)
+	}
+	if b[3] <= b[0] {
+		t.Errorf("the layer with the larger score got %d, another %d", b[3], b[0])
 	}
 }
