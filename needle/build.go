@@ -74,6 +74,10 @@ func Build(tok Tokenizer, haystack string, needles []Needle, s Settings) ([]Prob
 	if len(needles) == 0 {
 		return nil, nil, errors.New("probes: no needles")
 	}
+	if n := len(s.Grid.ContextLengths) * len(s.Grid.Depths) * len(needles); n > MaxProbes {
+		return nil, nil, fmt.Errorf("probes: %d context lengths x %d depths x %d needles = %d probes, want at most %d",
+			len(s.Grid.ContextLengths), len(s.Grid.Depths), len(needles), n, MaxProbes)
+	}
 	if !strings.Contains(s.Template.Text, "{context}") {
 		return nil, nil, fmt.Errorf("probes: template %q has no {context} placeholder", s.Template.Name)
 	}

@@ -240,6 +240,10 @@ func TestBuildErrors(t *testing.T) {
 		{"no needles", "Text. ", nil, Settings{Grid: grid, Template: raw}, "no needles"},
 		{"empty haystack", " \n", needles, Settings{Grid: grid, Template: raw}, "empty haystack"},
 		{"template without context", "Text. ", needles, Settings{Grid: grid, Template: Template{Name: "x", Text: "{question}"}}, "no {context}"},
+		{"too many probes", "Text. ", GenerateNeedles(1, 101), Settings{Grid: Grid{ContextLengths: LinearLengths(100, 10000, 100), Depths: LinearDepths(0, 100, 100)}, Template: raw},
+			"probes: 100 context lengths x 100 depths x 101 needles = 1010000 probes, want at most 1000000"},
+		{"too many lengths", "Text. ", needles, Settings{Grid: Grid{ContextLengths: make([]int, MaxGridPoints+1), Depths: []float64{1}}, Template: raw}, "10001 context lengths and 1 depths, want at most 10000"},
+		{"context too long", "Text. ", needles, Settings{Grid: Grid{ContextLengths: []int{MaxLength + 1}, Depths: []float64{1}}, Template: raw}, "context length 16777217, want 1..16777216"},
 	}
 	for _, tt := range tests {
 		if _, _, err := Build(tok, tt.haystack, tt.needles, tt.s); err == nil || !strings.Contains(err.Error(), tt.wantErr) {

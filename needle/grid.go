@@ -23,12 +23,15 @@ func (g Grid) Validate() error {
 	if len(g.Depths) == 0 {
 		return fmt.Errorf("probe grid: no depths")
 	}
-	if g.Buffer < 0 {
-		return fmt.Errorf("probe grid: buffer %d, want >= 0", g.Buffer)
+	if len(g.ContextLengths) > MaxGridPoints || len(g.Depths) > MaxGridPoints {
+		return fmt.Errorf("probe grid: %d context lengths and %d depths, want at most %d of each", len(g.ContextLengths), len(g.Depths), MaxGridPoints)
+	}
+	if g.Buffer < 0 || g.Buffer > MaxLength {
+		return fmt.Errorf("probe grid: buffer %d, want 0..%d", g.Buffer, MaxLength)
 	}
 	for _, l := range g.ContextLengths {
-		if l <= 0 {
-			return fmt.Errorf("probe grid: context length %d, want > 0", l)
+		if l <= 0 || l > MaxLength {
+			return fmt.Errorf("probe grid: context length %d, want 1..%d", l, MaxLength)
 		}
 	}
 	for _, d := range g.Depths {

@@ -28,6 +28,17 @@ type Spec struct {
 	Seed     int64
 }
 
+// Bounds on a probe grid. A grid is run probe by probe, each a full
+// prefill and decode, so even the largest here is far more than any run can
+// finish; past them a typo would allocate or loop for hours before the first
+// probe (a billion needles, a billion intervals).
+const (
+	MaxGridPoints = 10_000    // context lengths, or depths
+	MaxNeedles    = 100_000   // needles
+	MaxProbes     = 1_000_000 // lengths x depths x needles
+	MaxLength     = 1 << 24   // tokens of one context (model configs stop at the same bound)
+)
+
 // Grid resolves the context lengths and depths.
 func (sp Spec) Grid() (Grid, error) {
 	g := Grid{ContextLengths: sp.Lengths, Depths: sp.Depths, Buffer: sp.Buffer}
@@ -35,11 +46,20 @@ func (sp Spec) Grid() (Grid, error) {
 		if sp.Intervals <= 0 || sp.MinLength <= 0 || sp.MaxLength < sp.MinLength {
 			return Grid{}, fmt.Errorf("context lengths: min %d, max %d, intervals %d: want 0 < min <= max and intervals > 0", sp.MinLength, sp.MaxLength, sp.Intervals)
 		}
+		if sp.Intervals > MaxGridPoints {
+			return Grid{}, fmt.Errorf("context lengths: intervals %d, want at most %d", sp.Intervals, MaxGridPoints)
+		}
+		if sp.MaxLength > MaxLength {
+			return Grid{}, fmt.Errorf("context lengths: max %d, want at most %d tokens", sp.MaxLength, MaxLength)
+		}
 		g.ContextLengths = LinearLengths(sp.MinLength, sp.MaxLength, sp.Intervals)
 	}
 	if len(g.Depths) == 0 {
 		if sp.DepthIntervals <= 0 || sp.MinDepth > sp.MaxDepth {
 			return Grid{}, fmt.Errorf("depths: min %v, max %v, intervals %d: want min <= max and intervals > 0", sp.MinDepth, sp.MaxDepth, sp.DepthIntervals)
+		}
+		if sp.DepthIntervals > MaxGridPoints {
+			return Grid{}, fmt.Errorf("depths: intervals %d, want at most %d", sp.DepthIntervals, MaxGridPoints)
 		}
 		if sp.Logistic {
 			g.Depths = LogisticDepths(sp.MinDepth, sp.MaxDepth, sp.DepthIntervals)
@@ -57,8 +77,8 @@ func (sp Spec) NeedleSet() ([]Needle, string, error) {
 		needles, err := LoadNeedles(sp.Needles)
 		return needles, filepath.Base(sp.Needles), err
 	}
-	if sp.NeedlesCount <= 0 {
-		return nil, "", fmt.Errorf("generated needles: count %d, want > 0", sp.NeedlesCount)
+	if sp.NeedlesCount <= 0 || sp.NeedlesCount > MaxNeedles {
+		return nil, "", fmt.Errorf("generated needles: count %d, want 1..%d", sp.NeedlesCount, MaxNeedles)
 	}
 	return GenerateNeedles(sp.NeedleSeed, sp.NeedlesCount), "generated", nil
 }

@@ -209,6 +209,9 @@ type benchReport struct {
 }
 
 func runBench(opts *benchOptions, s *streams) error {
+	if err := checkThreads(opts.threads); err != nil {
+		return err
+	}
 	if opts.tokens < 1 {
 		return usagef("--tokens %d: want a positive token count", opts.tokens)
 	}

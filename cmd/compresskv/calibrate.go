@@ -158,6 +158,9 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 	if opts.Profile == "" {
 		return usagef("--profile is required (make one with `compresskv profile`)")
 	}
+	if err := checkThreads(opts.Threads); err != nil {
+		return err
+	}
 	calOpts, err := opts.options()
 	if err != nil {
 		return err

@@ -136,6 +136,9 @@ func runEval(opts *evalOptions, s *streams) error {
 	if opts.Output == "" {
 		return usagef("--output must not be empty")
 	}
+	if err := checkThreads(opts.Threads); err != nil {
+		return err
+	}
 	if opts.MaxNew <= 0 {
 		return usagef("--max-new %d: want a positive token count", opts.MaxNew)
 	}

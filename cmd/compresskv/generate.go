@@ -80,8 +80,11 @@ func runGenerate(opts *generateOptions, s *streams) error {
 	if (opts.Prompt == "") == (len(opts.IDs) == 0) {
 		return usagef("give exactly one of --prompt and --ids")
 	}
-	if opts.MaxNew < 0 || opts.Threads < 0 {
-		return usagef("--max-new %d, --threads %d: want counts >= 0", opts.MaxNew, opts.Threads)
+	if opts.MaxNew < 0 {
+		return usagef("--max-new %d: want a count >= 0", opts.MaxNew)
+	}
+	if err := checkThreads(opts.Threads); err != nil {
+		return err
 	}
 	defer limitThreads(opts.Threads)()
 

@@ -138,6 +138,9 @@ func runProfile(opts *profileOptions, s *streams) error {
 	if opts.Output == "" {
 		return usagef("--output must not be empty")
 	}
+	if err := checkThreads(opts.Threads); err != nil {
+		return err
+	}
 	if opts.MinSuccess < 0 {
 		return usagef("--min-success %d: want a count of probes, 0 or more", opts.MinSuccess)
 	}

@@ -90,6 +90,20 @@ func interruptible(ctx context.Context) (_ context.Context, stop context.CancelF
 	return ctx, stop
 }
 
+// maxThreads bounds --threads: each thread is a goroutine with its own
+// buffers (for calibrate, its own model session), so 100000 of them exhaust
+// memory or the scheduler long before they help.
+const maxThreads = 1024
+
+// checkThreads is the one rule for --threads in every command: 0 means all
+// CPUs, otherwise 1..maxThreads.
+func checkThreads(n int) error {
+	if n < 0 || n > maxThreads {
+		return usagef("--threads %d: want 0 (all CPUs) or 1..%d", n, maxThreads)
+	}
+	return nil
+}
+
 // limitThreads caps the CPU threads of a run at n (0: all) and returns the
 // function that restores the previous setting.
 func limitThreads(n int) (restore func()) {
