@@ -71,8 +71,8 @@ type RunKey struct {
 }
 
 // JournalKey identifies everything a prompt's errors depend on: the model
-// (run: its fingerprint and the forward-pass settings, as "FINGERPRINT
-// kv=DTYPE chunk=N"), the selection settings, the heads that select, and
+// (run: its fingerprint and the forward-pass settings as flag=value
+// fields, "FINGERPRINT kv=DTYPE chunk=N rope=R"; kv names --kv-dtype), the selection settings, the heads that select, and
 // every dataset's name, generation length and prompt ids. Floor, ceiling and
 // averages only shape the budgets, so they are left out and may change on
 // resume.
@@ -84,15 +84,12 @@ func JournalKey(run string, datasets []Dataset, ranking [][]int, opts Options) R
 	_ = enc.Encode([]any{JournalFormat, run, opts.Budget, opts.TopK, opts.Selection, heads})
 	var settings []Setting
 	for i, f := range strings.Fields(run) {
+		name, value, ok := strings.Cut(f, "=")
 		switch {
-		case strings.HasPrefix(f, "kv="):
-			settings = append(settings, Setting{"--kv-dtype", strings.TrimPrefix(f, "kv=")})
-		case strings.HasPrefix(f, "chunk="):
-			settings = append(settings, Setting{"--chunk", strings.TrimPrefix(f, "chunk=")})
-		case strings.HasPrefix(f, "rope="):
-			settings = append(settings, Setting{"--rope", strings.TrimPrefix(f, "rope=")})
-		case strings.HasPrefix(f, "compute="):
-			settings = append(settings, Setting{"--compute", strings.TrimPrefix(f, "compute=")})
+		case ok && name == "kv":
+			settings = append(settings, Setting{"--kv-dtype", value})
+		case ok:
+			settings = append(settings, Setting{"--" + name, value})
 		case i == 0:
 			settings = append(settings, Setting{"model fingerprint", f})
 		default:
