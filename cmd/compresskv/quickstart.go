@@ -33,7 +33,7 @@ type quickstartOptions struct {
 
 // Flags quickstart forwards, by the steps that take them.
 var (
-	quickstartModelFlags   = []string{"model", "tokenizer", "threads", "chunk", "kv-dtype"} // profile and calibrate
+	quickstartModelFlags   = []string{"model", "tokenizer", "threads", "chunk", "kv-dtype", "rope", "compute"} // profile and calibrate
 	quickstartProfileFlags = []string{"lengths", "depths", "needle-seed", "needles-count", "seed", "template", "haystack", "needles",
 		"min-length", "max-length", "intervals", "min-depth", "max-depth", "depth-intervals", "logistic", "buffer", "add-special", "quick"}
 )
