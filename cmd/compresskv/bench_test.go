@@ -45,8 +45,8 @@ func TestBenchJSONReport(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, out.String())
 	}
-	if r.Threads != 2 || len(r.GEMM) != 4 || len(r.GEMV) != 4 {
-		t.Errorf("threads %d, %d GEMM and %d GEMV rows; want 2 threads, 2 dtypes x {1, 2} threads each", r.Threads, len(r.GEMM), len(r.GEMV))
+	if r.Threads != 2 || len(r.GEMM) != 6 || len(r.GEMV) != 4 {
+		t.Errorf("threads %d, %d GEMM and %d GEMV rows; want 2 threads, {f32, bf16 weights, bf16 compute} x {1, 2} threads GEMM and 2 dtypes x {1, 2} GEMV", r.Threads, len(r.GEMM), len(r.GEMV))
 	}
 	for _, g := range r.GEMM {
 		if !(g.GFLOPs > 0 && g.PercentPeak > 0) {
