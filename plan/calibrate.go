@@ -52,13 +52,13 @@ func Calibrate(m *model.Model, newObserver func() model.Observer) (Rates, error)
 	runs := 0
 	for total := 0.0; runs < 2 || (runs < 5 && total < 0.3); runs++ {
 		sess.Truncate(0)
-		cpu0, _ := cpuTime()
+		cpu0, _ := CPUTime()
 		start := time.Now()
 		if err := sess.Prefill(ids[:c], nil); err != nil {
 			return Rates{}, fmt.Errorf("calibrate: %w", err)
 		}
 		w := time.Since(start).Seconds()
-		cpu1, _ := cpuTime()
+		cpu1, _ := CPUTime()
 		total += w
 		if runs > 0 {
 			wall += w

@@ -4,5 +4,5 @@ package plan
 
 import "time"
 
-// cpuTime is not available here: callers fall back to wall time.
-func cpuTime() (time.Duration, bool) { return 0, false }
+// CPUTime is not available here: callers fall back to wall time.
+func CPUTime() (time.Duration, bool) { return 0, false }

@@ -285,3 +285,45 @@ func roundDuration(d time.Duration) time.Duration {
 	}
 	return d.Round(10 * time.Millisecond)
 }
+
+// GridSequences lays out a needle grid's prompts without a tokenizer, with
+// the prefix structure needle.Build gives them: one haystack of distinct
+// ids shared by every probe (so the prefix of every needle, length and
+// depth is the haystack up to the needle), cut to length - buffer -
+// needleTokens, the needle's own ids inserted at depth percent of it, then
+// its question; each decodes maxNew steps. Enough to count a grid's costs
+// for a model shape alone (bench); with a tokenizer, count the real probes.
+func GridSequences(lengths []int, depths []float64, needles, buffer, needleTokens, questionTokens, maxNew int) []Sequence {
+	longest := 0
+	for _, l := range lengths {
+		longest = max(longest, l)
+	}
+	hay := make([]int, longest)
+	for i := range hay {
+		hay[i] = 1 + i // 0 is BOS; needles and questions use negative ids
+	}
+	var seqs []Sequence
+	for n := range needles {
+		for _, l := range lengths {
+			room := l - buffer - needleTokens
+			if room < 1 {
+				continue
+			}
+			for _, d := range depths {
+				at := int(float64(room) * d / 100)
+				ids := make([]int, 0, 1+room+needleTokens+questionTokens)
+				ids = append(ids, 0)
+				ids = append(ids, hay[:at]...)
+				for j := range needleTokens {
+					ids = append(ids, -1-n*(needleTokens+questionTokens)-j)
+				}
+				ids = append(ids, hay[at:room]...)
+				for j := range questionTokens {
+					ids = append(ids, -1-n*(needleTokens+questionTokens)-needleTokens-j)
+				}
+				seqs = append(seqs, Sequence{Prefill: ids[:len(ids)-1], Steps: maxNew})
+			}
+		}
+	}
+	return seqs
+}

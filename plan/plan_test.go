@@ -96,3 +96,37 @@ func TestPrefillFLOPsMatchesStepSum(t *testing.T) {
 		t.Error("an empty range costs nothing")
 	}
 }
+
+func TestGridSequences(t *testing.T) {
+	// 2 needles x lengths {20, 30} x depths {0, 50, 100}, buffer 6, needle
+	// 2 ids, question 3 ids: room 12 and 22 haystack ids.
+	seqs := GridSequences([]int{20, 30}, []float64{0, 50, 100}, 2, 6, 2, 3, 5)
+	if len(seqs) != 12 {
+		t.Fatalf("%d sequences, want 12", len(seqs))
+	}
+	// Needle 0, length 30, depth 50: BOS, haystack 1..11, needle -1 -2,
+	// haystack 12..22, question -3 -4 (-5 is the last prompt id, fed by the
+	// first decode step).
+	want := []int{0}
+	for i := 1; i <= 11; i++ {
+		want = append(want, i)
+	}
+	want = append(want, -1, -2)
+	for i := 12; i <= 22; i++ {
+		want = append(want, i)
+	}
+	want = append(want, -3, -4)
+	if got := seqs[4]; !reflect.DeepEqual(got.Prefill, want) || got.Steps != 5 {
+		t.Errorf("needle 0, length 30, depth 50: %v, want %v", got.Prefill, want)
+	}
+	if seqs[9].Prefill[1] != -6 { // needle 1, length 30, depth 0: its ids follow BOS
+		t.Errorf("needle 1's ids: %v", seqs[9].Prefill)
+	}
+	// Every probe shares the haystack up to its needle: with chunk 1 the
+	// reused positions are, per needle, the haystack prefix each probe
+	// shares with the probe before it in lexicographic order.
+	p := Make(tiny, seqs, Options{Reuse: true, Chunk: 1})
+	if p.ReusedTokens == 0 || p.PromptTokens != 2*(3*(1+12+2+2)+3*(1+22+2+2)) {
+		t.Errorf("plan %+v", p)
+	}
+}

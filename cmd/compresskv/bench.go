@@ -20,6 +20,7 @@ import (
 	"github.com/compresskv/compresskv/model"
 	"github.com/compresskv/compresskv/model/kernels"
 	"github.com/compresskv/compresskv/needle"
+	"github.com/compresskv/compresskv/plan"
 	"github.com/compresskv/compresskv/profile"
 )
 
@@ -110,22 +111,31 @@ func newBenchCommand(s *streams) *cobra.Command {
      lm_head GEMV of each decode step is added from the measured GEMV
      bandwidth (vocab*hidden*2 bytes / GB/s);
   5. the projected wall time of a default 'compresskv profile' run for that
-     shape. The probe grid is the embedded default (configs/probes.yaml:
-     needles x depths x context lengths T), each probe one prefill of T
-     tokens and at most max-new (50) decode steps:
+     shape, three ways: without prefix reuse, with it (profile's default),
+     and with reuse + bf16 dot-product compute. The probe grid is the
+     embedded default (configs/probes.yaml: needles x depths x context
+     lengths T) laid out as needle.Build lays it out: one haystack shared by
+     every probe, cut to T - buffer - needle, the needle (30 tokens
+     assumed) at the depth, the question (30); each probe prefills its
+     n = T - 170 prompt positions and decodes at most max-new (50) steps:
 
-       prefill(T) = (2*P*T + 2*L*H*d*T^2) / R
-       step(T)    = decode_step + L*2*G*d*T*4 bytes / B
-       total      = needles * depths * sum over T of (prefill(T) + 50*step(T))
+       prefill(a, b) = (2*P*(b-a) + 4*L*H*d*pairs(a, b)) / R
+       step(pos)     = decode_step + L*2*G*d*(pos+1)*4 bytes / B
 
-     P = parameters of the decoder layers, L layers, H query heads, G KV
-     heads, d head_dim; R = FLOP/s of the measured prefill (the attention
-     term, QK^T and PV under the causal mask, is assumed to run at that
-     rate too); decode_step = measured per-token decode time at --tokens
-     context (layers + lm_head); B = all-thread memory bandwidth (the float32
-     KV cache is read once per step). Decoding stops early at a newline, so
-     the decode part is an upper bound.
+     pairs(a, b) = sum of i+1 over positions [a, b) (causal attention);
+     without reuse a = 0, with reuse a is the prefix the probe shares with
+     the one before it in the prompts' lexicographic order, cut to whole
+     512-token chunks. P = parameters of the decoder layers, L layers, H
+     query heads, G KV heads, d head_dim; R = FLOP/s of the measured
+     prefill (attention assumed to run at that rate too); decode_step =
+     measured per-token decode time at --tokens context (layers +
+     lm_head); B = all-thread memory bandwidth (the float32 KV cache is
+     read once per step). With bf16 compute the 2*P*(b-a) part runs faster
+     by the measured bf16 dot-product / f32 GEMM rate ratio. Decoding stops
+     early at a newline, so the decode part is an upper bound.
 
+When the all-thread GEMM got much less CPU time than its wall time allows,
+bench warns that the machine looks loaded (every figure is then low).
 Results do not depend on --threads except in speed. The whole command takes
 well under 2 minutes on 2 cores.`,
 		Example: `  # The default shape (llama-3.1-8b) on every core
@@ -194,6 +204,15 @@ type benchProjection struct {
 	DecodeHours    float64 `json:"decode_hours"`
 	TotalHours     float64 `json:"total_hours"`
 	GridSource     string  `json:"grid_source"`
+	// With prefix reuse (profile's default): the prompt positions reused,
+	// and the prefill and total hours. With reuse and bf16 dot-product
+	// compute: the layer matrices' prefill time divided by the measured
+	// bf16 / f32 GEMM rate ratio (attention and decode unchanged).
+	ReusedFraction    float64 `json:"reused_fraction"`
+	ReusePrefillHours float64 `json:"reuse_prefill_hours"`
+	ReuseTotalHours   float64 `json:"reuse_total_hours"`
+	BF16GEMMSpeedup   float64 `json:"bf16_gemm_speedup"`
+	ReuseBF16Hours    float64 `json:"reuse_bf16_total_hours"`
 }
 
 // benchReport is the machine-readable form of `compresskv bench`.
@@ -210,6 +229,15 @@ type benchReport struct {
 	GEMV           []benchGEMV     `json:"gemv"`
 	Model          benchModel      `json:"model"`
 	Projection     benchProjection `json:"projection"`
+	// CPUShare is the CPU time the all-thread GEMM measurement got over
+	// its wall time and threads: well below 1 (Loaded) when other work
+	// shares the machine, and every figure above is then too low.
+	CPUShare float64 `json:"cpu_share"`
+	Loaded   bool    `json:"machine_looks_loaded"`
+
+	// GEMM rates at gemmShape on all threads with bf16 weights: float32
+	// compute (weights widened) and the bf16 dot-product path.
+	f32DotGFLOPs, bf16DotGFLOPs float64
 }
 
 func runBench(opts *benchOptions, s *streams) error {
@@ -229,6 +257,21 @@ func runBench(opts *benchOptions, s *streams) error {
 	if err != nil {
 		return err
 	}
+	rep, err := measureBench(opts, cfg)
+	if err != nil {
+		return err
+	}
+	if opts.json {
+		enc := json.NewEncoder(s.out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return printBench(s.out, rep)
+}
+
+// measureBench takes every measurement of the report and the projection.
+func measureBench(opts *benchOptions, cfg *model.Config) (*benchReport, error) {
+	var err error
 	defer kernels.SetThreads(kernels.Threads())
 	kernels.SetThreads(opts.threads)
 	all := kernels.Threads()
@@ -295,17 +338,26 @@ func runBench(opts *benchOptions, s *streams) error {
 	kernels.SetThreads(all)
 
 	if rep.Model, err = benchModelSpeed(cfg, opts, gemvBF16); err != nil {
-		return err
+		return nil, err
+	}
+	// The all-thread GEMM's CPU time over its wall time says how much of
+	// the machine the measurements got.
+	cpu0, haveCPU := plan.CPUTime()
+	start := time.Now()
+	rep.f32DotGFLOPs = kernels.GEMMRate(false, all, m, n, k)
+	wall := time.Since(start)
+	rep.bf16DotGFLOPs = kernels.GEMMRate(true, all, m, n, k)
+	if cpu1, ok := plan.CPUTime(); haveCPU && ok && wall > 0 {
+		// The bf16 run is part of the CPU time but not of wall: count its
+		// wall too.
+		wall = time.Since(start)
+		rep.CPUShare = round3(min((cpu1-cpu0).Seconds()/(wall.Seconds()*float64(all)), 1))
+		rep.Loaded = rep.CPUShare < plan.LoadedShare
 	}
 	if rep.Projection, err = benchProject(cfg, rep); err != nil {
-		return err
+		return nil, err
 	}
-	if opts.json {
-		enc := json.NewEncoder(s.out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
-	}
-	return printBench(s.out, rep)
+	return rep, nil
 }
 
 // benchShape resolves --shape: a preset name or a config.json path.
@@ -419,27 +471,68 @@ func benchProject(cfg *model.Config, rep *benchReport) (benchProjection, error) 
 		return benchProjection{}, fmt.Errorf("configs/probes.yaml: no context lengths or depths")
 	}
 	p.Probes = p.Needles * p.Depths * len(p.ContextLengths)
-	md := rep.Model
-	measuredFLOPs := md.PrefillGFLOPs * 1e9
-	params := float64(layerParams(cfg))
-	L, H, G, d := float64(cfg.NumLayers), float64(cfg.NumHeads), float64(cfg.NumKVHeads), float64(cfg.HeadDim)
-	var prefill, decode float64
-	for _, T := range p.ContextLengths {
-		t := float64(T)
-		prefill += (2*params*t + 2*L*H*d*t*t) / measuredFLOPs
-		step := md.DecodeStepMillis/1e3 + L*2*G*d*t*4/(rep.MemGBsAll*1e9)
-		decode += float64(p.MaxNew) * step
-	}
-	n := float64(p.Needles * p.Depths)
-	p.PrefillHours = round3(n * prefill / 3600)
-	p.DecodeHours = round3(n * decode / 3600)
-	p.TotalHours = round3(p.PrefillHours + p.DecodeHours)
+	buffer := v.GetInt("buffer")
+	seqs := plan.GridSequences(p.ContextLengths, needle.LinearDepths(v.GetFloat64("min-depth"), v.GetFloat64("max-depth"), p.Depths),
+		p.Needles, buffer, benchNeedleTokens, benchQuestionTokens, p.MaxNew)
+	rates := benchRates(cfg, rep)
+	shape := plan.ShapeOf(cfg)
+	plain := plan.Make(shape, seqs, plan.Options{KVBytes: 4}).Project(rates)
+	reused := plan.Make(shape, seqs, plan.Options{Reuse: true, KVBytes: 4})
+	withReuse := reused.Project(rates)
+	bf16 := rates
+	bf16.PrefillPerToken = time.Duration(float64(rates.PrefillPerToken) / rep.BF16GEMMSpeedup())
+	withBF16 := reused.Project(bf16)
+	p.PrefillHours = round3(plain.Prefill.Hours())
+	p.DecodeHours = round3(plain.Decode.Hours())
+	p.TotalHours = round3(plain.Total.Hours())
+	p.ReusedFraction = round3(float64(reused.ReusedTokens) / float64(reused.PromptTokens))
+	p.ReusePrefillHours = round3(withReuse.Prefill.Hours())
+	p.ReuseTotalHours = round3(withReuse.Total.Hours())
+	p.BF16GEMMSpeedup = round3(rep.BF16GEMMSpeedup())
+	p.ReuseBF16Hours = round3(withBF16.Total.Hours())
 	return p, nil
+}
+
+// The needle and question lengths bench assumes for the default grid (a
+// generated needle sentence and the raw template's question, in Llama
+// tokens); they move the projection by well under 1 %.
+const (
+	benchNeedleTokens   = 30
+	benchQuestionTokens = 30
+)
+
+// benchRates turns the measured model speed into plan rates: the prefill's
+// FLOP rate prices the layer matrices and the attention pairs; a decode
+// step is the measured step plus, per cached position, its float32 keys
+// and values read at the all-thread memory bandwidth.
+func benchRates(cfg *model.Config, rep *benchReport) plan.Rates {
+	shape := plan.ShapeOf(cfg)
+	rate := rep.Model.PrefillGFLOPs * 1e9
+	return plan.Rates{
+		PrefillPerToken: time.Duration(2 * float64(shape.LayerParams()) / rate * float64(time.Second)),
+		PrefillPerPair:  4 * float64(shape.Layers*shape.Heads*shape.HeadDim) / rate,
+		StepFixed:       time.Duration(rep.Model.DecodeStepMillis * float64(time.Millisecond)),
+		StepPerPosition: float64(shape.KVBytesPerPosition(4)) / (rep.MemGBsAll * 1e9),
+		Source:          "bench",
+	}
+}
+
+// BF16GEMMSpeedup is the measured bf16 dot-product GEMM rate over the f32
+// compute one on the same bf16 weights, all threads (1 when unmeasured).
+func (r *benchReport) BF16GEMMSpeedup() float64 {
+	if r.bf16DotGFLOPs > 0 && r.f32DotGFLOPs > 0 {
+		return r.bf16DotGFLOPs / r.f32DotGFLOPs
+	}
+	return 1
 }
 
 // printBench renders the report as tables.
 func printBench(w io.Writer, r *benchReport) error {
-	fmt.Fprintf(w, "kernels: %s, %d threads\n\n", r.Implementation, r.Threads)
+	fmt.Fprintf(w, "kernels: %s, %d threads\n", r.Implementation, r.Threads)
+	if r.Loaded {
+		fmt.Fprintf(w, "warning: the machine looks loaded: the measurements got %.0f %% of %d threads' time, so every figure below is low and the projection long\n", 100*r.CPUShare, r.Threads)
+	}
+	fmt.Fprintln(w)
 	t := newTable(w)
 	t.Header("ceiling", "1 thread", fmt.Sprintf("%d threads", r.Threads))
 	t.Append("FMA peak (GFLOP/s)", f1(r.PeakGFLOPs1), f1(r.PeakGFLOPsAll))
@@ -482,6 +575,8 @@ func printBench(w io.Writer, r *benchReport) error {
 	t.Append("prefill", fmt.Sprintf("%.2f", p.PrefillHours))
 	t.Append("decode", fmt.Sprintf("%.2f", p.DecodeHours))
 	t.Append("total", fmt.Sprintf("%.2f", p.TotalHours))
+	t.Append(fmt.Sprintf("total with prefix reuse (%.0f %% of prompt tokens reused; prefill %.2f)", 100*p.ReusedFraction, p.ReusePrefillHours), fmt.Sprintf("%.2f", p.ReuseTotalHours))
+	t.Append(fmt.Sprintf("total with prefix reuse + bf16 compute (GEMM %.2fx)", p.BF16GEMMSpeedup), fmt.Sprintf("%.2f", p.ReuseBF16Hours))
 	return t.Render()
 }
 

@@ -62,7 +62,11 @@ func TestBenchJSONReport(t *testing.T) {
 	if p.Probes != 600 || len(p.ContextLengths) != 20 || p.ContextLengths[0] != 1000 || p.ContextLengths[19] != 31500 || p.MaxNew != 50 {
 		t.Errorf("projection grid %+v, want 600 probes over 1000..31500, 50 decode steps", p)
 	}
-	// The formula of the help text, recomputed from the reported figures.
+	// The formula of the help text, recomputed from the reported figures:
+	// a probe of target length T prefills n = T - 200 (buffer) - 30
+	// (needle) + 30 (needle) + 30 (question) + 1 (BOS) - 1 (fed by the
+	// first step) = T - 170 positions, position i attending to i+1 keys,
+	// then decodes 50 steps at positions n .. n+49.
 	cfg, err := benchShape("smollm2-135m")
 	if err != nil {
 		t.Fatal(err)
@@ -71,13 +75,24 @@ func TestBenchJSONReport(t *testing.T) {
 	L, H, G, d := 30.0, 9.0, 3.0, 64.0
 	var prefill, decode float64
 	for _, T := range p.ContextLengths {
-		tt := float64(T)
-		prefill += (2*P*tt + 2*L*H*d*tt*tt) / (m.PrefillGFLOPs * 1e9)
-		decode += 50 * (m.DecodeStepMillis/1e3 + L*2*G*d*tt*4/(r.MemGBsAll*1e9))
+		n := float64(T - 170)
+		prefill += (2*P*n + 4*L*H*d*n*(n+1)/2) / (m.PrefillGFLOPs * 1e9)
+		for pos := n; pos < n+50; pos++ {
+			decode += m.DecodeStepMillis/1e3 + L*2*G*d*(pos+1)*4/(r.MemGBsAll*1e9)
+		}
 	}
 	wantTotal := 30 * (prefill + decode) / 3600
 	if math.Abs(p.TotalHours-wantTotal) > 0.002+1e-3*wantTotal || math.Abs(p.TotalHours-p.PrefillHours-p.DecodeHours) > 0.0015 {
 		t.Errorf("projection %.3f h (prefill %.3f + decode %.3f), formula gives %.3f h", p.TotalHours, p.PrefillHours, p.DecodeHours, wantTotal)
+	}
+	// Prefix reuse saves prefill only; bf16 compute speeds the layer
+	// matrices by the measured GEMM ratio.
+	if !(p.ReusedFraction > 0.3 && p.ReusedFraction < 0.7) || !(p.ReusePrefillHours < p.PrefillHours) ||
+		math.Abs(p.ReuseTotalHours-p.ReusePrefillHours-p.DecodeHours) > 0.0015 {
+		t.Errorf("with reuse: %+v", p)
+	}
+	if s := p.BF16GEMMSpeedup; !(s > 0) || (s > 1.05 && p.ReuseBF16Hours >= p.ReuseTotalHours) || (s < 0.95 && p.ReuseBF16Hours <= p.ReuseTotalHours) {
+		t.Errorf("bf16 speedup %v, reuse + bf16 %.3f h against reuse %.3f h", s, p.ReuseBF16Hours, p.ReuseTotalHours)
 	}
 }
 
@@ -113,4 +128,29 @@ func TestLayerParamsTinyLlama(t *testing.T) {
 			t.Errorf("preset %s: %v", name, err)
 		}
 	}
+}
+
+// BenchmarkReferenceGridTinyLlama measures what `compresskv bench --shape
+// tinyllama-1.1b` measures and reports the projected reference-grid hours
+// without prefix reuse, with it, and with reuse + bf16 compute (one
+// measurement takes about a minute: run with -benchtime=1x).
+func BenchmarkReferenceGridTinyLlama(b *testing.B) {
+	cfg, err := benchShape("tinyllama-1.1b")
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts := &benchOptions{shape: "tinyllama-1.1b", tokens: 512, steps: 8,
+		peakTime: 200 * time.Millisecond, memBytes: 256 << 20,
+		gemmShape: [3]int{512, 2048, 2048}, gemvShape: [2]int{16384, 4096}}
+	var rep *benchReport
+	for b.Loop() {
+		if rep, err = measureBench(opts, cfg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	p := rep.Projection
+	b.ReportMetric(p.TotalHours, "h-no-reuse")
+	b.ReportMetric(p.ReuseTotalHours, "h-reuse")
+	b.ReportMetric(p.ReuseBF16Hours, "h-reuse+bf16")
+	b.ReportMetric(rep.CPUShare, "cpu-share")
 }

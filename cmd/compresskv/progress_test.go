@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestProgressBar: a bar shows done/total, the token rate and the time
@@ -21,11 +22,24 @@ func TestProgressBar(t *testing.T) {
 		}
 	}
 
+	// Not a terminal: a plain line every tenth of the items or every 30 s.
 	buf.Reset()
-	quiet := newProgressBar(&buf, false, "probes")
-	quiet.update(5, 10, 0, 100)
-	quiet.finish()
-	if buf.Len() != 0 {
-		t.Errorf("disabled bar wrote %q", buf.String())
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	logBar := newProgressBar(&buf, false, "probes")
+	logBar.now = func() time.Time { return clock }
+	logBar.start, logBar.lastLine = clock, clock
+	clock = clock.Add(10 * time.Second)
+	logBar.update(20, 600, 20, 0) // resumed only: nothing computed yet
+	logBar.update(142, 600, 20, 1_200_000)
+	clock = clock.Add(5 * time.Second)
+	logBar.update(143, 600, 20, 1_210_000) // neither 30 s nor a tenth later
+	clock = clock.Add(30 * time.Second)
+	logBar.update(144, 600, 20, 1_220_000)
+	logBar.finish()
+	// 122 probes computed in 10 s: the 458 left take 37.5 s; then 124 in
+	// 45 s: the 456 left take 165.5 s; 1.22M tokens in 45 s = 27111 tok/s.
+	want := "probe 142/600, 1.2M tokens, 120000 tok/s, ETA 38s\nprobe 144/600, 1.2M tokens, 27111 tok/s, ETA 2m45s\n"
+	if got := buf.String(); got != want {
+		t.Errorf("log lines\n%q\nwant\n%q", got, want)
 	}
 }
