@@ -244,3 +244,19 @@ func TestEvalStreamingVariant(t *testing.T) {
 		t.Errorf("at 64 tokens per layer compresskv-uniform succeeds %.2f, snapkv %.2f, streaming %.2f; want compresskv ahead", rate["compresskv-uniform@64"], rate["snapkv@64"], rate["streaming@64"])
 	}
 }
+
+func TestEvalDryRun(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	out := filepath.Join(t.TempDir(), "e.json")
+	code, stdout, stderr := runCLI("eval", "-o", out, "--methods", "full,streaming,snapkv", "--budgets", "32,64",
+		"--lengths", "256,512", "--depths", "0,50,100", "--needles-count", "1", "--dry-run")
+	if code != exitOK || stdout != "" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr, "eval plan: 6 probes x (3 methods, 2 budgets) = 30 decodes") {
+		t.Errorf("plan: %q", stderr)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("--dry-run wrote %s", out)
+	}
+}
