@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/compresskv/compresskv/model/kernels"
 )
@@ -97,6 +98,38 @@ func (c *LayerCache) append(k, v []float32, n int) {
 		}
 	}
 	c.n += n
+}
+
+// cacheHeadroom is the number of positions reserve adds past what a call
+// needs: room for a profile probe's decode steps (50 by default) without
+// one more copy of the whole cache.
+const cacheHeadroom = 64
+
+// reserve makes room for rows more positions in every head, plus
+// cacheHeadroom. A long prompt prefilled in chunks then copies each key and
+// value once, instead of again at every doubling of the slices (the KV
+// append memmove was 3.4 % of a prefill in a CPU profile).
+func (c *LayerCache) reserve(rows int) {
+	m := (c.n + rows) * c.headDim
+	if c.dtype == kernels.BF16 {
+		if len(c.keys16) > 0 && cap(c.keys16[0]) >= m {
+			return
+		}
+		m += cacheHeadroom * c.headDim
+		for h := range c.kvHeads {
+			c.keys16[h] = slices.Grow(c.keys16[h], m-len(c.keys16[h]))
+			c.values16[h] = slices.Grow(c.values16[h], m-len(c.values16[h]))
+		}
+		return
+	}
+	if len(c.keys) > 0 && cap(c.keys[0]) >= m {
+		return
+	}
+	m += cacheHeadroom * c.headDim
+	for h := range c.kvHeads {
+		c.keys[h] = slices.Grow(c.keys[h], m-len(c.keys[h]))
+		c.values[h] = slices.Grow(c.values[h], m-len(c.values[h]))
+	}
 }
 
 func appendBF16(dst []uint16, src []float32) []uint16 {

@@ -1,7 +1,9 @@
 package model_test
 
 import (
+	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/compresskv/compresskv/model"
@@ -93,6 +95,41 @@ func TestComputeBF16(t *testing.T) {
 				t.Fatal(err)
 			}
 			near("decode step", s.Logits(), p)
+		}
+	}
+}
+
+// TestCacheReserve: a chunked prefill allocates each head's keys once for
+// the whole call (plus the decode headroom), so later chunks and the first
+// decode steps never copy the cache again.
+func TestCacheReserve(t *testing.T) {
+	for _, kv := range []kernels.DType{kernels.F32, kernels.BF16} {
+		m, _ := loadRandom(t, tinyConfig("llama", 32, 4, 2, 8, ""), kernels.F32, model.Options{ChunkSize: 7, KVDType: kv})
+		s := m.NewSession()
+		ids := randomIDs(100, m.Config.VocabSize, 13)
+		if err := s.Prefill(ids[:40], nil); err != nil {
+			t.Fatal(err)
+		}
+		first := m.Config.HeadDim * 40
+		addr := func() string {
+			k := s.Cache(0).Keys(0)
+			if kv == kernels.BF16 {
+				return fmt.Sprintf("%p %d", &k.U16[0], len(k.U16))
+			}
+			return fmt.Sprintf("%p %d", &k.F32[0], len(k.F32))
+		}
+		before := addr()
+		for _, id := range ids[40:] {
+			if err := s.Step(id, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		after := addr()
+		if before[:strings.IndexByte(before, ' ')] != after[:strings.IndexByte(after, ' ')] {
+			t.Errorf("%v cache: 60 decode steps after a 40-token prefill moved the keys (%s -> %s); want them within the reserved headroom", kv, before, after)
+		}
+		if !strings.HasSuffix(before, fmt.Sprint(" ", first)) {
+			t.Errorf("%v cache: keys after prefill %s, want %d values", kv, before, first)
 		}
 	}
 }

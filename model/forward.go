@@ -47,7 +47,9 @@ func (s *Session) forward(ids []int, logits []float32) error {
 		applyRope(b.q, n, heads, headDim, cos, sin)
 		applyRope(b.k, n, kvHeads, headDim, cos, sin)
 		// The chunk's keys and values join the cache; attention reads them
-		// back from it, so every chunking sees identically stored keys.
+		// back from it, so every chunking sees identically stored keys. The
+		// first chunk of a call makes room for the whole call.
+		cache.reserve(seqLen - p0)
 		cache.append(b.k, b.v, n)
 		// Causal (optionally sliding-window) grouped-query attention:
 		// query head h reads KV head h / (heads/kvHeads), scale 1/sqrt(headDim).
