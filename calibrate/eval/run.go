@@ -136,7 +136,7 @@ func Run(ctx context.Context, m *model.Model, tok needle.Tokenizer, probes []nee
 		}
 		done[p.Index] = rec
 		if opts.Progress != nil {
-			opts.Progress(Progress{Done: len(done), Total: len(todo), Resumed: resumed, Tokens: tokens, Last: rec, LastTokens: fed, LastTime: time.Now().Sub(start)})
+			opts.Progress(Progress{Done: len(done), Total: len(todo), Resumed: resumed, Tokens: tokens, Last: rec, LastTokens: fed, LastTime: time.Since(start)})
 		}
 	}
 	out := make([]Probe, 0, len(todo))
