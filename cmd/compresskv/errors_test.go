@@ -35,6 +35,11 @@ func TestOneLineErrors(t *testing.T) {
 	otherSchema := write("other.json", `{"schema": "someone-else/v3", "heads": {}}`)
 	noSchema := write("plain.json", `{"model": {"layers": 2}}`)
 	hugeHeads := write("huge.json", `{"schema": "compresskv.profile/v1", "model": {"architecture": "llama", "layers": 2, "heads": 1000000000, "kv_heads": 1, "head_dim": 8}}`)
+	shardFile := write("shard.jsonl", "shard bytes\n")
+	shardLink := filepath.Join(dir, "link.json")
+	if err := os.Link(shardFile, shardLink); err != nil {
+		t.Fatal(err)
+	}
 	noLengths := write("no-lengths.yaml", "calibrate:\n  needle-lengths: []\n")
 
 	tests := []struct {
@@ -66,6 +71,8 @@ func TestOneLineErrors(t *testing.T) {
 		{"generate: --threads -3", []string{"generate", "--model", empty, "--ids", "1", "--threads", "-3"}, exitUsage, "--threads -3: want 0 (all CPUs) or 1..1024"},
 		{"calibrate: --threads 100000", []string{"calibrate", "--profile", otherSchema, "--threads", "100000"}, exitUsage, "--threads 100000: want 0 (all CPUs) or 1..1024"},
 		{"bench: --threads -3", []string{"bench", "--threads", "-3"}, exitUsage, "--threads -3: want 0 (all CPUs) or 1..1024"},
+		{"merge: output is an input", []string{"merge", shardFile, filepath.Join(dir, "other.jsonl"), "-o", shardFile}, exitUsage, "--output " + shardFile + " is one of the shard files merged"},
+		{"merge: output is an input by a link", []string{"merge", shardFile, "-o", shardLink}, exitUsage, "--output " + shardLink + " is the shard file " + shardFile + " (the same file)"},
 		{"calibrate: missing profile", []string{"calibrate", "--profile", filepath.Join(dir, "none.json")}, exitFailure, "none.json: no such file"},
 		{"shard out of range", []string{"profile", "--shard", "3/2"}, exitUsage, `--shard: shard "3/2": want 0 <= index < count`},
 		{"calibrate: empty needle grid", []string{"calibrate", "--profile", otherSchema, "--config", noLengths}, exitUsage, "--needle-lengths and --needle-depths"},
@@ -83,6 +90,9 @@ func TestOneLineErrors(t *testing.T) {
 			}
 			if !strings.HasPrefix(stderr, "compresskv: ") || strings.Count(stderr, "\n") != 1 || !strings.HasSuffix(stderr, "\n") {
 				t.Errorf("%v: stderr %q is not one line", tc.args, stderr)
+			}
+			if b, err := os.ReadFile(shardFile); err != nil || string(b) != "shard bytes\n" {
+				t.Errorf("%v: the shard file changed: %q, %v", tc.args, b, err)
 			}
 			if strings.Contains(stderr, "goroutine ") || strings.Contains(stderr, "panic") {
 				t.Errorf("%v: stack trace on stderr: %q", tc.args, stderr)

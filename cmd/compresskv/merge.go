@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -56,6 +57,9 @@ func runMerge(opts *mergeOptions, s *streams) error {
 	}
 	if opts.Output == "" {
 		return usagef("--output must not be empty")
+	}
+	if err := refuseOwnInput(opts.Output, opts.Parts); err != nil {
+		return err
 	}
 	if isEvalShard(opts.Parts[0]) {
 		return mergeEval(opts, s)
@@ -111,4 +115,23 @@ func mergeEval(opts *mergeOptions, s *streams) error {
 	}
 	fmt.Fprintf(s.out, "%s: %d probes from %d shard files\n", opts.Output, len(d.Probes), len(parts))
 	return printEvalTable(s.out, d)
+}
+
+// refuseOwnInput refuses an output that is one of the inputs (by name or,
+// through links, by file): writing it would destroy a shard before the
+// merge is known to be good.
+func refuseOwnInput(output string, inputs []string) error {
+	out, outErr := os.Stat(output)
+	for _, in := range inputs {
+		if filepath.Clean(in) == filepath.Clean(output) {
+			return usagef("--output %s is one of the shard files merged; write the profile to another file", output)
+		}
+		if outErr != nil {
+			continue
+		}
+		if st, err := os.Stat(in); err == nil && os.SameFile(st, out) {
+			return usagef("--output %s is the shard file %s (the same file); write the profile to another file", output, in)
+		}
+	}
+	return nil
 }

@@ -83,6 +83,13 @@ func runTokenize(opts *tokenizeOptions, s *streams) error {
 		return err
 	}
 	if opts.Decode != "" {
+		// Decode skips ids it has no piece for; a user asking for them
+		// wants to know, not to get a shorter text.
+		for _, id := range ids {
+			if id >= tok.VocabSize() || tok.Piece(id) == "" {
+				return usagef("tokenize: --decode: id %d is not in the vocabulary of %s (%d ids)", id, opts.Tokenizer, tok.VocabSize())
+			}
+		}
 		text := tok.Decode(ids)
 		if opts.JSON {
 			return writeJSONLine(s.out, struct {
@@ -132,6 +139,11 @@ func parseIDList(s string) ([]int, error) {
 		var ids []int
 		if err := json.Unmarshal([]byte(s), &ids); err != nil {
 			return nil, fmt.Errorf("want a JSON array of integers: %v", err)
+		}
+		for _, id := range ids {
+			if id < 0 {
+				return nil, fmt.Errorf("%d is not a token id (want non-negative integers)", id)
+			}
 		}
 		return ids, nil
 	}

@@ -64,6 +64,8 @@ func TestTokenizeErrors(t *testing.T) {
 		{"two sources", []string{"--tokenizer", tokenizeFixture, "--text", "x", "--decode", "1"}, exitUsage, "only one of"},
 		{"bad ids", []string{"--tokenizer", tokenizeFixture, "--decode", "1,x"}, exitUsage, `"x" is not a token id`},
 		{"bad JSON ids", []string{"--tokenizer", tokenizeFixture, "--decode", "[1,"}, exitUsage, "JSON array"},
+		{"negative JSON id", []string{"--tokenizer", tokenizeFixture, "--decode", "[1,-3]"}, exitUsage, "-3 is not a token id"},
+		{"id past the vocabulary", []string{"--tokenizer", tokenizeFixture, "--decode", "31,1000000"}, exitUsage, "tokenize: --decode: id 1000000 is not in the vocabulary of " + tokenizeFixture},
 		// A folder without tokenizer.json is the wrong path: a usage error, as
 		// a --model folder without config.json is (docs/usage.md, exit codes).
 		{"missing folder", []string{"--tokenizer", t.TempDir(), "--text", "x"}, exitUsage, "no tokenizer.json"},

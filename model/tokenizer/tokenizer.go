@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -56,15 +57,43 @@ func Load(dir string) (*Tokenizer, error) {
 	return LoadFile(path)
 }
 
+// MaxFileSize bounds tokenizer.json, tokenizer_config.json and
+// chat_template.jinja. The largest released tokenizer.json files are a few
+// tens of megabytes (Gemma's, with 256k pieces, is 33 MB); a file far
+// larger is not a tokenizer, and parsing it would hold several times its
+// size in memory.
+const MaxFileSize = 128 << 20
+
+// readCapped reads a file of at most MaxFileSize bytes.
+func readCapped(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > MaxFileSize {
+		return nil, fmt.Errorf("%s: %d MB, larger than the %d MB a tokenizer file may be", path, st.Size()>>20, MaxFileSize>>20)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("%s: larger than the %d MB a tokenizer file may be", path, MaxFileSize>>20)
+	}
+	return data, nil
+}
+
 // LoadFile reads a tokenizer.json, and the tokenizer_config.json and
-// chat_template.jinja beside it when they exist.
+// chat_template.jinja beside it when they exist. Each may be at most
+// MaxFileSize bytes.
 func LoadFile(path string) (*Tokenizer, error) {
-	data, err := os.ReadFile(path)
+	data, err := readCapped(path)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
 	dir := filepath.Dir(path)
-	config, err := os.ReadFile(filepath.Join(dir, "tokenizer_config.json"))
+	config, err := readCapped(filepath.Join(dir, "tokenizer_config.json"))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
@@ -73,8 +102,12 @@ func LoadFile(path string) (*Tokenizer, error) {
 		return nil, err
 	}
 	if t.chatTemplate == "" {
-		if jinja, err := os.ReadFile(filepath.Join(dir, "chat_template.jinja")); err == nil {
+		jinja, err := readCapped(filepath.Join(dir, "chat_template.jinja"))
+		switch {
+		case err == nil:
 			t.chatTemplate = string(jinja)
+		case !errors.Is(err, fs.ErrNotExist):
+			return nil, fmt.Errorf("tokenizer: %w", err)
 		}
 	}
 	return t, nil

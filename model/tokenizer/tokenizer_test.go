@@ -507,3 +507,22 @@ func TestConcurrentEncode(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadFileSizeCap(t *testing.T) {
+	// A 300 MB tokenizer.json (sparse: no disk space used) is refused from
+	// its size, before anything is read.
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tokenizer.json")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(300 << 20); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	_, err = Load(dir)
+	if err == nil || err.Error() != "tokenizer: "+path+": 300 MB, larger than the 128 MB a tokenizer file may be" {
+		t.Fatalf("Load of a 300 MB tokenizer.json: %v", err)
+	}
+}
