@@ -1,8 +1,12 @@
 package needle
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 )
 
 // Spec describes a probe grid and its inputs the way the command-line flags
@@ -68,6 +72,24 @@ func (sp Spec) Grid() (Grid, error) {
 		}
 	}
 	return g, g.Validate()
+}
+
+// ContentHash is "sha256:<hex>" of a haystack text or of needles (their
+// JSON Lines form, so that two files with the same needles agree): what a
+// profile records of a haystack or needle file besides its base name.
+func ContentHash(text string) string {
+	sum := sha256.Sum256([]byte(text))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// NeedlesHash is the ContentHash of needles.
+func NeedlesHash(needles []Needle) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	for _, n := range needles {
+		_ = enc.Encode(n) // plain strings: cannot fail
+	}
+	return ContentHash(b.String())
 }
 
 // NeedleSet returns the needles (loaded or generated) and a short name of

@@ -108,6 +108,8 @@ var headerNames = map[string]string{
 	"probes.haystack":        "--haystack",
 	"probes.haystack_seed":   "--seed",
 	"probes.needles":         "--needles",
+	"probes.haystack_sha256": "--haystack content",
+	"probes.needles_sha256":  "--needles content",
 	"probes.needle_seed":     "--needle-seed",
 	"probes.needle_count":    "--needles-count",
 	"probes.context_lengths": "--lengths",

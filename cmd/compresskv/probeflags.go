@@ -259,6 +259,12 @@ func (in *probeInputs) info() schema.ProbeInfo {
 	if in.template.Name == "custom" {
 		info.Template = in.template.Text
 	}
+	if in.spec.Haystack != "" && in.spec.Haystack != "generated" && in.spec.Haystack != needle.TolstoyHaystack {
+		info.HaystackSHA256 = needle.ContentHash(in.haystack)
+	}
+	if in.spec.Needles != "" {
+		info.NeedlesSHA256 = needle.NeedlesHash(in.needles)
+	}
 	return info
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/compresskv/compresskv/internal/testshared"
+	"github.com/compresskv/compresskv/needle"
 	"github.com/compresskv/compresskv/profile"
 	"github.com/compresskv/compresskv/profile/schema"
 )
@@ -428,5 +429,56 @@ func TestProfileComputeBF16(t *testing.T) {
 		if code, _, errOut := runCLI(append(args, "--compute", "f16")...); code != exitUsage || !strings.Contains(errOut, `--compute "f16": want f32 or bf16`) {
 			t.Errorf("%s --compute f16: exit %d, stderr %q", args[0], code, errOut)
 		}
+	}
+}
+
+func TestProfileResumeRefusesEditedInputFiles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("profiles the synthetic model; skipped with -short")
+	}
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	dir := t.TempDir()
+	out := filepath.Join(dir, "p.json")
+	haystack := filepath.Join(dir, "hay.txt")
+	needles := filepath.Join(dir, "needles.jsonl")
+	write := func(path, data string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(haystack, needle.GenerateHaystack(3, 4000))
+	n := needle.GenerateNeedles(1, 1)[0]
+	line := func(question string) string {
+		data, _ := json.Marshal(map[string]string{"needle": n.Needle, "question": question, "real_needle": n.Answer})
+		return string(data) + "\n"
+	}
+	write(needles, line(n.Question))
+	// A shard file stays on disk like a checkpoint of an interrupted run.
+	args := []string{"profile", "-o", out, "--shard", "0/2", "--lengths", "256", "--depths", "0,50", "--haystack", haystack, "--needles", needles}
+	if code, _, errOut := runCLI(args...); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	shard := out + ".shard-0-of-2.jsonl"
+	before, err := os.ReadFile(shard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(haystack, needle.GenerateHaystack(4, 4000))
+	if code, _, errOut := runCLI(args...); code != exitFailure || !strings.Contains(errOut, "checkpoint was written with --haystack content sha256:") {
+		t.Errorf("resume after the haystack changed: exit %d, stderr %q", code, errOut)
+	}
+	write(haystack, needle.GenerateHaystack(3, 4000))
+	write(needles, line("Quick: "+n.Question))
+	if code, _, errOut := runCLI(args...); code != exitFailure || !strings.Contains(errOut, "checkpoint was written with --needles content sha256:") {
+		t.Errorf("resume after the needles changed: exit %d, stderr %q", code, errOut)
+	}
+	if after, _ := os.ReadFile(shard); !bytes.Equal(before, after) {
+		t.Error("a refused resume changed the shard file")
+	}
+	// With the files as they were, the shard resumes.
+	write(needles, line(n.Question))
+	if code, _, errOut := runCLI(args...); code != exitOK {
+		t.Errorf("resume with the original files: exit %d, stderr %q", code, errOut)
 	}
 }

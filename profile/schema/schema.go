@@ -46,11 +46,16 @@ type Model struct {
 
 // ProbeInfo records the probe settings and what happened to the probes.
 type ProbeInfo struct {
-	Scoring        string         `json:"scoring"`  // "greedy" (reference) or "teacher-forced" (deviation)
-	Template       string         `json:"template"` // template name or the raw template text
-	Haystack       string         `json:"haystack"` // "generated" or the base name of the haystack source
-	HaystackSeed   int64          `json:"haystack_seed"`
-	Needles        string         `json:"needles"` // "generated" or the base name of the needle file
+	Scoring      string `json:"scoring"`  // "greedy" (reference) or "teacher-forced" (deviation)
+	Template     string `json:"template"` // template name or the raw template text
+	Haystack     string `json:"haystack"` // "generated" or the base name of the haystack source
+	HaystackSeed int64  `json:"haystack_seed"`
+	Needles      string `json:"needles"` // "generated" or the base name of the needle file
+	// HaystackSHA256 and NeedlesSHA256 are the content hashes of a haystack
+	// or needle file (absent for generated and embedded ones), so a resume
+	// or merge refuses a file edited in between.
+	HaystackSHA256 string         `json:"haystack_sha256,omitempty"`
+	NeedlesSHA256  string         `json:"needles_sha256,omitempty"`
 	NeedleSeed     int64          `json:"needle_seed"`
 	NeedleCount    int            `json:"needle_count"`
 	ContextLengths []int          `json:"context_lengths"`
