@@ -169,10 +169,30 @@ func (s *Selector) LayerBudget(j Job, l, tokens int) int {
 	return j.Budget
 }
 
+// ScoredHeads returns the query heads whose scores jobs read in layer l:
+// every head when SnapKV or PyramidKV runs, else the layer's ranked heads.
+func (s *Selector) ScoredHeads(jobs []Job, l int) []int {
+	var out []int
+	for _, j := range jobs {
+		switch j.Method {
+		case SnapKV, PyramidKV:
+			return nil // every head
+		case CompressKV, CompressKVUniform:
+			for _, h := range s.Heads[l] {
+				if !slices.Contains(out, h) {
+					out = append(out, h)
+				}
+			}
+		}
+	}
+	return out
+}
+
 // Keep returns, per KV head, the positions job keeps of layer l
-// ([kvHeads][]int, ascending). Nothing is evicted when the prompt fits the
-// layer's budget.
-func (s *Selector) Keep(j Job, l int, layer selection.Layer) ([][]int, error) {
+// ([kvHeads][]int, ascending), selecting from the layer's scores (nil when
+// no job of the run reads scores). Nothing is evicted when the prompt fits
+// the layer's budget.
+func (s *Selector) Keep(j Job, l int, layer selection.Layer, scores *selection.Scores) ([][]int, error) {
 	tokens := layer.Tokens
 	same := func(pos []int) [][]int {
 		out := make([][]int, layer.KVHeads)
@@ -185,11 +205,15 @@ func (s *Selector) Keep(j Job, l int, layer selection.Layer) ([][]int, error) {
 	if tokens <= budget || j.Method == Full {
 		return same(allPositions(tokens)), nil
 	}
-	switch j.Method {
-	case Streaming:
+	if j.Method == Streaming {
 		return same(selection.StreamingLLM(tokens, budget)), nil
+	}
+	if scores == nil {
+		return nil, fmt.Errorf("%s needs the layer's attention scores", j.Method)
+	}
+	switch j.Method {
 	case SnapKV:
-		return selection.SnapKV(layer, budget, s.Params)
+		return scores.SnapKV(budget)
 	case PyramidKV:
 		if budget <= s.Params.Window {
 			// The reference's pyramid gives the last layers of a shallow
@@ -197,9 +221,9 @@ func (s *Selector) Keep(j Job, l int, layer selection.Layer) ([][]int, error) {
 			// keep the window alone, as it does.
 			return same(allPositions(tokens)[tokens-s.Params.Window:]), nil
 		}
-		return selection.PyramidKV(layer, l, s.Layers, j.Budget, s.beta(), s.Params)
+		return scores.SnapKV(budget)
 	case CompressKV, CompressKVUniform:
-		kept, err := selection.CompressKV(layer, s.Heads[l], budget, s.Params)
+		kept, err := scores.CompressKV(s.Heads[l], budget)
 		if err != nil {
 			return nil, err
 		}

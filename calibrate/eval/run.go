@@ -265,8 +265,17 @@ func (o *selectObserver) PrefillEnd(v *model.PrefillView) {
 		}
 		layer.Keys = keys
 	}
+	var scores *selection.Scores
+	if layer.Keys != nil {
+		var err error
+		// Scored once per layer; every method and budget selects from them.
+		if scores, err = selection.NewScores(layer, o.s.ScoredHeads(o.jobs, v.Layer), o.s.Params); err != nil {
+			o.err = fmt.Errorf("layer %d: %w", v.Layer, err)
+			return
+		}
+	}
 	for j, job := range o.jobs {
-		kept, err := o.s.Keep(job, v.Layer, layer)
+		kept, err := o.s.Keep(job, v.Layer, layer, scores)
 		if err != nil {
 			o.err = fmt.Errorf("layer %d: %s@%d: %w", v.Layer, job.Method, job.Budget, err)
 			return

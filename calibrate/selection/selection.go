@@ -257,24 +257,11 @@ func CompressKV(l Layer, heads []int, budget int, p Params) ([]int, error) {
 	if len(heads) == 0 {
 		return nil, fmt.Errorf("selection: CompressKV needs at least one query head")
 	}
-	prefix := l.Tokens - p.Window
-	mean := make([]float64, prefix)
-	summed := make([]float64, prefix)
-	logits := make([]float64, l.Tokens)
-	for _, h := range heads {
-		if h < 0 || h >= l.Heads {
-			return nil, fmt.Errorf("selection: query head %d: layer has %d", h, l.Heads)
-		}
-		clear(summed)
-		windowAttention(summed, logits, l, h, p.Window)
-		for j, v := range pool(summed, p.Kernel, p.Pooling) {
-			mean[j] += v
-		}
+	sc, err := NewScores(l, heads, p)
+	if err != nil {
+		return nil, err
 	}
-	for j := range mean {
-		mean[j] /= float64(len(heads))
-	}
-	return withWindow(top(mean, budget-p.Window), l.Tokens, p.Window), nil
+	return sc.CompressKV(heads, budget)
 }
 
 // SnapKV returns, per KV head ([KVHeads][]int), the prompt positions kept
@@ -301,33 +288,11 @@ func SnapKV(l Layer, budget int, p Params) ([][]int, error) {
 	if err := l.validate(p.Window); err != nil {
 		return nil, err
 	}
-	group := l.Heads / l.KVHeads // r
-	prefix := l.Tokens - p.Window
-	means := make([][]float64, l.KVHeads) // [kvHeads, n-w]
-	for g := range means {
-		means[g] = make([]float64, prefix)
+	sc, err := NewScores(l, nil, p)
+	if err != nil {
+		return nil, err
 	}
-	summed := make([]float64, prefix)
-	logits := make([]float64, l.Tokens)
-	for h := 0; h < l.Heads; h++ {
-		clear(summed)
-		windowAttention(summed, logits, l, h, p.Window)
-		g := h / group
-		if p.ReferenceGrouping {
-			g = h % l.KVHeads
-		}
-		for j, v := range pool(summed, p.Kernel, p.Pooling) {
-			means[g][j] += v
-		}
-	}
-	kept := make([][]int, l.KVHeads)
-	for g, mean := range means {
-		for j := range mean {
-			mean[j] /= float64(group)
-		}
-		kept[g] = withWindow(top(mean, budget-p.Window), l.Tokens, p.Window)
-	}
-	return kept, nil
+	return sc.SnapKV(budget)
 }
 
 // PyramidBudget returns PyramidKV's budget for layer (0-based) of layers

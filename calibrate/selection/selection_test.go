@@ -3,6 +3,7 @@ package selection
 import (
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 )
@@ -382,4 +383,69 @@ func BenchmarkCompressKV(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// One Scores serves every budget: selecting from scores computed once
+// gives what a fresh one-shot selection gives at each budget (selection
+// must not change the stored scores).
+func TestScoresMatchOneShot(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, grouping := range []bool{false, true} {
+		p := DefaultParams()
+		p.ReferenceGrouping = grouping
+		l := randomLayer(rng, 90, 8, 2, 16, p.Window)
+		s, err := NewScores(l, nil, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, budget := range []int{9, 20, 47, 89, 90, 200} {
+			want, err := SnapKV(l, budget, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.SnapKV(budget)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("grouping %v budget %d: SnapKV %v, from scores %v", grouping, budget, want, got)
+			}
+			heads := []int{5, 2, 7}
+			wantC, err := CompressKV(l, heads, budget, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gotC, err := s.CompressKV(heads, budget)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(gotC, wantC) {
+				t.Errorf("budget %d: CompressKV %v, from scores %v", budget, wantC, gotC)
+			}
+		}
+	}
+	l := randomLayer(rng, 40, 4, 2, 8, 8)
+	some, err := NewScores(l, []int{1}, DefaultParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := some.SnapKV(16); err == nil {
+		t.Error("SnapKV from one scored head: no error")
+	}
+	if _, err := some.CompressKV([]int{2}, 16); err == nil {
+		t.Error("CompressKV with an unscored head: no error")
+	}
+}
+
+// randomLayer draws a layer of n tokens with normal queries and keys.
+func randomLayer(rng *rand.Rand, n, heads, kvHeads, d, window int) Layer {
+	l := Layer{Tokens: n, Heads: heads, KVHeads: kvHeads, HeadDim: d,
+		Queries: make([]float32, window*heads*d), Keys: make([]float32, n*kvHeads*d)}
+	for i := range l.Queries {
+		l.Queries[i] = float32(rng.NormFloat64())
+	}
+	for i := range l.Keys {
+		l.Keys[i] = float32(rng.NormFloat64())
+	}
+	return l
 }
