@@ -10,18 +10,17 @@ import (
 	"github.com/compresskv/compresskv/model/kernels"
 )
 
-// CalibrationSteps is the number of decode steps Calibrate times (each
-// way: observed and not).
+// CalibrationSteps is the number of decode steps Calibrate times.
 const CalibrationSteps = 8
 
 // Calibrate measures Rates on m itself with a short run on random ids: a
-// few prefills of a chunk (at most the model's context minus the timed steps),
-// then CalibrationSteps decode steps observed by newObserver (the run's own
-// per-step work: attention rows scanned by the scorer; nil for none) and
-// the same steps unobserved, and the memory bandwidth. The prefill's
+// few prefills of a chunk (at most the model's context minus the timed
+// steps), CalibrationSteps decode steps after it (each with its logits, as
+// the run takes them), the work of the run's observer (newObserver; nil for
+// none) on long attention rows, and the memory bandwidth. The prefill's
 // FLOP rate prices both the layer matrices and the attention pairs; a
-// decode step is its unobserved time less its KV reads, plus per cached
-// position the KV bytes over the bandwidth and the observer's extra time.
+// decode step is its measured time less its KV reads, plus per cached
+// position the KV bytes over the bandwidth and the observer's scan.
 // The prefill rate is from CPU time over the threads where the platform
 // reports it (the quiet-machine figure); CPUShare says how much of that
 // the wall clock got. It takes two to five prefill chunks' time (a 7-8B
@@ -72,30 +71,38 @@ func Calibrate(m *model.Model, newObserver func() model.Observer) (Rates, error)
 		share = min(quiet/prefill, 1)
 		prefill = min(quiet, prefill)
 	}
-	// Decode steps are timed one by one, so the fastest (the figure least
-	// disturbed by other work) stands for the quiet machine. (CPU time
-	// would not do: a small model's step runs on one thread.)
+	// Decode steps are timed one by one as the run takes them (the step,
+	// then its logits), so the fastest (the figure least disturbed by other
+	// work) stands for the quiet machine; so does their CPU time when the
+	// step runs on one thread (a small model): the smaller of the two.
 	steps := func(obs model.Observer) (float64, error) {
 		sess.Truncate(c)
 		times := make([]float64, 0, CalibrationSteps)
+		cpu0, _ := CPUTime()
 		for _, id := range ids[c:] {
 			start := time.Now()
 			if err := sess.Step(id, obs); err != nil {
 				return 0, fmt.Errorf("calibrate: %w", err)
 			}
+			sess.Logits()
 			times = append(times, time.Since(start).Seconds())
 		}
-		return slices.Min(times), nil
+		quiet := slices.Min(times)
+		if cpu1, ok := CPUTime(); ok && cpu1 > cpu0 {
+			quiet = min(quiet, (cpu1-cpu0).Seconds()/float64(len(times)))
+		}
+		return quiet, nil
 	}
 	plain, err := steps(nil)
 	if err != nil {
 		return Rates{}, err
 	}
-	observed := plain
+	// The observer's work grows with the cached positions it scans: timed
+	// on its own over long rows, where a difference of two noisy step
+	// times at a short context could not show it.
+	scan := 0.0
 	if newObserver != nil {
-		if observed, err = steps(newObserver()); err != nil {
-			return Rates{}, err
-		}
+		scan = scanTime(newObserver(), cfg.NumLayers, cfg.NumHeads)
 	}
 	bandwidth := kernels.MemoryBandwidth(kernels.Threads(), 64<<20, 2) * 1e9
 	kvBytes := 4
@@ -106,7 +113,7 @@ func Calibrate(m *model.Model, newObserver func() model.Observer) (Rates, error)
 	perPosition := float64(shape.KVBytesPerPosition(kvBytes)) / bandwidth
 	positions := float64(c + CalibrationSteps/2)
 	fixed := max(plain-perPosition*positions, 0)
-	perPosition += max(observed-plain, 0) / positions
+	perPosition += scan
 	return Rates{
 		PrefillPerToken: time.Duration(2 * float64(shape.LayerParams()) / rate * float64(time.Second)),
 		PrefillPerPair:  4 * float64(shape.Layers*shape.Heads*shape.HeadDim) / rate,
@@ -114,6 +121,34 @@ func Calibrate(m *model.Model, newObserver func() model.Observer) (Rates, error)
 		StepPerPosition: perPosition,
 		CPUShare:        share,
 		Source: fmt.Sprintf("measured on this model: a %d-token prefill at %.1f GFLOP/s, decode %.1f ms/step at %d tokens, %d threads",
-			c, rate/1e9, observed*1e3, c, int(threads)),
+			c, rate/1e9, (plain+scan*positions)*1e3, c, int(threads)),
 	}, nil
+}
+
+// scanTime returns the seconds per cached position that obs spends on a
+// decode step's attention rows (layers x heads rows, each as long as the
+// cache), timed on rows of 4096 positions.
+func scanTime(obs model.Observer, layers, heads int) float64 {
+	const n = 4096
+	if obs == nil || !obs.WantProbs() {
+		return 0
+	}
+	rows := make([][]float32, heads)
+	for h := range rows {
+		rows[h] = make([]float32, n)
+		for j := range rows[h] {
+			rows[h][j] = 1 / float32(n)
+		}
+	}
+	best := 0.0
+	for i := range 5 {
+		start := time.Now()
+		for l := range layers {
+			obs.DecodeStep(&model.DecodeView{Layer: l, Pos: n - 1, Probs: rows})
+		}
+		if t := time.Since(start).Seconds(); i == 0 || t < best {
+			best = t
+		}
+	}
+	return best / n
 }

@@ -1,7 +1,10 @@
 package profile
 
 import (
+	"context"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/compresskv/compresskv/model"
 	"github.com/compresskv/compresskv/model/kernels"
@@ -72,4 +75,57 @@ func CostObserver(layers, heads int) model.Observer {
 		return nil
 	}
 	return NewObserver(acc)
+}
+
+// CalibrateRates runs up to three of the shortest probes end to end (fresh
+// sessions, no checkpoint: the run's own decode loop, scorer and ROUGE) and
+// scales rates so that plan.Project gives those probes the time they took
+// on a quiet machine (their CPU time over the threads, or their wall time
+// if shorter). That folds in what the model-level rates leave out, the
+// per-step and per-probe work around the forward pass, which dominates a
+// small model. The rates come back unchanged when no probe can run.
+func CalibrateRates(ctx context.Context, m *model.Model, tok needle.Tokenizer, probes []needle.Probe, opts Options, rates plan.Rates) (plan.Rates, error) {
+	opts = opts.withDefaults()
+	short := slices.Clone(probes)
+	slices.SortStableFunc(short, func(a, b needle.Probe) int { return len(a.IDs) - len(b.IDs) })
+	short = short[:min(3, len(short))]
+	if len(short) == 0 {
+		return rates, nil
+	}
+	opts.Checkpoint, opts.Shard, opts.PrefixReuse, opts.UntilStable = nil, Shard{}, false, 0
+	cpu0, haveCPU := plan.CPUTime()
+	start := time.Now()
+	res, err := Run(ctx, m, tok, short, opts, nil)
+	if err != nil {
+		return rates, err
+	}
+	took := time.Since(start).Seconds()
+	if cpu1, ok := plan.CPUTime(); haveCPU && ok {
+		took = min(took, (cpu1-cpu0).Seconds()/float64(max(kernels.Threads(), 1)))
+	}
+	// Project exactly the steps the probes took (greedy decoding may stop
+	// before MaxNewTokens).
+	var seqs []plan.Sequence
+	steps := res.Tokens
+	for _, p := range short {
+		steps -= len(p.IDs) - 1
+	}
+	for i, p := range short {
+		n := steps / len(short)
+		if i < steps%len(short) {
+			n++
+		}
+		seqs = append(seqs, plan.Sequence{Prefill: prefillIDs(p), Steps: n})
+	}
+	projected := plan.Make(plan.ShapeOf(m.Config), seqs, plan.Options{Chunk: m.Options.ChunkSize}).Project(rates).Total.Seconds()
+	if projected <= 0 || took <= 0 {
+		return rates, nil
+	}
+	f := took / projected
+	rates.PrefillPerToken = time.Duration(float64(rates.PrefillPerToken) * f)
+	rates.PrefillPerPair *= f
+	rates.StepFixed = time.Duration(float64(rates.StepFixed) * f)
+	rates.StepPerPosition *= f
+	rates.Source += fmt.Sprintf("; scaled by %.2f to %d probes run end to end", f, len(short))
+	return rates, nil
 }

@@ -297,6 +297,13 @@ func printPlan(w io.Writer, lm *loadedModel, probes []needle.Probe, runOpts prof
 	if err != nil {
 		return err
 	}
+	tok, err := lm.tokenizer()
+	if err != nil {
+		return err
+	}
+	if rates, err = profile.CalibrateRates(context.Background(), lm.model, tok, probes, runOpts, rates); err != nil {
+		return err
+	}
 	_, err = io.WriteString(w, p.Format(what, &rates))
 	return err
 }
