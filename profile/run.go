@@ -31,8 +31,12 @@ type Options struct {
 	TeacherForced bool
 	// NormalizedSRH selects the normalised SRH variant (a deviation).
 	NormalizedSRH bool
-	Shard         Shard       // which probes to run; the zero Shard runs all
-	Checkpoint    *Checkpoint // optional journal: its probes are skipped, new ones appended
+	// Reference decodes and scores as the reference script does (probes
+	// built with needle.CompatReference): its stop rule (see
+	// referenceStop), bfloat16 span masses and cleaned-up responses.
+	Reference  bool
+	Shard      Shard       // which probes to run; the zero Shard runs all
+	Checkpoint *Checkpoint // optional journal: its probes are skipped, new ones appended
 	// PrefixReuse keeps one session across probes and prefills only what
 	// a probe does not share with the prompt already cached (causal
 	// attention makes the shared positions' keys and values identical,
@@ -390,6 +394,9 @@ func scoreProbe(ctx context.Context, cache *prefixCache, layers, heads int, tok 
 	if err != nil {
 		return Record{}, 0, 0, fail(err)
 	}
+	if opts.Reference {
+		acc.UseBF16SpanMass()
+	}
 	obs := NewObserver(acc)
 	prompt := ids[:len(ids)-1]
 	sess, kept, err := cache.start(obs, prompt)
@@ -437,7 +444,7 @@ func scoreProbe(ctx context.Context, cache *prefixCache, layers, heads int, tok 
 			return Record{}, tokens, kept, fail(err)
 		}
 		predicted = append(predicted, next)
-		if !opts.TeacherForced && (sess.EOS(next) || nl.is(next)) {
+		if !opts.TeacherForced && stops(opts, tok, nl, sess.EOS, next) {
 			break
 		}
 		fed = produced
@@ -448,13 +455,7 @@ func scoreProbe(ctx context.Context, cache *prefixCache, layers, heads int, tok 
 			text = append(text, id)
 		}
 	}
-	// The reference decodes with skip_special_tokens=True.
-	var response string
-	if sk, ok := tok.(interface{ DecodeSkipSpecial([]int) string }); ok {
-		response = strings.TrimSpace(sk.DecodeSkipSpecial(text))
-	} else {
-		response = strings.TrimSpace(tok.Decode(text))
-	}
+	response := decodeResponse(tok, text, opts.Reference)
 	recall := needle.Rouge1Recall(response, p.Answer)
 	success := recall > opts.SuccessRecall
 	if opts.TeacherForced {

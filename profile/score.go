@@ -3,6 +3,8 @@ package profile
 import (
 	"fmt"
 	"sort"
+
+	"github.com/compresskv/compresskv/internal/half"
 )
 
 // ProbeScores are one probe's head scores, each [layers][heads].
@@ -34,6 +36,7 @@ type Accumulator struct {
 	spanStart     int   // answer span [spanStart, spanEnd) in prompt
 	spanEnd       int
 	normalized    bool
+	bf16          bool // span masses in the reference's bfloat16 arithmetic
 
 	spanMass [][]float64 // [layers][heads]: sum_{j in span} a[l][h][j] of the current step
 	top      [][]int     // [layers][heads]: argmax_j a[l][h][j] of the current step
@@ -88,15 +91,33 @@ func (a *Accumulator) Observe(layer int, probs [][]float32) error {
 			return fmt.Errorf("profile: layer %d head %d: attention row over %d positions does not cover the answer span [%d,%d)",
 				layer, h, len(row), a.spanStart, a.spanEnd)
 		}
-		mass := 0.0
-		for _, p := range row[a.spanStart:a.spanEnd] {
-			mass += float64(p)
-		}
-		a.spanMass[layer][h] = mass
+		a.spanMass[layer][h] = a.mass(row[a.spanStart:a.spanEnd])
 		a.top[layer][h] = argmax(row)
 	}
 	a.seen[layer] = true
 	return nil
+}
+
+// UseBF16SpanMass makes the span mass the reference's: its attention
+// weights are bfloat16 (the model's dtype), and
+// attention[span].sum().item() sums them in float32 and rounds the sum to
+// bfloat16 before Python accumulates it in float64.
+func (a *Accumulator) UseBF16SpanMass() { a.bf16 = true }
+
+// mass is the attention mass of one head's row over the span.
+func (a *Accumulator) mass(span []float32) float64 {
+	if a.bf16 {
+		var sum float32
+		for _, p := range span {
+			sum += half.BF16ToFloat32(half.Float32ToBF16(p))
+		}
+		return float64(half.BF16ToFloat32(half.Float32ToBF16(sum)))
+	}
+	mass := 0.0
+	for _, p := range span {
+		mass += float64(p)
+	}
+	return mass
 }
 
 // argmax returns the index of the largest value, the lowest index on ties.

@@ -203,3 +203,37 @@ func TestMeanAndRank(t *testing.T) {
 		}
 	}
 }
+
+// TestAccumulatorBF16SpanMass: in reference mode each weight is rounded to
+// bfloat16, summed in float32 and the sum rounded to bfloat16. Head 0's
+// weights 0.5+2^-10 and 0.25+2^-11 round to 0.5 and 0.25 (their excess is
+// under half a bfloat16 step), giving 0.75; head 1's 0.5 + 2^-9 is exactly
+// half a step above 0.5 and rounds to even, 0.5. The float64 masses are
+// 0.75146484375 and 0.501953125.
+func TestAccumulatorBF16SpanMass(t *testing.T) {
+	rows := [][]float32{{0.25, 0.5009765625, 0.25048828125}, {0, 0.5, 0.001953125}}
+	for _, tt := range []struct {
+		bf16 bool
+		want []float64
+	}{
+		{false, []float64{0.75146484375, 0.501953125}},
+		{true, []float64{0.75, 0.5}},
+	} {
+		acc, err := NewAccumulator(1, 2, []int{5, 6, 7}, 1, 3, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tt.bf16 {
+			acc.UseBF16SpanMass()
+		}
+		if err := acc.Observe(0, rows); err != nil {
+			t.Fatal(err)
+		}
+		if err := acc.Commit(6); err != nil {
+			t.Fatal(err)
+		}
+		if got := acc.Scores().SRH[0]; !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("bf16 %v: SRH %v, want %v", tt.bf16, got, tt.want)
+		}
+	}
+}

@@ -193,6 +193,7 @@ func runProfile(opts *profileOptions, s *streams) error {
 		MaxNewTokens:  opts.MaxNew,
 		TeacherForced: opts.TeacherForced,
 		NormalizedSRH: opts.NormalizedSRH,
+		Reference:     inputs.compat == needle.CompatReference,
 		Shard:         shard,
 		PrefixReuse:   opts.PrefixReuse,
 		UntilStable:   opts.UntilStable,

@@ -482,3 +482,27 @@ func TestProfileResumeRefusesEditedInputFiles(t *testing.T) {
 		t.Errorf("resume with the original files: exit %d, stderr %q", code, errOut)
 	}
 }
+
+// TestProfileCompatReference: --compat reference is recorded, never skips
+// a probe, and refuses the synthetic model's answer-prefix template.
+func TestProfileCompatReference(t *testing.T) {
+	if testing.Short() {
+		t.Skip("profiles the synthetic model; skipped with -short")
+	}
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	out := filepath.Join(t.TempDir(), "p.json")
+	grid := []string{"profile", "-o", out, "--lengths", "256", "--depths", "0,50", "--compat", "reference"}
+	if code, _, errOut := runCLI(grid...); code != exitUsage || !strings.Contains(errOut, "answer-prefix is not the reference's") {
+		t.Errorf("answer-prefix template: exit %d, stderr %q; want a usage error", code, errOut)
+	}
+	if code, _, errOut := runCLI(append(grid, "--template", "raw")...); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	p, err := schema.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Probes.Compat != "reference" || p.Probes.Skipped != 0 || p.Probes.Run != 2*p.Probes.NeedleCount {
+		t.Errorf("probes: compat %q, %d run, %d skipped for %d needles x 2 positions", p.Probes.Compat, p.Probes.Run, p.Probes.Skipped, p.Probes.NeedleCount)
+	}
+}
