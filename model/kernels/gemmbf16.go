@@ -89,20 +89,21 @@ func MatMulBF16(out, x []float32, m int, p *PackedBF16) {
 	if m == 0 || n == 0 {
 		return
 	}
-	// Round the activations once, padded to whole pairs.
+	if k == 0 {
+		clear(out[:m*n])
+		return
+	}
+	parallel := m*n*k >= parallelMACs
+	// Round the activations once, padded to whole pairs, in blocks of
+	// rows on the pool (a serial pass would idle the other threads).
 	s := scratchPool.Get().(*scratch)
 	ldx := 2 * p.kp
 	s.xbf16 = grow16(s.xbf16, m*ldx)
-	for i := 0; i < m; i++ {
-		row := s.xbf16[i*ldx : (i+1)*ldx]
-		roundBF16(row[:k], x[i*k:(i+1)*k])
-		if k < ldx {
-			row[k] = 0
-		}
-	}
+	r := newJob(roundBF16Unit, ceilDiv(m, roundRows))
+	r.x, r.m, r.bf16, r.xbf16 = x, m, p, s.xbf16
+	r.execute(parallel)
 	panels := ceilDiv(n, gemmNR)
 	per := min(panels, gemmMaxChunk/gemmNR)
-	parallel := m*n*k >= parallelMACs
 	if parallel {
 		t := Threads()
 		units := t * max(2, ceilDiv(panels, t*per))
@@ -113,6 +114,22 @@ func MatMulBF16(out, x []float32, m int, p *PackedBF16) {
 	j.bf16, j.xbf16 = p, s.xbf16
 	j.execute(parallel)
 	scratchPool.Put(s)
+}
+
+// roundRows is the unit of the activation rounding: rows per unit.
+const roundRows = 32
+
+// roundBF16Unit rounds activation rows [u*roundRows, (u+1)*roundRows) into
+// j.xbf16, each padded with a zero to whole k pairs.
+func roundBF16Unit(j *job, u int, _ *scratch) {
+	k, ldx := j.bf16.K, 2*j.bf16.kp
+	for i := u * roundRows; i < min((u+1)*roundRows, j.m); i++ {
+		row := j.xbf16[i*ldx : (i+1)*ldx]
+		roundBF16(row[:k], j.x[i*k:(i+1)*k])
+		if k < ldx {
+			row[k] = 0
+		}
+	}
 }
 
 // gemmBF16Unit computes the output columns of panels [u*chunk, (u+1)*chunk)

@@ -48,6 +48,12 @@ func TestMatMulBF16HandComputed(t *testing.T) {
 		if fmt.Sprint(out) != fmt.Sprint(want) {
 			t.Errorf("%s: MatMulBF16 = %v, want %v", ks.name, out, want)
 		}
+		// k = 0: every output is an empty sum.
+		PackBF16(&p, Matrix{Rows: 3, DType: BF16})
+		mulBF16With(ks, out, nil, 2, &p)
+		if fmt.Sprint(out) != fmt.Sprint(make([]float32, 6)) {
+			t.Errorf("%s: MatMulBF16 with k=0 = %v, want zeros", ks.name, out)
+		}
 	}
 }
 

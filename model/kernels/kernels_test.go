@@ -466,6 +466,12 @@ func TestMatMulDoesNotAllocate(t *testing.T) {
 			if a := testing.AllocsPerRun(20, func() { MatMul(out, x, s.m, w) }); a >= 0.5 {
 				t.Errorf("%dx%dx%d, %d threads: %.2f allocations per call, want 0", s.m, s.n, s.k, threads, a)
 			}
+			var p PackedBF16
+			PackBF16(&p, w)
+			MatMulBF16(out, x, s.m, &p)
+			if a := testing.AllocsPerRun(20, func() { MatMulBF16(out, x, s.m, &p) }); a >= 0.5 {
+				t.Errorf("MatMulBF16 %dx%dx%d, %d threads: %.2f allocations per call, want 0", s.m, s.n, s.k, threads, a)
+			}
 		}
 	}
 }
