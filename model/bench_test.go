@@ -68,32 +68,36 @@ func BenchmarkDecode(b *testing.B) {
 // BenchmarkPrefillTinyLlamaLayer prefills one decoder layer of
 // TinyLlama-1.1B's shape (hidden 2048, 32/4 heads, intermediate 5632, bf16
 // weights): the workload `compresskv bench --shape tinyllama-1.1b`
-// measures, small enough to profile with -cpuprofile.
+// measures, small enough to profile with -cpuprofile; compute=bf16 is the
+// same layer under --compute bf16.
 func BenchmarkPrefillTinyLlamaLayer(b *testing.B) {
 	cfg, err := model.ParseConfig([]byte(`{"model_type": "llama", "hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 1,
 		"num_attention_heads": 32, "num_key_value_heads": 4, "vocab_size": 1024, "max_position_embeddings": 4096}`), "bench")
 	if err != nil {
 		b.Fatal(err)
 	}
-	m, err := model.New(cfg, model.RandomWeights(cfg, kernels.BF16, 1), model.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	w := model.RandomWeights(cfg, kernels.BF16, 1)
 	defer kernels.SetThreads(kernels.Threads())
-	for _, threads := range []int{1, runtime.GOMAXPROCS(0)} {
-		for _, n := range []int{512, 4096} {
-			b.Run(fmt.Sprintf("threads=%d/tokens=%d", threads, n), func(b *testing.B) {
-				kernels.SetThreads(threads)
-				ids := randomIDs(n, cfg.VocabSize, 1)
-				s := m.NewSession()
-				for b.Loop() {
-					s.Reset()
-					if err := s.Prefill(ids, nil); err != nil {
-						b.Fatal(err)
+	for _, compute := range []model.ComputeDType{model.ComputeF32, model.ComputeBF16} {
+		m, err := model.New(cfg, w, model.Options{Compute: compute})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, threads := range []int{1, runtime.GOMAXPROCS(0)} {
+			for _, n := range []int{512, 4096} {
+				b.Run(fmt.Sprintf("compute=%v/threads=%d/tokens=%d", compute, threads, n), func(b *testing.B) {
+					kernels.SetThreads(threads)
+					ids := randomIDs(n, cfg.VocabSize, 1)
+					s := m.NewSession()
+					for b.Loop() {
+						s.Reset()
+						if err := s.Prefill(ids, nil); err != nil {
+							b.Fatal(err)
+						}
 					}
-				}
-				b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "layer-tokens/s")
-			})
+					b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "layer-tokens/s")
+				})
+			}
 		}
 	}
 }
