@@ -54,10 +54,10 @@ func CleanUpTokenizationSpaces(s string) string {
 	return s
 }
 
-// ReferenceDecoder returns transformers' decode(ids) for tok: special
+// referenceDecoder returns transformers' decode(ids) for tok: special
 // tokens kept, then clean_up_tokenization_spaces when tok's
 // tokenizer_config.json sets it.
-func ReferenceDecoder(tok Tokenizer) func(ids []int) string {
+func referenceDecoder(tok Tokenizer) func(ids []int) string {
 	if c, ok := tok.(cleaner); ok && c.CleanUpTokenizationSpaces() {
 		return func(ids []int) string { return CleanUpTokenizationSpaces(tok.Decode(ids)) }
 	}
@@ -88,7 +88,7 @@ func ReferenceDecoder(tok Tokenizer) func(ids []int) string {
 //     answer's (encoded without special tokens) by more than 90 %; none
 //     gives [-1, -1], and the probe is still emitted.
 //
-// Decoding is transformers' (ReferenceDecoder). The needle text is used
+// Decoding is transformers' (referenceDecoder). The needle text is used
 // verbatim: no framing.
 func buildReference(tok Tokenizer, haystack string, needles []Needle, s Settings) ([]Probe, []Skip, error) {
 	if s.Template.Name != "raw" {
@@ -97,7 +97,7 @@ func buildReference(tok Tokenizer, haystack string, needles []Needle, s Settings
 	if !s.AddSpecial {
 		return nil, nil, errors.New("probes: compat mode reference always adds special tokens (BOS), as the reference does")
 	}
-	decode := ReferenceDecoder(tok)
+	decode := referenceDecoder(tok)
 	maxLen := s.Grid.MaxLength()
 	// Python reads the haystack files in text mode: universal newlines.
 	haystack = strings.ReplaceAll(strings.ReplaceAll(haystack, "\r\n", "\n"), "\r", "\n")
