@@ -11,7 +11,7 @@ import (
 const (
 	// StabilityTopK is the size of the top set compared: the CompressKV
 	// selection's k (METHOD.md section 3), the part of a ranking that
-	// inference consumes.
+	// inference consumes; H-1 for a model with at most 4 heads per layer.
 	StabilityTopK = 4
 	// StabilityResamples is the number of bootstrap resamples. With 200 a
 	// membership probability is within about +-0.07 of its limit (two
@@ -39,7 +39,9 @@ func stability(srh [][][]float64, ranking [][]int, layers, heads, resamples int)
 	if n == 0 || layers <= 0 || heads <= 0 {
 		return nil
 	}
-	k := min(StabilityTopK, heads)
+	// With at most k heads the top-k would be every head, trivially
+	// stable: compare all but the last then (one head: that head).
+	k := min(StabilityTopK, max(heads-1, 1))
 	st := &schema.Stability{
 		Method: "bootstrap", Resamples: resamples, Seed: StabilitySeed, TopK: k, Probes: n,
 		TopKProbability: newMatrix(layers, heads),

@@ -109,7 +109,7 @@ type Stability struct {
 	Method          string      `json:"method"`            // "bootstrap"
 	Resamples       int         `json:"resamples"`         // resamples drawn
 	Seed            uint64      `json:"seed"`              // seed of the resampling generator
-	TopK            int         `json:"top_k"`             // size of the top set compared (the selection's k, 4, or H when smaller)
+	TopK            int         `json:"top_k"`             // size of the top set compared (the selection's k, 4, or H-1 when H <= 4)
 	Probes          int         `json:"probes"`            // successful probes resampled
 	TopKProbability [][]float64 `json:"top_k_probability"` // [layer][head]: fraction of resamples with the head in the layer's top-k
 	TopKJaccard     []float64   `json:"top_k_jaccard"`     // [layer]: mean Jaccard of a resample's top-k with heads.ranking's top-k
