@@ -32,6 +32,8 @@ type Options struct {
 	CeilingFactor int              // per-layer maximum budget M = CeilingFactor * average (3)
 	Averages      []int            // average budgets to allocate (64 .. 2048)
 	Workers       int              // prompts run in parallel (default GOMAXPROCS); results do not depend on it
+	// Session says how each prompt's session runs (chunk, KV cache dtype).
+	Session model.SessionOptions
 
 	// Journal, when set, records every finished prompt and supplies the
 	// ones a previous run finished (see OpenJournal).
@@ -94,26 +96,37 @@ type PromptResult struct {
 
 // RunPrompt runs one prompt with the full cache, generating greedily up to
 // maxNew tokens (stopping at an end-of-sequence token, which the first token
-// never is; see generate), and returns the
-// per-layer errors of the CompressKV selection at opts.Budget. A prompt
-// longer than the model context minus maxNew keeps its first and last
-// halves, as LongBench's truncation does (on ids, not text).
-func RunPrompt(m *model.Model, ids []int, maxNew int, heads [][]int, opts Options) (PromptResult, error) {
+// never is; see generate), and returns the per-layer errors of the
+// CompressKV selection at opts.Budget. A prompt longer than the model
+// context minus maxNew keeps its first and last halves, as LongBench's
+// truncation does (on ids, not text). ctx is checked between prefill chunks
+// and decode steps.
+func RunPrompt(ctx context.Context, m *model.Model, ids []int, maxNew int, heads [][]int, opts Options) (PromptResult, error) {
 	obs, err := NewErrorObserver(heads, opts.Budget, opts.Selection)
 	if err != nil {
 		return PromptResult{}, err
 	}
-	if limit := m.Options.MaxContext - maxNew; limit > 0 && len(ids) > limit {
-		half := limit / 2
-		ids = append(slices.Clone(ids[:half]), ids[len(ids)-(limit-half):]...)
+	s, err := m.NewSession(opts.Session)
+	if err != nil {
+		return PromptResult{}, err
 	}
-	if err := generate(m.NewSession(), ids, maxNew, m.Config.EOS, obs); err != nil {
+	if err := generate(ctx, s, truncate(ids, s.Options().MaxContext-maxNew), maxNew, m.Config.EOS, obs); err != nil {
 		return PromptResult{}, err
 	}
 	if err := obs.Err(); err != nil {
 		return PromptResult{}, err
 	}
 	return PromptResult{Errors: slices.Clone(obs.Errors()), Steps: obs.Steps()}, nil
+}
+
+// truncate keeps the first and last halves of ids when they are longer
+// than limit (LongBench's middle truncation); a limit <= 0 keeps ids.
+func truncate(ids []int, limit int) []int {
+	if limit > 0 && len(ids) > limit {
+		half := limit / 2
+		return append(slices.Clone(ids[:half]), ids[len(ids)-(limit-half):]...)
+	}
+	return ids
 }
 
 // Run measures the layer errors of every prompt of every dataset on model
@@ -223,6 +236,11 @@ func runPrompts(ctx context.Context, m *model.Model, datasets []Dataset, heads [
 		}
 	}
 	done, tokens := total-len(todo), 0
+	so, err := opts.Session.Resolve(m.Config)
+	if err != nil {
+		return nil, err
+	}
+	maxContext := so.MaxContext
 	if opts.Progress != nil {
 		opts.Progress(done, total, tokens)
 	}
@@ -254,7 +272,7 @@ func runPrompts(ctx context.Context, m *model.Model, datasets []Dataset, heads [
 			defer wg.Done()
 			for j := range jobs {
 				ds := datasets[j.dataset]
-				r, err := RunPrompt(m, ds.Prompts[j.prompt], ds.MaxNew, heads, opts)
+				r, err := RunPrompt(ctx, m, ds.Prompts[j.prompt], ds.MaxNew, heads, opts)
 				if err != nil {
 					fail(fmt.Errorf("calibration dataset %q prompt %d: %w", ds.Name, j.prompt, err))
 					continue
@@ -263,7 +281,7 @@ func runPrompts(ctx context.Context, m *model.Model, datasets []Dataset, heads [
 				results[j.dataset][j.prompt] = r
 				jerr := opts.Journal.append(ds.Name, j.prompt, r)
 				done++
-				tokens += min(len(ds.Prompts[j.prompt]), m.Options.MaxContext) + r.Steps
+				tokens += min(len(ds.Prompts[j.prompt]), maxContext) + r.Steps
 				if opts.Progress != nil {
 					opts.Progress(done, total, tokens)
 				}
@@ -299,41 +317,15 @@ feed:
 // masked (min_length forbids ending before one new token), every later
 // token is the plain argmax, and decoding stops after an eos token (which
 // is not fed) or after maxNew tokens (the last one is not fed either).
-func generate(s *model.Session, ids []int, maxNew int, eos []int, obs model.Observer) error {
-	if err := s.Prefill(ids, obs); err != nil {
+func generate(ctx context.Context, s *model.Session, ids []int, maxNew int, eos []int, obs model.Observer) error {
+	if err := s.Prefill(ctx, ids, obs); err != nil {
 		return err
 	}
-	limit := s.Model().Options.MaxContext
-	for n := 1; n <= maxNew; n++ {
-		var next int
-		if n == 1 {
-			next = argmaxSkipping(s.Logits(), eos)
-		} else {
-			next = model.Argmax(s.Logits())
-		}
-		if next < 0 || slices.Contains(eos, next) || n == maxNew || (limit > 0 && s.Len() >= limit) {
-			return nil
-		}
-		if err := s.Step(next, obs); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// argmaxSkipping returns the index of the largest logit whose id is not in
-// skip, the first one on ties (torch.argmax), or -1 when every id is
-// skipped. It is greedy decoding after transformers' MinLengthLogitsProcessor
-// has set the skipped (end-of-sequence) logits to -inf.
-func argmaxSkipping(logits []float32, skip []int) int {
-	best := -1
-	for i, v := range logits {
-		if slices.Contains(skip, i) {
-			continue
-		}
-		if best < 0 || v > logits[best] {
-			best = i
-		}
-	}
-	return best
+	_, err := s.Decode(ctx, model.DecodeOptions{
+		MaxNew:   maxNew,
+		Choose:   model.GreedyExcept(eos, 1),
+		Stop:     func(_, id int) bool { return slices.Contains(eos, id) },
+		Observer: obs,
+	})
+	return err
 }

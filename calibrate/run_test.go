@@ -33,7 +33,7 @@ func tinyModel(t testing.TB) (*model.Model, *model.Weights) {
 		t.Fatal(err)
 	}
 	w := model.RandomWeights(cfg, kernels.F32, 11)
-	m, err := model.New(cfg, w, model.Options{})
+	m, err := model.New(cfg, w, model.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,14 +72,11 @@ func TestPromptMatchesReference(t *testing.T) {
 	ranking := [][]int{{3, 0, 1, 2}, {1, 2, 0, 3}, {0, 3, 2, 1}}
 	heads := Heads(ranking, opts.TopK)
 
-	got, err := RunPrompt(m, prompt, 6, heads, opts)
+	got, err := RunPrompt(t.Context(), m, prompt, 6, heads, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	generated, err := m.NewSession().Generate(prompt, 6, func(id int) bool { return slices.Contains(cfg.EOS, id) }, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	generated := modeltest.Greedy(t, modeltest.NewSession(t, m, model.SessionOptions{}), prompt, 6, func(id int) bool { return slices.Contains(cfg.EOS, id) })
 	if got.Steps != len(generated)-1 {
 		t.Fatalf("steps = %d, want %d (every generated token but the last is fed)", got.Steps, len(generated)-1)
 	}
@@ -368,24 +365,6 @@ func rankedProfile(ranking [][]int, heads, kvHeads, headDim int) *schema.Profile
 	return p
 }
 
-// TestArgmaxSkipping checks the first-token rule on hand-made logits.
-func TestArgmaxSkipping(t *testing.T) {
-	logits := []float32{0.5, 3, 3, 1}
-	for _, c := range []struct {
-		skip []int
-		want int
-	}{
-		{nil, 1},         // first of the two 3s
-		{[]int{1}, 2},    // the other 3
-		{[]int{1, 2}, 3}, // then 1
-		{[]int{0, 1, 2, 3}, -1},
-	} {
-		if got := argmaxSkipping(logits, c.skip); got != c.want {
-			t.Errorf("argmaxSkipping(%v, %v) = %d, want %d", logits, c.skip, got, c.want)
-		}
-	}
-}
-
 // TestFirstTokenNeverEOS: the reference generates with
 // min_length = prompt length + 1, so transformers masks the end-of-sequence
 // logits for the first new token. When the model's first argmax is an EOS
@@ -399,22 +378,19 @@ func TestFirstTokenNeverEOS(t *testing.T) {
 	heads := Heads([][]int{{3, 0, 1, 2}, {1, 2, 0, 3}, {0, 3, 2, 1}}, opts.TopK)
 	const maxNew = 6
 
-	s := m.NewSession()
-	if err := s.Prefill(prompt, nil); err != nil {
+	s := modeltest.NewSession(t, m, model.SessionOptions{})
+	if err := s.Prefill(t.Context(), prompt, nil); err != nil {
 		t.Fatal(err)
 	}
 	logits := slices.Clone(s.Logits())
 	eos := model.Argmax(logits)
 	m.Config.EOS = []int{eos} // the first argmax ends the sequence
-	first := argmaxSkipping(logits, m.Config.EOS)
-	rest, err := m.NewSession().Generate(append(slices.Clone(prompt), first), maxNew-1,
-		func(id int) bool { return id == eos }, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := model.ArgmaxExcept(logits, m.Config.EOS)
+	rest := modeltest.Greedy(t, modeltest.NewSession(t, m, model.SessionOptions{}), append(slices.Clone(prompt), first), maxNew-1,
+		func(id int) bool { return id == eos })
 	want := len(rest) // fed after prefill: first, then every token of rest but its last
 
-	got, err := RunPrompt(m, prompt, maxNew, heads, opts)
+	got, err := RunPrompt(t.Context(), m, prompt, maxNew, heads, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

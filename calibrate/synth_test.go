@@ -9,6 +9,7 @@ import (
 
 	"github.com/compresskv/compresskv/calibrate/selection"
 	"github.com/compresskv/compresskv/model"
+	"github.com/compresskv/compresskv/model/modeltest"
 	"github.com/compresskv/compresskv/model/synth"
 	"github.com/compresskv/compresskv/model/tokenizer"
 	"github.com/compresskv/compresskv/needle"
@@ -57,7 +58,7 @@ func synthProbes(t *testing.T) (*model.Model, *synth.Info, []needle.Probe) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := model.Load(dir, model.Options{})
+	m, err := model.Load(dir, model.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +106,7 @@ func TestSelectionKeepsNeedleOnSynth(t *testing.T) {
 	var compress, snap, snapOwn, compressOwn, stream, span int
 	for _, pr := range probes {
 		c := &capture{window: p.Window}
-		if err := m.NewSession().Prefill(pr.IDs, c); err != nil {
+		if err := modeltest.NewSession(t, m, model.SessionOptions{}).Prefill(t.Context(), pr.IDs, c); err != nil {
 			t.Fatal(err)
 		}
 		for layer, head := range info.Retrieval {

@@ -59,7 +59,7 @@ func attentionRef(a *attention, out, q []float32, n, p0 int, cache *LayerCache, 
 // and the queries of its last n.
 type attentionCase struct {
 	heads, kvHeads, headDim, window int
-	dtype                           kernels.DType
+	dtype                           CacheDType
 	p0, n                           int
 }
 
@@ -92,13 +92,13 @@ var attentionCases = []attentionCase{
 	{heads: 4, kvHeads: 2, headDim: 8, p0: 3, n: 7, window: 4},
 	{heads: 8, kvHeads: 2, headDim: 64, n: 64},
 	{heads: 8, kvHeads: 2, headDim: 64, p0: 100, n: 300},
-	{heads: 8, kvHeads: 2, headDim: 64, p0: 100, n: 300, dtype: kernels.BF16},
+	{heads: 8, kvHeads: 2, headDim: 64, p0: 100, n: 300, dtype: CacheBF16},
 	{heads: 4, kvHeads: 4, headDim: 32, p0: 17, n: 300},               // MHA
 	{heads: 6, kvHeads: 1, headDim: 16, p0: 200, n: 300},              // MQA, group of 6
 	{heads: 6, kvHeads: 2, headDim: 24, p0: 250, n: 300, window: 100}, // window inside a tile
 	{heads: 4, kvHeads: 2, headDim: 128, p0: 40, n: 300, window: 130}, // window across tiles
-	{heads: 4, kvHeads: 1, headDim: 32, p0: 1000, n: 64, dtype: kernels.BF16, window: 600},
-	{heads: 8, kvHeads: 2, headDim: 64, p0: 700, n: 1, dtype: kernels.BF16}, // decode
+	{heads: 4, kvHeads: 1, headDim: 32, p0: 1000, n: 64, dtype: CacheBF16, window: 600},
+	{heads: 8, kvHeads: 2, headDim: 64, p0: 700, n: 1, dtype: CacheBF16}, // decode
 	{heads: 2, kvHeads: 1, headDim: 4, p0: 1, n: 2},
 }
 
@@ -144,9 +144,9 @@ func TestAttentionThreadsDeterministic(t *testing.T) {
 	defer kernels.SetThreads(kernels.Threads())
 	for i, c := range []attentionCase{
 		{heads: 8, kvHeads: 2, headDim: 64, p0: 300, n: 300},
-		{heads: 8, kvHeads: 2, headDim: 64, p0: 300, n: 300, dtype: kernels.BF16, window: 200},
+		{heads: 8, kvHeads: 2, headDim: 64, p0: 300, n: 300, dtype: CacheBF16, window: 200},
 		{heads: 8, kvHeads: 2, headDim: 64, p0: 3000, n: 1},
-		{heads: 8, kvHeads: 2, headDim: 32, p0: 3000, n: 1, dtype: kernels.BF16},
+		{heads: 8, kvHeads: 2, headDim: 32, p0: 3000, n: 1, dtype: CacheBF16},
 	} {
 		a, cache, q := c.build(uint64(100 + i))
 		qd := c.heads * c.headDim
@@ -171,10 +171,10 @@ func TestAttentionThreadsDeterministic(t *testing.T) {
 // TestAttentionNaNValueMasked: a NaN value at a future position does not
 // reach earlier rows (0·NaN in a plain P·V product would).
 func TestAttentionNaNValueMasked(t *testing.T) {
-	for _, dtype := range []kernels.DType{kernels.F32, kernels.BF16} {
+	for _, dtype := range []CacheDType{CacheF32, CacheBF16} {
 		c := attentionCase{heads: 4, kvHeads: 2, headDim: 16, n: 20, dtype: dtype}
 		a, cache, q := c.build(9)
-		if dtype == kernels.BF16 {
+		if dtype == CacheBF16 {
 			cache.values16[1][10*c.headDim+3] = kernels.Float32ToBF16(float32(math.NaN()))
 		} else {
 			cache.values[1][10*c.headDim+3] = float32(math.NaN())
@@ -214,7 +214,7 @@ func maxRelDiff(got, want []float32) float64 {
 func BenchmarkAttentionPrefill(b *testing.B) {
 	for _, ctx := range []int{512, 4096} {
 		for _, d := range []int{64, 128} {
-			for _, dt := range []kernels.DType{kernels.F32, kernels.BF16} {
+			for _, dt := range []CacheDType{CacheF32, CacheBF16} {
 				c := attentionCase{heads: 8, kvHeads: 2, headDim: d, p0: ctx - 512, n: 512, dtype: dt}
 				b.Run(fmt.Sprintf("ctx%d_d%d_%s", ctx, d, dt), func(b *testing.B) {
 					a, cache, q := c.build(1)
@@ -236,7 +236,7 @@ func BenchmarkAttentionPrefill(b *testing.B) {
 // BenchmarkAttentionDecode times one decode query against a 4096-position
 // cache.
 func BenchmarkAttentionDecode(b *testing.B) {
-	c := attentionCase{heads: 8, kvHeads: 2, headDim: 128, p0: 4095, n: 1, dtype: kernels.BF16}
+	c := attentionCase{heads: 8, kvHeads: 2, headDim: 128, p0: 4095, n: 1, dtype: CacheBF16}
 	a, cache, q := c.build(1)
 	out := make([]float32, c.heads*c.headDim)
 	for b.Loop() {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/compresskv/compresskv/model"
 	"github.com/compresskv/compresskv/model/kernels"
+	"github.com/compresskv/compresskv/model/modeltest"
 )
 
 // benchModel is a small random Llama-shaped model (hidden 256, 4 layers,
@@ -18,7 +19,7 @@ func benchModel(b *testing.B, dtype kernels.DType) *model.Model {
 	if err != nil {
 		b.Fatal(err)
 	}
-	m, err := model.New(cfg, model.RandomWeights(cfg, dtype, 1), model.Options{})
+	m, err := model.New(cfg, model.RandomWeights(cfg, dtype, 1), model.LoadOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -31,11 +32,11 @@ func BenchmarkPrefill(b *testing.B) {
 		b.Run(dt.String(), func(b *testing.B) {
 			m := benchModel(b, dt)
 			ids := randomIDs(1024, m.Config.VocabSize, 1)
-			s := m.NewSession()
+			s := modeltest.NewSession(b, m, model.SessionOptions{})
 			b.ResetTimer()
 			for b.Loop() {
 				s.Reset()
-				if err := s.Prefill(ids, nil); err != nil {
+				if err := s.Prefill(b.Context(), ids, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -48,13 +49,13 @@ func BenchmarkPrefill(b *testing.B) {
 func BenchmarkDecode(b *testing.B) {
 	m := benchModel(b, kernels.BF16)
 	ids := randomIDs(512, m.Config.VocabSize, 2)
-	s := m.NewSession()
-	if err := s.Prefill(ids, nil); err != nil {
+	s := modeltest.NewSession(b, m, model.SessionOptions{})
+	if err := s.Prefill(b.Context(), ids, nil); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		if s.Len() == m.Options.MaxContext {
+		if s.Full() {
 			s.Truncate(len(ids))
 		}
 		if err := s.Step(7, nil); err != nil {
@@ -79,7 +80,7 @@ func BenchmarkPrefillTinyLlamaLayer(b *testing.B) {
 	w := model.RandomWeights(cfg, kernels.BF16, 1)
 	defer kernels.SetThreads(kernels.Threads())
 	for _, compute := range []model.ComputeDType{model.ComputeF32, model.ComputeBF16} {
-		m, err := model.New(cfg, w, model.Options{Compute: compute})
+		m, err := model.New(cfg, w, model.LoadOptions{Compute: compute})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -88,10 +89,10 @@ func BenchmarkPrefillTinyLlamaLayer(b *testing.B) {
 				b.Run(fmt.Sprintf("compute=%v/threads=%d/tokens=%d", compute, threads, n), func(b *testing.B) {
 					kernels.SetThreads(threads)
 					ids := randomIDs(n, cfg.VocabSize, 1)
-					s := m.NewSession()
+					s := modeltest.NewSession(b, m, model.SessionOptions{})
 					for b.Loop() {
 						s.Reset()
-						if err := s.Prefill(ids, nil); err != nil {
+						if err := s.Prefill(b.Context(), ids, nil); err != nil {
 							b.Fatal(err)
 						}
 					}

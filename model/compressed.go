@@ -3,8 +3,6 @@ package model
 import (
 	"fmt"
 	"slices"
-
-	"github.com/compresskv/compresskv/model/kernels"
 )
 
 // Compressed returns a new session whose KV cache is a gathered copy of
@@ -33,7 +31,7 @@ func (s *Session) Compressed(keep [][][]int) (*Session, error) {
 	if s.evicted != nil {
 		return nil, fmt.Errorf("compressed cache: the session is already compressed; compress the full one")
 	}
-	c := s.m.NewSession()
+	c := s.m.newSession(s.opts)
 	c.evicted = make([]int, cfg.NumLayers)
 	for l, heads := range keep {
 		src := s.caches[l]
@@ -53,7 +51,7 @@ func (s *Session) Compressed(keep [][][]int) (*Session, error) {
 		}
 		dst := c.caches[l]
 		for g, pos := range heads {
-			if src.dtype == kernels.BF16 {
+			if src.dtype == CacheBF16 {
 				dst.keys16[g] = gather(dst.keys16[g][:0], src.keys16[g], pos, src.headDim)
 				dst.values16[g] = gather(dst.values16[g][:0], src.values16[g], pos, src.headDim)
 			} else {

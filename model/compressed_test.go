@@ -7,6 +7,7 @@ import (
 
 	"github.com/compresskv/compresskv/model"
 	"github.com/compresskv/compresskv/model/kernels"
+	"github.com/compresskv/compresskv/model/modeltest"
 )
 
 // subsetObserver records, at layer 0 of every decode step, either the
@@ -57,12 +58,12 @@ func sameKeep(layers, kvHeads int, pos []int) [][][]int {
 // subset (plus the decoded tokens), which AttendSubset computes
 // independently.
 func TestCompressed(t *testing.T) {
-	for _, dt := range []kernels.DType{kernels.F32, kernels.BF16} {
-		m, _ := loadRandom(t, tinyConfig("llama", 32, 4, 2, 8, ""), kernels.F32, model.Options{KVDType: dt})
+	for _, dt := range []model.CacheDType{model.CacheF32, model.CacheBF16} {
+		m, _ := loadRandom(t, tinyConfig("llama", 32, 4, 2, 8, ""), kernels.F32)
 		prompt := []int{1, 5, 9, 2, 7, 3, 3, 8, 4, 6, 11, 2, 5, 13, 1, 9, 4, 2, 10, 12}
 		cfg := m.Config
-		full := m.NewSession()
-		if err := full.Prefill(prompt, nil); err != nil {
+		full := modeltest.NewSession(t, m, model.SessionOptions{CacheDType: dt})
+		if err := full.Prefill(t.Context(), prompt, nil); err != nil {
 			t.Fatal(err)
 		}
 		all := make([]int, len(prompt))
@@ -73,15 +74,9 @@ func TestCompressed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ref := m.NewSession()
-		want, err := ref.Generate(prompt, 6, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := same.Generate(nil, 6, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		ref := modeltest.NewSession(t, m, model.SessionOptions{CacheDType: dt})
+		want := modeltest.Greedy(t, ref, prompt, 6, nil)
+		got := modeltest.Greedy(t, same, nil, 6, nil)
 		if !slices.Equal(got, want) {
 			t.Fatalf("%v: keep-all compressed session generated %v, the full one %v", dt, got, want)
 		}
@@ -132,12 +127,12 @@ func TestCompressed(t *testing.T) {
 }
 
 func TestCompressedRejects(t *testing.T) {
-	m, _ := loadRandom(t, tinyConfig("llama", 32, 4, 2, 8, ""), kernels.F32, model.Options{})
-	s := m.NewSession()
+	m, _ := loadRandom(t, tinyConfig("llama", 32, 4, 2, 8, ""), kernels.F32)
+	s := modeltest.NewSession(t, m, model.SessionOptions{})
 	if _, err := s.Compressed(sameKeep(m.Config.NumLayers, 2, []int{0})); err == nil || !strings.Contains(err.Error(), "nothing to continue") {
 		t.Fatalf("empty session: %v", err)
 	}
-	if err := s.Prefill([]int{1, 2, 3, 4}, nil); err != nil {
+	if err := s.Prefill(t.Context(), []int{1, 2, 3, 4}, nil); err != nil {
 		t.Fatal(err)
 	}
 	uneven := sameKeep(m.Config.NumLayers, 2, []int{0, 1})

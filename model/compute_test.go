@@ -8,6 +8,7 @@ import (
 
 	"github.com/compresskv/compresskv/model"
 	"github.com/compresskv/compresskv/model/kernels"
+	"github.com/compresskv/compresskv/model/modeltest"
 )
 
 func TestParseComputeDType(t *testing.T) {
@@ -37,7 +38,8 @@ func TestParseComputeDType(t *testing.T) {
 func TestComputeBF16(t *testing.T) {
 	defer kernels.SetThreads(kernels.Threads())
 	for _, dtype := range []kernels.DType{kernels.BF16, kernels.F32} {
-		m, ref := loadRandom(t, tinyConfig("llama", 64, 4, 2, 16, ""), dtype, model.Options{Compute: model.ComputeBF16, ChunkSize: 64})
+		m, ref := loadRandomWith(t, tinyConfig("llama", 64, 4, 2, 16, ""), dtype, model.LoadOptions{Compute: model.ComputeBF16})
+		so := model.SessionOptions{Chunk: 64}
 		if m.PackedBytes() == 0 {
 			t.Fatal("bf16 compute packed no weights")
 		}
@@ -46,7 +48,7 @@ func TestComputeBF16(t *testing.T) {
 		ids := randomIDs(n, vocab, 11)
 		want := ref.Run(ids).Logits
 		kernels.SetThreads(1)
-		base, err := m.NewSession().PrefillAll(ids, nil)
+		base, err := modeltest.NewSession(t, m, so).PrefillAll(t.Context(), ids, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -78,15 +80,14 @@ func TestComputeBF16(t *testing.T) {
 			}
 		}
 		kernels.SetThreads(2)
-		got, err := m.NewSession().PrefillAll(ids, nil)
+		got, err := modeltest.NewSession(t, m, so).PrefillAll(t.Context(), ids, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		same("2 threads", got, 0)
-		chunked := *m
-		chunked.Options.ChunkSize = 7
-		s := chunked.NewSession()
-		if got, err = s.PrefillAll(ids[:30], nil); err != nil {
+		so.Chunk = 7
+		s := modeltest.NewSession(t, m, so)
+		if got, err = s.PrefillAll(t.Context(), ids[:30], nil); err != nil {
 			t.Fatal(err)
 		}
 		near("chunk 7", got, 0)
@@ -103,17 +104,17 @@ func TestComputeBF16(t *testing.T) {
 // the whole call (plus the decode headroom), so later chunks and the first
 // decode steps never copy the cache again.
 func TestCacheReserve(t *testing.T) {
-	for _, kv := range []kernels.DType{kernels.F32, kernels.BF16} {
-		m, _ := loadRandom(t, tinyConfig("llama", 32, 4, 2, 8, ""), kernels.F32, model.Options{ChunkSize: 7, KVDType: kv})
-		s := m.NewSession()
+	for _, kv := range []model.CacheDType{model.CacheF32, model.CacheBF16} {
+		m, _ := loadRandom(t, tinyConfig("llama", 32, 4, 2, 8, ""), kernels.F32)
+		s := modeltest.NewSession(t, m, model.SessionOptions{Chunk: 7, CacheDType: kv})
 		ids := randomIDs(100, m.Config.VocabSize, 13)
-		if err := s.Prefill(ids[:40], nil); err != nil {
+		if err := s.Prefill(t.Context(), ids[:40], nil); err != nil {
 			t.Fatal(err)
 		}
 		first := m.Config.HeadDim * 40
 		addr := func() string {
 			k := s.Cache(0).Keys(0)
-			if kv == kernels.BF16 {
+			if kv == model.CacheBF16 {
 				return fmt.Sprintf("%p %d", &k.U16[0], len(k.U16))
 			}
 			return fmt.Sprintf("%p %d", &k.F32[0], len(k.F32))

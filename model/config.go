@@ -71,13 +71,25 @@ var familyDefaults = map[string]struct {
 // query head h reads KV head h / KVGroup().
 func (c *Config) KVGroup() int { return c.NumHeads / c.NumKVHeads }
 
-// LoadConfig reads and validates a config.json file.
+// LoadConfig reads and validates a config.json file without the weights
+// (what a command needs to describe a model it will not run).
 func LoadConfig(path string) (*Config, error) {
+	cfg, _, err := readConfig(path, "model config")
+	return cfg, err
+}
+
+// readConfig reads and parses config.json at path (a read error is
+// prefixed with what); Load hashes its bytes into the fingerprint.
+func readConfig(path, what string) (*Config, []byte, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("model config: %w", err)
+		return nil, nil, fmt.Errorf("%s: %w", what, err)
 	}
-	return ParseConfig(data, path)
+	cfg, err := ParseConfig(data, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, data, nil
 }
 
 // configFields is config.json decoded one level deep, so each key can be

@@ -2,7 +2,7 @@
 // Mistral and Qwen2 families from Hugging Face checkpoint folders: it parses
 // config.json (Config), loads and checks the safetensors weights (Load,
 // Weights), and runs the forward pass with a per-sequence KV cache
-// (Session: Prefill, Step, Logits, Generate).
+// (Session: Prefill, Step, Logits, Decode).
 //
 // The forward pass follows transformers exactly: RMSNorm, q/k/v projections
 // (with bias for Qwen2), rotate-half RoPE (linear, dynamic-NTK and llama3
@@ -27,7 +27,15 @@
 //     chosen subset of cached positions (the "mask" of layer calibration)
 //     without disturbing the forward pass.
 //
-// MultiObserver combines observers; a nil Observer is allowed everywhere.
+// A nil Observer is allowed everywhere.
+//
+// A Session is made with SessionOptions (prefill chunk, KV cache dtype,
+// context), validated by NewSession; the Model itself has no settings and
+// is read-only. Prefill takes a context checked between chunks. Decode is
+// the one decode loop: its hooks choose each token (Argmax, GreedyExcept,
+// teacher forcing through Feed), see each produced token (Produced), stop
+// (Stop, MaxNew, a full context) and keep logits. Compressed gathers kept
+// cache rows per layer and KV head into a new session that Decode continues.
 // Package modeltest holds a float64 reference forward pass and checkpoint
 // writers for tests.
 //

@@ -5,6 +5,7 @@ import (
 
 	"github.com/compresskv/compresskv/model"
 	"github.com/compresskv/compresskv/model/kernels"
+	"github.com/compresskv/compresskv/model/modeltest"
 )
 
 // dynamicConfig is a Llama with dynamic NTK scaling that the test
@@ -22,10 +23,11 @@ var dynamicConfig = []byte(`{"model_type": "llama", "hidden_size": 32, "intermed
 func TestDynamicNTKChunking(t *testing.T) {
 	const n = 40
 	for _, arithmetic := range []model.RopeArithmetic{model.RopeHF, model.RopeExact} {
-		m, ref := loadRandom(t, dynamicConfig, kernels.F32, model.Options{MaxContext: 64, Rope: arithmetic})
+		m, ref := loadRandom(t, dynamicConfig, kernels.F32)
+		so := model.SessionOptions{MaxContext: 64, Rope: arithmetic}
 		ids := randomIDs(n, m.Config.VocabSize, 3)
 		want := ref.Run(ids).Logits
-		oneShot, err := m.NewSession().PrefillAll(ids, nil)
+		oneShot, err := modeltest.NewSession(t, m, so).PrefillAll(t.Context(), ids, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -36,9 +38,8 @@ func TestDynamicNTKChunking(t *testing.T) {
 			}
 		}
 		for _, chunk := range []int{1, 7, 16, 17} {
-			mc := *m
-			mc.Options.ChunkSize = chunk
-			got, err := mc.NewSession().PrefillAll(ids, nil)
+			so.Chunk = chunk
+			got, err := modeltest.NewSession(t, m, so).PrefillAll(t.Context(), ids, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,20 +59,21 @@ func TestDynamicNTKChunking(t *testing.T) {
 // one Step the cached keys 0..29 equal those of a one-shot Prefill of 30
 // tokens, and key 30 equals that of a one-shot Prefill of 31.
 func TestDynamicNTKDecode(t *testing.T) {
-	m, _ := loadRandom(t, dynamicConfig, kernels.F32, model.Options{MaxContext: 64})
+	m, _ := loadRandom(t, dynamicConfig, kernels.F32)
+	so := model.SessionOptions{MaxContext: 64}
 	ids := randomIDs(31, m.Config.VocabSize, 3)
-	stepped := m.NewSession()
-	if err := stepped.Prefill(ids[:30], nil); err != nil {
+	stepped := modeltest.NewSession(t, m, so)
+	if err := stepped.Prefill(t.Context(), ids[:30], nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := stepped.Step(ids[30], nil); err != nil {
 		t.Fatal(err)
 	}
-	short, long := m.NewSession(), m.NewSession()
-	if err := short.Prefill(ids[:30], nil); err != nil {
+	short, long := modeltest.NewSession(t, m, so), modeltest.NewSession(t, m, so)
+	if err := short.Prefill(t.Context(), ids[:30], nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := long.Prefill(ids, nil); err != nil {
+	if err := long.Prefill(t.Context(), ids, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Keys agree within 1e-5 relative (a 1-row step takes the GEMV path,

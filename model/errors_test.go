@@ -108,7 +108,7 @@ func TestLoadErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := tt.dir(t)
-			_, err := model.Load(dir, model.Options{})
+			_, err := model.Load(dir, model.LoadOptions{})
 			if err == nil {
 				t.Fatal("Load succeeded")
 			}
@@ -122,32 +122,35 @@ func TestLoadErrors(t *testing.T) {
 }
 
 func TestRunErrors(t *testing.T) {
-	m, _ := loadRandom(t, tinyConfig("llama", 32, 4, 2, 8, ""), kernels.F32, model.Options{MaxContext: 16})
-	s := m.NewSession()
-	if err := s.Prefill(make([]int, 17), nil); err == nil || err.Error() != "prompt of 17 tokens exceeds the model context of 16" {
+	m, _ := loadRandom(t, tinyConfig("llama", 32, 4, 2, 8, ""), kernels.F32)
+	s := modeltest.NewSession(t, m, model.SessionOptions{MaxContext: 16})
+	if err := s.Prefill(t.Context(), make([]int, 17), nil); err == nil || err.Error() != "prompt of 17 tokens exceeds the model context of 16" {
 		t.Fatalf("long prompt: %v", err)
 	}
-	if err := s.Prefill(make([]int, 16), nil); err != nil {
+	if err := s.Prefill(t.Context(), make([]int, 16), nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Step(0, nil); err == nil || !strings.Contains(err.Error(), "sequence of 17 tokens (16 cached + 1 new) exceeds the model context of 16") {
 		t.Fatalf("step past the context: %v", err)
 	}
 	s.Reset()
-	if err := s.Prefill([]int{1, 97}, nil); err == nil || !strings.Contains(err.Error(), "token id 97 at index 1 is outside the vocabulary of 97") {
+	if err := s.Prefill(t.Context(), []int{1, 97}, nil); err == nil || !strings.Contains(err.Error(), "token id 97 at index 1 is outside the vocabulary of 97") {
 		t.Fatalf("bad id: %v", err)
 	}
 	if s.Len() != 0 {
 		t.Fatalf("failed Prefill left %d positions", s.Len())
 	}
-	if _, err := s.Generate(nil, 3, nil, nil); err == nil {
-		t.Fatal("Generate from nothing succeeded")
+	if _, err := s.Decode(t.Context(), model.DecodeOptions{MaxNew: 3}); err == nil {
+		t.Fatal("Decode from nothing succeeded")
 	}
-	if _, err := model.New(m.Config, &model.Weights{}, model.Options{}); err == nil {
+	if _, err := model.New(m.Config, &model.Weights{}, model.LoadOptions{}); err == nil {
 		t.Fatal("New accepted empty weights")
 	}
-	if _, err := model.New(m.Config, m.Weights, model.Options{KVDType: kernels.F16}); err == nil {
-		t.Fatal("New accepted an F16 KV cache")
+	if _, err := m.NewSession(model.SessionOptions{Chunk: -1}); err == nil || !strings.Contains(err.Error(), "prefill chunk -1") {
+		t.Fatalf("a negative chunk: %v", err)
+	}
+	if _, err := m.NewSession(model.SessionOptions{CacheDType: 7}); err == nil || !strings.Contains(err.Error(), "want f32 or bf16") {
+		t.Fatalf("an unknown cache dtype: %v", err)
 	}
 }
 
@@ -164,13 +167,13 @@ func TestNaNWeight(t *testing.T) {
 	if err := modeltest.WriteCheckpoint(dir, cfg, w); err != nil {
 		t.Fatal(err)
 	}
-	m, err := model.Load(dir, model.Options{ChunkSize: 4})
+	m, err := model.Load(dir, model.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	s := m.NewSession()
-	err = s.Prefill([]int{1, 2, 3, 4, 5, 6}, nil)
+	s := modeltest.NewSession(t, m, model.SessionOptions{Chunk: 4})
+	err = s.Prefill(t.Context(), []int{1, 2, 3, 4, 5, 6}, nil)
 	if err == nil || !strings.Contains(err.Error(), "layer 1, position 0: hidden state is not finite") {
 		t.Fatalf("err = %v", err)
 	}
@@ -182,15 +185,15 @@ func TestNaNWeight(t *testing.T) {
 	// error, shorter chunks must not trip over the stale rows of the longer one.
 	w = model.RandomWeights(cfg, kernels.F32, 2)
 	w.EmbedTokens.F32[5*cfg.HiddenSize+3] = float32(math.NaN())
-	m2, err := model.New(cfg, w, model.Options{})
+	m2, err := model.New(cfg, w, model.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s = m2.NewSession()
-	if err := s.Prefill([]int{1, 2, 5, 6}, nil); err == nil || !strings.Contains(err.Error(), "layer 0, position 2:") {
+	s = modeltest.NewSession(t, m2, model.SessionOptions{})
+	if err := s.Prefill(t.Context(), []int{1, 2, 5, 6}, nil); err == nil || !strings.Contains(err.Error(), "layer 0, position 2:") {
 		t.Fatalf("NaN embedding: err = %v", err)
 	}
-	if err := s.Prefill([]int{1, 2}, nil); err != nil {
+	if err := s.Prefill(t.Context(), []int{1, 2}, nil); err != nil {
 		t.Fatalf("after the error: %v", err)
 	}
 	if err := s.Step(3, nil); err != nil {
@@ -205,7 +208,7 @@ func TestFingerprint(t *testing.T) {
 		if _, err := modeltest.RandomCheckpoint(dir, cfgJSON, seed, dtype); err != nil {
 			t.Fatal(err)
 		}
-		m, err := model.Load(dir, model.Options{})
+		m, err := model.Load(dir, model.LoadOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -229,7 +232,7 @@ func TestPrefillMemoryLinear(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := model.New(cfg, model.RandomWeights(cfg, kernels.F32, 1), model.Options{ChunkSize: 256})
+	m, err := model.New(cfg, model.RandomWeights(cfg, kernels.F32, 1), model.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +241,7 @@ func TestPrefillMemoryLinear(t *testing.T) {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		if err := m.NewSession().Prefill(ids, nil); err != nil {
+		if err := modeltest.NewSession(t, m, model.SessionOptions{Chunk: 256}).Prefill(t.Context(), ids, nil); err != nil {
 			t.Fatal(err)
 		}
 		runtime.ReadMemStats(&after)
@@ -265,12 +268,12 @@ func TestLoadIgnoresWhatTransformersIgnores(t *testing.T) {
 	ids := []int{3, 1, 4, 1, 5, 9, 2, 6}
 	logits := func(dir string) []float32 {
 		t.Helper()
-		m, err := model.Load(dir, model.Options{})
+		m, err := model.Load(dir, model.LoadOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer m.Close()
-		out, err := m.NewSession().PrefillAll(ids, nil)
+		out, err := modeltest.NewSession(t, m, model.SessionOptions{}).PrefillAll(t.Context(), ids, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

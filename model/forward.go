@@ -26,7 +26,7 @@ func (s *Session) forward(ids []int, logits []float32) error {
 	// sequence length that dynamic NTK scaling reads is the end of the
 	// whole Prefill call, not of this chunk, so chunking changes nothing.
 	seqLen := max(s.call.ropeLen, p0+n)
-	cos, sin := s.m.rope.angles(&s.rope, b.angles, p0, n, seqLen) // [n, headDim/2]
+	cos, sin := s.m.ropes[s.opts.Rope].angles(&s.rope, b.angles, p0, n, seqLen) // [n, headDim/2]
 
 	for l := range w.Layers {
 		lw, pl := &w.Layers[l], s.m.layerPacked(l)

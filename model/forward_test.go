@@ -20,13 +20,19 @@ func tinyConfig(family string, hidden, heads, kvHeads, headDim int, extra string
 
 // loadRandom writes a random checkpoint to a temp folder, loads it with
 // Load, and returns it with the float64 reference of the loaded weights.
-func loadRandom(t testing.TB, cfgJSON []byte, dtype kernels.DType, opts model.Options) (*model.Model, *modeltest.Reference) {
+func loadRandom(t testing.TB, cfgJSON []byte, dtype kernels.DType) (*model.Model, *modeltest.Reference) {
+	t.Helper()
+	return loadRandomWith(t, cfgJSON, dtype, model.LoadOptions{})
+}
+
+// loadRandomWith is loadRandom with load options.
+func loadRandomWith(t testing.TB, cfgJSON []byte, dtype kernels.DType, lo model.LoadOptions) (*model.Model, *modeltest.Reference) {
 	t.Helper()
 	dir := t.TempDir()
 	if _, err := modeltest.RandomCheckpoint(dir, cfgJSON, 7, dtype); err != nil {
 		t.Fatal(err)
 	}
-	m, err := model.Load(dir, opts)
+	m, err := model.Load(dir, lo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,12 +90,13 @@ func TestFamiliesMatchReference(t *testing.T) {
 	const n, tol = 40, 1e-4
 	for _, tt := range families {
 		t.Run(tt.name, func(t *testing.T) {
-			m, ref := loadRandom(t, tt.cfg, tt.dtype, model.Options{ChunkSize: 64, MaxContext: 64})
+			m, ref := loadRandom(t, tt.cfg, tt.dtype)
+			so := model.SessionOptions{Chunk: 64, MaxContext: 64}
 			ids := randomIDs(n, m.Config.VocabSize, 3)
 			want := ref.Run(ids).Logits
 			vocab := m.Config.VocabSize
 
-			got, err := m.NewSession().PrefillAll(ids, nil)
+			got, err := modeltest.NewSession(t, m, so).PrefillAll(t.Context(), ids, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -101,10 +108,9 @@ func TestFamiliesMatchReference(t *testing.T) {
 			if !tt.stepwise {
 				return
 			}
-			chunked := *m
-			chunked.Options.ChunkSize = 7
-			s := chunked.NewSession()
-			got, err = s.PrefillAll(ids[:30], nil)
+			so.Chunk = 7
+			s := modeltest.NewSession(t, m, so)
+			got, err = s.PrefillAll(t.Context(), ids[:30], nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -129,10 +135,10 @@ func TestFamiliesMatchReference(t *testing.T) {
 // rounded to 8 mantissa bits move the logits by well under 2 %.
 func TestBF16Cache(t *testing.T) {
 	const tol = 2e-2
-	m, ref := loadRandom(t, tinyConfig("llama", 32, 4, 2, 8, ""), kernels.F32, model.Options{KVDType: kernels.BF16})
+	m, ref := loadRandom(t, tinyConfig("llama", 32, 4, 2, 8, ""), kernels.F32)
 	ids := randomIDs(40, m.Config.VocabSize, 5)
 	want := ref.Run(ids).Logits
-	got, err := m.NewSession().PrefillAll(ids, nil)
+	got, err := modeltest.NewSession(t, m, model.SessionOptions{CacheDType: model.CacheBF16}).PrefillAll(t.Context(), ids, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,26 +152,26 @@ func TestBF16Cache(t *testing.T) {
 }
 
 func TestTruncateAndReset(t *testing.T) {
-	m, ref := loadRandom(t, tinyConfig("llama", 32, 4, 2, 8, ""), kernels.F32, model.Options{})
+	m, ref := loadRandom(t, tinyConfig("llama", 32, 4, 2, 8, ""), kernels.F32)
 	ids := randomIDs(20, m.Config.VocabSize, 9)
 	want := ref.Run(ids).Logits
-	s := m.NewSession()
+	s := modeltest.NewSession(t, m, model.SessionOptions{})
 	other := randomIDs(15, m.Config.VocabSize, 10)
-	if err := s.Prefill(append(append([]int{}, ids[:10]...), other...), nil); err != nil {
+	if err := s.Prefill(t.Context(), append(append([]int{}, ids[:10]...), other...), nil); err != nil {
 		t.Fatal(err)
 	}
 	s.Truncate(10)
 	if s.Len() != 10 || s.Logits() != nil {
 		t.Fatalf("after Truncate(10): Len %d, Logits %v", s.Len(), s.Logits() != nil)
 	}
-	if err := s.Prefill(ids[10:], nil); err != nil {
+	if err := s.Prefill(t.Context(), ids[10:], nil); err != nil {
 		t.Fatal(err)
 	}
 	if e := relErr(s.Logits(), want[19]); e > 1e-4 {
 		t.Fatalf("after truncate and refeed: relative error %.3g", e)
 	}
 	s.Reset()
-	if err := s.Prefill(ids, nil); err != nil {
+	if err := s.Prefill(t.Context(), ids, nil); err != nil {
 		t.Fatal(err)
 	}
 	if e := relErr(s.Logits(), want[19]); e > 1e-4 || s.Len() != 20 {
@@ -174,12 +180,10 @@ func TestTruncateAndReset(t *testing.T) {
 }
 
 func TestGenerate(t *testing.T) {
-	m, ref := loadRandom(t, tinyConfig("llama", 32, 4, 2, 8, ""), kernels.F32, model.Options{MaxContext: 24})
+	m, ref := loadRandom(t, tinyConfig("llama", 32, 4, 2, 8, ""), kernels.F32)
+	so := model.SessionOptions{MaxContext: 24}
 	prompt := randomIDs(5, m.Config.VocabSize, 11)
-	got, err := m.NewSession().Generate(prompt, 10, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := modeltest.Greedy(t, modeltest.NewSession(t, m, so), prompt, 10, nil)
 	// Greedy by the float64 reference, token by token.
 	seq := append([]int{}, prompt...)
 	for len(seq) < len(prompt)+10 {
@@ -198,10 +202,7 @@ func TestGenerate(t *testing.T) {
 	}
 	// A stop predicate ends generation at (and including) the stop token.
 	stopAt := got[3]
-	got2, err := m.NewSession().Generate(prompt, 10, func(id int) bool { return id == stopAt }, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got2 := modeltest.Greedy(t, modeltest.NewSession(t, m, so), prompt, 10, func(id int) bool { return id == stopAt })
 	first := 0
 	for got[first] != stopAt {
 		first++
@@ -212,9 +213,9 @@ func TestGenerate(t *testing.T) {
 	// The context (24) caps generation: 20 prompt tokens leave room for 4
 	// fed positions, so 5 tokens come out (the last is not fed).
 	long := randomIDs(20, m.Config.VocabSize, 12)
-	got3, err := m.NewSession().Generate(long, 10, nil, nil)
-	if err != nil || len(got3) != 5 {
-		t.Fatalf("at the context limit: %v, %v; want 5 tokens", got3, err)
+	got3 := modeltest.Greedy(t, modeltest.NewSession(t, m, so), long, 10, nil)
+	if len(got3) != 5 {
+		t.Fatalf("at the context limit: %v; want 5 tokens", got3)
 	}
 }
 

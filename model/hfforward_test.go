@@ -7,6 +7,7 @@ import (
 
 	"github.com/compresskv/compresskv/internal/testshared"
 	"github.com/compresskv/compresskv/model"
+	"github.com/compresskv/compresskv/model/modeltest"
 )
 
 // hfForwardFixtures are the folders of ../shared/fixtures/hf-forward: small
@@ -53,7 +54,7 @@ func TestHFForwardFixtures(t *testing.T) {
 			worst := map[model.RopeArithmetic]float64{}
 			for _, arithmetic := range []model.RopeArithmetic{model.RopeHF, model.RopeExact} {
 				for _, chunk := range []int{0, 100} {
-					m, err := model.Load(dir, model.Options{ChunkSize: chunk, Rope: arithmetic})
+					m, err := model.Load(dir, model.LoadOptions{})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -61,7 +62,7 @@ func TestHFForwardFixtures(t *testing.T) {
 					if len(ref) != len(ids)*vocab {
 						t.Fatalf("reference holds %d ids and %d logits", len(ids), len(ref))
 					}
-					got, err := m.NewSession().PrefillAll(ids, nil)
+					got, err := modeltest.NewSession(t, m, model.SessionOptions{Chunk: chunk, Rope: arithmetic}).PrefillAll(t.Context(), ids, nil)
 					m.Close()
 					if err != nil {
 						t.Fatal(err)
@@ -92,13 +93,13 @@ func TestHFForwardComputeBF16(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := testshared.Require(t, filepath.Join("fixtures/hf-forward", name))
 			ids, ref := readReference(t, dir)
-			m, err := model.Load(dir, model.Options{Compute: model.ComputeBF16})
+			m, err := model.Load(dir, model.LoadOptions{Compute: model.ComputeBF16})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer m.Close()
 			vocab := m.Config.VocabSize
-			got, err := m.NewSession().PrefillAll(ids, nil)
+			got, err := modeltest.NewSession(t, m, model.SessionOptions{}).PrefillAll(t.Context(), ids, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -91,65 +91,6 @@ func (NopObserver) PrefillEnd(*PrefillView) {}
 // DecodeStep implements Observer.
 func (NopObserver) DecodeStep(*DecodeView) {}
 
-// MultiObserver returns an Observer that forwards every call to each of obs
-// in order (nil entries are skipped). It wants probabilities when any of
-// them does, and asks for the largest query window, giving each observer
-// only the last queries it asked for.
-func MultiObserver(obs ...Observer) Observer {
-	var m multiObserver
-	for _, o := range obs {
-		if o != nil {
-			m = append(m, o)
-		}
-	}
-	return m
-}
-
-type multiObserver []Observer
-
-func (m multiObserver) WantProbs() bool {
-	for _, o := range m {
-		if o.WantProbs() {
-			return true
-		}
-	}
-	return false
-}
-
-func (m multiObserver) QueryWindow() int {
-	w := 0
-	for _, o := range m {
-		w = max(w, queryWindow(o))
-	}
-	return w
-}
-
-func (m multiObserver) PrefillEnd(p *PrefillView) {
-	for _, o := range m {
-		w := queryWindow(o)
-		v := *p
-		v.Window = w
-		if drop := len(p.Positions) - w; drop > 0 {
-			row := len(p.Queries) / len(p.Positions)
-			v.Positions = p.Positions[drop:]
-			v.Queries = p.Queries[drop*row:]
-		}
-		o.PrefillEnd(&v)
-	}
-}
-
-func (m multiObserver) DecodeStep(d *DecodeView) {
-	for _, o := range m {
-		if d.Probs != nil && !o.WantProbs() {
-			v := *d
-			v.Probs = nil
-			o.DecodeStep(&v)
-			continue
-		}
-		o.DecodeStep(d)
-	}
-}
-
 // queryWindow returns how many last queries o wants at PrefillEnd.
 func queryWindow(o Observer) int {
 	if qw, ok := o.(QueryWindower); ok {

@@ -163,19 +163,20 @@ func TestObservers(t *testing.T) {
 	const prompt, steps = 23, 6
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			m, ref := loadRandom(t, tc.cfg, kernels.F32, model.Options{ChunkSize: 5})
+			m, ref := loadRandom(t, tc.cfg, kernels.F32)
 			ids := randomIDs(prompt+steps, m.Config.VocabSize, 21)
 			trace := ref.Run(ids)
 			withProbs := &checkingObserver{t: t, ref: ref, trace: trace, window: 8, probs: true, fed: prompt}
 			noProbs := &checkingObserver{t: t, ref: ref, trace: trace, window: 3, fed: prompt}
-			obs := model.MultiObserver(withProbs, nil, noProbs)
-			s := m.NewSession()
-			if err := s.Prefill(ids[:prompt], obs); err != nil {
-				t.Fatal(err)
-			}
-			for _, id := range ids[prompt:] {
-				if err := s.Step(id, obs); err != nil {
+			for _, obs := range []*checkingObserver{withProbs, noProbs} {
+				s := modeltest.NewSession(t, m, model.SessionOptions{Chunk: 5})
+				if err := s.Prefill(t.Context(), ids[:prompt], obs); err != nil {
 					t.Fatal(err)
+				}
+				for _, id := range ids[prompt:] {
+					if err := s.Step(id, obs); err != nil {
+						t.Fatal(err)
+					}
 				}
 			}
 			L := m.Config.NumLayers
@@ -198,16 +199,16 @@ func TestObservers(t *testing.T) {
 // TestPrefillWindowShorterThanCall: a Prefill call of fewer tokens than the
 // window shows only the queries of that call.
 func TestPrefillWindowShorterThanCall(t *testing.T) {
-	m, ref := loadRandom(t, tinyConfig("llama", 32, 4, 2, 8, ""), kernels.F32, model.Options{})
+	m, ref := loadRandom(t, tinyConfig("llama", 32, 4, 2, 8, ""), kernels.F32)
 	ids := randomIDs(12, m.Config.VocabSize, 4)
 	o := &checkingObserver{t: t, ref: ref, trace: ref.Run(ids), window: 8}
-	s := m.NewSession()
+	s := modeltest.NewSession(t, m, model.SessionOptions{})
 	o.fed = 9
-	if err := s.Prefill(ids[:9], o); err != nil {
+	if err := s.Prefill(t.Context(), ids[:9], o); err != nil {
 		t.Fatal(err)
 	}
 	o.fed = 3
-	if err := s.Prefill(ids[9:], o); err != nil {
+	if err := s.Prefill(t.Context(), ids[9:], o); err != nil {
 		t.Fatal(err)
 	}
 	if o.prefills != 2*m.Config.NumLayers {
@@ -216,13 +217,13 @@ func TestPrefillWindowShorterThanCall(t *testing.T) {
 }
 
 func TestNopObserver(t *testing.T) {
-	m, _ := loadRandom(t, tinyConfig("llama", 32, 4, 2, 8, ""), kernels.F32, model.Options{})
-	s := m.NewSession()
+	m, _ := loadRandom(t, tinyConfig("llama", 32, 4, 2, 8, ""), kernels.F32)
+	s := modeltest.NewSession(t, m, model.SessionOptions{})
 	var nop model.NopObserver
-	if err := s.Prefill([]int{1, 2, 3}, nop); err != nil {
+	if err := s.Prefill(t.Context(), []int{1, 2, 3}, nop); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Step(4, model.MultiObserver()); err != nil {
+	if err := s.Step(4, nil); err != nil {
 		t.Fatal(err)
 	}
 	if s.Len() != 4 {

@@ -30,9 +30,9 @@ const (
 type propCase struct {
 	seed    uint64
 	cfg     *model.Config
-	weights kernels.DType // stored dtype of the matrices
-	kv      kernels.DType // KV cache dtype
-	viaFile bool          // WriteCheckpoint + Load, else model.New
+	weights kernels.DType    // stored dtype of the matrices
+	kv      model.CacheDType // KV cache dtype
+	viaFile bool             // WriteCheckpoint + Load, else model.New
 	ids     []int
 	chunks  []int // chunk sizes of the chunked prefills
 	prefix  int   // tokens prefilled before stepping the rest
@@ -152,7 +152,7 @@ func drawCase(seed uint64) *propCase {
 	}
 	c.cfg = cfg
 	c.weights = pick(rng, kernels.F32, kernels.F32, kernels.BF16, kernels.F16)
-	c.kv = pick(rng, kernels.F32, kernels.F32, kernels.BF16)
+	c.kv = pick(rng, model.CacheF32, model.CacheF32, model.CacheBF16)
 	c.viaFile = rng.IntN(2) == 0
 	c.ids = make([]int, n)
 	for i := range c.ids {
@@ -205,7 +205,6 @@ func (c *propCase) build(t *testing.T) (*model.Model, *modeltest.Reference) {
 			}
 		}
 	}
-	opts := model.Options{KVDType: c.kv, MaxContext: 512}
 	var m *model.Model
 	var err error
 	if c.viaFile {
@@ -213,7 +212,7 @@ func (c *propCase) build(t *testing.T) (*model.Model, *modeltest.Reference) {
 		if err := modeltest.WriteCheckpoint(dir, c.cfg, w); err != nil {
 			t.Fatal(err)
 		}
-		if m, err = model.Load(dir, opts); err != nil {
+		if m, err = model.Load(dir, model.LoadOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { m.Close() })
@@ -223,10 +222,16 @@ func (c *propCase) build(t *testing.T) (*model.Model, *modeltest.Reference) {
 		if !reflect.DeepEqual(&got, c.cfg) {
 			t.Fatalf("config round trip:\n got %+v %+v\nwant %+v %+v", got, got.RopeScaling, *c.cfg, c.cfg.RopeScaling)
 		}
-	} else if m, err = model.New(c.cfg, w, opts); err != nil {
+	} else if m, err = model.New(c.cfg, w, model.LoadOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	return m, modeltest.NewReference(m.Config, m.Weights)
+}
+
+// opts are the session options of c with prefill chunks of chunk tokens
+// (0: the default).
+func (c *propCase) opts(chunk int) model.SessionOptions {
+	return model.SessionOptions{Chunk: chunk, CacheDType: c.kv, MaxContext: 512}
 }
 
 // dynamicBeyond reports whether dynamic NTK scaling changes the rotation
@@ -239,7 +244,7 @@ func (c *propCase) dynamicBeyond() bool {
 
 // logitTol is the relative logit tolerance against the reference.
 func (c *propCase) logitTol() float64 {
-	if c.kv == kernels.BF16 {
+	if c.kv == model.CacheBF16 {
 		return propBF16Tol
 	}
 	return propTol
@@ -291,7 +296,7 @@ func checkPropCase(t *testing.T, c *propCase) {
 
 	// (a) One prefill (one chunk), observed.
 	obs := &propObserver{t: t, c: c, m: m, ref: ref, trace: trace, window: c.window, fed: n, end: n}
-	oneShot, err := m.NewSession().PrefillAll(ids, obs)
+	oneShot, err := modeltest.NewSession(t, m, c.opts(0)).PrefillAll(t.Context(), ids, obs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,9 +307,7 @@ func checkPropCase(t *testing.T, c *propCase) {
 	// (b) Chunked prefills: one call, so even under dynamic NTK past
 	// max_position_embeddings they rotate as the one-shot prefill does.
 	for _, chunk := range c.chunks {
-		mc := *m
-		mc.Options.ChunkSize = chunk
-		got, err := mc.NewSession().PrefillAll(ids, nil)
+		got, err := modeltest.NewSession(t, m, c.opts(chunk)).PrefillAll(t.Context(), ids, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -316,9 +319,9 @@ func checkPropCase(t *testing.T, c *propCase) {
 		// each call reaches: they follow transformers' cache, not the
 		// one-shot reference. Still check the decode attention against the
 		// view's own cache.
-		s := m.NewSession()
+		s := modeltest.NewSession(t, m, c.opts(0))
 		o := &propObserver{t: t, c: c, m: m, ref: ref, window: c.window, fed: c.prefix, end: c.prefix}
-		if err := s.Prefill(ids[:c.prefix], o); err != nil {
+		if err := s.Prefill(t.Context(), ids[:c.prefix], o); err != nil {
 			t.Fatal(err)
 		}
 		for _, id := range ids[c.prefix:] {
@@ -332,13 +335,11 @@ func checkPropCase(t *testing.T, c *propCase) {
 
 	// (c) Prefill a prefix (two calls, in chunks, observed), then Step the
 	// rest with an observer that wants probabilities on every other step.
-	mc := *m
-	mc.Options.ChunkSize = c.pchunk
-	s := mc.NewSession()
+	s := modeltest.NewSession(t, m, c.opts(c.pchunk))
 	o := &propObserver{t: t, c: c, m: m, ref: ref, trace: trace, window: c.window, rng: rand.New(rand.NewPCG(c.seed, 2))}
 	for _, part := range [][2]int{{0, c.split}, {c.split, c.prefix}} {
 		o.fed, o.end = part[1]-part[0], part[1]
-		if err := s.Prefill(ids[part[0]:part[1]], o); err != nil {
+		if err := s.Prefill(t.Context(), ids[part[0]:part[1]], o); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -391,7 +392,7 @@ func (o *propObserver) traceTol(l int, what string) (float64, bool) {
 	switch {
 	case o.trace == nil:
 		return 0, false
-	case o.c.kv == kernels.F32:
+	case o.c.kv == model.CacheF32:
 		return propTol, true
 	case l > 0:
 		return 0, false
@@ -526,7 +527,7 @@ func (o *propObserver) DecodeStep(v *model.DecodeView) {
 				if math.Abs(float64(p)-probs[h][j]) > propProbTol {
 					t.Fatalf("layer %d head %d pos %d: p[%d] = %v, own cache %v\n%v", l, h, pos, j, p, probs[h][j], o.c)
 				}
-				if o.trace != nil && o.c.kv == kernels.F32 && math.Abs(float64(p)-o.trace.Probs[l][h][pos][j]) > propProbTol {
+				if o.trace != nil && o.c.kv == model.CacheF32 && math.Abs(float64(p)-o.trace.Probs[l][h][pos][j]) > propProbTol {
 					t.Fatalf("layer %d head %d pos %d: p[%d] = %v, reference %v\n%v", l, h, pos, j, p, o.trace.Probs[l][h][pos][j], o.c)
 				}
 			}
@@ -615,7 +616,7 @@ func TestPropertyChunkingInvariance(t *testing.T) {
 		}
 		t.Run(fmt.Sprint(c.seed), func(t *testing.T) {
 			t.Log(c)
-			for _, kv := range []kernels.DType{kernels.F32, kernels.BF16} {
+			for _, kv := range []model.CacheDType{model.CacheF32, model.CacheBF16} {
 				c.kv = kv
 				checkChunkingInvariance(t, c)
 			}
@@ -625,18 +626,18 @@ func TestPropertyChunkingInvariance(t *testing.T) {
 
 func checkChunkingInvariance(t *testing.T, c *propCase) {
 	tol := 1e-5
-	if c.kv == kernels.BF16 {
+	if c.kv == model.CacheBF16 {
 		tol = 1.0 / 256
 	}
 	m, _ := c.build(t)
 	ids, vocab := c.ids, m.Config.VocabSize
 	kernels.SetThreads(2)
-	want, err := m.NewSession().PrefillAll(ids, nil)
+	want, err := modeltest.NewSession(t, m, c.opts(0)).PrefillAll(t.Context(), ids, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	kernels.SetThreads(1)
-	one, err := m.NewSession().PrefillAll(ids, nil)
+	one, err := modeltest.NewSession(t, m, c.opts(0)).PrefillAll(t.Context(), ids, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -646,9 +647,7 @@ func checkChunkingInvariance(t *testing.T, c *propCase) {
 	kernels.SetThreads(2)
 	worst := 0.0
 	for _, chunk := range c.chunks {
-		mc := *m
-		mc.Options.ChunkSize = chunk
-		got, err := mc.NewSession().PrefillAll(ids, nil)
+		got, err := modeltest.NewSession(t, m, c.opts(chunk)).PrefillAll(t.Context(), ids, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -656,7 +655,7 @@ func checkChunkingInvariance(t *testing.T, c *propCase) {
 			worst = math.Max(worst, relErr(got[p*vocab:(p+1)*vocab], toF64(want[p*vocab:(p+1)*vocab])))
 		}
 	}
-	s := m.NewSession()
+	s := modeltest.NewSession(t, m, c.opts(0))
 	for p, id := range ids {
 		if err := s.Step(id, nil); err != nil {
 			t.Fatal(err)

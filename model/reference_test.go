@@ -8,7 +8,7 @@ import (
 
 	"github.com/compresskv/compresskv/internal/testshared"
 	"github.com/compresskv/compresskv/model"
-	"github.com/compresskv/compresskv/model/kernels"
+	"github.com/compresskv/compresskv/model/modeltest"
 	"github.com/compresskv/compresskv/safetensors"
 )
 
@@ -60,7 +60,7 @@ func TestStories260K(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := testshared.Require(t, "models/"+name)
 			ids, ref := readReference(t, dir)
-			m, err := model.Load(dir, model.Options{})
+			m, err := model.Load(dir, model.LoadOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -79,7 +79,7 @@ func TestStories260K(t *testing.T) {
 			}
 
 			// (a) one token at a time through Step.
-			s := m.NewSession()
+			s := modeltest.NewSession(t, m, model.SessionOptions{})
 			stepped := make([]float32, 0, len(ref))
 			for _, id := range ids {
 				if err := s.Step(id, nil); err != nil {
@@ -91,22 +91,16 @@ func TestStories260K(t *testing.T) {
 
 			// (b) one prefill and (c) chunked prefills.
 			for _, chunk := range []int{0, 1, 7, 64} {
-				mc := *m
-				if chunk > 0 {
-					mc.Options.ChunkSize = chunk
-				}
-				all, err := mc.NewSession().PrefillAll(ids, nil)
+				s := modeltest.NewSession(t, m, model.SessionOptions{Chunk: chunk})
+				all, err := s.PrefillAll(t.Context(), ids, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
-				check(fmt.Sprintf("prefill chunk %d", mc.Options.ChunkSize), 1e-3, func(p int) []float32 { return all[p*vocab : (p+1)*vocab] })
+				check(fmt.Sprintf("prefill chunk %d", s.Options().Chunk), 1e-3, func(p int) []float32 { return all[p*vocab : (p+1)*vocab] })
 			}
 
 			// Greedy generation from BOS reproduces the reference tokens.
-			gen, err := m.NewSession().Generate([]int{1}, 255, nil, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			gen := modeltest.Greedy(t, modeltest.NewSession(t, m, model.SessionOptions{}), []int{1}, 255, nil)
 			if fmt.Sprint(gen) != fmt.Sprint(ids[1:]) {
 				t.Fatalf("greedy generation differs from the reference:\n got %v\nwant %v", gen, ids[1:])
 			}
@@ -114,9 +108,7 @@ func TestStories260K(t *testing.T) {
 			// A bf16 KV cache: keys/values rounded to 8 mantissa bits. The
 			// measured max error over all 256x512 logits is about 0.21 (f32
 			// and bf16 weights); the bound is 0.5.
-			mb := *m
-			mb.Options.KVDType = kernels.BF16
-			all, err := mb.NewSession().PrefillAll(ids, nil)
+			all, err := modeltest.NewSession(t, m, model.SessionOptions{CacheDType: model.CacheBF16}).PrefillAll(t.Context(), ids, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

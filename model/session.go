@@ -1,20 +1,66 @@
 package model
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/compresskv/compresskv/model/kernels"
 )
 
+// SessionOptions say how a Session runs a sequence; the zero value gives
+// the defaults. NewSession validates them.
+type SessionOptions struct {
+	// Chunk is the number of tokens per prefill chunk (0: DefaultChunkSize).
+	// It bounds the scratch memory, O(Chunk * intermediate), and how soon a
+	// cancelled Prefill returns; results do not depend on it.
+	Chunk int
+	// CacheDType is the storage of the KV cache (CacheF32 by default).
+	CacheDType CacheDType
+	// MaxContext is the longest sequence the session accepts
+	// (0: the config's max_position_embeddings).
+	MaxContext int
+	// Rope is the RoPE arithmetic (RopeHF by default: transformers'
+	// float32 angles).
+	Rope RopeArithmetic
+}
+
+// DefaultChunkSize is the prefill chunk of a zero SessionOptions.Chunk.
+const DefaultChunkSize = 512
+
+// Resolve returns o with its defaults for cfg filled in, or an error naming
+// the bad setting.
+func (o SessionOptions) Resolve(cfg *Config) (SessionOptions, error) {
+	if o.Chunk < 0 {
+		return o, fmt.Errorf("prefill chunk %d: want a positive token count (0 for the default %d)", o.Chunk, DefaultChunkSize)
+	}
+	if o.MaxContext < 0 {
+		return o, fmt.Errorf("max context %d: want a positive token count (0 for the model's %d)", o.MaxContext, cfg.MaxPositionEmbeddings)
+	}
+	if err := o.CacheDType.check(); err != nil {
+		return o, err
+	}
+	if int(o.Rope) >= len(ropeArithmeticNames) {
+		return o, fmt.Errorf("unknown %v: want hf or exact", o.Rope)
+	}
+	if o.Chunk == 0 {
+		o.Chunk = DefaultChunkSize
+	}
+	if o.MaxContext == 0 {
+		o.MaxContext = cfg.MaxPositionEmbeddings
+	}
+	return o, nil
+}
+
 // Session is the state of one sequence running through a Model: the
 // per-layer KV cache and the scratch buffers of one chunk. Its memory is the
-// cache plus O(ChunkSize) scratch. A Session is not safe for concurrent use;
+// cache plus O(Chunk) scratch. A Session is not safe for concurrent use;
 // run several Sessions of one Model in parallel instead.
 type Session struct {
 	m      *Model
-	caches []*LayerCache // [layers]
+	opts   SessionOptions // resolved
+	caches []*LayerCache  // [layers]
 	attn   *attention
 	rope   ropeTable // cos/sin of the positions seen so far
 	buf    scratch
@@ -55,11 +101,21 @@ type scratch struct {
 	angles   []float32 // [2, rows, headDim/2] cos and sin when the rope table cannot serve
 }
 
-// NewSession starts an empty sequence.
-func (m *Model) NewSession() *Session {
+// NewSession starts an empty sequence run with opts (see Resolve).
+func (m *Model) NewSession(opts SessionOptions) (*Session, error) {
+	opts, err := opts.Resolve(m.Config)
+	if err != nil {
+		return nil, err
+	}
+	return m.newSession(opts), nil
+}
+
+// newSession starts an empty sequence with resolved options.
+func (m *Model) newSession(opts SessionOptions) *Session {
 	cfg := m.Config
 	s := &Session{
 		m:       m,
+		opts:    opts,
 		caches:  make([]*LayerCache, cfg.NumLayers),
 		attn:    newAttention(cfg),
 		last:    make([]float32, cfg.HiddenSize),
@@ -67,13 +123,21 @@ func (m *Model) NewSession() *Session {
 		recentQ: make([][]float32, cfg.NumLayers),
 	}
 	for l := range s.caches {
-		s.caches[l] = newLayerCache(cfg.NumKVHeads, cfg.HeadDim, m.Options.KVDType)
+		s.caches[l] = newLayerCache(cfg.NumKVHeads, cfg.HeadDim, opts.CacheDType)
 	}
 	return s
 }
 
 // Model returns the model the session runs.
 func (s *Session) Model() *Model { return s.m }
+
+// Options returns the options the session runs with, defaults filled in:
+// what a profile records as its KV cache and prefill chunk.
+func (s *Session) Options() SessionOptions { return s.opts }
+
+// Full reports whether the sequence fills the session's MaxContext, so no
+// further token can be fed.
+func (s *Session) Full() bool { return s.Len() >= s.opts.MaxContext }
 
 // Len returns the number of positions fed so far: the cache length, plus
 // the positions a compressed session's first layer dropped (see Compressed).
@@ -89,6 +153,31 @@ func (s *Session) dropped(l int) int {
 
 // Cache returns the KV cache of layer l (read-only for callers).
 func (s *Session) Cache(l int) *LayerCache { return s.caches[l] }
+
+// Clone returns an independent copy of the session: its options, its cache
+// (full or compressed) and the state of its last position, so the copy
+// continues exactly as s would. Prefix reuse prefills a shared prefix once
+// and clones it for each continuation (Truncate a clone to fork at an
+// earlier position). The copy costs the cache's memory once more.
+func (s *Session) Clone() *Session {
+	c := s.m.newSession(s.opts)
+	for l, src := range s.caches {
+		dst := c.caches[l]
+		for g := 0; g < src.kvHeads; g++ {
+			if src.dtype == CacheBF16 {
+				dst.keys16[g], dst.values16[g] = slices.Clone(src.keys16[g]), slices.Clone(src.values16[g])
+			} else {
+				dst.keys[g], dst.values[g] = slices.Clone(src.keys[g]), slices.Clone(src.values[g])
+			}
+		}
+		dst.n = src.n
+	}
+	c.evicted = slices.Clone(s.evicted)
+	copy(c.last, s.last)
+	copy(c.logits, s.logits)
+	c.hasLast, c.logitsFresh = s.hasLast, s.logitsFresh
+	return c
+}
 
 // Reset empties the session, keeping its memory for reuse.
 func (s *Session) Reset() { s.Truncate(0) }
@@ -132,7 +221,7 @@ func (s *Session) scratch(n int) *scratch {
 
 // checkTokens validates ids and the length they would bring the sequence to.
 func (s *Session) checkTokens(ids []int) error {
-	maxCtx := s.m.Options.MaxContext
+	maxCtx := s.opts.MaxContext
 	if total := s.Len() + len(ids); total > maxCtx {
 		if s.Len() == 0 {
 			return fmt.Errorf("prompt of %d tokens exceeds the model context of %d", len(ids), maxCtx)
@@ -149,31 +238,33 @@ func (s *Session) checkTokens(ids []int) error {
 }
 
 // Prefill feeds ids at positions Len() .. Len()+len(ids)-1, in chunks of
-// Options.ChunkSize, appending to the cache. At the end it calls
-// obs.PrefillEnd once per layer. On error the cache is rolled back to its
-// previous length and Logits is nil until the next token is fed.
-func (s *Session) Prefill(ids []int, obs Observer) error {
-	return s.prefill(ids, obs, nil)
+// Options().Chunk, appending to the cache. ctx is checked before every
+// chunk, so a cancellation returns ctx.Err() within one chunk's time. At
+// the end it calls obs.PrefillEnd once per layer. On error or cancellation
+// the cache is rolled back to its previous length and Logits is nil until
+// the next token is fed.
+func (s *Session) Prefill(ctx context.Context, ids []int, obs Observer) error {
+	return s.prefill(ctx, ids, obs, nil)
 }
 
 // PrefillAll is Prefill that also returns the logits of every fed position,
 // [len(ids), vocab] row-major.
-func (s *Session) PrefillAll(ids []int, obs Observer) ([]float32, error) {
+func (s *Session) PrefillAll(ctx context.Context, ids []int, obs Observer) ([]float32, error) {
 	logits := make([]float32, len(ids)*s.m.Config.VocabSize)
-	if err := s.prefill(ids, obs, logits); err != nil {
+	if err := s.prefill(ctx, ids, obs, logits); err != nil {
 		return nil, err
 	}
 	return logits, nil
 }
 
-func (s *Session) prefill(ids []int, obs Observer, logits []float32) error {
+func (s *Session) prefill(ctx context.Context, ids []int, obs Observer, logits []float32) error {
 	if err := s.checkTokens(ids); err != nil {
 		return err
 	}
 	if len(ids) == 0 {
 		return nil
 	}
-	start, vocab, chunk := s.Len(), s.m.Config.VocabSize, s.m.Options.ChunkSize
+	start, vocab, chunk := s.Len(), s.m.Config.VocabSize, s.opts.Chunk
 	s.call = callState{obs: obs, ropeLen: start + len(ids)}
 	if obs != nil {
 		s.call.window = queryWindow(obs)
@@ -185,6 +276,10 @@ func (s *Session) prefill(ids []int, obs Observer, logits []float32) error {
 		var out []float32
 		if logits != nil {
 			out = logits[c*vocab : end*vocab]
+		}
+		if err := ctx.Err(); err != nil {
+			s.Truncate(start)
+			return err
 		}
 		if err := s.forward(ids[c:end], out); err != nil {
 			s.Truncate(start)
@@ -242,43 +337,6 @@ func (s *Session) Logits() []float32 {
 		s.logitsFresh = true
 	}
 	return s.logits
-}
-
-// Generate feeds prompt, then decodes greedily: it appends the argmax of the
-// logits, stops after maxNew tokens, when stop(id) is true (the stop token
-// is returned but not fed), or when the context is full, and feeds each
-// other generated token with Step. It returns the generated ids.
-func (s *Session) Generate(prompt []int, maxNew int, stop func(id int) bool, obs Observer) ([]int, error) {
-	if err := s.Prefill(prompt, obs); err != nil {
-		return nil, err
-	}
-	if !s.hasLast {
-		return nil, errors.New("generate: nothing to continue (empty prompt and empty session)")
-	}
-	var out []int
-	for len(out) < maxNew {
-		next := Argmax(s.Logits())
-		out = append(out, next)
-		if (stop != nil && stop(next)) || len(out) == maxNew || s.Len() >= s.m.Options.MaxContext {
-			break
-		}
-		if err := s.Step(next, obs); err != nil {
-			return out, err
-		}
-	}
-	return out, nil
-}
-
-// Argmax returns the index of the largest value (the first one on ties, as
-// torch.argmax), or -1 for an empty slice.
-func Argmax(x []float32) int {
-	best := -1
-	for i, v := range x {
-		if best < 0 || v > x[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 // probs returns the probability rows the attention of layer l should fill,

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -41,29 +40,26 @@ type LayerWeights struct {
 	DownProj               kernels.Matrix // mlp.down_proj.weight [hidden, intermediate]
 }
 
-// Options tune how a model runs; the zero value gives the defaults.
-type Options struct {
-	ChunkSize  int            // tokens per prefill chunk (default 512)
-	KVDType    kernels.DType  // KV cache storage: kernels.F32 (default) or kernels.BF16
-	MaxContext int            // longest sequence a Session accepts (default max_position_embeddings)
-	Rope       RopeArithmetic // RoPE arithmetic: RopeHF (default, transformers' float32) or RopeExact
-	Compute    ComputeDType   // arithmetic of the layer projections: ComputeF32 (default) or ComputeBF16
+// LoadOptions are the settings fixed when a model is loaded, because they
+// change how its weights are held; the zero value gives the defaults.
+// Everything else about a run is a SessionOptions.
+type LoadOptions struct {
+	Compute ComputeDType // arithmetic of the layer projections: ComputeF32 (default) or ComputeBF16 (packed once at load)
 }
 
-// DefaultChunkSize is the prefill chunk used when Options.ChunkSize is 0.
-const DefaultChunkSize = 512
-
-// Model is a loaded checkpoint ready to run. It is read-only once built, so
-// any number of Sessions may share it.
+// Model is a loaded checkpoint ready to run. It is read-only once built
+// (callers must not write to Config or Weights), so any number of Sessions
+// may share it; how a sequence runs (chunk, KV cache dtype, context, RoPE
+// arithmetic) is a SessionOptions of each Session.
 type Model struct {
 	Config  *Config
 	Weights *Weights
-	Options Options
 
 	fingerprint string
-	set         *safetensors.Set // nil for in-memory models
-	packed      []packedLayer    // [layers] bf16 panels under ComputeBF16, else nil
-	rope        *rope
+	set         *safetensors.Set                // nil for in-memory models
+	compute     ComputeDType                    // LoadOptions.Compute
+	packed      []packedLayer                   // [layers] bf16 panels under ComputeBF16, else nil
+	ropes       [len(ropeArithmeticNames)]*rope // the config's RoPE in each arithmetic
 }
 
 // tensorSpec is one tensor the config implies.
@@ -119,13 +115,8 @@ func specs(cfg *Config, w *Weights) []tensorSpec {
 // files), checks that every tensor the config implies is present with the
 // implied shape and a float dtype before anything is computed, and returns
 // the model. Matrices view the memory-mapped files; Close releases them.
-func Load(dir string, opts Options) (*Model, error) {
-	cfgPath := filepath.Join(dir, "config.json")
-	cfgBytes, err := os.ReadFile(cfgPath)
-	if err != nil {
-		return nil, fmt.Errorf("model %s: %w", dir, err)
-	}
-	cfg, err := ParseConfig(cfgBytes, cfgPath)
+func Load(dir string, opts LoadOptions) (*Model, error) {
+	cfg, cfgBytes, err := readConfig(filepath.Join(dir, "config.json"), "model "+dir)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +132,7 @@ func Load(dir string, opts Options) (*Model, error) {
 	return m, nil
 }
 
-func loadSet(cfg *Config, cfgBytes []byte, set *safetensors.Set, dir string, opts Options) (*Model, error) {
+func loadSet(cfg *Config, cfgBytes []byte, set *safetensors.Set, dir string, opts LoadOptions) (*Model, error) {
 	w := &Weights{}
 	list := specs(cfg, w)
 	// Check every name, shape and dtype first, so a wrong checkpoint fails
@@ -313,7 +304,7 @@ func fingerprint(cfgBytes []byte, set *safetensors.Set) string {
 
 // New builds a model from in-memory weights, checking every shape against
 // cfg. Its Fingerprint hashes cfg.JSON() only.
-func New(cfg *Config, w *Weights, opts Options) (*Model, error) {
+func New(cfg *Config, w *Weights, opts LoadOptions) (*Model, error) {
 	if cfg == nil || w == nil {
 		return nil, errors.New("model.New: nil config or weights")
 	}
@@ -338,23 +329,14 @@ func New(cfg *Config, w *Weights, opts Options) (*Model, error) {
 	} else {
 		w.LMHead = tied
 	}
-	if opts.ChunkSize <= 0 {
-		opts.ChunkSize = DefaultChunkSize
-	}
-	if opts.MaxContext <= 0 {
-		opts.MaxContext = cfg.MaxPositionEmbeddings
-	}
-	if err := checkKVDType(opts.KVDType); err != nil {
-		return nil, err
-	}
-	if int(opts.Rope) >= len(ropeArithmeticNames) {
-		return nil, fmt.Errorf("model options: unknown %v", opts.Rope)
-	}
 	if opts.Compute > ComputeBF16 {
 		return nil, fmt.Errorf("model options: unknown %v", opts.Compute)
 	}
 	sum := sha256.Sum256(cfg.JSON())
-	m := &Model{Config: cfg, Weights: w, Options: opts, fingerprint: hex.EncodeToString(sum[:]), rope: newRope(cfg, opts.Rope)}
+	m := &Model{Config: cfg, Weights: w, fingerprint: hex.EncodeToString(sum[:]), compute: opts.Compute}
+	for a := range m.ropes {
+		m.ropes[a] = newRope(cfg, RopeArithmetic(a))
+	}
 	if opts.Compute == ComputeBF16 {
 		m.packed = packLayers(w)
 	}
@@ -372,6 +354,10 @@ func matrixFilled(m kernels.Matrix) bool {
 	}
 	return false
 }
+
+// Compute returns the arithmetic of the layer projections the model was
+// loaded with.
+func (m *Model) Compute() ComputeDType { return m.compute }
 
 // Fingerprint identifies the model: the sha256 hex of config.json and every
 // safetensors header (see Load), or of Config.JSON() for a model built by New.

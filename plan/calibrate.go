@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -13,7 +14,8 @@ import (
 // CalibrationSteps is the number of decode steps Calibrate times.
 const CalibrationSteps = 8
 
-// Calibrate measures Rates on m itself with a short run on random ids: a
+// Calibrate measures Rates on m itself, in sessions run with so, with a
+// short run on random ids: a
 // few prefills of a chunk (at most the model's context minus the timed
 // steps), CalibrationSteps decode steps after it (each with its logits, as
 // the run takes them), the work of the run's observer (newObserver; nil for
@@ -25,16 +27,17 @@ const CalibrationSteps = 8
 // reports it (the quiet-machine figure); CPUShare says how much of that
 // the wall clock got. It takes two to five prefill chunks' time (a 7-8B
 // model: about a minute and a half on 2 cores).
-func Calibrate(m *model.Model, newObserver func() model.Observer) (Rates, error) {
+func Calibrate(m *model.Model, so model.SessionOptions, newObserver func() model.Observer) (Rates, error) {
 	cfg := m.Config
 	shape := ShapeOf(cfg)
-	chunk := m.Options.ChunkSize
-	if chunk <= 0 {
-		chunk = model.DefaultChunkSize
+	sess, err := m.NewSession(so)
+	if err != nil {
+		return Rates{}, fmt.Errorf("calibrate: %w", err)
 	}
-	c := min(chunk, m.Options.MaxContext-CalibrationSteps-1)
+	so = sess.Options()
+	c := min(so.Chunk, so.MaxContext-CalibrationSteps-1)
 	if c < 1 {
-		return Rates{}, fmt.Errorf("calibrate: a context of %d tokens leaves no room to time a prefill", m.Options.MaxContext)
+		return Rates{}, fmt.Errorf("calibrate: a context of %d tokens leaves no room to time a prefill", so.MaxContext)
 	}
 	rng := rand.New(rand.NewPCG(1, 7))
 	ids := make([]int, c+CalibrationSteps)
@@ -46,14 +49,13 @@ func Calibrate(m *model.Model, newObserver func() model.Observer) (Rates, error)
 	// 5 or 0.3 s in all for a small model. Their CPU time divided by the
 	// threads is what they take on a quiet machine; their wall time says
 	// how much of the CPUs other work left us.
-	sess := m.NewSession()
 	var wall, cpu float64
 	runs := 0
 	for total := 0.0; runs < 2 || (runs < 5 && total < 0.3); runs++ {
 		sess.Truncate(0)
 		cpu0, _ := CPUTime()
 		start := time.Now()
-		if err := sess.Prefill(ids[:c], nil); err != nil {
+		if err := sess.Prefill(context.Background(), ids[:c], nil); err != nil {
 			return Rates{}, fmt.Errorf("calibrate: %w", err)
 		}
 		w := time.Since(start).Seconds()
@@ -105,10 +107,7 @@ func Calibrate(m *model.Model, newObserver func() model.Observer) (Rates, error)
 		scan = scanTime(newObserver(), cfg.NumLayers, cfg.NumHeads)
 	}
 	bandwidth := kernels.MemoryBandwidth(kernels.Threads(), 64<<20, 2) * 1e9
-	kvBytes := 4
-	if m.Options.KVDType == kernels.BF16 {
-		kvBytes = 2
-	}
+	kvBytes := so.CacheDType.Bytes()
 	rate := shape.PrefillFLOPs(0, c) / prefill // FLOP/s
 	perPosition := float64(shape.KVBytesPerPosition(kvBytes)) / bandwidth
 	positions := float64(c + CalibrationSteps/2)

@@ -34,9 +34,14 @@ func CheckGrid(lengths []int, maxNew, context int) error {
 // of opts.Shard not yet in opts.Checkpoint, each prefilling its prompt
 // minus the last token and decoding at most MaxNewTokens steps (exactly
 // the answer's length when teacher-forced), with prefix reuse as Run
-// applies it. weightBytes is the size of the checkpoint files.
-func Plan(m *model.Model, probes []needle.Probe, opts Options, weightBytes int64) *plan.Plan {
+// applies it, in sessions run with opts.Session. weightBytes is the size
+// of the checkpoint files.
+func Plan(m *model.Model, probes []needle.Probe, opts Options, weightBytes int64) (*plan.Plan, error) {
 	opts = opts.withDefaults()
+	so, err := opts.Session.Resolve(m.Config)
+	if err != nil {
+		return nil, err
+	}
 	var done map[int]Record
 	if opts.Checkpoint != nil {
 		done = opts.Checkpoint.Done()
@@ -52,18 +57,10 @@ func Plan(m *model.Model, probes []needle.Probe, opts Options, weightBytes int64
 		}
 		seqs = append(seqs, plan.Sequence{Prefill: prefillIDs(p), Steps: steps})
 	}
-	kvBytes := 4
-	if m.Options.KVDType == kernels.BF16 {
-		kvBytes = 2
-	}
-	chunk := m.Options.ChunkSize
-	if chunk <= 0 {
-		chunk = model.DefaultChunkSize
-	}
 	// Under --until-stable the order is SpreadOrder, where consecutive
 	// probes rarely share a prefix: plan without reuse (an upper bound).
 	reuse := opts.PrefixReuse && opts.UntilStable == 0
-	return plan.Make(plan.ShapeOf(m.Config), seqs, plan.Options{Reuse: reuse, Chunk: chunk, KVBytes: kvBytes, WeightBytes: weightBytes})
+	return plan.Make(plan.ShapeOf(m.Config), seqs, plan.Options{Reuse: reuse, Chunk: so.Chunk, KVBytes: so.CacheDType.Bytes(), WeightBytes: weightBytes}), nil
 }
 
 // CostObserver is an observer that does a profile decode step's scoring
@@ -117,7 +114,11 @@ func CalibrateRates(ctx context.Context, m *model.Model, tok needle.Tokenizer, p
 		}
 		seqs = append(seqs, plan.Sequence{Prefill: prefillIDs(p), Steps: n})
 	}
-	projected := plan.Make(plan.ShapeOf(m.Config), seqs, plan.Options{Chunk: m.Options.ChunkSize}).Project(rates).Total.Seconds()
+	so, err := opts.Session.Resolve(m.Config)
+	if err != nil {
+		return rates, err
+	}
+	projected := plan.Make(plan.ShapeOf(m.Config), seqs, plan.Options{Chunk: so.Chunk}).Project(rates).Total.Seconds()
 	if projected <= 0 || took <= 0 {
 		return rates, nil
 	}

@@ -204,7 +204,7 @@ func TestPrefixReuseSynthByteIdentical(t *testing.T) {
 	if _, err := synth.Write(dir, synth.Options{Seed: 1}); err != nil {
 		t.Fatal(err)
 	}
-	m, err := model.Load(dir, model.Options{ChunkSize: 96})
+	m, err := model.Load(dir, model.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +223,7 @@ func TestPrefixReuseSynthByteIdentical(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkReuseIdentical(t, m, tok, probes, Options{})
+	checkReuseIdentical(t, m, tok, probes, Options{Session: model.SessionOptions{Chunk: 96}})
 }
 
 // TestPrefixReuseStoriesByteIdentical: stories260K (a trained checkpoint,
@@ -232,10 +232,10 @@ func TestPrefixReuseSynthByteIdentical(t *testing.T) {
 func TestPrefixReuseStoriesByteIdentical(t *testing.T) {
 	for _, tc := range []struct {
 		dir string
-		kv  kernels.DType
-	}{{"models/stories260K-f32", kernels.F32}, {"models/stories260K-bf16", kernels.BF16}} {
+		kv  model.CacheDType
+	}{{"models/stories260K-f32", model.CacheF32}, {"models/stories260K-bf16", model.CacheBF16}} {
 		dir := testshared.Require(t, tc.dir)
-		m, err := model.Load(dir, model.Options{ChunkSize: 48, KVDType: tc.kv})
+		m, err := model.Load(dir, model.LoadOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -249,7 +249,7 @@ func TestPrefixReuseStoriesByteIdentical(t *testing.T) {
 		}
 		for _, forced := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%s/teacher-forced=%v", filepath.Base(tc.dir), forced), func(t *testing.T) {
-				checkReuseIdentical(t, m, tok, probes, Options{TeacherForced: forced, MaxNewTokens: 8})
+				checkReuseIdentical(t, m, tok, probes, Options{TeacherForced: forced, MaxNewTokens: 8, Session: model.SessionOptions{Chunk: 48, CacheDType: tc.kv}})
 			})
 		}
 		m.Close()

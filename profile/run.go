@@ -2,6 +2,7 @@ package profile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -49,6 +50,9 @@ type Options struct {
 	// counted from the StableWindow-th successful probe on.
 	UntilStable  float64
 	StableWindow int // 0 means DefaultStableWindow
+	// Session says how each probe's session runs (chunk, KV cache dtype,
+	// RoPE arithmetic); the profile records what it resolves to.
+	Session model.SessionOptions
 }
 
 // DefaultStableWindow is the run of successful probes over which the
@@ -153,29 +157,25 @@ func NewHeader(tool schema.Tool, m schema.Model, settings schema.ProbeInfo, prob
 	return Header{Format: PartialFormat, Tool: tool, Model: m, Probes: info, Indices: indices, Shard: opts.Shard}
 }
 
-// session is the part of a model session the decode loop uses.
+// session is the part of a model.Session a probe uses: a test double can
+// stand in for it.
 type session interface {
-	// Prefill feeds ids (checking ctx between chunks).
-	Prefill(ctx context.Context, ids []int) error
-	// Step feeds one token and returns the logits it produces; the
-	// observer sees every layer's attention of that token's query.
-	Step(id int) ([]float32, error)
-	// EOS reports whether id ends generation.
-	EOS(id int) bool
-	// Rewind forgets every cached position from n on and observes the
-	// steps that follow with obs: a probe starts from the prefix the last
-	// one left.
-	Rewind(n int, obs model.Observer)
-	// Chunk is the prefill chunk length. A reused prefix is cut to whole
-	// chunks so that every position is computed in the same chunk as a
-	// fresh prefill would compute it (the kernels give the same bits for
-	// the same chunk, not for any chunking: a chunk of 1-3 rows takes the
-	// GEMV path, which sums in another order than the GEMM).
-	Chunk() int
+	model.Stepper
+	// Prefill feeds ids, checking ctx between chunks.
+	Prefill(ctx context.Context, ids []int, obs model.Observer) error
+	// Truncate forgets every cached position from n on: a probe starts
+	// from the prefix the last one left.
+	Truncate(n int)
+	// Options().Chunk is the prefill chunk length. A reused prefix is cut
+	// to whole chunks so that every position is computed in the same chunk
+	// as a fresh prefill would compute it (the kernels give the same bits
+	// for the same chunk, not for any chunking: a chunk of 1-3 rows takes
+	// the GEMV path, which sums in another order than the GEMM).
+	Options() model.SessionOptions
 }
 
-// newSessionFunc starts a fresh session (empty cache) observed by obs.
-type newSessionFunc func(obs model.Observer) (session, error)
+// newSessionFunc starts a fresh session (empty cache).
+type newSessionFunc func() (session, error)
 
 // Run scores every probe of opts.Shard on m: prefill of the prompt minus
 // its last token (a fresh session per probe, or with opts.PrefixReuse the
@@ -192,13 +192,22 @@ type newSessionFunc func(obs model.Observer) (session, error)
 // probes, decode steps and prefill chunks; on cancellation Run returns the
 // context's error and every probe finished so far is in the checkpoint.
 func Run(ctx context.Context, m *model.Model, tok needle.Tokenizer, probes []needle.Probe, opts Options, progress func(Progress)) (*Result, error) {
-	if err := CheckFit(probes, opts.withDefaults().MaxNewTokens, m.Options.MaxContext); err != nil {
+	so, err := opts.Session.Resolve(m.Config)
+	if err != nil {
 		return nil, err
 	}
-	return run(ctx, modelSessions(m), m.Config.NumLayers, m.Config.NumHeads, tok, probes, opts, progress)
+	if err := CheckFit(probes, opts.withDefaults().MaxNewTokens, so.MaxContext); err != nil {
+		return nil, err
+	}
+	eos := map[int]bool{}
+	for _, id := range m.Config.EOS {
+		eos[id] = true
+	}
+	newSession := func() (session, error) { return m.NewSession(so) }
+	return run(ctx, newSession, func(id int) bool { return eos[id] }, m.Config.NumLayers, m.Config.NumHeads, tok, probes, opts, progress)
 }
 
-func run(ctx context.Context, newSession newSessionFunc, layers, heads int, tok needle.Tokenizer, probes []needle.Probe, opts Options, progress func(Progress)) (*Result, error) {
+func run(ctx context.Context, newSession newSessionFunc, eos func(int) bool, layers, heads int, tok needle.Tokenizer, probes []needle.Probe, opts Options, progress func(Progress)) (*Result, error) {
 	opts = opts.withDefaults()
 	todo := make([]needle.Probe, 0, len(probes))
 	for _, p := range probes {
@@ -250,7 +259,7 @@ func run(ctx context.Context, newSession newSessionFunc, layers, heads int, tok 
 			start := time.Now()
 			var tokens, reused int
 			var err error
-			rec, tokens, reused, err = runProbe(ctx, cache, layers, heads, tok, &nl, p, opts)
+			rec, tokens, reused, err = runProbe(ctx, cache, eos, layers, heads, tok, &nl, p, opts)
 			elapsed := time.Since(start)
 			res.Tokens += tokens
 			res.Reused += reused
@@ -292,18 +301,17 @@ type prefixCache struct {
 	ids        []int // prompt positions cached in sess (decoded ones are never reused)
 }
 
-// start returns a session observed by obs whose cache holds the first kept
-// ids of prompt.
-func (c *prefixCache) start(obs model.Observer, prompt []int) (s session, kept int, err error) {
+// start returns a session whose cache holds the first kept ids of prompt.
+func (c *prefixCache) start(prompt []int) (s session, kept int, err error) {
 	if !c.reuse || c.sess == nil {
-		s, err := c.newSession(obs)
+		s, err := c.newSession()
 		if err == nil && c.reuse {
 			c.sess, c.ids = s, c.ids[:0]
 		}
 		return s, 0, err
 	}
-	kept = plan.Reusable(c.ids, prompt, c.sess.Chunk())
-	c.sess.Rewind(kept, obs)
+	kept = plan.Reusable(c.ids, prompt, c.sess.Options().Chunk)
+	c.sess.Truncate(kept)
 	c.ids = c.ids[:kept]
 	return c.sess, kept, nil
 }
@@ -374,15 +382,15 @@ func CheckFit(probes []needle.Probe, maxNew, context int) error {
 
 // runProbe decodes and scores one probe; tokens counts what it fed and
 // reused the prompt positions the prefix cache already held.
-func runProbe(ctx context.Context, cache *prefixCache, layers, heads int, tok needle.Tokenizer, nl *newlineTokens, p needle.Probe, opts Options) (_ Record, tokens, reused int, _ error) {
-	rec, tokens, reused, err := scoreProbe(ctx, cache, layers, heads, tok, nl, p, opts)
+func runProbe(ctx context.Context, cache *prefixCache, eos func(int) bool, layers, heads int, tok needle.Tokenizer, nl *newlineTokens, p needle.Probe, opts Options) (_ Record, tokens, reused int, _ error) {
+	rec, tokens, reused, err := scoreProbe(ctx, cache, eos, layers, heads, tok, nl, p, opts)
 	if err != nil {
 		cache.forget()
 	}
 	return rec, tokens, reused, err
 }
 
-func scoreProbe(ctx context.Context, cache *prefixCache, layers, heads int, tok needle.Tokenizer, nl *newlineTokens, p needle.Probe, opts Options) (Record, int, int, error) {
+func scoreProbe(ctx context.Context, cache *prefixCache, eos func(int) bool, layers, heads int, tok needle.Tokenizer, nl *newlineTokens, p needle.Probe, opts Options) (Record, int, int, error) {
 	fail := func(err error) error {
 		return fmt.Errorf("probe %d (length %d, depth %v): %w", p.Index, p.ContextLength, p.Depth, err)
 	}
@@ -399,12 +407,13 @@ func scoreProbe(ctx context.Context, cache *prefixCache, layers, heads int, tok 
 	}
 	obs := NewObserver(acc)
 	prompt := ids[:len(ids)-1]
-	sess, kept, err := cache.start(obs, prompt)
+	sess, kept, err := cache.start(prompt)
 	if err != nil {
 		return Record{}, 0, 0, fail(err)
 	}
+	// Prefill is not observed: only decode steps are scored.
 	tokens := len(prompt) - kept
-	if err := sess.Prefill(ctx, prompt[kept:]); err != nil {
+	if err := sess.Prefill(ctx, prompt[kept:], nil); err != nil {
 		return Record{}, tokens, kept, fail(err)
 	}
 	cache.prefilled(prompt)
@@ -420,38 +429,47 @@ func scoreProbe(ctx context.Context, cache *prefixCache, layers, heads int, tok 
 	}
 	// At step t the model attends with the query of the token fed at t and
 	// produces the next token; the rows of that query are paired with the
-	// token they produced (the reference's pairing).
-	fed := ids[len(ids)-1]
-	var predicted []int
-	for t := 0; t < steps; t++ {
-		if err := ctx.Err(); err != nil {
-			return Record{}, tokens, kept, err
-		}
-		logits, err := sess.Step(fed)
-		tokens++
-		if err != nil {
-			return Record{}, tokens, kept, fail(err)
-		}
-		if err := obs.Err(); err != nil {
-			return Record{}, tokens, kept, fail(err)
-		}
-		next := argmax(logits) // the first of equal logits, as torch.argmax
-		produced := next
-		if opts.TeacherForced {
-			produced = answer[t]
-		}
-		if err := acc.Commit(produced); err != nil {
-			return Record{}, tokens, kept, fail(err)
-		}
-		predicted = append(predicted, next)
-		if !opts.TeacherForced && stops(opts, tok, nl, sess.EOS, next) {
-			break
-		}
-		fed = produced
+	// token they produced (the reference's pairing). So the last prompt
+	// token is fed as a decode step, and every produced token is committed
+	// right after the Step whose logits produced it.
+	if err := ctx.Err(); err != nil {
+		return Record{}, tokens, kept, err
 	}
+	tokens++
+	if err := sess.Step(ids[len(ids)-1], obs); err != nil {
+		return Record{}, tokens, kept, fail(err)
+	}
+	produced := func(t, next int) int {
+		if opts.TeacherForced {
+			return answer[t]
+		}
+		return next
+	}
+	res, err := model.Decode(ctx, sess, model.DecodeOptions{
+		MaxNew: steps,
+		Produced: func(t, next int) error {
+			if err := obs.Err(); err != nil {
+				return err
+			}
+			return acc.Commit(produced(t, next))
+		},
+		Stop:     func(_, next int) bool { return !opts.TeacherForced && stops(opts, tok, nl, eos, next) },
+		Feed:     produced,
+		Observer: obs,
+	})
+	if res != nil {
+		tokens += len(res.Fed)
+	}
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil && errors.Is(err, cerr) {
+			return Record{}, tokens, kept, cerr
+		}
+		return Record{}, tokens, kept, fail(err)
+	}
+	predicted := res.IDs
 	text := make([]int, 0, len(predicted))
 	for _, id := range predicted {
-		if !sess.EOS(id) {
+		if !eos(id) {
 			text = append(text, id)
 		}
 	}
@@ -488,59 +506,4 @@ func (n *newlineTokens) is(id int) bool {
 		n.known[id] = v
 	}
 	return v
-}
-
-// modelSession adapts a model.Session to the decode loop.
-type modelSession struct {
-	s   *model.Session
-	obs model.Observer
-	eos map[int]bool
-}
-
-// modelSessions starts sessions of m.
-func modelSessions(m *model.Model) newSessionFunc {
-	eos := map[int]bool{}
-	for _, id := range m.Config.EOS {
-		eos[id] = true
-	}
-	return func(obs model.Observer) (session, error) {
-		return &modelSession{s: m.NewSession(), obs: obs, eos: eos}, nil
-	}
-}
-
-// Prefill feeds ids one model chunk at a time so that a cancellation is
-// noticed within a chunk's time; chunked prefill equals one prefill.
-// Prefill is not observed: only decode steps are scored.
-func (ms *modelSession) Prefill(ctx context.Context, ids []int) error {
-	chunk := ms.Chunk()
-	for c := 0; c < len(ids); c += chunk {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := ms.s.Prefill(ids[c:min(c+chunk, len(ids))], nil); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (ms *modelSession) Step(id int) ([]float32, error) {
-	if err := ms.s.Step(id, ms.obs); err != nil {
-		return nil, err
-	}
-	return ms.s.Logits(), nil
-}
-
-func (ms *modelSession) EOS(id int) bool { return ms.eos[id] }
-
-func (ms *modelSession) Chunk() int {
-	if c := ms.s.Model().Options.ChunkSize; c > 0 {
-		return c
-	}
-	return model.DefaultChunkSize
-}
-
-func (ms *modelSession) Rewind(n int, obs model.Observer) {
-	ms.s.Truncate(n)
-	ms.obs = obs
 }

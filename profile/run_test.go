@@ -55,27 +55,28 @@ func (fakeTokenizer) Decode(ids []int) string {
 }
 
 type fakeSession struct {
-	obs model.Observer
-	seq []int
+	seq    []int
+	logits []float32
 }
 
-func newFakeSession(obs model.Observer) (session, error) { return &fakeSession{obs: obs}, nil }
+func newFakeSession() (session, error) { return &fakeSession{}, nil }
 
-func (f *fakeSession) Prefill(ctx context.Context, ids []int) error {
+func fakeIsEOS(id int) bool { return id == fakeEOS }
+
+func (f *fakeSession) Prefill(ctx context.Context, ids []int, obs model.Observer) error {
 	f.seq = append(f.seq, ids...)
 	return nil
 }
 
-func (f *fakeSession) EOS(id int) bool { return id == fakeEOS }
+func (f *fakeSession) Logits() []float32 { return f.logits }
 
-func (f *fakeSession) Chunk() int { return 1 }
+func (f *fakeSession) Full() bool { return false }
 
-func (f *fakeSession) Rewind(n int, obs model.Observer) {
-	f.seq = f.seq[:n]
-	f.obs = obs
-}
+func (f *fakeSession) Options() model.SessionOptions { return model.SessionOptions{Chunk: 1} }
 
-func (f *fakeSession) Step(id int) ([]float32, error) {
+func (f *fakeSession) Truncate(n int) { f.seq = f.seq[:n] }
+
+func (f *fakeSession) Step(id int, obs model.Observer) error {
 	pos := len(f.seq)
 	f.seq = append(f.seq, id)
 	target := -1
@@ -111,15 +112,15 @@ func (f *fakeSession) Step(id int) ([]float32, error) {
 		{row(map[int]float32{0: 1}), row(half)},
 	}
 	for l := range probs {
-		f.obs.DecodeStep(&model.DecodeView{Layer: l, Pos: pos, Probs: probs[l]})
+		obs.DecodeStep(&model.DecodeView{Layer: l, Pos: pos, Probs: probs[l]})
 	}
-	logits := make([]float32, 40)
+	f.logits = make([]float32, 40)
 	next := fakeEOS
 	if target >= 0 {
 		next = f.seq[target]
 	}
-	logits[next] = 1
-	return logits, nil
+	f.logits[next] = 1
+	return nil
 }
 
 // fakeProbes builds id-level probes: a random haystack of ids 2..19, the
@@ -169,7 +170,7 @@ func runFake(t *testing.T, ctx context.Context, path string, probes []needle.Pro
 	}
 	defer c.Close()
 	opts.Checkpoint = c
-	res, err := run(ctx, newFakeSession, fakeLayers, fakeHeads, fakeTokenizer{}, probes, opts, progress)
+	res, err := run(ctx, newFakeSession, fakeIsEOS, fakeLayers, fakeHeads, fakeTokenizer{}, probes, opts, progress)
 	if err != nil {
 		return nil, res, err
 	}

@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/compresskv/compresskv/internal/half"
+	"github.com/compresskv/compresskv/model"
 )
 
 // ProbeScores are one probe's head scores, each [layers][heads].
@@ -92,7 +93,7 @@ func (a *Accumulator) Observe(layer int, probs [][]float32) error {
 				layer, h, len(row), a.spanStart, a.spanEnd)
 		}
 		a.spanMass[layer][h] = a.mass(row[a.spanStart:a.spanEnd])
-		a.top[layer][h] = argmax(row)
+		a.top[layer][h] = model.Argmax(row)
 	}
 	a.seen[layer] = true
 	return nil
@@ -118,17 +119,6 @@ func (a *Accumulator) mass(span []float32) float64 {
 		mass += float64(p)
 	}
 	return mass
-}
-
-// argmax returns the index of the largest value, the lowest index on ties.
-func argmax(row []float32) int {
-	best := 0
-	for j, p := range row {
-		if p > row[best] {
-			best = j
-		}
-	}
-	return best
 }
 
 // Commit pairs the rows observed in this step with generated, the token the

@@ -20,7 +20,7 @@ import (
 // sequence as needle, and the same key ids at the end of the prompt.
 func TestStoriesTeacherForced(t *testing.T) {
 	dir := testshared.Require(t, "models/stories260K-f32")
-	m, err := model.Load(dir, model.Options{})
+	m, err := model.Load(dir, model.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ func TestSynthAcceptance(t *testing.T) {
 		if _, err := synth.Write(dir, sopts); err != nil {
 			t.Fatal(err)
 		}
-		m, err := model.Load(dir, model.Options{})
+		m, err := model.Load(dir, model.LoadOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/compresskv/compresskv/model"
+	"github.com/compresskv/compresskv/model/modeltest"
 	"github.com/compresskv/compresskv/model/synth"
 	"github.com/compresskv/compresskv/profile"
 )
@@ -49,7 +51,7 @@ func BenchmarkPrefill(b *testing.B) {
 	f := benchFixture(b)
 	ids := f.probes[0].IDs
 	for b.Loop() {
-		if err := f.m.NewSession().Prefill(ids[:len(ids)-1], nil); err != nil {
+		if err := modeltest.NewSession(b, f.m, model.SessionOptions{}).Prefill(b.Context(), ids[:len(ids)-1], nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/compresskv/compresskv/calibrate"
 	"github.com/compresskv/compresskv/calibrate/selection"
 	"github.com/compresskv/compresskv/model"
+	"github.com/compresskv/compresskv/model/modeltest"
 	"github.com/compresskv/compresskv/model/synth"
 	"github.com/compresskv/compresskv/model/tokenizer"
 	"github.com/compresskv/compresskv/needle"
@@ -35,7 +36,7 @@ func newFixture(t testing.TB, o synth.Options, lengths []int, depths []float64) 
 	if _, err := synth.Write(dir, o); err != nil {
 		t.Fatal(err)
 	}
-	m, err := model.Load(dir, model.Options{})
+	m, err := model.Load(dir, model.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,10 +113,7 @@ func TestFullEqualsGenerate(t *testing.T) {
 	nl := func(id int) bool { return id == f.m.Config.EOS[0] || strings.Contains(f.tok.Decode([]int{id}), "\n") }
 	successes := 0
 	for i, p := range f.probes {
-		out, err := f.m.NewSession().Generate(p.IDs, 12, nl, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		out := modeltest.Greedy(t, modeltest.NewSession(t, f.m, model.SessionOptions{}), p.IDs, 12, nl)
 		var text []int
 		for _, id := range out {
 			if id != f.m.Config.EOS[0] {
@@ -150,8 +148,8 @@ func TestKeptSizesAreTheBudgets(t *testing.T) {
 	budgets := []int{32, 64, 128, 4096}
 	jobs := Jobs(allMethods, budgets)
 	obs := &selectObserver{s: f.sel, jobs: jobs, needKeys: true}
-	full := f.m.NewSession()
-	if err := full.Prefill(p.IDs[:len(p.IDs)-1], obs); err != nil {
+	full := modeltest.NewSession(t, f.m, model.SessionOptions{})
+	if err := full.Prefill(t.Context(), p.IDs[:len(p.IDs)-1], obs); err != nil {
 		t.Fatal(err)
 	}
 	if obs.err != nil {

@@ -28,6 +28,8 @@ type Options struct {
 	Shard         profile.Shard  // which probes to run; the zero Shard runs all
 	Checkpoint    *Checkpoint    // optional journal: its probes are skipped, new ones appended
 	Progress      func(Progress) // called after every finished probe
+	// Session says how the full and the compressed sessions run.
+	Session model.SessionOptions
 }
 
 func (o Options) withDefaults() Options {
@@ -52,11 +54,18 @@ type Progress struct {
 // decodeFunc decodes greedily from a session that holds the prompt minus
 // its last token, feeding last first, and returns the generated ids (the
 // stop token included when one ended it).
-type decodeFunc func(s *model.Session, last, maxNew int, stop func(id int) bool) ([]int, error)
+type decodeFunc func(ctx context.Context, s *model.Session, last, maxNew int, stop func(id int) bool) ([]int, error)
 
-// greedy decodes with the session's own greedy loop.
-func greedy(s *model.Session, last, maxNew int, stop func(id int) bool) ([]int, error) {
-	return s.Generate([]int{last}, maxNew, stop, nil)
+// greedy feeds last and decodes with the session's decode loop.
+func greedy(ctx context.Context, s *model.Session, last, maxNew int, stop func(id int) bool) ([]int, error) {
+	if err := s.Prefill(ctx, []int{last}, nil); err != nil {
+		return nil, err
+	}
+	res, err := s.Decode(ctx, model.DecodeOptions{MaxNew: maxNew, Stop: func(_, id int) bool { return stop(id) }})
+	if err != nil {
+		return nil, err
+	}
+	return res.IDs, nil
 }
 
 // CheckFit reports probes whose prompt plus maxNew tokens exceed the
@@ -81,7 +90,12 @@ func Run(ctx context.Context, m *model.Model, tok needle.Tokenizer, probes []nee
 	if err := opts.Selector.Check(opts.Jobs); err != nil {
 		return nil, err
 	}
-	if err := CheckFit(probes, opts.MaxNewTokens, m.Options.MaxContext); err != nil {
+	so, err := opts.Session.Resolve(m.Config)
+	if err != nil {
+		return nil, err
+	}
+	opts.Session = so
+	if err := CheckFit(probes, opts.MaxNewTokens, so.MaxContext); err != nil {
 		return nil, err
 	}
 	decode := decodeFunc(greedy)
@@ -124,7 +138,7 @@ func Run(ctx context.Context, m *model.Model, tok needle.Tokenizer, probes []nee
 			return nil, err
 		}
 		start := time.Now()
-		rec, fed, err := runProbe(m, tok, p, opts, decode, stop, eos)
+		rec, fed, err := runProbe(ctx, m, tok, p, opts, decode, stop, eos)
 		tokens += fed
 		if err != nil {
 			return nil, fmt.Errorf("probe %d (length %d, depth %v): %w", p.Index, p.ContextLength, p.Depth, err)
@@ -147,14 +161,17 @@ func Run(ctx context.Context, m *model.Model, tok needle.Tokenizer, probes []nee
 }
 
 // runProbe evaluates one probe; it returns the tokens it fed.
-func runProbe(m *model.Model, tok needle.Tokenizer, p needle.Probe, opts Options, decode decodeFunc, stop func(int) bool, eos map[int]bool) (Probe, int, error) {
+func runProbe(ctx context.Context, m *model.Model, tok needle.Tokenizer, p needle.Probe, opts Options, decode decodeFunc, stop func(int) bool, eos map[int]bool) (Probe, int, error) {
 	ids := p.IDs
 	if len(ids) < 2 {
 		return Probe{}, 0, fmt.Errorf("prompt of %d tokens", len(ids))
 	}
 	sel := &selectObserver{s: opts.Selector, jobs: opts.Jobs, needKeys: NeedsKeys(opts.Jobs)}
-	full := m.NewSession()
-	if err := full.Prefill(ids[:len(ids)-1], sel); err != nil {
+	full, err := m.NewSession(opts.Session)
+	if err != nil {
+		return Probe{}, 0, err
+	}
+	if err := full.Prefill(ctx, ids[:len(ids)-1], sel); err != nil {
 		return Probe{}, len(ids) - 1, err
 	}
 	if sel.err != nil {
@@ -175,7 +192,7 @@ func runProbe(m *model.Model, tok needle.Tokenizer, p needle.Probe, opts Options
 		if err != nil {
 			return Probe{}, fed, fmt.Errorf("%s@%d: %w", job.Method, job.Budget, err)
 		}
-		out, err := decode(s, ids[len(ids)-1], opts.MaxNewTokens, stop)
+		out, err := decode(ctx, s, ids[len(ids)-1], opts.MaxNewTokens, stop)
 		fed += len(out)
 		if err != nil {
 			return Probe{}, fed, fmt.Errorf("%s@%d: %w", job.Method, job.Budget, err)
@@ -183,7 +200,7 @@ func runProbe(m *model.Model, tok needle.Tokenizer, p needle.Probe, opts Options
 		rec.Results[j] = score(job, out, sel.keep[j], prompt, layers, p.Answer, tok, eos, opts.SuccessRecall)
 	}
 	if fullJob >= 0 {
-		out, err := decode(full, ids[len(ids)-1], opts.MaxNewTokens, stop)
+		out, err := decode(ctx, full, ids[len(ids)-1], opts.MaxNewTokens, stop)
 		fed += len(out)
 		if err != nil {
 			return Probe{}, fed, fmt.Errorf("full: %w", err)

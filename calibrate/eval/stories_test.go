@@ -8,6 +8,7 @@ import (
 	"github.com/compresskv/compresskv/calibrate/selection"
 	"github.com/compresskv/compresskv/internal/testshared"
 	"github.com/compresskv/compresskv/model"
+	"github.com/compresskv/compresskv/model/modeltest"
 	"github.com/compresskv/compresskv/model/tokenizer"
 	"github.com/compresskv/compresskv/needle"
 )
@@ -18,7 +19,7 @@ import (
 // model is too small to retrieve, so nothing is asserted about recall.
 func TestStoriesMechanics(t *testing.T) {
 	dir := testshared.Require(t, "models/stories260K-f32")
-	m, err := model.Load(dir, model.Options{})
+	m, err := model.Load(dir, model.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,10 +46,7 @@ func TestStoriesMechanics(t *testing.T) {
 	}
 	stop := func(id int) bool { return id == m.Config.EOS[0] || strings.Contains(tok.Decode([]int{id}), "\n") }
 	for i, p := range probes {
-		out, err := m.NewSession().Generate(p.IDs, 10, stop, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		out := modeltest.Greedy(t, modeltest.NewSession(t, m, model.SessionOptions{}), p.IDs, 10, stop)
 		var text []int
 		for _, id := range out {
 			if id != m.Config.EOS[0] {

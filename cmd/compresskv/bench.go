@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -386,7 +387,7 @@ func benchModelSpeed(full *model.Config, opts *benchOptions, gemvGBs float64) (b
 	cfg.VocabSize = min(full.VocabSize, 1024)
 	cfg.MaxPositionEmbeddings = max(full.MaxPositionEmbeddings, opts.tokens+opts.steps+1)
 	w := model.RandomWeights(&cfg, kernels.BF16, 1)
-	mdl, err := model.New(&cfg, w, model.Options{MaxContext: opts.tokens + opts.steps + 1})
+	mdl, err := model.New(&cfg, w, model.LoadOptions{})
 	if err != nil {
 		return benchModel{}, fmt.Errorf("bench model %s: %w", full.Architecture, err)
 	}
@@ -401,9 +402,11 @@ func benchModelSpeed(full *model.Config, opts *benchOptions, gemvGBs float64) (b
 	prefill := math.Inf(1)
 	var sess *model.Session
 	for range 2 {
-		sess = mdl.NewSession()
+		if sess, err = mdl.NewSession(model.SessionOptions{MaxContext: opts.tokens + opts.steps + 1}); err != nil {
+			return benchModel{}, fmt.Errorf("bench model %s: %w", full.Architecture, err)
+		}
 		start := time.Now()
-		if err := sess.Prefill(ids[:opts.tokens], nil); err != nil {
+		if err := sess.Prefill(context.Background(), ids[:opts.tokens], nil); err != nil {
 			return benchModel{}, fmt.Errorf("bench prefill: %w", err)
 		}
 		prefill = min(prefill, time.Since(start).Seconds())

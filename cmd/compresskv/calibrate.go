@@ -201,6 +201,7 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 	}
 	defer lm.close()
 	m := lm.model
+	calOpts.Session = lm.session
 	if err := sameModel(p, m, opts.Profile); err != nil {
 		return err
 	}
@@ -214,8 +215,8 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 	if existing == nil {
 		// The forward-pass settings change the errors too: a checkpoint of
 		// another --kv-dtype, --chunk, --rope or --compute must not be resumed.
-		run := fmt.Sprintf("%s kv=%s chunk=%d rope=%s", p.Model.Fingerprint, opts.Runtime.kvCacheName(), opts.Runtime.Chunk, opts.Runtime.ropeName())
-		if c := opts.Runtime.computeName(); c != "" {
+		run := fmt.Sprintf("%s kv=%s chunk=%d rope=%s", p.Model.Fingerprint, lm.session.CacheDType, lm.session.Chunk, lm.session.Rope)
+		if c := lm.computeName(); c != "" {
 			run += " compute=" + c // f32 keeps the key of older journals
 		}
 		key := calibrate.JournalKey(run, datasets, p.Heads.Ranking, calOpts)
@@ -244,8 +245,8 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 		}
 		return err
 	}
-	c.KVCache, c.Rope, c.Compat = opts.Runtime.kvCacheName(), opts.Runtime.ropeName(), compat.String()
-	c.Compute = opts.Runtime.computeName()
+	c.KVCache, c.Rope, c.Compat = lm.session.CacheDType.String(), lm.session.Rope.String(), compat.String()
+	c.Compute = lm.computeName()
 	p.Calibration = c
 	if err := schema.Validate(p); err != nil {
 		return fmt.Errorf("calibrated profile does not validate (a bug): %w", err)
@@ -325,18 +326,18 @@ func calibrationData(opts *calibrateOptions, compat needle.Compat, needles *prob
 		d := calibrate.Dataset{Name: "needles", MaxNew: opts.MaxNew}
 		tooLong, longest := 0, 0
 		for _, pr := range probes {
-			if len(pr.IDs)+opts.MaxNew > m.Options.MaxContext {
+			if len(pr.IDs)+opts.MaxNew > lm.session.MaxContext {
 				tooLong, longest = tooLong+1, max(longest, len(pr.IDs))
 				continue
 			}
 			d.Prompts = append(d.Prompts, pr.IDs)
 		}
 		if len(d.Prompts) == 0 {
-			return nil, usagef("built-in needle probes: none fits the model's context of %d tokens with --max-new %d (shortest needs %d); set --needle-lengths", m.Options.MaxContext, opts.MaxNew, len(probes[0].IDs)+opts.MaxNew)
+			return nil, usagef("built-in needle probes: none fits the model's context of %d tokens with --max-new %d (shortest needs %d); set --needle-lengths", lm.session.MaxContext, opts.MaxNew, len(probes[0].IDs)+opts.MaxNew)
 		}
 		if tooLong > 0 {
 			fmt.Fprintf(warn, "compresskv: note: %d of %d needle probes (up to %d tokens) do not fit the model's context of %d tokens with --max-new %d and are left out; set --needle-lengths to choose\n",
-				tooLong, len(probes), longest, m.Options.MaxContext, opts.MaxNew)
+				tooLong, len(probes), longest, lm.session.MaxContext, opts.MaxNew)
 		}
 		datasets = append(datasets, d)
 	}

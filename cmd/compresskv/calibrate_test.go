@@ -28,7 +28,7 @@ const calibrateTinyConfig = `{"model_type": "llama", "hidden_size": 32, "num_hid
 // dir whose SRH scores give ranking.
 func rankedTestProfile(t *testing.T, modelDir, path string, ranking [][]int) {
 	t.Helper()
-	m, err := model.Load(modelDir, model.Options{})
+	m, err := model.Load(modelDir, model.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/compresskv/compresskv/calibrate/eval"
 	"github.com/compresskv/compresskv/calibrate/selection"
 	"github.com/compresskv/compresskv/internal/atomicfile"
-	"github.com/compresskv/compresskv/model/kernels"
 	"github.com/compresskv/compresskv/needle"
 	"github.com/compresskv/compresskv/profile"
 	"github.com/compresskv/compresskv/profile/schema"
@@ -229,7 +228,7 @@ func runEval(opts *evalOptions, s *streams) error {
 	if err != nil {
 		return err
 	}
-	if err := eval.CheckFit(probes, opts.MaxNew, m.Options.MaxContext); err != nil {
+	if err := eval.CheckFit(probes, opts.MaxNew, lm.session.MaxContext); err != nil {
 		return usagef("%v; lower --max-length or --lengths", err)
 	}
 
@@ -266,22 +265,18 @@ func runEval(opts *evalOptions, s *streams) error {
 		return usagef("%v", err)
 	}
 
-	elem := 4
-	if m.Options.KVDType == kernels.BF16 {
-		elem = 2
-	}
 	settings := eval.Settings{
 		Methods: methods, Budgets: budgets, Window: params.Window, Kernel: params.Kernel, Pooling: string(params.Pooling),
 		TopK: topK, PyramidBeta: opts.PyramidBeta, ReferenceGrouping: opts.ReferenceGrouping,
 		MaxNewTokens: opts.MaxNew, SuccessRecall: eval.DefaultSuccessRecall,
-		KVCache: opts.Runtime.kvCacheName(), KVBytesPerToken: 2 * cfg.NumKVHeads * cfg.HeadDim * elem,
+		KVCache: lm.session.CacheDType.String(), KVBytesPerToken: 2 * cfg.NumKVHeads * cfg.HeadDim * lm.session.CacheDType.Bytes(),
 	}
 	info := inputs.info()
 	grid := eval.Grid{
 		Template: info.Template, Haystack: info.Haystack, HaystackSeed: info.HaystackSeed,
 		Needles: info.Needles, NeedleSeed: info.NeedleSeed, NeedleCount: info.NeedleCount,
 		ContextLengths: info.ContextLengths, Depths: info.Depths, Buffer: info.Buffer,
-		PrefillChunk: opts.Runtime.Chunk, Skipped: len(skips), SkipReasons: map[string]int{},
+		PrefillChunk: lm.session.Chunk, Skipped: len(skips), SkipReasons: map[string]int{},
 	}
 	if opts.Distractors > 0 {
 		grid.Distractors, grid.DistractorSeed = opts.Distractors, distractorSeed
@@ -321,7 +316,7 @@ func runEval(opts *evalOptions, s *streams) error {
 	defer stop()
 	bar := newProgressBar(s.err, opts.progress, "probes")
 	done, err := eval.Run(ctx, m, tok, probes, eval.Options{
-		Jobs: jobs, Selector: sel, MaxNewTokens: opts.MaxNew, Shard: shard, Checkpoint: ckpt,
+		Jobs: jobs, Selector: sel, MaxNewTokens: opts.MaxNew, Shard: shard, Checkpoint: ckpt, Session: lm.session,
 		Progress: func(p eval.Progress) { bar.update(p.Done, p.Total, p.Resumed, p.Tokens) },
 	})
 	bar.finish()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -112,7 +113,7 @@ func runGenerate(opts *generateOptions, s *streams) error {
 	if tok != nil {
 		stops = append(stops, tok.EOS()...)
 	}
-	fed, generated, logits, err := greedy(m, prompt, opts.MaxNew, func(id int) bool { return slices.Contains(stops, id) }, opts.Logits != "")
+	fed, generated, logits, err := greedy(m, lm.session, prompt, opts.MaxNew, func(id int) bool { return slices.Contains(stops, id) }, opts.Logits != "")
 	if err != nil {
 		return err
 	}
@@ -149,37 +150,35 @@ func runGenerate(opts *generateOptions, s *streams) error {
 // greedy feeds prompt and decodes greedily up to maxNew tokens or a stop
 // token. With keepLogits every generated token is also fed (one at a time)
 // so that fed and logits ([len(fed), vocab]) cover every position; without
-// it the last token is not fed, as in Session.Generate.
-func greedy(m *model.Model, prompt []int, maxNew int, stop func(int) bool, keepLogits bool) (fed, generated []int, logits []float32, err error) {
-	s := m.NewSession()
+// it the last token is not fed.
+func greedy(m *model.Model, so model.SessionOptions, prompt []int, maxNew int, stop func(int) bool, keepLogits bool) (fed, generated []int, logits []float32, err error) {
+	s, err := m.NewSession(so)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx := context.Background()
 	if keepLogits {
-		logits, err = s.PrefillAll(prompt, nil)
+		logits, err = s.PrefillAll(ctx, prompt, nil)
 	} else {
-		err = s.Prefill(prompt, nil)
+		err = s.Prefill(ctx, prompt, nil)
 	}
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	fed = slices.Clone(prompt)
-	for len(generated) < maxNew {
-		next := model.Argmax(s.Logits())
-		generated = append(generated, next)
-		last := stop(next) || len(generated) == maxNew
-		if (last && !keepLogits) || s.Len() >= m.Options.MaxContext {
-			break
-		}
-		if err := s.Step(next, nil); err != nil {
-			return nil, nil, nil, err
-		}
-		fed = append(fed, next)
-		if keepLogits {
-			logits = append(logits, s.Logits()...)
-		}
-		if last {
-			break
-		}
+	if maxNew == 0 {
+		return fed, nil, logits, nil
 	}
-	return fed, generated, logits, nil
+	res, err := s.Decode(ctx, model.DecodeOptions{
+		MaxNew:     maxNew,
+		Stop:       func(_, id int) bool { return stop(id) },
+		FeedLast:   keepLogits,
+		KeepLogits: keepLogits,
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return append(fed, res.Fed...), res.IDs, append(logits, res.Logits...), nil
 }
 
 // writeLogits writes input_ids (I32 [n]) and logits (F32 [n, vocab]).

@@ -101,7 +101,7 @@ func TestGenerateLogits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := model.Load(dir, model.Options{})
+	m, err := model.Load(dir, model.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestGenerateLogits(t *testing.T) {
 	for i, v := range ids64 {
 		ids[i] = int(v)
 	}
-	want, err := m.NewSession().PrefillAll(ids, nil)
+	want, err := modeltest.NewSession(t, m, model.SessionOptions{}).PrefillAll(t.Context(), ids, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestGenerateUsage(t *testing.T) {
 		{[]string{"--ids", "1"}, 2, "--model is required"},
 		{[]string{"--model", dir}, 2, "give exactly one of --prompt and --ids"},
 		{[]string{"--model", dir, "--ids", "1", "--prompt", "x"}, 2, "give exactly one of --prompt and --ids"},
-		{[]string{"--model", dir, "--ids", "1", "--kv-dtype", "f16"}, 2, `--kv-dtype "f16": want f32 or bf16`},
+		{[]string{"--model", dir, "--ids", "1", "--kv-dtype", "f16"}, 2, `--kv-dtype: KV cache dtype "f16" is not supported`},
 		{[]string{"--model", dir, "--ids", "1", "--chunk", "0"}, 2, "--chunk 0: want a positive chunk size"},
 		{[]string{"--model", dir, "--ids", "x"}, 2, "invalid argument"},
 		{[]string{"--model", dir, "--prompt", "hello"}, 1, "--prompt needs a tokenizer.json"},

@@ -12,7 +12,6 @@ import (
 
 	"github.com/compresskv/compresskv/model"
 	"github.com/compresskv/compresskv/model/hfhub"
-	"github.com/compresskv/compresskv/model/kernels"
 	"github.com/compresskv/compresskv/model/tokenizer"
 	"github.com/compresskv/compresskv/profile"
 	"github.com/compresskv/compresskv/profile/schema"
@@ -27,8 +26,9 @@ type loadedModel struct {
 	name         string // how errors name the folder: "--model DIR" or "the built-in synthetic model"
 	tokenizerDir string
 	tok          *tokenizer.Tokenizer
-	snapshot     hfhub.Snapshot // the Hugging Face id and revision --model named, if it named one
-	cleanup      func()         // removes a temporary copy of the synthetic model
+	snapshot     hfhub.Snapshot       // the Hugging Face id and revision --model named, if it named one
+	session      model.SessionOptions // --chunk and --kv-dtype, resolved for the model
+	cleanup      func()               // removes a temporary copy of the synthetic model
 }
 
 // addModelFlags declares --model and --tokenizer of the commands that run
@@ -54,55 +54,58 @@ func addRuntimeFlags(fs *pflag.FlagSet, rf *runtimeFlags) {
 	fs.StringVar(&rf.Compute, "compute", "f32", "arithmetic of the layer projections: f32, or bf16 (bf16 activations and weights, float32 sums, as a GPU's bf16 matmul; about twice as fast on CPUs with AVX512_BF16)")
 }
 
-// options turns the flags into model options, or a usage error.
-func (rf runtimeFlags) options() (model.Options, error) {
+// options turns the flags into session and load options, or a usage error.
+func (rf runtimeFlags) options() (model.SessionOptions, model.LoadOptions, error) {
 	if rf.Chunk <= 0 {
-		return model.Options{}, usagef("--chunk %d: want a positive chunk size", rf.Chunk)
+		return model.SessionOptions{}, model.LoadOptions{}, usagef("--chunk %d: want a positive chunk size", rf.Chunk)
 	}
-	kv, ok := map[string]kernels.DType{"f32": kernels.F32, "bf16": kernels.BF16}[strings.ToLower(rf.KVDType)]
-	if !ok {
-		return model.Options{}, usagef("--kv-dtype %q: want f32 or bf16", rf.KVDType)
+	kv, err := model.ParseCacheDType(rf.KVDType)
+	if err != nil {
+		return model.SessionOptions{}, model.LoadOptions{}, usagef("--kv-dtype: %v", err)
 	}
 	rope, err := model.ParseRopeArithmetic(strings.ToLower(rf.Rope))
 	if err != nil {
-		return model.Options{}, usagef("--rope %q: want hf or exact", rf.Rope)
+		return model.SessionOptions{}, model.LoadOptions{}, usagef("--rope %q: want hf or exact", rf.Rope)
 	}
 	compute, err := model.ParseComputeDType(rf.Compute)
 	if err != nil {
-		return model.Options{}, usagef("--compute %q: want f32 or bf16", rf.Compute)
+		return model.SessionOptions{}, model.LoadOptions{}, usagef("--compute %q: want f32 or bf16", rf.Compute)
 	}
-	return model.Options{ChunkSize: rf.Chunk, KVDType: kv, Rope: rope, Compute: compute}, nil
+	return model.SessionOptions{Chunk: rf.Chunk, CacheDType: kv, Rope: rope}, model.LoadOptions{Compute: compute}, nil
 }
 
-// ropeName is the --rope value as profiles record it.
-func (rf runtimeFlags) ropeName() string { return strings.ToLower(rf.Rope) }
-
-// load checks the flags and loads the model with them (see loadModel).
+// load checks the flags, loads the model and resolves the session options
+// for it (see loadModel).
 func (rf runtimeFlags) load(modelDir, tokenizerDir string) (*loadedModel, error) {
-	o, err := rf.options()
+	o, lo, err := rf.options()
 	if err != nil {
 		return nil, err
 	}
-	return loadModel(modelDir, tokenizerDir, o)
+	lm, err := loadModel(modelDir, tokenizerDir, lo)
+	if err != nil {
+		return nil, err
+	}
+	if lm.session, err = o.Resolve(lm.model.Config); err != nil {
+		lm.close()
+		return nil, usagef("%v", err)
+	}
+	return lm, nil
 }
 
-// computeName is the --compute value as profiles record it: empty for f32
+// computeName is the compute dtype as profiles record it: empty for f32
 // (the field is then absent, as in files written before it existed).
-func (rf runtimeFlags) computeName() string {
-	if c := strings.ToLower(rf.Compute); c != "f32" {
-		return c
+func (c *loadedModel) computeName() string {
+	if cd := c.model.Compute(); cd != model.ComputeF32 {
+		return cd.String()
 	}
 	return ""
 }
 
-// kvCacheName is the --kv-dtype value as profiles record it.
-func (rf runtimeFlags) kvCacheName() string { return strings.ToLower(rf.KVDType) }
-
 // loadModel loads --model (empty: the built-in synthetic model, written to
-// the user cache on first use) with options o; the tokenizer is read from
-// tokenizerDir (empty: the model folder) when asked for. Close it when the
-// command is done.
-func loadModel(modelDir, tokenizerDir string, o model.Options) (*loadedModel, error) {
+// the user cache on first use); the tokenizer is read from
+// tokenizerDir (empty: the model folder) when asked for; lo says how the
+// weights are held. Close it when the command is done.
+func loadModel(modelDir, tokenizerDir string, lo model.LoadOptions) (*loadedModel, error) {
 	c := &loadedModel{dir: modelDir, name: "--model " + modelDir, tokenizerDir: tokenizerDir, cleanup: func() {}}
 	if modelDir == "" {
 		dir, cleanup, err := syntheticModelDir()
@@ -120,7 +123,7 @@ func loadModel(modelDir, tokenizerDir string, o model.Options) (*loadedModel, er
 	if c.tokenizerDir == "" {
 		c.tokenizerDir = c.dir
 	}
-	m, err := loadCheckedModel(c.dir, c.name, o)
+	m, err := loadCheckedModel(c.dir, c.name, lo)
 	if err != nil {
 		c.cleanup()
 		return nil, err
@@ -147,7 +150,7 @@ func (c *loadedModel) close() {
 // path that is not one is a usage error naming it (as name); problems inside
 // the checkpoint (an unsupported model_type, missing tensors) are plain
 // errors from the model package, which name the file.
-func loadCheckedModel(dir, name string, o model.Options) (*model.Model, error) {
+func loadCheckedModel(dir, name string, lo model.LoadOptions) (*model.Model, error) {
 	info, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -160,7 +163,7 @@ func loadCheckedModel(dir, name string, o model.Options) (*model.Model, error) {
 	if _, err := os.Stat(filepath.Join(dir, "config.json")); errors.Is(err, fs.ErrNotExist) {
 		return nil, usagef("%s: no config.json in this folder (want a Hugging Face checkpoint folder: config.json + *.safetensors)", name)
 	}
-	return model.Load(dir, o)
+	return model.Load(dir, lo)
 }
 
 // tokenizer loads tokenizer.json once (from --tokenizer or the model folder).

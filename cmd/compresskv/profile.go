@@ -177,7 +177,7 @@ func runProfile(opts *profileOptions, s *streams) error {
 		return err
 	}
 	// Said before building the prompts, which takes a while for a long grid.
-	if err := profile.CheckGrid(inputs.grid.ContextLengths, opts.MaxNew, m.Options.MaxContext); err != nil {
+	if err := profile.CheckGrid(inputs.grid.ContextLengths, opts.MaxNew, lm.session.MaxContext); err != nil {
 		return usagef("%v; lower --max-length or --lengths", err)
 	}
 	probes, skips, err := inputs.buildSome(tok)
@@ -186,7 +186,7 @@ func runProfile(opts *profileOptions, s *streams) error {
 		return err
 	}
 	// Refused before any compute (exit 2); Run checks it too.
-	if err := profile.CheckFit(probes, opts.MaxNew, m.Options.MaxContext); err != nil {
+	if err := profile.CheckFit(probes, opts.MaxNew, lm.session.MaxContext); err != nil {
 		return usagef("%v; lower --max-length or --lengths", err)
 	}
 	runOpts := profile.Options{
@@ -198,10 +198,11 @@ func runProfile(opts *profileOptions, s *streams) error {
 		PrefixReuse:   opts.PrefixReuse,
 		UntilStable:   opts.UntilStable,
 		StableWindow:  opts.StableWindow,
+		Session:       lm.session,
 	}
 	info := inputs.info()
-	info.KVCache, info.PrefillChunk, info.Rope = opts.Runtime.kvCacheName(), opts.Runtime.Chunk, opts.Runtime.ropeName()
-	info.Compute = opts.Runtime.computeName()
+	info.KVCache, info.PrefillChunk, info.Rope = lm.session.CacheDType.String(), lm.session.Chunk, lm.session.Rope.String()
+	info.Compute = lm.computeName()
 	header := profile.NewHeader(schema.Tool{Name: "compresskv", Version: version}, lm.info(), info, probes, skips, runOpts)
 
 	journal := opts.Output + ".partial.jsonl"
@@ -292,9 +293,12 @@ func checkMinSuccess(p *schema.Profile, output string, minSuccess int) error {
 // printPlan prints what the run will cost, with the wall time projected
 // from a short calibration run of the model itself.
 func printPlan(w io.Writer, lm *loadedModel, probes []needle.Probe, runOpts profile.Options, what string) error {
-	p := profile.Plan(lm.model, probes, runOpts, weightFileBytes(lm.dir))
+	p, err := profile.Plan(lm.model, probes, runOpts, weightFileBytes(lm.dir))
+	if err != nil {
+		return err
+	}
 	cfg := lm.model.Config
-	rates, err := plan.Calibrate(lm.model, func() model.Observer { return profile.CostObserver(cfg.NumLayers, cfg.NumHeads) })
+	rates, err := plan.Calibrate(lm.model, lm.session, func() model.Observer { return profile.CostObserver(cfg.NumLayers, cfg.NumHeads) })
 	if err != nil {
 		return err
 	}

@@ -317,7 +317,7 @@ func TestProfileRuntimeSettings(t *testing.T) {
 	if code, _, errOut := runCLI(append(shardArgs, "--kv-dtype", "bf16", "--rope", "exact")...); code != exitFailure || !strings.Contains(errOut, "checkpoint was written with --rope hf, this run has --rope exact") {
 		t.Errorf("--rope exact run over an hf shard file: exit %d, stderr %q; want a refusal naming --rope", code, errOut)
 	}
-	if code, _, errOut := runCLI("profile", "-o", out, "--kv-dtype", "f16"); code != exitUsage || !strings.Contains(errOut, `--kv-dtype "f16": want f32 or bf16`) {
+	if code, _, errOut := runCLI("profile", "-o", out, "--kv-dtype", "f16"); code != exitUsage || !strings.Contains(errOut, `--kv-dtype: KV cache dtype "f16" is not supported`) {
 		t.Errorf("--kv-dtype f16: exit %d, stderr %q", code, errOut)
 	}
 	if code, _, errOut := runCLI("profile", "-o", out, "--rope", "float64"); code != exitUsage || !strings.Contains(errOut, `--rope "float64": want hf or exact`) {

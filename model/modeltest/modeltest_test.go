@@ -55,7 +55,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	if _, err := RandomCheckpoint(dir, cfgJSON, 5, kernels.BF16); err != nil {
 		t.Fatal(err)
 	}
-	m, err := model.Load(dir, model.Options{})
+	m, err := model.Load(dir, model.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

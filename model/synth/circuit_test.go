@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/compresskv/compresskv/model"
+	"github.com/compresskv/compresskv/model/modeltest"
 )
 
 // TestPositionalMargin checks the claim behind positional heads: with the
@@ -157,7 +158,7 @@ func headPatterns(t *testing.T, o Options) {
 	ids = append(ids, ids[src:src+length]...)
 
 	rec := &attentionRecorder{}
-	s := m.NewSession()
+	s := modeltest.NewSession(t, m, model.SessionOptions{})
 	predicted := 0
 	for i, id := range ids {
 		if err := s.Step(id, rec); err != nil {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/compresskv/compresskv/model"
+	"github.com/compresskv/compresskv/model/modeltest"
 	"github.com/compresskv/compresskv/model/tokenizer"
 	"github.com/compresskv/compresskv/needle"
 )
@@ -36,8 +37,8 @@ func runProbes(t *testing.T, m *model.Model, tok *tokenizer.Tokenizer, probes []
 	sc := probeScores{srh: grid(), retrieval: grid()}
 	const maxNew = 16
 	for _, p := range probes {
-		s := m.NewSession()
-		if err := s.Prefill(p.IDs[:len(p.IDs)-1], nil); err != nil {
+		s := modeltest.NewSession(t, m, model.SessionOptions{})
+		if err := s.Prefill(t.Context(), p.IDs[:len(p.IDs)-1], nil); err != nil {
 			t.Fatal(err)
 		}
 		rec := &attentionRecorder{}

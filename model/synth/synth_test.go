@@ -94,7 +94,7 @@ func writeModel(t *testing.T, o Options) (*Info, *model.Model, *tokenizer.Tokeni
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := model.Load(dir, model.Options{})
+	m, err := model.Load(dir, model.LoadOptions{})
 	if err != nil {
 		t.Fatalf("model.Load of the written folder: %v", err)
 	}

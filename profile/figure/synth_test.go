@@ -22,7 +22,7 @@ func synthProfile(t *testing.T) (*schema.Profile, map[int]int) {
 	if _, err := synth.Write(dir, opts); err != nil {
 		t.Fatal(err)
 	}
-	m, err := model.Load(dir, model.Options{})
+	m, err := model.Load(dir, model.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
