@@ -68,6 +68,15 @@ func ReadPartial(path string) (*Partial, error) {
 	return &Partial{Path: path, Header: f.Header, Records: f.Records, Complete: f.Complete}, nil
 }
 
+// ParsePartial is ReadPartial of a file's bytes; path names the file.
+func ParsePartial(data []byte, path string) (*Partial, error) {
+	f, err := partialLayout.Parse(data, path)
+	if err != nil {
+		return nil, err
+	}
+	return &Partial{Path: path, Header: f.Header, Records: f.Records, Complete: f.Complete}, nil
+}
+
 // checkRecord checks a record's matrices against the model shape.
 func checkRecord(r *Record, m *schema.Model) error {
 	if r.Index != r.Result.Index {

@@ -130,12 +130,22 @@ func (l Layout[H, R]) Read(path string) (*File[H, R], error) {
 	return f, err
 }
 
+// Parse is Read of a file's bytes; path names the file in errors.
+func (l Layout[H, R]) Parse(data []byte, path string) (*File[H, R], error) {
+	f, _, err := l.parse(data, path)
+	return f, err
+}
+
 // read is Read, also saying whether the file ended in a torn line.
 func (l Layout[H, R]) read(path string) (*File[H, R], bool, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, false, err
 	}
+	return l.parse(data, path)
+}
+
+func (l Layout[H, R]) parse(data []byte, path string) (*File[H, R], bool, error) {
 	f := &File[H, R]{}
 	n := 0
 	for len(data) > 0 {

@@ -71,3 +71,44 @@ func FuzzEncode(f *testing.F) {
 		m.Decode(m.Encode(s, false))
 	})
 }
+
+// FuzzTokenizerConfig: a tokenizer_config.json of any content beside a
+// valid tokenizer.json never panics Parse; whatever it accepts has its
+// special-token ids in range, and encodes and decodes.
+func FuzzTokenizerConfig(f *testing.F) {
+	tokJSON := []byte(`{"model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2,"<s>":3,"</s>":4},"merges":[["a","b"]]},"added_tokens":[{"id":3,"content":"<s>","special":true},{"id":4,"content":"</s>","special":true}]}`)
+	for _, name := range []string{"mistral", "qwen2"} {
+		cfg, err := os.ReadFile(filepath.Join("testdata", name, "tokenizer_config.json"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(cfg)
+	}
+	f.Add([]byte(`{"bos_token":"<s>","eos_token":{"content":"</s>"},"add_bos_token":true,"add_eos_token":true,"chat_template":"{{ '<|im_start|>' }}"}`))
+	f.Add([]byte(`{"chat_template":[{"name":"default","template":"[INST]"},{"name":"tool_use","template":"x"}]}`))
+	f.Add([]byte(`{"bos_token":"<missing>","clean_up_tokenization_spaces":true}`))
+	f.Add([]byte(`{"bos_token":null,"chat_template":7}`))
+	f.Fuzz(func(t *testing.T, cfgJSON []byte) {
+		tok, err := Parse(tokJSON, cfgJSON, "fuzz")
+		if err != nil {
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error of more than one line: %q", err)
+			}
+			return
+		}
+		bos, _ := tok.BOS()
+		for _, id := range append(tok.EOS(), bos) {
+			if id < -1 || id >= tok.VocabSize() {
+				t.Fatalf("special id %d outside [-1, %d)", id, tok.VocabSize())
+			}
+		}
+		_ = tok.ChatTemplate()
+		ids := tok.Encode("ab ba", true)
+		for _, id := range ids {
+			if id < 0 || id >= tok.VocabSize() {
+				t.Fatalf("id %d out of [0, %d)", id, tok.VocabSize())
+			}
+		}
+		tok.Decode(ids)
+	})
+}
