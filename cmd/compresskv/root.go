@@ -120,7 +120,9 @@ func applyConfig(cmd *cobra.Command, v *viper.Viper, configFile string) error {
 		v.SetConfigFile(configFile)
 		v.SetConfigType("yaml")
 		if err := v.ReadInConfig(); err != nil {
-			return usagef("--config %s: %v", configFile, err)
+			// The YAML parser's errors span lines ("unmarshal errors:\n
+			// line 1: ..."); errors here are one line.
+			return usagef("--config %s: %s", configFile, strings.Join(strings.Fields(err.Error()), " "))
 		}
 	}
 	var ferr error
