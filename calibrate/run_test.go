@@ -3,6 +3,7 @@ package calibrate
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -396,5 +397,64 @@ func TestFirstTokenNeverEOS(t *testing.T) {
 	}
 	if got.Steps != want || want < 1 {
 		t.Fatalf("steps = %d, want %d (first token %d instead of EOS %d, then %v)", got.Steps, want, first, eos, rest)
+	}
+}
+
+// TestCancelDuringPrefill: a cancellation (Ctrl-C) after the first prompt
+// is journaled stops the run inside the second prompt's prefill (Prefill
+// checks the context before each of its 4-token chunks; model's
+// TestPrefillCancel shows it stops there), Run returns context.Canceled,
+// the journal keeps the finished prompt and not the interrupted one, and
+// resuming gives the uninterrupted result.
+func TestCancelDuringPrefill(t *testing.T) {
+	m, _ := tinyModel(t)
+	ranking := [][]int{{3, 0, 1, 2}, {1, 2, 0, 3}, {0, 3, 2, 1}}
+	rng := rand.New(rand.NewPCG(9, 10))
+	datasets := []Dataset{{Name: "long", MaxNew: 4, Prompts: [][]int{randomPrompt(rng, 20, m.Config.VocabSize), randomPrompt(rng, 240, m.Config.VocabSize)}}}
+	opts := testOptions()
+	opts.Session.Chunk = 4
+	opts.Workers = 1
+	want, err := Run(t.Context(), m, datasets, ranking, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	path := filepath.Join(t.TempDir(), "out.json.calibrate.jsonl")
+	key := JournalKey(m.Fingerprint(), datasets, ranking, opts)
+	j, err := OpenJournal(path, key, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	opts.Journal = j
+	opts.Progress = func(done, _, _ int) {
+		if done == 1 {
+			cancel() // the second prompt has not started its prefill yet
+		}
+	}
+	if _, err := Run(ctx, m, datasets, ranking, opts); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled run: %v, want context.Canceled", err)
+	}
+	j.Close()
+
+	j, err = OpenJournal(path, key, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	if _, ok := j.done("long", 0); !ok {
+		t.Error("the finished prompt is not in the journal")
+	}
+	if _, ok := j.done("long", 1); ok {
+		t.Error("the interrupted prompt is in the journal")
+	}
+	opts.Journal, opts.Progress = j, nil
+	got, err := Run(t.Context(), m, datasets, ranking, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := marshal(t, want), marshal(t, got); !bytes.Equal(a, b) {
+		t.Errorf("resumed run differs from an uninterrupted one:\n%s\n%s", a, b)
 	}
 }
