@@ -203,8 +203,29 @@ func Run(ctx context.Context, m *model.Model, tok needle.Tokenizer, probes []nee
 	for _, id := range m.Config.EOS {
 		eos[id] = true
 	}
+	if opts.PrefixReuse && dynamicPastContext(m.Config, probes) {
+		// Dynamic NTK rotates every position of a prefill call with the base
+		// of the call's final length once it passes max_position_embeddings:
+		// a prefix cached by a probe of another length would hold other bits.
+		opts.PrefixReuse = false
+	}
 	newSession := func() (session, error) { return m.NewSession(so) }
 	return run(ctx, newSession, func(id int) bool { return eos[id] }, m.Config.NumLayers, m.Config.NumHeads, tok, probes, opts, progress)
+}
+
+// dynamicPastContext reports whether cfg's dynamic NTK scaling changes the
+// rotation of some probe's prompt (one longer than max_position_embeddings),
+// which makes a reused prefix differ from a fresh prefill.
+func dynamicPastContext(cfg *model.Config, probes []needle.Probe) bool {
+	if cfg.RopeScaling == nil || cfg.RopeScaling.Type != "dynamic" {
+		return false
+	}
+	for _, p := range probes {
+		if len(p.IDs) > cfg.MaxPositionEmbeddings {
+			return true
+		}
+	}
+	return false
 }
 
 func run(ctx context.Context, newSession newSessionFunc, eos func(int) bool, layers, heads int, tok needle.Tokenizer, probes []needle.Probe, opts Options, progress func(Progress)) (*Result, error) {

@@ -356,3 +356,25 @@ func TestCheckFit(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestDynamicPastContextTurnsReuseOff: only dynamic NTK scaling with a
+// prompt past max_position_embeddings makes a cached prefix differ.
+func TestDynamicPastContextTurnsReuseOff(t *testing.T) {
+	probes := []needle.Probe{{IDs: make([]int, 100)}, {IDs: make([]int, 300)}}
+	tests := []struct {
+		scaling *model.RopeScaling
+		maxPos  int
+		want    bool
+	}{
+		{nil, 200, false},
+		{&model.RopeScaling{Type: "linear", Factor: 2}, 200, false},
+		{&model.RopeScaling{Type: "dynamic", Factor: 2}, 300, false},
+		{&model.RopeScaling{Type: "dynamic", Factor: 2}, 299, true},
+	}
+	for _, tt := range tests {
+		cfg := &model.Config{RopeScaling: tt.scaling, MaxPositionEmbeddings: tt.maxPos}
+		if got := dynamicPastContext(cfg, probes); got != tt.want {
+			t.Errorf("scaling %+v, max positions %d: %v, want %v", tt.scaling, tt.maxPos, got, tt.want)
+		}
+	}
+}
