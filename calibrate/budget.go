@@ -11,7 +11,7 @@ import (
 
 // Allocate splits a total budget of avg*L tokens over the L layers in
 // proportion to their layer scores, exactly as the CompressKV reference's
-// error_aware_layer_budget_allocation does (docs/METHOD.md, section 4):
+// error_aware_layer_budget_allocation does (docs/method.md, section 6):
 //
 //	T = avg*L, m = floor, M = ceilingFactor*avg
 //	b_l = clip(m + round(score_l * (T - m*L)), m, M)

@@ -1,6 +1,6 @@
 // Package calibrate measures how much each layer of a model suffers when
 // its KV cache is cut, and turns that into per-layer budgets: the
-// error-aware allocation of CompressKV (docs/METHOD.md, section 4).
+// error-aware allocation of CompressKV (docs/method.md, sections 4-6).
 //
 // Run drives the forward pass with an ErrorObserver: the model decodes
 // greedily with its full cache, and at every step each layer's attention is

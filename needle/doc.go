@@ -1,7 +1,7 @@
 // Package needle builds the needle-in-a-haystack probe prompts that
 // compresskv profiles attention heads on, locates the answer span inside
 // each prompt's token ids, and scores a model's response with ROUGE-1
-// recall (the success gate of METHOD.md section 2).
+// recall (the success gate of docs/method.md section 2).
 //
 // What it provides:
 //   - needles: loaded from the reference's JSONL (needle, question,

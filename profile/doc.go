@@ -1,5 +1,5 @@
 // Package profile scores the attention heads of a model on needle probes
-// (METHOD.md section 2) and assembles the head part of a compresskv profile
+// (docs/method.md section 2) and assembles the head part of a compresskv profile
 // (profile/schema): per-probe scoring, the mean over successful probes, the
 // per-layer rankings, a crash-safe checkpoint journal, shards and their
 // merge.

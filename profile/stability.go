@@ -10,7 +10,7 @@ import (
 // recorded in the profile) so that equal probes give equal bytes.
 const (
 	// StabilityTopK is the size of the top set compared: the CompressKV
-	// selection's k (METHOD.md section 3), the part of a ranking that
+	// selection's k (docs/method.md section 3), the part of a ranking that
 	// inference consumes; H-1 for a model with at most 4 heads per layer.
 	StabilityTopK = 4
 	// StabilityResamples is the number of bootstrap resamples. With 200 a

@@ -1,7 +1,7 @@
 // Package eval measures needle-in-a-haystack retrieval under a compressed
 // KV cache: per probe, one full prefill; then, for every method (full,
 // StreamingLLM, SnapKV, PyramidKV, CompressKV, CompressKV with uniform
-// budgets) and every average budget, the selection of docs/METHOD.md
+// budgets) and every average budget, the selection of docs/method.md
 // section 3 made once from the last window queries, a gathered copy of the
 // cache holding only the kept positions, greedy decoding from that copy,
 // and the response scored against the answer with ROUGE-1 recall (and

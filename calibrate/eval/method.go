@@ -11,7 +11,7 @@ import (
 // Method is one way of cutting the KV cache after prefill.
 type Method string
 
-// The methods eval compares (docs/METHOD.md section 3).
+// The methods eval compares (docs/method.md section 3).
 const (
 	// Full keeps every position: the uncompressed model.
 	Full Method = "full"

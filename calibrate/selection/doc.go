@@ -4,7 +4,7 @@
 // layer vote once for every KV head), and the baselines SnapKV (every query
 // head votes for its own KV head), PyramidKV (SnapKV with budgets falling
 // linearly across layers) and StreamingLLM (attention sinks plus the most
-// recent tokens). See docs/METHOD.md, section 3.
+// recent tokens). See docs/method.md, section 3.
 //
 // Every function is pure: it reads post-RoPE queries and keys given as
 // slices and returns kept positions sorted ascending. The package is shared

@@ -27,8 +27,8 @@ func newBudgetCommand(s *streams) *cobra.Command {
 		Short: "Print the per-layer KV budgets of a calibrated profile for any average budget",
 		Long: `budget allocates avg x layers tokens over the layers of a calibrated profile
 from its stored layer scores, with the profile's floor and ceiling factor,
-exactly as calibrate does for the averages it stores (docs/METHOD.md,
-section 4). Nothing is recomputed on the model.`,
+exactly as calibrate does for the averages it stores (docs/method.md,
+section 6). Nothing is recomputed on the model.`,
 		Example: `  compresskv budget llama.json --avg 256
   compresskv budget llama.json --avg 96 --json`,
 		Args: cobra.MaximumNArgs(1),

@@ -60,7 +60,7 @@ func newCalibrateCommand(s *streams) *cobra.Command {
 		Use:   "calibrate",
 		Short: "Measure per-layer eviction errors and write error-aware layer budgets into a profile",
 		Long: `calibrate completes a profile with per-layer KV-cache budgets (CompressKV's
-error-aware allocation, docs/METHOD.md section 4). Each calibration prompt
+error-aware allocation, docs/method.md sections 4-6). Each calibration prompt
 is decoded greedily with the full cache; at every step each layer's
 attention is recomputed over only the --budget tokens the CompressKV
 selection keeps (the profile's top --top-k SRH heads vote, window

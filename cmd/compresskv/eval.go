@@ -61,7 +61,7 @@ func newEvalCommand(s *streams) *cobra.Command {
 		Long: `eval runs a needle-in-a-haystack grid (the probe flags of profile) and, per
 probe, one full prefill of the prompt; then for every --methods x --budgets
 (average tokens per layer) it keeps only the positions the method selects
-(docs/METHOD.md section 3: once, from the last --window queries; the window
+(docs/method.md section 3: once, from the last --window queries; the window
 is always kept; nothing is evicted when the prompt fits), decodes greedily
 from that compressed copy of the cache (stopping at a newline or EOS), and
 scores the response against the answer with ROUGE-1 recall (success:

@@ -19,7 +19,7 @@ type probeScores struct {
 	run, success   int
 }
 
-// runProbes decodes every probe greedily as METHOD.md section 2 does
+// runProbes decodes every probe greedily as docs/method.md section 2 does
 // (prefill all but the last prompt token, then step from it, at most
 // maxNew tokens, stopping at a token holding a newline) and scores heads.
 // check is called at every step that emits a token of the answer span,
