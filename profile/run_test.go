@@ -266,6 +266,33 @@ func TestRunTeacherForced(t *testing.T) {
 	}
 }
 
+// TestRunReferenceStopRule: in Reference mode the fake newline (id 1,
+// neither the piece "<0x0A>" nor id 144) does not stop decoding, so every
+// probe decodes all MaxNewTokens steps: its prompt plus 5 more fed tokens
+// at 6 steps (the default stops after 3), and the response runs on past
+// the answer.
+func TestRunReferenceStopRule(t *testing.T) {
+	probes := fakeProbes(6, 1)
+	data, res, err := runFake(t, context.Background(), filepath.Join(t.TempDir(), "c.jsonl"), probes, Options{Reference: true, MaxNewTokens: 6}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := 0
+	for _, pr := range probes {
+		tokens += len(pr.IDs) + 5
+	}
+	if res.Tokens != tokens {
+		t.Errorf("tokens %d, want %d (6 steps per probe, no stop at the newline)", res.Tokens, tokens)
+	}
+	p, err := schema.Unmarshal(data, "profile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r0 := p.Probes.Results[0]; !strings.HasPrefix(r0.Response, "w31 w32 w33\n") || r0.Recall != 1 {
+		t.Errorf("probe 0: response %q recall %v, want the answer, a newline and more", r0.Response, r0.Recall)
+	}
+}
+
 func TestRunResumeIsByteIdentical(t *testing.T) {
 	probes := fakeProbes(7, 2)
 	dir := t.TempDir()
