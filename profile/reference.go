@@ -27,11 +27,11 @@ func referenceStop(tok needle.Tokenizer, id int) bool {
 // stops reports whether greedy decoding ends after producing next: the
 // reference's rule in Reference mode, else after EOS or a token whose text
 // holds a newline.
-func stops(opts Options, tok needle.Tokenizer, nl *newlineTokens, eos func(int) bool, next int) bool {
+func stops(opts Options, tok needle.Tokenizer, nl *needle.NewlineTokens, eos func(int) bool, next int) bool {
 	if opts.Reference {
 		return referenceStop(tok, next)
 	}
-	return eos(next) || nl.is(next)
+	return eos(next) || nl.Is(next)
 }
 
 // decodeResponse is the reference's response text:

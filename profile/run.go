@@ -268,7 +268,7 @@ func run(ctx context.Context, newSession newSessionFunc, eos func(int) bool, lay
 	if opts.UntilStable > 0 {
 		stop = &stopRule{threshold: opts.UntilStable, window: opts.StableWindow, layers: layers, heads: heads}
 	}
-	nl := newlineTokens{tok: tok, known: map[int]bool{}}
+	nl := needle.NewNewlineTokens(tok)
 	finished := len(done)
 	var ran []int // indices in run order, up to a stop
 	for k, p := range order {
@@ -280,7 +280,7 @@ func run(ctx context.Context, newSession newSessionFunc, eos func(int) bool, lay
 			start := time.Now()
 			var tokens, reused int
 			var err error
-			rec, tokens, reused, err = runProbe(ctx, cache, eos, layers, heads, tok, &nl, p, opts)
+			rec, tokens, reused, err = runProbe(ctx, cache, eos, layers, heads, tok, nl, p, opts)
 			elapsed := time.Since(start)
 			res.Tokens += tokens
 			res.Reused += reused
@@ -403,7 +403,7 @@ func CheckFit(probes []needle.Probe, maxNew, context int) error {
 
 // runProbe decodes and scores one probe; tokens counts what it fed and
 // reused the prompt positions the prefix cache already held.
-func runProbe(ctx context.Context, cache *prefixCache, eos func(int) bool, layers, heads int, tok needle.Tokenizer, nl *newlineTokens, p needle.Probe, opts Options) (_ Record, tokens, reused int, _ error) {
+func runProbe(ctx context.Context, cache *prefixCache, eos func(int) bool, layers, heads int, tok needle.Tokenizer, nl *needle.NewlineTokens, p needle.Probe, opts Options) (_ Record, tokens, reused int, _ error) {
 	rec, tokens, reused, err := scoreProbe(ctx, cache, eos, layers, heads, tok, nl, p, opts)
 	if err != nil {
 		cache.forget()
@@ -411,7 +411,7 @@ func runProbe(ctx context.Context, cache *prefixCache, eos func(int) bool, layer
 	return rec, tokens, reused, err
 }
 
-func scoreProbe(ctx context.Context, cache *prefixCache, eos func(int) bool, layers, heads int, tok needle.Tokenizer, nl *newlineTokens, p needle.Probe, opts Options) (Record, int, int, error) {
+func scoreProbe(ctx context.Context, cache *prefixCache, eos func(int) bool, layers, heads int, tok needle.Tokenizer, nl *needle.NewlineTokens, p needle.Probe, opts Options) (Record, int, int, error) {
 	fail := func(err error) error {
 		return fmt.Errorf("probe %d (length %d, depth %v): %w", p.Index, p.ContextLength, p.Depth, err)
 	}
@@ -514,17 +514,3 @@ func scoreProbe(ctx context.Context, cache *prefixCache, eos func(int) bool, lay
 	}, tokens, kept, nil
 }
 
-// newlineTokens remembers which token ids decode to text with a newline.
-type newlineTokens struct {
-	tok   needle.Tokenizer
-	known map[int]bool
-}
-
-func (n *newlineTokens) is(id int) bool {
-	v, ok := n.known[id]
-	if !ok {
-		v = strings.Contains(n.tok.Decode([]int{id}), "\n")
-		n.known[id] = v
-	}
-	return v
-}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/compresskv/compresskv/calibrate/selection"
@@ -117,18 +116,8 @@ func Run(ctx context.Context, m *model.Model, tok needle.Tokenizer, probes []nee
 	for _, id := range m.Config.EOS {
 		eos[id] = true
 	}
-	nl := map[int]bool{}
-	stop := func(id int) bool {
-		if eos[id] {
-			return true
-		}
-		v, ok := nl[id]
-		if !ok {
-			v = strings.Contains(tok.Decode([]int{id}), "\n")
-			nl[id] = v
-		}
-		return v
-	}
+	nl := needle.NewNewlineTokens(tok)
+	stop := func(id int) bool { return eos[id] || nl.Is(id) }
 	tokens := 0
 	for _, p := range todo {
 		if _, ok := done[p.Index]; ok {
@@ -213,18 +202,7 @@ func runProbe(ctx context.Context, m *model.Model, tok needle.Tokenizer, p needl
 // score turns generated ids into a Result: the response is decoded without
 // special tokens and trimmed, as profile does.
 func score(job Job, out []int, keep [][][]int, prompt, layers int, answer string, tok needle.Tokenizer, eos map[int]bool, gate float64) Result {
-	text := make([]int, 0, len(out))
-	for _, id := range out {
-		if !eos[id] {
-			text = append(text, id)
-		}
-	}
-	var response string
-	if sk, ok := tok.(interface{ DecodeSkipSpecial([]int) string }); ok {
-		response = strings.TrimSpace(sk.DecodeSkipSpecial(text))
-	} else {
-		response = strings.TrimSpace(tok.Decode(text))
-	}
+	response := needle.Response(tok, out, func(id int) bool { return eos[id] })
 	kept := 0
 	for _, heads := range keep {
 		kept += len(heads[0])
