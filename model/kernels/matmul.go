@@ -36,6 +36,11 @@ const (
 // bits do not depend on the thread count. MatMul panics if out, x or w are
 // shorter than the shapes require (a programming error, not an input error).
 func MatMul(out, x []float32, m int, w Matrix) {
+	matMul(out, x, m, w, m*w.Rows*w.Cols >= parallelMACs)
+}
+
+// matMul is MatMul, split across the pool only when parallel is set.
+func matMul(out, x []float32, m int, w Matrix, parallel bool) {
 	n, k := w.Rows, w.Cols
 	checkMatMul(out, x, m, w)
 	if m == 0 || n == 0 {
@@ -45,12 +50,11 @@ func MatMul(out, x []float32, m int, w Matrix) {
 		clear(out[:m*n])
 		return
 	}
-	big := m*n*k >= parallelMACs
 	if m <= gemvMaxM {
-		gemv(out, x, m, w, big)
+		gemv(out, x, m, w, parallel)
 		return
 	}
-	gemm(out, x, m, w, big)
+	gemm(out, x, m, w, parallel)
 }
 
 // checkMatMul panics with a clear message when the slices cannot hold the

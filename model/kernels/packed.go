@@ -120,19 +120,4 @@ func MulPacked(out []float32, ldo int, x []float32, ldx, m int, p *Packed, accum
 
 // MatMulSerial is MatMul on the calling goroutine only, for callers that
 // already run in parallel. Its results are bit-identical to MatMul's.
-func MatMulSerial(out, x []float32, m int, w Matrix) {
-	n, k := w.Rows, w.Cols
-	checkMatMul(out, x, m, w)
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 {
-		clear(out[:m*n])
-		return
-	}
-	if m <= gemvMaxM {
-		gemv(out, x, m, w, false)
-		return
-	}
-	gemm(out, x, m, w, false)
-}
+func MatMulSerial(out, x []float32, m int, w Matrix) { matMul(out, x, m, w, false) }
