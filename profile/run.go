@@ -513,4 +513,3 @@ func scoreProbe(ctx context.Context, cache *prefixCache, eos func(int) bool, lay
 		Retrieval: scores.Retrieval,
 	}, tokens, kept, nil
 }
-
