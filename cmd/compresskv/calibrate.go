@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -46,7 +47,8 @@ type calibrateOptions struct {
 	BudgetTolerance int
 	HeadTolerance   int
 	Resume          bool
-	Threads         int
+	Threads         int // CPU threads, as everywhere
+	ParallelPrompts int // prompts run at once; 0: from free memory and the KV cache size
 	Runtime         runtimeFlags
 
 	progress bool            // draw a progress bar on stderr
@@ -126,7 +128,8 @@ which layers drifted and exits with status 3.`,
 	f.IntVar(&opts.BudgetTolerance, "budget-tolerance", 0, "--check: largest allowed per-layer budget change in tokens")
 	f.IntVar(&opts.HeadTolerance, "head-tolerance", 0, "--check: top-k heads per layer allowed to differ")
 	f.BoolVar(&opts.Resume, "resume", true, "resume from <output>.calibrate.jsonl when it exists")
-	f.IntVar(&opts.Threads, "threads", 0, "prompts run in parallel (default: all CPUs); the result does not depend on it")
+	f.IntVar(&opts.Threads, "threads", 0, "CPU threads (default: all)")
+	f.IntVar(&opts.ParallelPrompts, "parallel-prompts", 0, "prompts run at once, each with its own KV cache (default: one per thread, as many as fit in half the free memory); the result does not depend on it")
 	describeEmbeddedDefaults(f, []defaultsSource{{"calibrate.yaml", ""}})
 	return cmd
 }
@@ -141,7 +144,7 @@ func (o *calibrateOptions) options() (calibrate.Options, error) {
 		Budget: o.Budget, TopK: o.TopK,
 		Selection: selection.Params{Window: o.Window, Kernel: o.Kernel, Pooling: pooling},
 		Floor:     o.Floor, CeilingFactor: o.CeilingFactor,
-		Averages: slices.Clone(o.Averages), Workers: o.Threads,
+		Averages: slices.Clone(o.Averages), Workers: o.ParallelPrompts,
 	}
 	slices.Sort(c.Averages)
 	c.Averages = slices.Compact(c.Averages)
@@ -161,6 +164,10 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 	if err := checkThreads(opts.Threads); err != nil {
 		return err
 	}
+	if opts.ParallelPrompts < 0 || opts.ParallelPrompts > maxThreads {
+		return usagef("--parallel-prompts %d: want 0 (automatic) or 1..%d", opts.ParallelPrompts, maxThreads)
+	}
+	defer limitThreads(opts.Threads)()
 	calOpts, err := opts.options()
 	if err != nil {
 		return err
@@ -208,6 +215,13 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 	datasets, err := calibrationData(opts, compat, needles, lm, m, s.err)
 	if err != nil {
 		return err
+	}
+	if calOpts.Workers == 0 {
+		cache := calibrate.KVCacheBytes(m.Config, lm.session.CacheDType, datasets)
+		calOpts.Workers = calibrate.ParallelPrompts(runtime.GOMAXPROCS(0), cache, memAvailable())
+		if calOpts.Workers < runtime.GOMAXPROCS(0) {
+			fmt.Fprintf(s.err, "compresskv: %d prompt(s) at a time: each needs a %.1f GB KV cache (--parallel-prompts to choose)\n", calOpts.Workers, float64(cache)/1e9)
+		}
 	}
 
 	var journal *calibrate.Journal
