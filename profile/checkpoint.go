@@ -65,6 +65,9 @@ func ReadPartial(path string) (*Partial, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkHeader(&f.Header, path); err != nil {
+		return nil, err
+	}
 	return &Partial{Path: path, Header: f.Header, Records: f.Records, Complete: f.Complete}, nil
 }
 
@@ -74,7 +77,21 @@ func ParsePartial(data []byte, path string) (*Partial, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkHeader(&f.Header, path); err != nil {
+		return nil, err
+	}
 	return &Partial{Path: path, Header: f.Header, Records: f.Records, Complete: f.Complete}, nil
+}
+
+// checkHeader bounds the model shape a shard header claims, as a profile's
+// is bounded: merge allocates layers x heads matrices from it before any
+// record says otherwise (the fuzzer found a header of 2e9 layers).
+func checkHeader(h *Header, path string) error {
+	m := h.Model
+	if m.Layers <= 0 || m.Heads <= 0 || m.Layers > schema.MaxLayers || m.Heads > schema.MaxHeads {
+		return fmt.Errorf("%s:1: model: layers %d, heads %d: want 1..%d and 1..%d", path, m.Layers, m.Heads, schema.MaxLayers, schema.MaxHeads)
+	}
+	return nil
 }
 
 // checkRecord checks a record's matrices against the model shape.

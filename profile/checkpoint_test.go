@@ -165,6 +165,7 @@ func TestReadPartialRejects(t *testing.T) {
 		{"no header", sum(`{"record":{"index":0}}`), ":1: want a compresskv.partial/v1 header"},
 		{"bad shape", h + sum(`{"record":{"index":0,"result":{"index":0},"srh":[[1,2]],"retrieval":[[1]]}}`), ":2: probe 0: srh[0] has 2 heads"},
 		{"index mismatch", h + sum(`{"record":{"index":0,"result":{"index":1},"srh":[[1]],"retrieval":[[1]]}}`), ":2: probe 0: result carries index 1"},
+		{"huge model", sum(`{"header":{"format":"compresskv.partial/v1","model":{"layers":2000000000,"heads":1}}}`), ":1: model: layers 2000000000, heads 1: want 1..4096 and 1..4096"},
 		{"unknown key", h + sum(`{"record":{"index":0,"reslut":{"index":0},"srh":[[1]],"retrieval":[[1]]}}`), `:2: record: json: unknown field "reslut"`},
 	}
 	for _, tc := range tests {
