@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/compresskv/compresskv/internal/journal"
+	"github.com/compresskv/compresskv/model"
 )
 
 // JournalFormat names the calibration checkpoint layout.
@@ -68,6 +69,22 @@ type Setting struct {
 type RunKey struct {
 	Hash     string
 	Settings []Setting
+}
+
+// JournalPath is the checkpoint file of a calibration that writes output.
+func JournalPath(output string) string { return output + ".calibrate.jsonl" }
+
+// ForwardKey is the run part of JournalKey: the model's fingerprint and the
+// forward-pass settings that change the errors (a checkpoint of another
+// --kv-dtype, --chunk, --rope or --compute must not be resumed), as
+// "FINGERPRINT kv=DTYPE chunk=N rope=R[ compute=C]". f32 compute adds no
+// field, so journals written before --compute existed keep their key.
+func ForwardKey(fingerprint string, so model.SessionOptions, compute model.ComputeDType) string {
+	run := fmt.Sprintf("%s kv=%s chunk=%d rope=%s", fingerprint, so.CacheDType, so.Chunk, so.Rope)
+	if compute != model.ComputeF32 {
+		run += " compute=" + compute.String()
+	}
+	return run
 }
 
 // JournalKey identifies everything a prompt's errors depend on: the model

@@ -44,3 +44,18 @@ func TestParallelPrompts(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardKey: the key journals were written with before this function
+// existed (cmd built it by hand), f32 compute adding no field.
+func TestForwardKey(t *testing.T) {
+	so := model.SessionOptions{Chunk: 512, CacheDType: model.CacheBF16, Rope: model.RopeHF}
+	if got, want := ForwardKey("sha256:ab", so, model.ComputeF32), "sha256:ab kv=bf16 chunk=512 rope=hf"; got != want {
+		t.Errorf("f32: %q, want %q", got, want)
+	}
+	if got, want := ForwardKey("sha256:ab", so, model.ComputeBF16), "sha256:ab kv=bf16 chunk=512 rope=hf compute=bf16"; got != want {
+		t.Errorf("bf16: %q, want %q", got, want)
+	}
+	if got, want := JournalPath("out/p.json"), "out/p.json.calibrate.jsonl"; got != want {
+		t.Errorf("JournalPath = %q, want %q", got, want)
+	}
+}

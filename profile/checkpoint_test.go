@@ -326,3 +326,12 @@ func TestBuildAndMerge(t *testing.T) {
 		t.Errorf("build with an extra probe: %v", err)
 	}
 }
+
+func TestJournalPath(t *testing.T) {
+	if got, want := JournalPath("p.json", Shard{}), "p.json.partial.jsonl"; got != want {
+		t.Errorf("whole run: %q, want %q", got, want)
+	}
+	if got, want := JournalPath("out/p.json", Shard{Index: 2, Count: 8}), "out/p.json.shard-2-of-8.jsonl"; got != want {
+		t.Errorf("shard 2/8: %q, want %q", got, want)
+	}
+}

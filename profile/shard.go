@@ -90,3 +90,13 @@ func ShardFromEnv(getenv func(string) string, shards int) (s Shard, found bool, 
 	}
 	return Shard{}, false, nil
 }
+
+// JournalPath is where a run writing output keeps its checkpoint:
+// <output>.partial.jsonl for a whole run, <output>.shard-i-of-n.jsonl for
+// shard i/n, which is also the file merge reads. profile and eval share it.
+func JournalPath(output string, shard Shard) string {
+	if shard.Whole() {
+		return output + ".partial.jsonl"
+	}
+	return fmt.Sprintf("%s.shard-%d-of-%d.jsonl", output, shard.Index, shard.Count)
+}

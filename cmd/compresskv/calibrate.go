@@ -225,14 +225,9 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 	}
 
 	var journal *calibrate.Journal
-	journalPath := output + ".calibrate.jsonl"
+	journalPath := calibrate.JournalPath(output)
 	if existing == nil {
-		// The forward-pass settings change the errors too: a checkpoint of
-		// another --kv-dtype, --chunk, --rope or --compute must not be resumed.
-		run := fmt.Sprintf("%s kv=%s chunk=%d rope=%s", p.Model.Fingerprint, lm.session.CacheDType, lm.session.Chunk, lm.session.Rope)
-		if c := lm.computeName(); c != "" {
-			run += " compute=" + c // f32 keeps the key of older journals
-		}
+		run := calibrate.ForwardKey(p.Model.Fingerprint, lm.session, m.Compute())
 		key := calibrate.JournalKey(run, datasets, p.Heads.Ranking, calOpts)
 		if journal, err = calibrate.OpenJournal(journalPath, key, opts.Resume); err != nil {
 			return err

@@ -302,10 +302,7 @@ func runEval(opts *evalOptions, s *streams) error {
 		return nil
 	}
 
-	journal := opts.Output + ".partial.jsonl"
-	if !shard.Whole() {
-		journal = fmt.Sprintf("%s.shard-%d-of-%d.jsonl", opts.Output, shard.Index, shard.Count)
-	}
+	journal := profile.JournalPath(opts.Output, shard)
 	ckpt, err := eval.OpenCheckpoint(journal, header, opts.Resume)
 	if err != nil {
 		return err

@@ -205,10 +205,7 @@ func runProfile(opts *profileOptions, s *streams) error {
 	info.Compute = lm.computeName()
 	header := profile.NewHeader(schema.Tool{Name: "compresskv", Version: version}, lm.info(), info, probes, skips, runOpts)
 
-	journal := opts.Output + ".partial.jsonl"
-	if !shard.Whole() {
-		journal = fmt.Sprintf("%s.shard-%d-of-%d.jsonl", opts.Output, shard.Index, shard.Count)
-	}
+	journal := profile.JournalPath(opts.Output, shard)
 	if opts.DryRun {
 		return printPlan(s.out, lm, probes, runOpts, "probes")
 	}
