@@ -6,6 +6,7 @@ import (
 
 	"github.com/compresskv/compresskv/calibrate/selection"
 	"github.com/compresskv/compresskv/model"
+	"github.com/compresskv/compresskv/model/kernels"
 )
 
 // frobeniusEps is the reference's eps in ||O_c - O||_F / (||O||_F + eps).
@@ -31,7 +32,6 @@ type ErrorObserver struct {
 	keep   [][]int // [layers] kept positions so far; nil = nothing evicted
 	errors []float64
 	steps  []int
-	keys   []float32 // scratch [n, kvHeads, headDim]
 	pre    []float32 // scratch [heads*headDim]
 	post   []float32 // scratch [hidden]
 	err    error
@@ -72,7 +72,7 @@ func (o *ErrorObserver) QueryWindow() int { return o.params.Window }
 // PrefillEnd implements model.Observer.
 func (o *ErrorObserver) PrefillEnd(v *model.PrefillView) {
 	c := v.Cache
-	o.prefill(v.Layer, c.Len(), c.KVHeads(), c.HeadDim(), v.Positions, v.Queries, c.Key)
+	o.prefill(v.Layer, c.Len(), c.KVHeads(), c.HeadDim(), v.Positions, v.Queries, c.Keys)
 }
 
 // DecodeStep implements model.Observer.
@@ -82,8 +82,9 @@ func (o *ErrorObserver) DecodeStep(v *model.DecodeView) {
 
 // prefill selects the kept prompt positions of one layer. positions and
 // queries ([len(positions), heads*headDim]) are the last queries of the
-// prompt; key reads the post-RoPE key of a cached position.
-func (o *ErrorObserver) prefill(layer, tokens, kvHeads, headDim int, positions []int, queries []float32, key func(pos, kvHead int, dst []float32)) {
+// prompt; keys views the cached post-RoPE keys of one KV head [tokens,
+// headDim] (model.LayerCache.Keys), read in place.
+func (o *ErrorObserver) prefill(layer, tokens, kvHeads, headDim int, positions []int, queries []float32, keys func(kvHead int) kernels.Matrix) {
 	if o.err != nil {
 		return
 	}
@@ -107,17 +108,7 @@ func (o *ErrorObserver) prefill(layer, tokens, kvHeads, headDim int, positions [
 		return
 	}
 	heads := len(queries) / (w * headDim)
-	size := tokens * kvHeads * headDim
-	if cap(o.keys) < size {
-		o.keys = make([]float32, size)
-	}
-	keys := o.keys[:size] // [tokens, kvHeads, headDim]
-	for j := 0; j < tokens; j++ {
-		for g := 0; g < kvHeads; g++ {
-			key(j, g, keys[(j*kvHeads+g)*headDim:(j*kvHeads+g+1)*headDim])
-		}
-	}
-	l := selection.Layer{Tokens: tokens, Heads: heads, KVHeads: kvHeads, HeadDim: headDim, Queries: queries, Keys: keys}
+	l := selection.Layer{Tokens: tokens, Heads: heads, KVHeads: kvHeads, HeadDim: headDim, Queries: queries, Keys: selection.KeysOf(kvHeads, keys)}
 	kept, err := selection.CompressKV(l, o.heads[layer], o.budget, o.params)
 	if err != nil {
 		o.err = fmt.Errorf("prefill: layer %d: %w", layer, err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/compresskv/compresskv/calibrate/selection"
+	"github.com/compresskv/compresskv/model/kernels"
 )
 
 // feedPrefill drives ErrorObserver.prefill for one layer of a one-head
@@ -18,12 +19,9 @@ func feedPrefill(o *ErrorObserver, layer, tokens, spike int) {
 		positions[i] = tokens - w + i
 		queries[2*i] = 10
 	}
-	o.prefill(layer, tokens, 1, 2, positions, queries, func(pos, kvHead int, dst []float32) {
-		dst[0], dst[1] = 0, 0
-		if pos == spike {
-			dst[0] = 200
-		}
-	})
+	keys := kernels.Matrix{Rows: tokens, Cols: 2, DType: kernels.F32, F32: make([]float32, tokens*2)}
+	keys.F32[2*spike] = 200
+	o.prefill(layer, tokens, 1, 2, positions, queries, func(int) kernels.Matrix { return keys })
 }
 
 func TestErrorObserverAccounting(t *testing.T) {

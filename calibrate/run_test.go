@@ -93,10 +93,14 @@ func TestPromptMatchesReference(t *testing.T) {
 				layer.Queries = append(layer.Queries, float32(v))
 			}
 		}
-		for p := 0; p < n; p++ {
-			for _, v := range tr.Keys[l][p] {
-				layer.Keys = append(layer.Keys, float32(v))
+		for g := 0; g < G; g++ { // the reference's keys [position][kvHeads*headDim] as per-KV-head matrices
+			m := kernels.Matrix{Rows: n, Cols: d, DType: kernels.F32}
+			for p := 0; p < n; p++ {
+				for _, v := range tr.Keys[l][p][g*d : (g+1)*d] {
+					m.F32 = append(m.F32, float32(v))
+				}
 			}
+			layer.Keys = append(layer.Keys, m)
 		}
 		kept, err := selection.CompressKV(layer, heads[l], opts.Budget, opts.Selection)
 		if err != nil {

@@ -28,12 +28,12 @@ func (c *capture) DecodeStep(*model.DecodeView) {}
 func (c *capture) PrefillEnd(v *model.PrefillView) {
 	cache := v.Cache
 	n, g, d := cache.Len(), cache.KVHeads(), cache.HeadDim()
-	l := selection.Layer{Tokens: n, KVHeads: g, HeadDim: d, Queries: slices.Clone(v.Queries), Keys: make([]float32, n*g*d)}
+	l := selection.Layer{Tokens: n, KVHeads: g, HeadDim: d, Queries: slices.Clone(v.Queries)}
 	l.Heads = len(v.Queries) / (len(v.Positions) * d)
-	for j := 0; j < n; j++ {
-		for k := 0; k < g; k++ {
-			cache.Key(j, k, l.Keys[(j*g+k)*d:(j*g+k+1)*d])
-		}
+	for k := 0; k < g; k++ { // copied: the cache may not be kept past the callback
+		m := cache.Keys(k)
+		m.F32, m.U16 = slices.Clone(m.F32), slices.Clone(m.U16)
+		l.Keys = append(l.Keys, m)
 	}
 	c.layers = append(c.layers, l)
 }

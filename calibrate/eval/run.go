@@ -223,7 +223,6 @@ type selectObserver struct {
 	jobs     []Job
 	needKeys bool
 	keep     [][][][]int // [jobs][layers][kvHeads][]position
-	keys     []float32   // scratch [tokens, kvHeads, headDim]
 	err      error
 }
 
@@ -248,17 +247,7 @@ func (o *selectObserver) PrefillEnd(v *model.PrefillView) {
 	if o.needKeys && tokens > w && len(v.Positions) == w {
 		layer.Heads = len(v.Queries) / (w * headDim)
 		layer.Queries = v.Queries
-		size := tokens * kvHeads * headDim
-		if cap(o.keys) < size {
-			o.keys = make([]float32, size)
-		}
-		keys := o.keys[:size]
-		for j := 0; j < tokens; j++ {
-			for g := 0; g < kvHeads; g++ {
-				c.Key(j, g, keys[(j*kvHeads+g)*headDim:(j*kvHeads+g+1)*headDim])
-			}
-		}
-		layer.Keys = keys
+		layer.Keys = selection.KeysOf(kvHeads, c.Keys) // read in place, valid for this callback only
 	}
 	var scores *selection.Scores
 	if layer.Keys != nil {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/compresskv/compresskv/model/kernels"
 )
 
 // Pooling is how the summed window attention is smoothed along the
@@ -76,7 +78,21 @@ type Layer struct {
 	KVHeads int       // G: key/value heads; query head h reads KV head h / (H/G)
 	HeadDim int       // d
 	Queries []float32 // [window, Heads, HeadDim] post-RoPE queries of positions n-w .. n-1
-	Keys    []float32 // [Tokens, KVHeads, HeadDim] post-RoPE keys
+	// Keys holds the post-RoPE keys of each KV head, [KVHeads] matrices of
+	// [Tokens, HeadDim], in the KV cache's own layout and dtype
+	// (model.LayerCache.Keys views them without a copy): a policy reads the
+	// cache where it lies instead of a float32 copy of every key.
+	Keys []kernels.Matrix
+}
+
+// KeysOf collects the per-KV-head key matrices of a cache, e.g.
+// KeysOf(c.KVHeads(), c.Keys) for a model.LayerCache c.
+func KeysOf(kvHeads int, keys func(kvHead int) kernels.Matrix) []kernels.Matrix {
+	out := make([]kernels.Matrix, kvHeads)
+	for g := range out {
+		out[g] = keys(g)
+	}
+	return out
 }
 
 func (l Layer) validate(window int) error {
@@ -89,8 +105,17 @@ func (l Layer) validate(window int) error {
 		return fmt.Errorf("selection: %d prompt tokens: fewer than the window %d", l.Tokens, window)
 	case len(l.Queries) != window*l.Heads*l.HeadDim:
 		return fmt.Errorf("selection: %d query values: want [window %d, heads %d, headDim %d] = %d", len(l.Queries), window, l.Heads, l.HeadDim, window*l.Heads*l.HeadDim)
-	case len(l.Keys) != l.Tokens*l.KVHeads*l.HeadDim:
-		return fmt.Errorf("selection: %d key values: want [tokens %d, kvHeads %d, headDim %d] = %d", len(l.Keys), l.Tokens, l.KVHeads, l.HeadDim, l.Tokens*l.KVHeads*l.HeadDim)
+	case len(l.Keys) != l.KVHeads:
+		return fmt.Errorf("selection: %d key matrices: want one per KV head (%d)", len(l.Keys), l.KVHeads)
+	}
+	for g, m := range l.Keys {
+		stored := len(m.F32)
+		if m.DType != kernels.F32 {
+			stored = len(m.U16)
+		}
+		if m.Rows != l.Tokens || m.Cols != l.HeadDim || stored < m.Rows*m.Cols {
+			return fmt.Errorf("selection: keys of KV head %d: %dx%d matrix holding %d values, want [tokens %d, headDim %d]", g, m.Rows, m.Cols, stored, l.Tokens, l.HeadDim)
+		}
 	}
 	return nil
 }
@@ -124,12 +149,23 @@ func windowAttention(summed, logits []float64, l Layer, h, window int) {
 	kvHead := h / (l.Heads / l.KVHeads)
 	scale := 1 / math.Sqrt(float64(d))
 	prefix := n - window
+	keys := l.Keys[kvHead]
+	var widened []float32 // one key row widened to float32 when the cache holds bf16
+	if keys.DType != kernels.F32 {
+		widened = make([]float32, d)
+	}
 	for i := 0; i < window; i++ {
 		q := l.Queries[(i*l.Heads+h)*d : (i*l.Heads+h+1)*d] // [headDim]
 		visible := prefix + i + 1                           // causal: keys 0 .. n-w+i
 		peak := math.Inf(-1)
 		for j := 0; j < visible; j++ {
-			k := l.Keys[(j*l.KVHeads+kvHead)*d : (j*l.KVHeads+kvHead+1)*d] // [headDim]
+			var k []float32 // [headDim]
+			if widened == nil {
+				k = keys.F32[j*d : (j+1)*d]
+			} else {
+				keys.Row(widened, j)
+				k = widened
+			}
 			var dot float64
 			for t, qv := range q {
 				dot += float64(qv) * float64(k[t])

@@ -6,7 +6,24 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+
+	"github.com/compresskv/compresskv/model/kernels"
 )
+
+// perHead views flat keys [tokens, kvHeads, headDim] (the layout the tests
+// fill) as the per-KV-head float32 matrices a Layer holds, copying each
+// head's rows as a KV cache stores them.
+func perHead(flat []float32, tokens, kvHeads, d int) []kernels.Matrix {
+	out := make([]kernels.Matrix, kvHeads)
+	for g := range out {
+		m := kernels.Matrix{Rows: tokens, Cols: d, DType: kernels.F32, F32: make([]float32, tokens*d)}
+		for j := 0; j < tokens; j++ {
+			copy(m.F32[j*d:(j+1)*d], flat[(j*kvHeads+g)*d:(j*kvHeads+g+1)*d])
+		}
+		out[g] = m
+	}
+	return out
+}
 
 // spikeLayer builds a layer with head dim 2 whose keys are zero except the
 // given spikes: keys[pos][kvHead] = vec. Queries of query head h are all
@@ -15,16 +32,17 @@ import (
 // exactly 0 in float64 and the attention a query pays is exact.
 func spikeLayer(tokens, heads, kvHeads, window int, queries [][2]float32, spikes map[[2]int][2]float32) Layer {
 	l := Layer{Tokens: tokens, Heads: heads, KVHeads: kvHeads, HeadDim: 2,
-		Queries: make([]float32, window*heads*2),
-		Keys:    make([]float32, tokens*kvHeads*2)}
+		Queries: make([]float32, window*heads*2)}
+	keys := make([]float32, tokens*kvHeads*2)
 	for i := 0; i < window; i++ {
 		for h := 0; h < heads; h++ {
 			copy(l.Queries[(i*heads+h)*2:], queries[h][:])
 		}
 	}
 	for at, vec := range spikes {
-		copy(l.Keys[(at[0]*kvHeads+at[1])*2:], vec[:])
+		copy(keys[(at[0]*kvHeads+at[1])*2:], vec[:])
 	}
+	l.Keys = perHead(keys, tokens, kvHeads, 2)
 	return l
 }
 
@@ -276,13 +294,15 @@ func TestInvariants(t *testing.T) {
 		n := p.Window + rng.IntN(60)
 		budget := p.Window + 1 + rng.IntN(40)
 		l := Layer{Tokens: n, Heads: heads, KVHeads: kvHeads, HeadDim: d,
-			Queries: make([]float32, p.Window*heads*d), Keys: make([]float32, n*kvHeads*d)}
+			Queries: make([]float32, p.Window*heads*d)}
 		for i := range l.Queries {
 			l.Queries[i] = float32(rng.NormFloat64() * 3)
 		}
-		for i := range l.Keys {
-			l.Keys[i] = float32(rng.NormFloat64() * 3)
+		keys := make([]float32, n*kvHeads*d)
+		for i := range keys {
+			keys[i] = float32(rng.NormFloat64() * 3)
 		}
+		l.Keys = perHead(keys, n, kvHeads, d)
 		check := func(name string, kept []int) {
 			t.Helper()
 			want := min(n, budget)
@@ -330,7 +350,7 @@ func TestErrors(t *testing.T) {
 	p := DefaultParams()
 	good := spikeLayer(40, 2, 1, 8, [][2]float32{{1, 0}, {0, 1}}, nil)
 	bad := good
-	bad.Keys = bad.Keys[:10]
+	bad.Keys = bad.Keys[:0]
 	tests := []struct {
 		name string
 		run  func() error
@@ -371,13 +391,15 @@ func BenchmarkCompressKV(b *testing.B) {
 	p := DefaultParams()
 	n, heads, kvHeads, d := 4096, 32, 8, 128
 	l := Layer{Tokens: n, Heads: heads, KVHeads: kvHeads, HeadDim: d,
-		Queries: make([]float32, p.Window*heads*d), Keys: make([]float32, n*kvHeads*d)}
+		Queries: make([]float32, p.Window*heads*d)}
 	for i := range l.Queries {
 		l.Queries[i] = float32(rng.NormFloat64())
 	}
-	for i := range l.Keys {
-		l.Keys[i] = float32(rng.NormFloat64())
+	keys := make([]float32, n*kvHeads*d)
+	for i := range keys {
+		keys[i] = float32(rng.NormFloat64())
 	}
+	l.Keys = perHead(keys, n, kvHeads, d)
 	for b.Loop() {
 		if _, err := CompressKV(l, []int{0, 5, 9, 31}, 32, p); err != nil {
 			b.Fatal(err)
@@ -440,12 +462,53 @@ func TestScoresMatchOneShot(t *testing.T) {
 // randomLayer draws a layer of n tokens with normal queries and keys.
 func randomLayer(rng *rand.Rand, n, heads, kvHeads, d, window int) Layer {
 	l := Layer{Tokens: n, Heads: heads, KVHeads: kvHeads, HeadDim: d,
-		Queries: make([]float32, window*heads*d), Keys: make([]float32, n*kvHeads*d)}
+		Queries: make([]float32, window*heads*d)}
 	for i := range l.Queries {
 		l.Queries[i] = float32(rng.NormFloat64())
 	}
-	for i := range l.Keys {
-		l.Keys[i] = float32(rng.NormFloat64())
+	keys := make([]float32, n*kvHeads*d)
+	for i := range keys {
+		keys[i] = float32(rng.NormFloat64())
 	}
+	l.Keys = perHead(keys, n, kvHeads, d)
 	return l
+}
+
+// TestBF16KeysReadInPlace checks that keys held as bf16 words (a bf16 KV
+// cache) score exactly as the same values held as float32: the policy
+// widens each bf16 row itself instead of needing a float32 copy.
+func TestBF16KeysReadInPlace(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	p := DefaultParams()
+	n, heads, kvHeads, d := 40, 4, 2, 8
+	l := randomLayer(rng, n, heads, kvHeads, d, p.Window)
+	bf := l
+	bf.Keys = nil
+	for _, m := range l.Keys {
+		words := make([]uint16, len(m.F32))
+		for i, v := range m.F32 {
+			words[i] = uint16(math.Float32bits(v) >> 16)            // truncate to bf16
+			m.F32[i] = math.Float32frombits(uint32(words[i]) << 16) // the value bf16 holds
+		}
+		bf.Keys = append(bf.Keys, kernels.Matrix{Rows: m.Rows, Cols: m.Cols, DType: kernels.BF16, U16: words})
+	}
+	for h := 0; h < heads; h++ {
+		want, err := HeadScores(l, h, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := HeadScores(bf, h, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("head %d: bf16 keys score %v, float32 keys of the same values %v", h, got[:4], want[:4])
+		}
+	}
+	short := bf
+	short.Keys = slices.Clone(bf.Keys)
+	short.Keys[1].U16 = short.Keys[1].U16[:d]
+	if _, err := HeadScores(short, 0, p); err == nil {
+		t.Error("a key matrix holding fewer values than its shape: no error")
+	}
 }
