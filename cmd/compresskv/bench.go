@@ -147,7 +147,7 @@ well under 2 minutes on 2 cores.`,
 
   # Any Hugging Face config.json, prefill measured at 2048 tokens
   compresskv bench --shape ~/models/Qwen2.5-7B-Instruct/config.json --tokens 2048`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runBench(opts, s)
 		},

@@ -31,7 +31,7 @@ exactly as calibrate does for the averages it stores (docs/method.md,
 section 6). Nothing is recomputed on the model.`,
 		Example: `  compresskv budget llama.json --avg 256
   compresskv budget llama.json --avg 96 --json`,
-		Args: cobra.MaximumNArgs(1),
+		Args: usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				if opts.Profile != "" && opts.Profile != args[0] {

@@ -94,7 +94,7 @@ which layers drifted and exits with status 3.`,
 
   # CI: recompute and fail (exit 3) when a committed profile drifted
   compresskv calibrate --profile synth.json --check synth.json --tolerance 1e-6`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := applyEmbeddedDefaults(cmd.Flags(), "calibrate.yaml"); err != nil {
 				return err

@@ -232,7 +232,11 @@ func TestCalibrateUsageErrors(t *testing.T) {
 		{[]string{"calibrate", "--profile", uncalibrated, "--model", modelDir, "--needles=false"}, exitUsage, "no calibration data"},
 		{[]string{"budget", "--avg", "64"}, exitUsage, "budget needs PROFILE"},
 		{[]string{"budget", "--profile", uncalibrated, "--avg", "64"}, exitFailure, "not calibrated"},
-		{[]string{"diff", "a.json"}, exitUsage, "accepts 2 arg"},
+		{[]string{"diff", "a.json"}, exitUsage, "diff needs THEIRS.json"},
+		// cobra's own count checks are usage errors by type, not by text.
+		{[]string{"merge"}, exitUsage, "requires at least 1 arg"},
+		{[]string{"calibrate", "x.json"}, exitUsage, "unknown command \"x.json\""},
+		{[]string{"budget", "a.json", "b.json"}, exitUsage, "accepts at most 1 arg"},
 	}
 	for _, tc := range tests {
 		code, _, stderr := runCLI(tc.args...)

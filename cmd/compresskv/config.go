@@ -24,7 +24,7 @@ func newConfigCommand(s *streams) *cobra.Command {
 names, so a copy of one is a valid --config file.`,
 		Example: `  compresskv config show
   compresskv config show probes`,
-		Args: cobra.MaximumNArgs(1),
+		Args: usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runConfigShow(args, s)
 		},

@@ -41,7 +41,7 @@ instead.`,
 		Example: `  compresskv diff llama-old.json llama.json
   compresskv import Llama-3-8B-Instruct.json --format headkv --model meta-llama/Meta-Llama-3-8B-Instruct -o wu.json
   compresskv diff llama.json wu.json --top-k 8 --json`,
-		Args: cobra.ExactArgs(2),
+		Args: fileArgs("diff MINE.json THEIRS.json", "MINE.json", "THEIRS.json"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDiff(opts, args[0], args[1], s)
 		},

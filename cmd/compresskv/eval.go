@@ -94,7 +94,7 @@ The result is a compresskv.eval/v1 document (docs/eval-schema.md);
 
   # What a run would do, without running it
   compresskv eval --profile synth.json --dry-run`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.needleSeedGiven = cmd.Flags().Changed("needle-seed")
 			if err := applyEmbeddedDefaults(cmd.Flags(), probeGridFile(opts.Probes.Quick, opts.Model == "")); err != nil {

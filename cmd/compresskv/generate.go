@@ -50,7 +50,7 @@ token fed one at a time (the layout of a reference.safetensors).`,
 
   # Greedy ids from BOS, as JSON, with every position's logits saved
   compresskv generate --model synth --ids 1 --max-new 32 --json --logits out.safetensors`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runGenerate(opts, s)
 		},

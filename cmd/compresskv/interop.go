@@ -59,7 +59,7 @@ profile, budgets longer than the prompt) go to stderr.`,
 		Example: `  compresskv export llama.json --format duo -o duo-pattern/
   compresskv export llama.json --format kvpress --prompt-length 8192 --avg 512 -o kvpress/
   compresskv export llama.json --format qrhead --top-pairs 16 -o qrhead/`,
-		Args: cobra.ExactArgs(1),
+		Args: fileArgs("export PROFILE --format FORMAT -o DIR", "PROFILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runExport(opts, args[0], s)
 		},
@@ -166,7 +166,7 @@ config.json is read, and a file whose shape differs from it is refused.
 Compare the result with compresskv diff, or calibrate it like any profile.`,
 		Example: `  compresskv import Mistral-7B-Instruct-v0.2.json --format headkv --model mistralai/Mistral-7B-Instruct-v0.2 -o retrieval-heads.json
   compresskv import attn_patterns/Llama-3-8B/ --format duo --model ~/models/Llama-3-8B -o duo.json`,
-		Args: cobra.ExactArgs(1),
+		Args: fileArgs("import FILE --format FORMAT --model MODEL -o PROFILE", "FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runImport(opts, args[0], s)
 		},

@@ -38,7 +38,7 @@ compresskv.eval/v1 file one unsharded eval run writes (-o names it).`,
 		Example: `  compresskv merge profile.json.shard-*-of-8.jsonl -o profile.json
   compresskv merge a.jsonl b.jsonl -o profile.json --export-reference ref/
   compresskv merge eval.json.shard-*-of-4.jsonl -o eval.json`,
-		Args: cobra.MinimumNArgs(1),
+		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Parts = args
 			return runMerge(opts, s)

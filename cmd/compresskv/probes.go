@@ -68,7 +68,7 @@ template.`,
   # The reference's own prompts, token for token
   compresskv probes --tokenizer ~/models/Mistral-7B-Instruct-v0.3 --needles needles.jsonl \
       --haystack part1 --compat reference --input-ids`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := applyEmbeddedDefaults(cmd.Flags(), probeGridFile(opts.Probes.Quick, false)); err != nil {
 				return err

@@ -92,7 +92,7 @@ environment when --shard is not given. See docs/sharding.md.`,
   # Shard 2 of 8 (e.g. on one node), then merge all shards
   compresskv profile --model ~/models/qwen2.5-7b --shard 2/8 -o qwen.json
   compresskv merge qwen.json.shard-*-of-8.jsonl -o qwen.json`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := applyEmbeddedDefaults(cmd.Flags(), probeGridFile(opts.Probes.Quick, opts.Model == "")); err != nil {
 				return err

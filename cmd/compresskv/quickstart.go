@@ -59,7 +59,7 @@ steps replay exactly.`,
 		Example: `  compresskv quickstart
   compresskv quickstart --dir out/ --model ~/models/Llama-3.2-1B-Instruct
   compresskv quickstart --model ~/models/Llama-3.2-1B-Instruct --lengths 512,1024 --depths 0,50,100`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		// Runs before the root's configuration step so that the flags typed
 		// on the command line can be told from those the environment or
 		// --config fill in: only the former are forwarded as flags.

@@ -200,15 +200,22 @@ func execute(root *cobra.Command, args []string, errOut io.Writer) int {
 	return exitFailure
 }
 
-// isCobraUsage recognises cobra's own argument errors, which are plain.
+// isCobraUsage recognises the one usage error cobra returns untyped and
+// before any of our validators run: a command name it does not know (flag
+// errors pass through SetFlagErrorFunc, argument counts through usageArgs).
 func isCobraUsage(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires at least", "requires exactly", "invalid argument", "flag needs an argument", "required flag"} {
-		if strings.Contains(msg, p) {
-			return true
+	return strings.HasPrefix(err.Error(), "unknown command ")
+}
+
+// usageArgs makes a cobra argument-count check's error a usage error (exit
+// code 2) without matching its message text.
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return usageError{err}
 		}
+		return nil
 	}
-	return false
 }
 
 // fileArgs requires exactly the named positional files, with a usage error

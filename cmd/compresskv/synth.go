@@ -52,7 +52,7 @@ the whole description, with the sha256 of each file). The same --seed and
   # Profile it and check the ranking against the planted heads
   compresskv config show probes-synth > synth-grid.yaml
   compresskv synth --out synth && compresskv profile --model synth --config synth-grid.yaml -o synth-profile.json`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runSynth(opts, s)
 		},

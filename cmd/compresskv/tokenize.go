@@ -42,7 +42,7 @@ ids given as "1,2,3" or "[1,2,3]", special tokens included.`,
 
   # Ids back to text
   compresskv tokenize --tokenizer ~/models/Llama-3.1-8B --decode 2028,374,264,1296,11914,13`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.textSet = cmd.Flags().Changed("text")
 			return runTokenize(opts, s)

@@ -52,7 +52,7 @@ func newVersionCommand(s *streams) *cobra.Command {
 		Short:   "Print the compresskv version and the commit it was built from",
 		Long:    "version prints the compresskv version and the commit it was built from (as --version does).",
 		Example: "  compresskv version",
-		Args:    cobra.NoArgs,
+		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, err := fmt.Fprintf(s.out, "compresskv %s\n", fullVersion())
 			return err
