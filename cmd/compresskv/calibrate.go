@@ -202,7 +202,7 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 		}
 	}
 
-	lm, err := opts.Runtime.load(opts.Model, opts.Tokenizer)
+	lm, err := opts.Runtime.load(opts.Model, opts.Tokenizer, s.err)
 	if err != nil {
 		return err
 	}

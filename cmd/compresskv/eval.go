@@ -208,7 +208,7 @@ func runEval(opts *evalOptions, s *streams) error {
 	}
 	defer limitThreads(opts.Threads)()
 
-	lm, err := opts.Runtime.load(opts.Model, opts.Tokenizer)
+	lm, err := opts.Runtime.load(opts.Model, opts.Tokenizer, s.err)
 	if err != nil {
 		return err
 	}

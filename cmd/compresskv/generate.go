@@ -89,7 +89,7 @@ func runGenerate(opts *generateOptions, s *streams) error {
 	}
 	defer limitThreads(opts.Threads)()
 
-	lm, err := opts.Runtime.load(opts.Model, "")
+	lm, err := opts.Runtime.load(opts.Model, "", s.err)
 	if err != nil {
 		return err
 	}

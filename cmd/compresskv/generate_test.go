@@ -162,3 +162,16 @@ func TestGenerateUsage(t *testing.T) {
 		t.Fatalf("exit %d, %q, %q", code, out, errOut)
 	}
 }
+
+// TestComputeBF16Warning checks that --compute bf16 warns exactly when the
+// CPU lacks AVX512_BF16 (the pure-Go path then runs, slower than f32).
+func TestComputeBF16Warning(t *testing.T) {
+	code, _, stderr := runCLI("generate", "--prompt", "The pass code is", "--max-new", "2", "--compute", "bf16")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	warned := strings.Contains(stderr, "no AVX512_BF16")
+	if warned == kernels.HasBF16Dot() {
+		t.Errorf("CPU has AVX512_BF16: %v, but warned: %v (stderr %q)", kernels.HasBF16Dot(), warned, stderr)
+	}
+}

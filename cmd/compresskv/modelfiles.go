@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/compresskv/compresskv/model"
 	"github.com/compresskv/compresskv/model/hfhub"
+	"github.com/compresskv/compresskv/model/kernels"
 	"github.com/compresskv/compresskv/model/tokenizer"
 	"github.com/compresskv/compresskv/profile"
 	"github.com/compresskv/compresskv/profile/schema"
@@ -75,11 +77,16 @@ func (rf runtimeFlags) options() (model.SessionOptions, model.LoadOptions, error
 }
 
 // load checks the flags, loads the model and resolves the session options
-// for it (see loadModel).
-func (rf runtimeFlags) load(modelDir, tokenizerDir string) (*loadedModel, error) {
+// for it (see loadModel). Warnings about the flags go to warn.
+func (rf runtimeFlags) load(modelDir, tokenizerDir string, warn io.Writer) (*loadedModel, error) {
 	o, lo, err := rf.options()
 	if err != nil {
 		return nil, err
+	}
+	if lo.Compute == model.ComputeBF16 && !kernels.HasBF16Dot() {
+		// Same numbers either way (the twin is bit-exact); only the speed
+		// the user asked bf16 for is missing.
+		fmt.Fprintln(warn, "compresskv: warning: --compute bf16: this CPU has no AVX512_BF16 instructions, so the bf16 projections run on the pure-Go path, slower than --compute f32 (the results are the same as on a CPU that has them)")
 	}
 	lm, err := loadModel(modelDir, tokenizerDir, lo)
 	if err != nil {

@@ -166,7 +166,7 @@ func runProfile(opts *profileOptions, s *streams) error {
 	}
 	defer limitThreads(opts.Threads)()
 
-	lm, err := opts.Runtime.load(opts.Model, opts.Tokenizer)
+	lm, err := opts.Runtime.load(opts.Model, opts.Tokenizer, s.err)
 	if err != nil {
 		return err
 	}
