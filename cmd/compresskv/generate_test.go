@@ -12,6 +12,7 @@ import (
 	"github.com/compresskv/compresskv/model"
 	"github.com/compresskv/compresskv/model/kernels"
 	"github.com/compresskv/compresskv/model/modeltest"
+	"github.com/compresskv/compresskv/model/synth"
 	"github.com/compresskv/compresskv/safetensors"
 )
 
@@ -166,7 +167,11 @@ func TestGenerateUsage(t *testing.T) {
 // TestComputeBF16Warning checks that --compute bf16 warns exactly when the
 // CPU lacks AVX512_BF16 (the pure-Go path then runs, slower than f32).
 func TestComputeBF16Warning(t *testing.T) {
-	code, _, stderr := runCLI("generate", "--prompt", "The pass code is", "--max-new", "2", "--compute", "bf16")
+	dir := t.TempDir()
+	if _, err := synth.Write(dir, synth.DefaultOptions()); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCLI("generate", "--model", dir, "--prompt", "The pass code is", "--max-new", "2", "--compute", "bf16")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
