@@ -52,6 +52,8 @@ type Settings struct {
 	SuccessRecall     float64  `json:"success_recall"`
 	KVCache           string   `json:"kv_cache"`           // "f32" or "bf16"
 	KVBytesPerToken   int      `json:"kv_bytes_per_token"` // keys + values of one position in one layer, all KV heads
+	Rope              string   `json:"rope,omitempty"`     // RoPE arithmetic of the run: "hf" or "exact"; absent in files older than the field
+	Compute           string   `json:"compute,omitempty"`  // arithmetic of the layer projections: absent for f32, or "bf16"
 }
 
 // Grid records how the probes were made (the probe flags of profile).

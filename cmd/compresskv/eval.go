@@ -270,6 +270,7 @@ func runEval(opts *evalOptions, s *streams) error {
 		TopK: topK, PyramidBeta: opts.PyramidBeta, ReferenceGrouping: opts.ReferenceGrouping,
 		MaxNewTokens: opts.MaxNew, SuccessRecall: eval.DefaultSuccessRecall,
 		KVCache: lm.session.CacheDType.String(), KVBytesPerToken: 2 * cfg.NumKVHeads * cfg.HeadDim * lm.session.CacheDType.Bytes(),
+		Rope: lm.session.Rope.String(), Compute: lm.computeName(),
 	}
 	info := inputs.info()
 	grid := eval.Grid{
@@ -364,7 +365,7 @@ func evalBudgets(budgets []int, window int) ([]int, error) {
 
 // readEvalProfile loads a profile and fingerprints its bytes.
 func readEvalProfile(path string) (*schema.Profile, eval.ProfileInfo, error) {
-	data, err := os.ReadFile(path)
+	data, err := schema.ReadBytes(path)
 	if err != nil {
 		return nil, eval.ProfileInfo{}, err
 	}

@@ -39,6 +39,10 @@ var goldenRuns = []goldenRun{
 			"--max-new", "8", "--data", "{dir}/ids.jsonl"}, files: []string{"calibrated.json"}},
 		{args: []string{"generate", "--model", "{model}", "--prompt", "The pass code is", "--max-new", "24", "--json", "--logits", "{dir}/logits.safetensors"},
 			files: []string{"stdout", "logits.safetensors"}},
+		// Every method at a budget that cuts 256-token prompts and one that
+		// keeps more of 512-token ones, from the calibrated profile.
+		{args: []string{"eval", "--profile", "{dir}/calibrated.json", "-o", "{dir}/eval.json", "--lengths", "256,512", "--depths", "50", "--budgets", "64,128"},
+			files: []string{"eval.json"}},
 	}},
 	{name: "stories260K", model: "models/stories260K-f32", steps: []goldenStep{
 		{args: []string{"profile", "--model", "{model}", "-o", "{dir}/profile.json", "--lengths", "160,240", "--depths", "0,50,100",

@@ -19,6 +19,17 @@ var maxFileSize int64 = MaxFileSize
 // profile reads it here. It reads at most MaxFileSize bytes, decodes the
 // document (Unmarshal) and checks it (Validate); every error names the file.
 func ReadFile(path string) (*Profile, error) {
+	data, err := ReadBytes(path)
+	if err != nil {
+		return nil, err
+	}
+	return Read(data, path)
+}
+
+// ReadBytes reads the bytes of a profile file, refusing one larger than
+// MaxFileSize before reading it all, for callers that also need the bytes
+// (e.g. to fingerprint them) and then call Read.
+func ReadBytes(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -31,7 +42,7 @@ func ReadFile(path string) (*Profile, error) {
 	if int64(len(data)) > maxFileSize {
 		return nil, fmt.Errorf("%s: larger than %d bytes, too large for a profile", path, maxFileSize)
 	}
-	return Read(data, path)
+	return data, nil
 }
 
 // Read decodes and validates a profile document read from the file called
