@@ -109,19 +109,14 @@ func Calibrate(m *model.Model, so model.SessionOptions, newObserver func() model
 	bandwidth := kernels.MemoryBandwidth(kernels.Threads(), 64<<20, 2) * 1e9
 	kvBytes := so.CacheDType.Bytes()
 	rate := shape.PrefillFLOPs(0, c) / prefill // FLOP/s
-	perPosition := float64(shape.KVBytesPerPosition(kvBytes)) / bandwidth
+	perPosition := shape.KVReadSeconds(kvBytes, bandwidth)
 	positions := float64(c + CalibrationSteps/2)
 	fixed := max(plain-perPosition*positions, 0)
-	perPosition += scan
-	return Rates{
-		PrefillPerToken: time.Duration(2 * float64(shape.LayerParams()) / rate * float64(time.Second)),
-		PrefillPerPair:  4 * float64(shape.Layers*shape.Heads*shape.HeadDim) / rate,
-		StepFixed:       time.Duration(fixed * float64(time.Second)),
-		StepPerPosition: perPosition,
-		CPUShare:        share,
-		Source: fmt.Sprintf("measured on this model: a %d-token prefill at %.1f GFLOP/s, decode %.1f ms/step at %d tokens, %d threads",
-			c, rate/1e9, (plain+scan*positions)*1e3, c, int(threads)),
-	}, nil
+	r := shape.NewRates(rate, time.Duration(fixed*float64(time.Second)), perPosition+scan,
+		fmt.Sprintf("measured on this model: a %d-token prefill at %.1f GFLOP/s, decode %.1f ms/step at %d tokens, %d threads",
+			c, rate/1e9, (plain+scan*positions)*1e3, c, int(threads)))
+	r.CPUShare = share
+	return r, nil
 }
 
 // scanTime returns the seconds per cached position that obs spends on a

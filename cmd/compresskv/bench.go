@@ -2,14 +2,12 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
 	"os"
-	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -338,7 +336,8 @@ func measureBench(opts *benchOptions, cfg *model.Config) (*benchReport, error) {
 	}
 	kernels.SetThreads(all)
 
-	if rep.Model, err = benchModelSpeed(cfg, opts, gemvBF16); err != nil {
+	var speed plan.ShapeSpeed
+	if rep.Model, speed, err = benchModelSpeed(cfg, opts, gemvBF16); err != nil {
 		return nil, err
 	}
 	// The all-thread GEMM's CPU time over its wall time says how much of
@@ -355,7 +354,8 @@ func measureBench(opts *benchOptions, cfg *model.Config) (*benchReport, error) {
 		rep.CPUShare = round3(min((cpu1-cpu0).Seconds()/(wall.Seconds()*float64(all)), 1))
 		rep.Loaded = rep.CPUShare < plan.LoadedShare
 	}
-	if rep.Projection, err = benchProject(cfg, rep); err != nil {
+	rates := speed.Rates(plan.ShapeOf(cfg), 4, rep.MemGBsAll*1e9, "bench")
+	if rep.Projection, err = benchProject(cfg, rep, rates); err != nil {
 		return nil, err
 	}
 	return rep, nil
@@ -376,84 +376,32 @@ func benchShape(shape string) (*model.Config, error) {
 	return model.ParseConfig(data, shape)
 }
 
-// benchModelSpeed builds one decoder layer of cfg with random bf16 weights
-// (a small vocabulary: the lm_head is accounted for separately), times a
-// prefill of opts.tokens and opts.steps decode steps, and scales by the
-// layer count.
-func benchModelSpeed(full *model.Config, opts *benchOptions, gemvGBs float64) (benchModel, error) {
-	const measured = 1
-	cfg := *full
-	cfg.NumLayers = measured
-	cfg.VocabSize = min(full.VocabSize, 1024)
-	cfg.MaxPositionEmbeddings = max(full.MaxPositionEmbeddings, opts.tokens+opts.steps+1)
-	w := model.RandomWeights(&cfg, kernels.BF16, 1)
-	mdl, err := model.New(&cfg, w, model.LoadOptions{})
+// benchModelSpeed measures cfg's shape (plan.MeasureShape) and reports it.
+func benchModelSpeed(full *model.Config, opts *benchOptions, gemvGBs float64) (benchModel, plan.ShapeSpeed, error) {
+	sp, err := plan.MeasureShape(full, opts.tokens, opts.steps, gemvGBs)
 	if err != nil {
-		return benchModel{}, fmt.Errorf("bench model %s: %w", full.Architecture, err)
+		return benchModel{}, sp, err
 	}
-	runtime.GC() // the float32 drafts of the weights must not be collected while timing
-	rng := rand.New(rand.NewPCG(3, 4))
-	ids := make([]int, opts.tokens+opts.steps)
-	for i := range ids {
-		ids[i] = rng.IntN(cfg.VocabSize)
-	}
-	// The faster of two prefills on fresh sessions, and the median decode
-	// step: the figures least disturbed by other work on the machine.
-	prefill := math.Inf(1)
-	var sess *model.Session
-	for range 2 {
-		if sess, err = mdl.NewSession(model.SessionOptions{MaxContext: opts.tokens + opts.steps + 1}); err != nil {
-			return benchModel{}, fmt.Errorf("bench model %s: %w", full.Architecture, err)
-		}
-		start := time.Now()
-		if err := sess.Prefill(context.Background(), ids[:opts.tokens], nil); err != nil {
-			return benchModel{}, fmt.Errorf("bench prefill: %w", err)
-		}
-		prefill = min(prefill, time.Since(start).Seconds())
-	}
-	steps := make([]float64, 0, opts.steps)
-	for _, id := range ids[opts.tokens:] {
-		start := time.Now()
-		if err := sess.Step(id, nil); err != nil {
-			return benchModel{}, fmt.Errorf("bench decode: %w", err)
-		}
-		steps = append(steps, time.Since(start).Seconds())
-	}
-	sort.Float64s(steps)
-	step := steps[len(steps)/2]
-
-	layers := float64(full.NumLayers) / measured
-	lmHead := float64(full.VocabSize) * float64(full.HiddenSize) * 2 / (gemvGBs * 1e9)
-	prefillFull := prefill * layers
-	stepFull := step*layers + lmHead
-	t := float64(opts.tokens)
-	flops := 2*float64(layerParams(&cfg))*t + 2*float64(measured*cfg.NumHeads*cfg.HeadDim)*t*t
 	return benchModel{
 		Shape:               opts.shape,
 		Architecture:        full.Architecture,
-		Layers:              full.NumLayers,
-		LayersMeasured:      measured,
-		Tokens:              opts.tokens,
-		PrefillSeconds:      round3(prefillFull),
-		PrefillTokensPerSec: round1(t / prefillFull),
-		PrefillGFLOPs:       round1(flops / prefill / 1e9),
-		DecodeStepMillis:    round3(stepFull * 1e3),
-		LMHeadMillis:        round3(lmHead * 1e3),
-		DecodeTokensPerSec:  round3(1 / stepFull),
+		Layers:              sp.Layers,
+		LayersMeasured:      sp.LayersMeasured,
+		Tokens:              sp.Tokens,
+		PrefillSeconds:      round3(sp.PrefillSeconds),
+		PrefillTokensPerSec: round1(float64(sp.Tokens) / sp.PrefillSeconds),
+		PrefillGFLOPs:       round1(sp.PrefillFLOPRate / 1e9),
+		DecodeStepMillis:    round3(sp.StepSeconds * 1e3),
+		LMHeadMillis:        round3(sp.LMHeadSeconds * 1e3),
+		DecodeTokensPerSec:  round3(1 / sp.StepSeconds),
 		Note: fmt.Sprintf("%d of %d decoder layers measured on random bf16 weights and scaled by %d; lm_head (%d x %d bf16) added from the GEMV bandwidth",
-			measured, full.NumLayers, full.NumLayers, full.VocabSize, full.HiddenSize),
-	}, nil
+			sp.LayersMeasured, sp.Layers, sp.Layers, full.VocabSize, full.HiddenSize),
+	}, sp, nil
 }
 
-// layerParams counts the matrix parameters of cfg's decoder layers.
-func layerParams(cfg *model.Config) int64 {
-	h, q, kv := int64(cfg.HiddenSize), int64(cfg.NumHeads*cfg.HeadDim), int64(cfg.NumKVHeads*cfg.HeadDim)
-	per := h*q + 2*h*kv + q*h + 3*h*int64(cfg.IntermediateSize)
-	return per * int64(cfg.NumLayers)
-}
-
-// benchProject applies the formula of the help text to the default grid.
-func benchProject(cfg *model.Config, rep *benchReport) (benchProjection, error) {
+// benchProject projects the default grid (configs/probes.yaml, laid out
+// by plan.GridSequences) three ways from the measured rates.
+func benchProject(cfg *model.Config, rep *benchReport, rates plan.Rates) (benchProjection, error) {
 	data, err := configs.Read("probes.yaml")
 	if err != nil {
 		return benchProjection{}, err
@@ -474,50 +422,22 @@ func benchProject(cfg *model.Config, rep *benchReport) (benchProjection, error) 
 		return benchProjection{}, fmt.Errorf("configs/probes.yaml: no context lengths or depths")
 	}
 	p.Probes = p.Needles * p.Depths * len(p.ContextLengths)
-	buffer := v.GetInt("buffer")
 	seqs := plan.GridSequences(p.ContextLengths, needle.LinearDepths(v.GetFloat64("min-depth"), v.GetFloat64("max-depth"), p.Depths),
-		p.Needles, buffer, benchNeedleTokens, benchQuestionTokens, p.MaxNew)
-	rates := benchRates(cfg, rep)
-	shape := plan.ShapeOf(cfg)
-	plain := plan.Make(shape, seqs, plan.Options{KVBytes: 4}).Project(rates)
-	reused := plan.Make(shape, seqs, plan.Options{Reuse: true, KVBytes: 4})
-	withReuse := reused.Project(rates)
-	bf16 := rates
-	bf16.PrefillPerToken = time.Duration(float64(rates.PrefillPerToken) / rep.BF16GEMMSpeedup())
-	withBF16 := reused.Project(bf16)
-	p.PrefillHours = round3(plain.Prefill.Hours())
-	p.DecodeHours = round3(plain.Decode.Hours())
-	p.TotalHours = round3(plain.Total.Hours())
-	p.ReusedFraction = round3(float64(reused.ReusedTokens) / float64(reused.PromptTokens))
-	p.ReusePrefillHours = round3(withReuse.Prefill.Hours())
-	p.ReuseTotalHours = round3(withReuse.Total.Hours())
-	p.BF16GEMMSpeedup = round3(rep.BF16GEMMSpeedup())
-	p.ReuseBF16Hours = round3(withBF16.Total.Hours())
+		p.Needles, v.GetInt("buffer"), plan.AssumedNeedleTokens, plan.AssumedQuestionTokens, p.MaxNew)
+	p.fill(plan.ProjectGrid(plan.ShapeOf(cfg), seqs, plan.Options{KVBytes: 4}, rates, rep.BF16GEMMSpeedup()), rep.BF16GEMMSpeedup())
 	return p, nil
 }
 
-// The needle and question lengths bench assumes for the default grid (a
-// generated needle sentence and the raw template's question, in Llama
-// tokens); they move the projection by well under 1 %.
-const (
-	benchNeedleTokens   = 30
-	benchQuestionTokens = 30
-)
-
-// benchRates turns the measured model speed into plan rates: the prefill's
-// FLOP rate prices the layer matrices and the attention pairs; a decode
-// step is the measured step plus, per cached position, its float32 keys
-// and values read at the all-thread memory bandwidth.
-func benchRates(cfg *model.Config, rep *benchReport) plan.Rates {
-	shape := plan.ShapeOf(cfg)
-	rate := rep.Model.PrefillGFLOPs * 1e9
-	return plan.Rates{
-		PrefillPerToken: time.Duration(2 * float64(shape.LayerParams()) / rate * float64(time.Second)),
-		PrefillPerPair:  4 * float64(shape.Layers*shape.Heads*shape.HeadDim) / rate,
-		StepFixed:       time.Duration(rep.Model.DecodeStepMillis * float64(time.Millisecond)),
-		StepPerPosition: float64(shape.KVBytesPerPosition(4)) / (rep.MemGBsAll * 1e9),
-		Source:          "bench",
-	}
+// fill copies a grid projection into the report's hours.
+func (p *benchProjection) fill(g plan.GridProjection, bf16 float64) {
+	p.PrefillHours = round3(g.NoReuse.Prefill.Hours())
+	p.DecodeHours = round3(g.NoReuse.Decode.Hours())
+	p.TotalHours = round3(g.NoReuse.Total.Hours())
+	p.ReusedFraction = round3(g.ReusedFraction)
+	p.ReusePrefillHours = round3(g.Reuse.Prefill.Hours())
+	p.ReuseTotalHours = round3(g.Reuse.Total.Hours())
+	p.BF16GEMMSpeedup = round3(bf16)
+	p.ReuseBF16Hours = round3(g.ReuseBF16.Total.Hours())
 }
 
 // BF16GEMMSpeedup is the measured bf16 dot-product GEMM rate over the f32

@@ -1,0 +1,132 @@
+package plan
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/compresskv/compresskv/model"
+)
+
+func TestShapeFLOPsByHand(t *testing.T) {
+	// Two layers, 4 query heads of dim 3 sharing 2 KV heads, hidden 12,
+	// intermediate 5. Per layer q_proj 12x12 = 144, k/v_proj 2 x 6x12 =
+	// 144, o_proj 144, gate/up/down 3 x 5x12 = 180: 612, 1224 in all.
+	s := Shape{Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 3, Hidden: 12, Intermediate: 5, Vocab: 7}
+	if got := s.LayerParams(); got != 1224 {
+		t.Errorf("LayerParams %d, want 1224", got)
+	}
+	// Three positions from scratch: 2*1224*3 matrix FLOPs, and 1+2+3
+	// (query, key) pairs at 4 FLOPs per head dim, head and layer: 4*3*4*2.
+	if got := s.PrefillFLOPs(0, 3); got != 7344+96*6 {
+		t.Errorf("PrefillFLOPs(0, 3) = %v, want 7920", got)
+	}
+	// After a prefix of 2: one position, 3 pairs.
+	if got := s.PrefillFLOPs(2, 3); got != 2448+96*3 {
+		t.Errorf("PrefillFLOPs(2, 3) = %v, want 2736", got)
+	}
+	// A step at position 9 attends to 10 keys and runs the 7x12 lm_head.
+	if got := s.StepFLOPs(9); got != 2448+96*10+2*7*12 {
+		t.Errorf("StepFLOPs(9) = %v, want 3576", got)
+	}
+	// Keys and values of 2 layers x 2 KV heads x 3 dims, 4 bytes each.
+	if got := s.KVBytesPerPosition(4); got != 96 {
+		t.Errorf("KVBytesPerPosition(4) = %d, want 96", got)
+	}
+}
+
+func TestLayerParamsTinyLlama(t *testing.T) {
+	cfg, err := model.ParseConfig([]byte(`{"model_type": "llama", "hidden_size": 2048, "num_hidden_layers": 22,
+		"num_attention_heads": 32, "num_key_value_heads": 4, "intermediate_size": 5632,
+		"vocab_size": 32000, "max_position_embeddings": 2048, "rms_norm_eps": 1e-5,
+		"rope_theta": 10000.0, "tie_word_embeddings": false, "torch_dtype": "bfloat16",
+		"bos_token_id": 1, "eos_token_id": 2}`), "tinyllama")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Per layer: q_proj and o_proj 2048x2048, k/v_proj 256x2048,
+	// gate/up/down 5632x2048: 44,040,192; 22 layers. Plus the two 32000x2048
+	// embeddings this gives TinyLlama's 1.1B.
+	if got, want := ShapeOf(cfg).LayerParams(), int64(44040192*22); got != want {
+		t.Errorf("LayerParams = %d, want %d", got, want)
+	}
+}
+
+func TestNewRatesAndCosts(t *testing.T) {
+	// tiny: 22 layer parameters, 1 layer x 1 head x dim 2. At 4 FLOP/s a
+	// prefilled position's matrices take 2*22/4 = 11 s and a (query, key)
+	// pair 4*2/4 = 2 s.
+	r := tiny.NewRates(4, time.Second, 0.5, "hand")
+	if r.PrefillPerToken != 11*time.Second || r.PrefillPerPair != 2 || r.StepFixed != time.Second || r.StepPerPosition != 0.5 || r.CPUShare != 1 {
+		t.Errorf("rates %+v", r)
+	}
+	if got := r.WithLayerSpeedup(2); got.PrefillPerToken != 5500*time.Millisecond || got.PrefillPerPair != 2 {
+		t.Errorf("bf16 rates %+v: want the matrices only twice as fast", got)
+	}
+	// 1 layer x 2 (keys, values) x 1 KV head x 2 dims x 4 bytes = 16 bytes
+	// at 8 bytes/s; the lm_head 3x2 bf16 = 12 bytes at 4 bytes/s.
+	if got := tiny.KVReadSeconds(4, 8); got != 2 {
+		t.Errorf("KVReadSeconds %v, want 2", got)
+	}
+	if got := tiny.LMHeadSeconds(2, 4); got != 3 {
+		t.Errorf("LMHeadSeconds %v, want 3", got)
+	}
+}
+
+func TestProjectGridByHand(t *testing.T) {
+	// One needle of 1 id, question 2 ids, length 10, buffer 4: 5 haystack
+	// ids. Depth 50 puts the needle after 2 of them, depth 100 after all 5:
+	//   [0 1 2 n 3 4 5 q] and [0 1 2 3 4 5 n q] (the last question id is
+	// fed by the one decode step). They share [0 1 2]: 2 positions in
+	// whole chunks of 2.
+	seqs := GridSequences([]int{10}, []float64{50, 100}, 1, 4, 1, 2, 1)
+	r := tiny.NewRates(4, time.Second, 0.5, "hand")
+	g := ProjectGrid(tiny, seqs, Options{Chunk: 2}, r, 2)
+	// Without reuse each probe prefills 8 positions (11 s each) over 36
+	// pairs (2 s each): 160 s; its step at position 8 attends to 9 keys:
+	// 1 + 0.5*9 = 5.5 s.
+	sec := func(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+	if want := (Projection{Prefill: sec(320), Decode: sec(11), Total: sec(331)}); g.NoReuse != want {
+		t.Errorf("no reuse %+v, want %+v", g.NoReuse, want)
+	}
+	// With reuse the second probe prefills positions 2..7: 6 x 11 s and
+	// (8*9 - 2*3)/2 = 33 pairs x 2 s: 132 s.
+	if want := (Projection{Prefill: sec(292), Decode: sec(11), Total: sec(303)}); g.Reuse != want {
+		t.Errorf("reuse %+v, want %+v", g.Reuse, want)
+	}
+	// bf16 halves the 11 s: 44 + 72 and 33 + 66.
+	if want := (Projection{Prefill: sec(215), Decode: sec(11), Total: sec(226)}); g.ReuseBF16 != want {
+		t.Errorf("reuse + bf16 %+v, want %+v", g.ReuseBF16, want)
+	}
+	if g.ReusedFraction != 2.0/16 || g.Plain.ReusedTokens != 0 || g.Reused.ReusedTokens != 2 {
+		t.Errorf("reused fraction %v, plain %d, reused %d tokens; want 2 of 16", g.ReusedFraction, g.Plain.ReusedTokens, g.Reused.ReusedTokens)
+	}
+}
+
+func TestMeasureShape(t *testing.T) {
+	cfg, err := model.ParseConfig([]byte(`{"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 6,
+		"num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 96,
+		"vocab_size": 5000, "max_position_embeddings": 16, "rms_norm_eps": 1e-5,
+		"rope_theta": 10000.0, "tie_word_embeddings": false, "torch_dtype": "bfloat16",
+		"bos_token_id": 1, "eos_token_id": 2}`), "small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := MeasureShape(cfg, 24, 3, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The lm_head: 5000 x 64 bf16 = 640,000 bytes at 10 GB/s.
+	if sp.Layers != 6 || sp.LayersMeasured != 1 || sp.Tokens != 24 || math.Abs(sp.LMHeadSeconds-64e-6) > 1e-12 {
+		t.Errorf("speed %+v: want 6 layers, 1 measured, 24 tokens, lm_head 64 µs", sp)
+	}
+	if !(sp.PrefillSeconds > 0 && sp.PrefillFLOPRate > 0 && sp.StepSeconds > sp.LMHeadSeconds) {
+		t.Errorf("speed %+v: want positive times, a step longer than its lm_head", sp)
+	}
+	// Rates: the prefill priced at the measured rate, the KV read of
+	// 6 layers x 2 x 2 x 16 x 4 bytes = 1536 bytes per position at 1 KB/s.
+	r := sp.Rates(ShapeOf(cfg), 4, 1024, "x")
+	if math.Abs(r.StepPerPosition-1.5) > 1e-12 || math.Abs(r.StepFixed.Seconds()-sp.StepSeconds) > 1e-9 {
+		t.Errorf("rates %+v", r)
+	}
+}
