@@ -11,7 +11,6 @@ import (
 	"github.com/compresskv/compresskv/model"
 	"github.com/compresskv/compresskv/model/modeltest"
 	"github.com/compresskv/compresskv/model/synth"
-	"github.com/compresskv/compresskv/model/tokenizer"
 	"github.com/compresskv/compresskv/needle"
 )
 
@@ -58,15 +57,7 @@ func synthProbes(t *testing.T) (*model.Model, *synth.Info, []needle.Probe) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := model.Load(dir, model.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	tok, err := tokenizer.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, tok := modeltest.Load(t, dir)
 	tmpl, err := needle.TemplateFor("answer-prefix")
 	if err != nil {
 		t.Fatal(err)

@@ -11,8 +11,8 @@ import (
 	"github.com/compresskv/compresskv/internal/testshared"
 	"github.com/compresskv/compresskv/model"
 	"github.com/compresskv/compresskv/model/kernels"
+	"github.com/compresskv/compresskv/model/modeltest"
 	"github.com/compresskv/compresskv/model/synth"
-	"github.com/compresskv/compresskv/model/tokenizer"
 	"github.com/compresskv/compresskv/needle"
 	"github.com/compresskv/compresskv/profile/schema"
 )
@@ -200,19 +200,8 @@ func TestPrefixReuseSynthByteIdentical(t *testing.T) {
 	if testing.Short() {
 		t.Skip("profiles the synthetic model four times")
 	}
-	dir := t.TempDir()
-	if _, err := synth.Write(dir, synth.Options{Seed: 1}); err != nil {
-		t.Fatal(err)
-	}
-	m, err := model.Load(dir, model.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	tok, err := tokenizer.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, _ := modeltest.WriteSynth(t, synth.Options{Seed: 1})
+	m, tok := modeltest.Load(t, dir)
 	tmpl, err := needle.TemplateFor("answer-prefix")
 	if err != nil {
 		t.Fatal(err)
@@ -235,14 +224,7 @@ func TestPrefixReuseStoriesByteIdentical(t *testing.T) {
 		kv  model.CacheDType
 	}{{"models/stories260K-f32", model.CacheF32}, {"models/stories260K-bf16", model.CacheBF16}} {
 		dir := testshared.Require(t, tc.dir)
-		m, err := model.Load(dir, model.LoadOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		tok, err := tokenizer.Load(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
+		m, tok := modeltest.Load(t, dir)
 		probes := sharedHaystackProbes([]int{100, 150, 200}, []int{0, 30, 60, 100}, []int{300, 301}, []int{400, 401, 402, 403}, 3, 253, 5)
 		for i := range probes {
 			probes[i].Answer = tok.Decode([]int{400, 401, 402, 403})

@@ -7,8 +7,7 @@ import (
 	"testing"
 
 	"github.com/compresskv/compresskv/internal/testshared"
-	"github.com/compresskv/compresskv/model"
-	"github.com/compresskv/compresskv/model/tokenizer"
+	"github.com/compresskv/compresskv/model/modeltest"
 	"github.com/compresskv/compresskv/needle"
 	"github.com/compresskv/compresskv/profile/schema"
 )
@@ -20,15 +19,7 @@ import (
 // sequence as needle, and the same key ids at the end of the prompt.
 func TestStoriesTeacherForced(t *testing.T) {
 	dir := testshared.Require(t, "models/stories260K-f32")
-	m, err := model.Load(dir, model.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	tok, err := tokenizer.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, tok := modeltest.Load(t, dir)
 	rng := rand.New(rand.NewPCG(7, 7))
 	key := []int{300, 301}
 	answer := []int{400, 401, 402, 403}

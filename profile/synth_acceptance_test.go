@@ -9,28 +9,17 @@ import (
 	"context"
 	"testing"
 
-	"github.com/compresskv/compresskv/model"
+	"github.com/compresskv/compresskv/model/modeltest"
 	"github.com/compresskv/compresskv/model/synth"
-	"github.com/compresskv/compresskv/model/tokenizer"
 	"github.com/compresskv/compresskv/needle"
 	"github.com/compresskv/compresskv/profile/schema"
 )
 
 func TestSynthAcceptance(t *testing.T) {
 	for seed := int64(1); seed <= 5; seed++ {
-		dir := t.TempDir()
 		sopts := synth.Options{Seed: seed}
-		if _, err := synth.Write(dir, sopts); err != nil {
-			t.Fatal(err)
-		}
-		m, err := model.Load(dir, model.LoadOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		tok, err := tokenizer.Load(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
+		dir, _ := modeltest.WriteSynth(t, sopts)
+		m, tok := modeltest.Load(t, dir)
 		tmpl, err := needle.TemplateFor("answer-prefix")
 		if err != nil {
 			t.Fatal(err)

@@ -32,19 +32,8 @@ type fixture struct {
 // scores.
 func newFixture(t testing.TB, o synth.Options, lengths []int, depths []float64) *fixture {
 	t.Helper()
-	dir := t.TempDir()
-	if _, err := synth.Write(dir, o); err != nil {
-		t.Fatal(err)
-	}
-	m, err := model.Load(dir, model.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	tok, err := tokenizer.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, _ := modeltest.WriteSynth(t, o)
+	m, tok := modeltest.Load(t, dir)
 	tmpl, err := needle.TemplateFor("answer-prefix")
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"github.com/compresskv/compresskv/internal/testshared"
 	"github.com/compresskv/compresskv/model"
 	"github.com/compresskv/compresskv/model/modeltest"
-	"github.com/compresskv/compresskv/model/tokenizer"
 	"github.com/compresskv/compresskv/needle"
 )
 
@@ -19,15 +18,7 @@ import (
 // model is too small to retrieve, so nothing is asserted about recall.
 func TestStoriesMechanics(t *testing.T) {
 	dir := testshared.Require(t, "models/stories260K-f32")
-	m, err := model.Load(dir, model.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	tok, err := tokenizer.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, tok := modeltest.Load(t, dir)
 	tmpl, err := needle.TemplateFor("raw")
 	if err != nil {
 		t.Fatal(err)

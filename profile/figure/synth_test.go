@@ -6,9 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/compresskv/compresskv/model"
+	"github.com/compresskv/compresskv/model/modeltest"
 	"github.com/compresskv/compresskv/model/synth"
-	"github.com/compresskv/compresskv/model/tokenizer"
 	"github.com/compresskv/compresskv/needle"
 	"github.com/compresskv/compresskv/profile"
 	"github.com/compresskv/compresskv/profile/schema"
@@ -17,20 +16,9 @@ import (
 // synthProfile profiles the built-in synthetic model on a few probes.
 func synthProfile(t *testing.T) (*schema.Profile, map[int]int) {
 	t.Helper()
-	dir := t.TempDir()
 	opts := synth.DefaultOptions()
-	if _, err := synth.Write(dir, opts); err != nil {
-		t.Fatal(err)
-	}
-	m, err := model.Load(dir, model.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	tok, err := tokenizer.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, _ := modeltest.WriteSynth(t, opts)
+	m, tok := modeltest.Load(t, dir)
 	tmpl, err := needle.TemplateFor("answer-prefix")
 	if err != nil {
 		t.Fatal(err)
