@@ -31,9 +31,11 @@ const bf16KP = 256
 // [KP][32][2] words (KP = ceil(K/2) k pairs; a missing odd k and columns
 // past N are zero).
 type PackedBF16 struct {
-	N, K int
-	kp   int
-	data []uint16
+	N, K   int
+	kp     int // k pairs, ceil(K/2)
+	stride int // k pairs of storage per panel (>= kp; a View keeps its parent's)
+	data   []uint16
+	row    []uint16 // the packers' row buffer
 }
 
 // PackBF16 packs w [n, k] (F32 and F16 rounded to the nearest bf16, BF16
@@ -43,15 +45,13 @@ func PackBF16(dst *PackedBF16, w Matrix) {
 	if n < 0 || k < 0 {
 		panic(fmt.Sprintf("kernels.PackBF16: negative shape [%d,%d]", n, k))
 	}
-	kp := ceilDiv(k, 2)
-	dst.N, dst.K, dst.kp = n, k, kp
-	size := ceilDiv(n, gemmNR) * kp * gemmNR * 2
-	if cap(dst.data) < size {
-		dst.data = make([]uint16, size)
-	}
-	dst.data = dst.data[:size]
+	kp := dst.reset(n, k)
 	clear(dst.data)
-	row := make([]uint16, 2*kp)
+	dst.row = grow16(dst.row, 2*kp)
+	row := dst.row
+	if k < 2*kp {
+		row[k] = 0
+	}
 	for j := 0; j < n; j++ {
 		off := j * k
 		switch w.DType {
@@ -71,6 +71,78 @@ func PackBF16(dst *PackedBF16, w Matrix) {
 			panel[(p*gemmNR+c)*2+1] = row[2*p+1]
 		}
 	}
+}
+
+// reset sizes p for w [n, k] and returns its k pairs.
+func (p *PackedBF16) reset(n, k int) int {
+	kp := ceilDiv(k, 2)
+	p.N, p.K, p.kp, p.stride = n, k, kp, kp
+	p.data = grow16(p.data, ceilDiv(n, gemmNR)*kp*gemmNR*2)
+	return kp
+}
+
+// PackBF16N packs w [k, n] row-major (F32 rounded to the nearest bf16 as
+// MatMulBF16 rounds activations, F16 rounded, BF16 copied) as the weights
+// of x · w: the PackBF16 of wᵀ, built from w's rows without transposing,
+// k pairs of rows interleaved. Attention's values (P·V, w = V [keys,
+// headDim]) are packed so. dst's memory is reused.
+func PackBF16N(dst *PackedBF16, w Matrix) {
+	k, n := w.Rows, w.Cols
+	if n < 0 || k < 0 {
+		panic(fmt.Sprintf("kernels.PackBF16N: negative shape [%d,%d]", k, n))
+	}
+	kp := dst.reset(n, k)
+	dst.row = grow16(dst.row, 2*n)
+	panels := ceilDiv(n, gemmNR)
+	for p := 0; p < kp; p++ {
+		even := w.bf16Row(dst.row[:n], 2*p)
+		odd := dst.row[n : 2*n]
+		if 2*p+1 < k {
+			odd = w.bf16Row(odd, 2*p+1)
+		} else {
+			clear(odd)
+		}
+		for q := 0; q < panels; q++ {
+			d := dst.data[(q*kp+p)*gemmNR*2 : (q*kp+p+1)*gemmNR*2]
+			c0 := q * gemmNR
+			nc := min(gemmNR, n-c0)
+			e, o := even[c0:c0+nc], odd[c0:c0+nc]
+			for c := range e {
+				d[2*c], d[2*c+1] = e[c], o[c]
+			}
+			clear(d[2*nc:])
+		}
+	}
+}
+
+// bf16Row returns row r of m as bf16 words: BF16's own words, else the
+// row rounded into buf (F32 as roundBF16, F16 to the nearest bf16).
+func (m Matrix) bf16Row(buf []uint16, r int) []uint16 {
+	off := r * m.Cols
+	switch m.DType {
+	case BF16:
+		return m.U16[off : off+m.Cols]
+	case F32:
+		roundBF16(buf[:m.Cols], m.F32[off:off+m.Cols])
+	case F16:
+		for i, h := range m.U16[off : off+m.Cols] {
+			buf[i] = Float32ToBF16(F16ToFloat32(h))
+		}
+	}
+	return buf[:m.Cols]
+}
+
+// View returns the block of p's first n output columns and first k inputs
+// (n <= p.N, k <= p.K), sharing its memory. MulPackedBF16 on the view gives
+// the bits it gives on that block packed alone, with one exception: for an
+// odd k the last pair's second word is the parent's input k, not zero, and
+// is multiplied by the activation's zero pad; a finite word gives a zero
+// product, which changes nothing except possibly the sign of a zero sum.
+func (p *PackedBF16) View(k, n int) *PackedBF16 {
+	if k < 0 || n < 0 || k > p.K || n > p.N {
+		panic(fmt.Sprintf("kernels.PackedBF16.View: [%d,%d] outside [%d,%d]", n, k, p.N, p.K))
+	}
+	return &PackedBF16{N: n, K: k, kp: ceilDiv(k, 2), stride: p.stride, data: p.data}
 }
 
 // Bytes returns the memory p holds.
@@ -135,41 +207,92 @@ func roundBF16Unit(j *job, u int, _ *scratch) {
 // gemmBF16Unit computes the output columns of panels [u*chunk, (u+1)*chunk)
 // for every row.
 func gemmBF16Unit(j *job, u int, s *scratch) {
-	p, m, out, x := j.bf16, j.m, j.out, j.xbf16
-	n, kp, ldx := p.N, p.kp, 2*p.kp
-	q0, q1 := u*j.chunk, min((u+1)*j.chunk, ceilDiv(n, gemmNR))
+	p := j.bf16
+	q0, q1 := u*j.chunk, min((u+1)*j.chunk, ceilDiv(p.N, gemmNR))
+	mulBF16(s, j.out, p.N, j.xbf16, 2*p.kp, j.m, p, q0, q1, false)
+}
+
+// MulPackedBF16 computes out[i*ldo+j] (+)= Σ_kk x[i*ldx+kk] · w[j, kk] for
+// i < m, j < p.N, where w is the matrix p was packed from, on the calling
+// goroutine only: for callers that are already parallel (no nested use of
+// the kernel pool), as MulPacked. x holds activations already rounded to
+// bf16 (RoundBF16), each row 2·ceil(p.K/2) words; for an odd p.K the word
+// at p.K pads the last pair and must be zero. The arithmetic and the order
+// of the additions are MatMulBF16's; with accumulate every block sum is
+// added to out, without it the first block overwrites out, so a row gets
+// the bits MatMulBF16 gives it.
+func MulPackedBF16(out []float32, ldo int, x []uint16, ldx, m int, p *PackedBF16, accumulate bool) {
+	n, k, kp := p.N, p.K, p.kp
+	if m == 0 || n == 0 {
+		return
+	}
+	if m < 0 || ldx < 2*kp || ldo < n || len(x) < (m-1)*ldx+2*kp || len(out) < (m-1)*ldo+n {
+		panic(fmt.Sprintf("kernels.MulPackedBF16: x %d words (ld %d), out %d floats (ld %d) cannot hold [%d,%d]·[%d,%d]", len(x), ldx, len(out), ldo, m, k, k, n))
+	}
+	if k == 0 {
+		if !accumulate {
+			for i := 0; i < m; i++ {
+				clear(out[i*ldo : i*ldo+n])
+			}
+		}
+		return
+	}
+	if k < 2*kp {
+		for i := 0; i < m; i++ {
+			if x[i*ldx+k] != 0 {
+				panic(fmt.Sprintf("kernels.MulPackedBF16: row %d's pad word x[%d] is %#x, want 0", i, i*ldx+k, x[i*ldx+k]))
+			}
+		}
+	}
+	s := scratchPool.Get().(*scratch)
+	mulBF16(s, out, ldo, x, ldx, m, p, 0, ceilDiv(n, gemmNR), accumulate)
+	scratchPool.Put(s)
+}
+
+// mulBF16 computes the output columns of panels [q0, q1) for rows i < m:
+// out[i*ldo+j] (+)= the sum over p's k pairs of the bf16 products, in
+// bf16KP-deep blocks, each summed in a fresh accumulator by the
+// micro-kernel and added to out (the first block only with accumulate).
+// x rows are ldx words apart.
+func mulBF16(s *scratch, out []float32, ldo int, x []uint16, ldx, m int, p *PackedBF16, q0, q1 int, accumulate bool) {
+	n, kp := p.N, p.kp
 	for pc := 0; pc < kp; pc += bf16KP {
 		kc := min(bf16KP, kp-pc)
-		accumulate := pc > 0
+		acc := accumulate || pc > 0
 		for ic := 0; ic < m; ic += gemmMC {
 			ie := min(ic+gemmMC, m)
 			for q := q0; q < q1; q++ {
-				panel := p.data[(q*kp+pc)*gemmNR*2 : (q*kp+pc+kc)*gemmNR*2]
+				panel := p.data[(q*p.stride+pc)*gemmNR*2 : (q*p.stride+pc+kc)*gemmNR*2]
 				col := q * gemmNR
 				ncol := min(gemmNR, n-col)
 				for row := ic; row < ie; row += gemmMR {
 					nrow := min(gemmMR, ie-row)
 					xr := x[row*ldx+2*pc:]
 					if ncol == gemmNR {
-						gemmBF16Kernel(kc, xr, ldx, nrow, panel, out[row*n+col:], n, accumulate)
+						gemmBF16Kernel(kc, xr, ldx, nrow, panel, out[row*ldo+col:], ldo, acc)
 						continue
 					}
 					// A partial panel goes through a full-width tile.
 					s.ctile = grow(s.ctile, gemmMR*gemmNR)
 					for i := 0; i < nrow; i++ {
-						if accumulate {
-							copy(s.ctile[i*gemmNR:], out[(row+i)*n+col:(row+i)*n+col+ncol])
+						if acc {
+							copy(s.ctile[i*gemmNR:], out[(row+i)*ldo+col:(row+i)*ldo+col+ncol])
 						}
 					}
-					gemmBF16Kernel(kc, xr, ldx, nrow, panel, s.ctile, gemmNR, accumulate)
+					gemmBF16Kernel(kc, xr, ldx, nrow, panel, s.ctile, gemmNR, acc)
 					for i := 0; i < nrow; i++ {
-						copy(out[(row+i)*n+col:(row+i)*n+col+ncol], s.ctile[i*gemmNR:])
+						copy(out[(row+i)*ldo+col:(row+i)*ldo+col+ncol], s.ctile[i*gemmNR:])
 					}
 				}
 			}
 		}
 	}
 }
+
+// RoundBF16 writes src rounded to bf16 into dst[:len(src)], as MatMulBF16
+// rounds its activations (VCVTNE2PS2BF16: nearest even, NaN stays NaN,
+// subnormal inputs read as zero): the activations of MulPackedBF16.
+func RoundBF16(dst []uint16, src []float32) { roundBF16(dst[:len(src)], src) }
 
 // gemmBF16KernelGo is the pure-Go twin of the bf16 micro-kernel: for
 // i < rows (<= 8) and j < 32, c[i*ldc+j] (+)= the block sum over kp pairs

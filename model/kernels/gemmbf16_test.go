@@ -7,12 +7,15 @@ import (
 	"testing"
 )
 
-// bf16Sets returns the kernel sets whose bf16 GEMM differs: the Go twin and,
-// when the CPU has AVX512_BF16, the assembly.
+// bf16Sets returns the kernel sets whose bf16 GEMM differs: the Go twin
+// (first) and, when the CPU has AVX512_BF16, the assembly.
 func bf16Sets() []kernelSet {
 	var sets []kernelSet
+	twin := false
 	for _, ks := range available() {
-		if ks.gemmBF16 == nil || ks.bf16Dot {
+		if !ks.bf16Dot && !twin {
+			sets, twin = append(sets, ks), true
+		} else if ks.bf16Dot {
 			sets = append(sets, ks)
 		}
 	}
