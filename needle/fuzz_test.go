@@ -1,8 +1,6 @@
 package needle
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -31,18 +29,17 @@ func FuzzDetectTemplate(f *testing.F) {
 }
 
 // FuzzLoadHaystack: a haystack file of any content loads or fails with one
-// line naming the file, and what loads is the file's text, not empty.
+// line naming the file, and what loads is the file's text, not empty. It
+// fuzzes the loader's parser in memory (haystackText); TestLoadHaystack
+// covers the file and folder layer.
 func FuzzLoadHaystack(f *testing.F) {
 	f.Add([]byte("It was a bright cold day in April.\n"))
 	f.Add([]byte(" \n\t "))
 	f.Add([]byte{0xff, 0xfe, 0})
 	f.Add([]byte(""))
-	path := filepath.Join(f.TempDir(), "hay.txt")
+	const path = "hay.txt"
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		text, err := LoadHaystack(path)
+		text, err := haystackText(path, data)
 		if err != nil {
 			if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, path) {
 				t.Fatalf("error %q is not one line naming the file", msg)

@@ -135,6 +135,13 @@ func TestLoadHaystack(t *testing.T) {
 	if _, err := LoadHaystack(filepath.Join(empty, "missing.txt")); err == nil {
 		t.Error("LoadHaystack(missing file): no error")
 	}
+	blank := filepath.Join(empty, "blank.txt")
+	if err := os.WriteFile(blank, []byte(" \n\t"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadHaystack(blank); err == nil || err.Error() != "haystack "+blank+": file is empty, want text" {
+		t.Errorf("LoadHaystack(blank file) error = %v", err)
+	}
 }
 
 func TestGenerateHaystack(t *testing.T) {

@@ -2,8 +2,6 @@ package main
 
 import (
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,14 +51,12 @@ func FuzzConfigYAML(f *testing.F) {
 	f.Add("depths: [x]\nneedles-count: 1e99\n")
 	f.Add("- a\n- b\n")
 	f.Add(": :\n\t")
-	dir := f.TempDir()
-	path := filepath.Join(dir, "c.yaml")
+	// In memory (applyConfigData, the part after reading the file): the
+	// file layer is readConfigFile, tested by TestConfigFileLimits.
+	const path = "c.yaml"
 	f.Fuzz(func(t *testing.T, data string) {
-		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
 		cmd := newProfileCommand(&streams{in: strings.NewReader(""), out: io.Discard, err: io.Discard})
-		err := applyConfig(cmd, viper.New(), path)
+		err := applyConfigData(cmd, viper.New(), path, []byte(data))
 		if err != nil && (strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), path)) {
 			t.Fatalf("error %q is not one line naming the file", err)
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
@@ -281,6 +282,26 @@ var gridDefaults = []defaultsSource{
 	{"probes-synth.yaml", "built-in model"},
 }
 
+// embeddedConfigs caches the embedded config files as parsed YAML, by file
+// name: every command's flag help describes them, and each invocation (and
+// each execution of the --config fuzzer) builds every command anew.
+var embeddedConfigs sync.Map // string -> map[string]any
+
+// embeddedConfig returns the embedded config file parsed, or nil when it is
+// missing or does not parse (configs_test checks every file is there and
+// parses). The map is shared: callers must not change it.
+func embeddedConfig(file string) map[string]any {
+	if m, ok := embeddedConfigs.Load(file); ok {
+		return m.(map[string]any)
+	}
+	var m map[string]any
+	if data, err := configs.Read(file); err == nil && yaml.Unmarshal(data, &m) != nil {
+		m = nil
+	}
+	embeddedConfigs.Store(file, m)
+	return m
+}
+
 // describeEmbeddedDefaults appends to the help text of every flag that an
 // embedded config file fills the value it gets there, e.g. "(default 1000;
 // --quick: 256; built-in model: 256)". The flags themselves are declared
@@ -289,15 +310,7 @@ var gridDefaults = []defaultsSource{
 func describeEmbeddedDefaults(fs *pflag.FlagSet, sources []defaultsSource) {
 	values := map[string][]string{} // flag -> value per source ("" when the file has none)
 	for i, src := range sources {
-		data, err := configs.Read(src.file)
-		if err != nil {
-			continue // configs_test checks every file is there and parses
-		}
-		var m map[string]any
-		if yaml.Unmarshal(data, &m) != nil {
-			continue
-		}
-		for key, val := range m {
+		for key, val := range embeddedConfig(src.file) {
 			if fs.Lookup(key) == nil {
 				continue
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -114,12 +115,46 @@ the environment wins over the file.`,
 // the environment (COMPRESSKV_FLAG_NAME) or the config file (key
 // "<command>.<flag>" or "<flag>"), in that order of precedence.
 func applyConfig(cmd *cobra.Command, v *viper.Viper, configFile string) error {
+	var data []byte
+	if configFile != "" {
+		var err error
+		if data, err = readConfigFile(configFile); err != nil {
+			return err
+		}
+	}
+	return applyConfigData(cmd, v, configFile, data)
+}
+
+// maxConfigSize caps a --config file: flag values fit in a few kilobytes,
+// and the file is read whole.
+const maxConfigSize = 1 << 20
+
+// readConfigFile reads a --config file, refusing one over maxConfigSize.
+func readConfigFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, usagef("--config %s: %v", path, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
+	if err != nil {
+		return nil, usagef("--config %s: %v", path, err)
+	}
+	if len(data) > maxConfigSize {
+		return nil, usagef("--config %s: file is bigger than %d bytes; a config holds flag values", path, maxConfigSize)
+	}
+	return data, nil
+}
+
+// applyConfigData is applyConfig with the config file's bytes already
+// read (data, from configFile; configFile "" for none): the part the
+// fuzzer runs, in memory.
+func applyConfigData(cmd *cobra.Command, v *viper.Viper, configFile string, data []byte) error {
 	v.SetEnvPrefix("COMPRESSKV")
 	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_", ".", "_"))
 	if configFile != "" {
-		v.SetConfigFile(configFile)
 		v.SetConfigType("yaml")
-		if err := v.ReadInConfig(); err != nil {
+		if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
 			// The YAML parser's errors span lines ("unmarshal errors:\n
 			// line 1: ..."); errors here are one line.
 			return usagef("--config %s: %s", configFile, strings.Join(strings.Fields(err.Error()), " "))

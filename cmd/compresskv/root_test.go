@@ -93,6 +93,34 @@ func TestBadSettingsAreUsageErrors(t *testing.T) {
 	}
 }
 
+// TestConfigFileLimits is the file layer of --config (FuzzConfigYAML
+// fuzzes the bytes): a missing file, a folder and a file over the size cap
+// are usage errors naming the file; a file at the cap is read.
+func TestConfigFileLimits(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.yaml")
+	data := append([]byte("max-new: 7\n"), bytes.Repeat([]byte("#"), maxConfigSize-11)...)
+	if err := os.WriteFile(big, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runEcho("--config", big); code != exitOK || !strings.Contains(out, "max-new=7 ") {
+		t.Fatalf("config of exactly %d bytes: exit %d, out %q, stderr %q", maxConfigSize, code, out, errOut)
+	}
+	if err := os.WriteFile(big, append(data, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ path, want string }{
+		{big, fmt.Sprintf("--config %s: file is bigger than %d bytes", big, maxConfigSize)},
+		{dir, "--config " + dir + ": "},
+		{filepath.Join(dir, "missing.yaml"), "--config " + filepath.Join(dir, "missing.yaml") + ": open "},
+	} {
+		code, _, errOut := runEcho("--config", c.path)
+		if code != exitUsage || !strings.Contains(errOut, c.want) || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("--config %s: exit %d, stderr %q, want exit %d and one line containing %q", c.path, code, errOut, exitUsage, c.want)
+		}
+	}
+}
+
 // Every command a user can see carries a real example in its help.
 func TestEveryCommandHasExamples(t *testing.T) {
 	root := newRootCommand(&streams{in: strings.NewReader(""), out: &bytes.Buffer{}, err: &bytes.Buffer{}})

@@ -280,20 +280,37 @@ func (j *Journal[H, R]) openAppend() error {
 // rewrite atomically replaces the file with the header, the records in the
 // given order and, when complete, the completion line.
 func (j *Journal[H, R]) rewrite(records []R, complete bool) error {
+	data, err := encodeFile(&j.header, records, complete)
+	if err != nil {
+		return err
+	}
 	return atomicfile.Write(j.path, 0o644, func(w io.Writer) error {
-		if err := writeLine(w, "header", &j.header); err != nil {
-			return err
-		}
-		for i := range records {
-			if err := writeLine(w, "record", &records[i]); err != nil {
-				return err
-			}
-		}
-		if complete {
-			return writeLine(w, "complete", &completeMark{Records: len(records)})
-		}
-		return nil
+		_, err := w.Write(data)
+		return err
 	})
+}
+
+// encodeFile is the whole content of a journal file: the header line, a
+// line per record in the given order and, when complete, the completion
+// line. It is the one place a file's bytes are laid out, so the fuzzer
+// can check in memory that whatever Parse accepts encodes back to a file
+// Parse reads as the same.
+func encodeFile[H, R any](header *H, records []R, complete bool) ([]byte, error) {
+	var b bytes.Buffer
+	if err := writeLine(&b, "header", header); err != nil {
+		return nil, err
+	}
+	for i := range records {
+		if err := writeLine(&b, "record", &records[i]); err != nil {
+			return nil, err
+		}
+	}
+	if complete {
+		if err := writeLine(&b, "complete", &completeMark{Records: len(records)}); err != nil {
+			return nil, err
+		}
+	}
+	return b.Bytes(), nil
 }
 
 // writeLine writes one JSON line, {"<kind>": payload, "crc32c": sum}, with

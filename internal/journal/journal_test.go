@@ -322,27 +322,75 @@ func TestReadRejects(t *testing.T) {
 	}
 }
 
-// FuzzRead checks that Read never panics, and that whatever it accepts
-// survives a resume and a seal unchanged.
+// FuzzRead checks that Parse (Read's byte-level parser) never panics, and
+// that whatever it accepts is what the journal writes: its header and
+// records encode back (open and sealed) to files that parse as the same.
+// It stays in memory, tens of thousands of executions a second; the file
+// layer (resume leaves the file alone, a seal reads back) is
+// TestFileLayerKeepsWhatReadAccepts, on inputs of every kind.
 func FuzzRead(f *testing.F) {
-	f.Add(headLine + record1 + record2 + tornRecord)
-	f.Add(headLine + record1 + sum(`{"complete":{"records":1}}`))
-	f.Add(sum(`{"header":{"format":"test/v1","run":"a","size":1}}`) + record2)
+	for _, seed := range fileLayerInputs {
+		f.Add(seed)
+	}
 	f.Fuzz(func(t *testing.T, data string) {
+		file, torn, err := testLayout.parse([]byte(data), "x.jsonl")
+		if err != nil {
+			if msg := err.Error(); !strings.HasPrefix(msg, "x.jsonl") || strings.Contains(msg, "\n") {
+				t.Fatalf("error %q is not one line naming the file", msg)
+			}
+			return
+		}
+		if torn != !strings.HasSuffix(data, "\n") {
+			t.Fatalf("torn = %v for a file ending %q", torn, data[max(len(data)-8, 0):])
+		}
+		for _, complete := range []bool{false, true} {
+			enc, err := encodeFile(&file.Header, file.Records, complete)
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, torn, err := testLayout.parse(enc, "y.jsonl")
+			if err != nil || torn || again.Complete != complete ||
+				!reflect.DeepEqual(again.Header, file.Header) || !reflect.DeepEqual(again.Records, file.Records) {
+				t.Fatalf("accepted %q, re-encoded (complete %v) as %q, which reads back as %+v, torn %v, %v", data, complete, enc, again, torn, err)
+			}
+		}
+	})
+}
+
+// fileLayerInputs are journal files of every kind Read accepts or refuses:
+// the fuzzer's seeds, and the inputs of TestFileLayerKeepsWhatReadAccepts.
+var fileLayerInputs = []string{
+	headLine + record1 + record2 + tornRecord,
+	headLine + record1 + sum(`{"complete":{"records":1}}`),
+	headLine + record1 + record2 + record3,
+	headLine,
+	sum(`{"header":{"format":"test/v1","run":"a","size":1}}`) + record2,
+	headLine + record1 + sum(`{"complete":{"records":2}}`),
+	"",
+	"not json\n",
+}
+
+// TestFileLayerKeepsWhatReadAccepts: for each file Read accepts, a resume
+// (Open) returns the same records without changing the file before an
+// append, and Finish seals a file that reads back complete with them.
+func TestFileLayerKeepsWhatReadAccepts(t *testing.T) {
+	accepted := 0
+	for _, data := range fileLayerInputs {
 		path := filepath.Join(t.TempDir(), "x.jsonl")
 		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		file, err := testLayout.Read(path)
 		if err != nil {
-			return
+			continue
 		}
+		accepted++
 		j, recs, err := testLayout.Open(path, file.Header, true)
 		if err != nil {
-			t.Fatalf("Read accepted the file, resume did not: %v", err)
+			t.Fatalf("Read accepted %q, resume did not: %v", data, err)
 		}
 		if got, _ := os.ReadFile(path); string(got) != data {
-			t.Fatalf("Open changed the file before any append")
+			t.Fatalf("Open changed %q before any append", data)
 		}
 		if !reflect.DeepEqual(recs, file.Records) {
 			t.Fatalf("resume read %v, Read %v", recs, file.Records)
@@ -354,7 +402,10 @@ func FuzzRead(f *testing.F) {
 		if err != nil || !again.Complete || !reflect.DeepEqual(again.Records, file.Records) {
 			t.Fatalf("sealed file reads back as %+v, %v", again, err)
 		}
-	})
+	}
+	if accepted != 4 {
+		t.Fatalf("Read accepted %d of the inputs, want 4", accepted)
+	}
 }
 
 func TestSecondRunIsRefusedNamingTheHolder(t *testing.T) {
