@@ -32,16 +32,20 @@ type attention struct {
 	group                   int     // heads / kvHeads
 	window                  int     // sliding window in tokens; 0 = full causal
 	scale                   float32 // 1 / sqrt(headDim)
+	bf16                    bool    // ComputeBF16: S and P·V as bf16 dot products
 	workers                 []*attnScratch
 	tiles                   []keyTile // [kvHeads][tiles] of the current prefill chunk
 	sub                     subsetScratch
 }
 
 // keyTile is one KV head's keys and values at positions [k0, k0+n), packed
-// for kernels.MulPacked: keys as Kᵀ [headDim, n], values as V [n, headDim].
+// for kernels.MulPacked: keys as Kᵀ [headDim, n], values as V [n, headDim];
+// under ComputeBF16 for kernels.MulPackedBF16 instead: keys16 as the
+// weights of Q·Kᵀ, values16 as those of P·V, rounded to bf16.
 type keyTile struct {
-	keys, values kernels.Packed
-	finite       bool // every value is finite (else P·V skips masked ones)
+	keys, values     kernels.Packed
+	keys16, values16 kernels.PackedBF16
+	finite           bool // every value is finite (else P·V skips masked ones)
 }
 
 // attnScratch is one worker's buffers. Prefill uses O(attnRows x
@@ -49,6 +53,7 @@ type keyTile struct {
 // [group, cache positions].
 type attnScratch struct {
 	q      []float32 // [rows, headDim] the item's queries
+	qb, pb []uint16  // ComputeBF16: the queries and one tile's P rounded to bf16, rows padded to whole pairs
 	s      []float32 // [rows, keys] scores, then probabilities
 	pv     []float32 // [rows, headDim] P·V of one tile (non-finite values only)
 	acc    []float32 // [rows, headDim] running output, scaled by running sum
@@ -62,11 +67,14 @@ type subsetScratch struct {
 	scores []float32 // [kept positions]
 }
 
-func newAttention(cfg *Config) *attention {
+// newAttention returns cfg's attention computing prefill under compute
+// (decode and AttendSubset are float32 in both modes).
+func newAttention(cfg *Config, compute ComputeDType) *attention {
 	return &attention{
 		heads: cfg.NumHeads, kvHeads: cfg.NumKVHeads, headDim: cfg.HeadDim,
 		group: cfg.KVGroup(), window: cfg.SlidingWindow,
 		scale: float32(1 / math.Sqrt(float64(cfg.HeadDim))),
+		bf16:  compute == ComputeBF16,
 	}
 }
 
@@ -109,7 +117,11 @@ func (a *attention) run(out, q []float32, n, p0 int, cache *LayerCache, probs []
 // then the work items (KV head, block of query tokens) each walk their key
 // tiles in order keeping a running max, a running sum and a rescaled output
 // accumulator per row, so no [tokens, tokens] matrix is built. S = Q·Kᵀ and
-// O += P·V are kernels.MulPacked calls on the calling goroutine.
+// O += P·V are kernels.MulPacked calls on the calling goroutine; under
+// ComputeBF16 kernels.MulPackedBF16 calls on bf16-rounded queries, keys,
+// probabilities and values with float32 sums (a GPU's bf16 flash
+// attention: the softmax statistics stay float32, P is rounded only for
+// the P·V product).
 func (a *attention) prefill(out, q []float32, n, p0 int, cache *LayerCache) {
 	block := max(1, attnRows/a.group) // query tokens per item
 	blocks := (n + block - 1) / block
@@ -129,9 +141,15 @@ func (a *attention) prefill(out, q []float32, n, p0 int, cache *LayerCache) {
 		k0 := (first + t) * attnKeyTile
 		k1 := min(k0+attnKeyTile, hi)
 		kt := &a.tiles[it]
-		kernels.PackT(&kt.keys, cache.matrix(cache.keys, cache.keys16, g, k0, k1))
+		keys := cache.matrix(cache.keys, cache.keys16, g, k0, k1)
 		values := cache.matrix(cache.values, cache.values16, g, k0, k1)
-		kernels.PackN(&kt.values, values)
+		if a.bf16 {
+			kernels.PackBF16(&kt.keys16, keys)
+			kernels.PackBF16N(&kt.values16, values)
+		} else {
+			kernels.PackT(&kt.keys, keys)
+			kernels.PackN(&kt.values, values)
+		}
 		kt.finite = allFinite(values)
 	})
 	a.parallel(workers, items, func(sc *attnScratch, it int) {
@@ -148,10 +166,14 @@ func (a *attention) prefill(out, q []float32, n, p0 int, cache *LayerCache) {
 func (a *attention) prefillItem(sc *attnScratch, out, q []float32, g, t0, t1, p0 int, cache *LayerCache, tiles []keyTile, first int) {
 	d, r, qd := a.headDim, a.group, a.heads*a.headDim
 	rows := (t1 - t0) * r
-	sc.grow(rows, attnKeyTile, d)
+	sc.grow(rows, attnKeyTile, d, a.bf16)
 	// Row (t, j) is token t0+t, query head g*r+j.
 	for t := t0; t < t1; t++ {
 		copy(sc.q[(t-t0)*r*d:(t-t0+1)*r*d], q[t*qd+g*r*d:t*qd+(g+1)*r*d])
+	}
+	ldq := d + d%2 // bf16 query rows, padded to whole pairs
+	if a.bf16 {
+		roundRows(sc.qb, ldq, sc.q, d, rows)
 	}
 	acc, rowMax, rowSum := sc.acc[:rows*d], sc.rowMax[:rows], sc.rowSum[:rows]
 	clear(acc)
@@ -168,9 +190,16 @@ func (a *attention) prefillItem(sc *attnScratch, out, q []float32, g, t0, t1, p0
 		}
 		kt := &tiles[ti]
 		k1 := min(k0+kt.keys.N, hi)
+		if a.bf16 {
+			k1 = min(k0+kt.keys16.N, hi)
+		}
 		tile := k1 - k0
 		s := sc.s[:rows*tile] // [rows, tile]
-		kernels.MulPacked(s, tile, sc.q, d, rows, kt.keys.View(d, tile), false)
+		if a.bf16 {
+			kernels.MulPackedBF16(s, tile, sc.qb, ldq, rows, kt.keys16.View(d, tile), false)
+		} else {
+			kernels.MulPacked(s, tile, sc.q, d, rows, kt.keys.View(d, tile), false)
+		}
 		// Online softmax: mask, new running max, exponentiate, and the
 		// factor that rescales what the row accumulated so far.
 		for i := 0; i < rows; i++ {
@@ -196,6 +225,12 @@ func (a *attention) prefillItem(sc *attnScratch, out, q []float32, g, t0, t1, p0
 				kernels.Scale(alpha, acc[i*d:(i+1)*d])
 			}
 		}
+		if kt.finite && a.bf16 {
+			ldp := tile + tile%2
+			roundRows(sc.pb, ldp, s, tile, rows)
+			kernels.MulPackedBF16(acc, d, sc.pb, ldp, rows, kt.values16.View(tile, d), true)
+			continue
+		}
 		if kt.finite {
 			kernels.MulPacked(acc, d, s, tile, rows, kt.values.View(tile, d), true)
 			continue
@@ -210,6 +245,19 @@ func (a *attention) prefillItem(sc *attnScratch, out, q []float32, g, t0, t1, p0
 			copy(o, acc[i*d:(i+1)*d])
 			kernels.Scale(float32(1/rowSum[i]), o)
 		}
+	}
+}
+
+// roundRows writes the rows of x [rows, n] rounded to bf16 into dst, ld
+// words apart (ld is n or n+1: a word past n pads the last pair with 0).
+func roundRows(dst []uint16, ld int, x []float32, n, rows int) {
+	if ld == n {
+		kernels.RoundBF16(dst[:rows*n], x[:rows*n])
+		return
+	}
+	for i := 0; i < rows; i++ {
+		kernels.RoundBF16(dst[i*ld:], x[i*n:(i+1)*n])
+		dst[i*ld+n] = 0
 	}
 }
 
@@ -353,9 +401,16 @@ func (a *attention) parallel(workers, items int, do func(sc *attnScratch, item i
 	kernels.ParallelFor(items, workers, func(worker, item int) { do(a.workers[worker], item) })
 }
 
-// grow makes the scratch hold rows query rows against tiles of keys keys.
-func (sc *attnScratch) grow(rows, keys, d int) {
+// grow makes the scratch hold rows query rows against tiles of keys keys
+// (and their bf16 copies under bf16 compute).
+func (sc *attnScratch) grow(rows, keys, d int, bf16 bool) {
 	sc.q = growF32(sc.q, rows*d)
+	if bf16 && len(sc.qb) < rows*(d+1) {
+		sc.qb = make([]uint16, rows*(d+1))
+	}
+	if bf16 && len(sc.pb) < rows*(keys+1) {
+		sc.pb = make([]uint16, rows*(keys+1))
+	}
 	sc.s = growF32(sc.s, rows*keys)
 	sc.pv = growF32(sc.pv, rows*d)
 	sc.acc = growF32(sc.acc, rows*d)

@@ -30,11 +30,14 @@ func TestParseComputeDType(t *testing.T) {
 // TestComputeBF16 bounds what bf16 compute costs against the float64
 // reference (activations and weights rounded to 8 mantissa bits: well under
 // 3 % of the logit scale), checks that its bits do not depend on the thread
-// count, and that a chunked prefill and a token-by-token decode agree with a
-// one-shot prefill within one bf16 ulp (2^-8) of the logit scale: a row's
-// bf16 GEMM does not depend on the other rows, but attention's float32
-// order does depend on the chunking, and a 1e-7 difference can round an
-// activation to the other bf16 neighbour.
+// count, and that a chunked prefill agrees with a one-shot prefill within
+// one bf16 ulp (2^-8) of the logit scale: a row's bf16 GEMM does not
+// depend on the other rows, but attention's float32 order does depend on
+// the chunking, and a 1e-7 difference can round an activation to the other
+// bf16 neighbour. A token-by-token decode agrees within 2^-6: decode
+// attention stays float32 while prefill attention rounds q, k, P and v to
+// bf16, so a decoded token's logits differ by that rounding (measured at
+// most 0.68 %).
 func TestComputeBF16(t *testing.T) {
 	defer kernels.SetThreads(kernels.Threads())
 	for _, dtype := range []kernels.DType{kernels.BF16, kernels.F32} {
@@ -67,15 +70,16 @@ func TestComputeBF16(t *testing.T) {
 				}
 			}
 		}
-		near := func(what string, got []float32, from int) {
+		near := func(what string, got []float32, from int, tol float64) {
 			t.Helper()
 			for p := 0; p < len(got)/vocab; p++ {
 				ref := make([]float64, vocab)
 				for i := range ref {
 					ref[i] = float64(base[(from+p)*vocab+i])
 				}
-				if e := relErr(got[p*vocab:(p+1)*vocab], ref); e > 1.0/256 {
-					t.Fatalf("%v weights, %s: position %d differs from the one-shot prefill by %.3g of the logit scale, want <= 2^-8", dtype, what, from+p, e)
+				e := relErr(got[p*vocab:(p+1)*vocab], ref)
+				if e > tol {
+					t.Fatalf("%v weights, %s: position %d differs from the one-shot prefill by %.3g of the logit scale, want <= %g", dtype, what, from+p, e, tol)
 				}
 			}
 		}
@@ -90,12 +94,12 @@ func TestComputeBF16(t *testing.T) {
 		if got, err = s.PrefillAll(t.Context(), ids[:30], nil); err != nil {
 			t.Fatal(err)
 		}
-		near("chunk 7", got, 0)
+		near("chunk 7", got, 0, 1.0/256)
 		for p := 30; p < n; p++ {
 			if err := s.Step(ids[p], nil); err != nil {
 				t.Fatal(err)
 			}
-			near("decode step", s.Logits(), p)
+			near("decode step", s.Logits(), p, 1.0/64)
 		}
 	}
 }

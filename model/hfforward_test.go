@@ -84,10 +84,11 @@ func TestHFForwardFixtures(t *testing.T) {
 
 // TestHFForwardComputeBF16 measures bf16 compute on every hf-forward
 // fixture: the README's relative error against the float32 reference, and
-// how often the argmax of a row changes. The bound, 2^-5 = 3.1 % of the
-// row's largest logit, is 1.4x the worst measured (2.2 % on the Mistral
-// fixture; docs/method.md has the figures); the lower bound checks that
-// bf16 compute is in use at all.
+// how often the argmax of a row changes. The bound, 4 % of the row's
+// largest logit, is 1.46x the worst measured (2.74 % on the Mistral
+// fixture with prefill attention in bf16 too; 2.2 % when only the
+// projections were; docs/method.md has the figures); the lower bound
+// checks that bf16 compute is in use at all.
 func TestHFForwardComputeBF16(t *testing.T) {
 	for _, name := range hfForwardFixtures {
 		t.Run(name, func(t *testing.T) {
@@ -114,8 +115,8 @@ func TestHFForwardComputeBF16(t *testing.T) {
 			}
 			rel := rowRelError(got, ref, vocab)
 			t.Logf("bf16 compute: max |diff| %.3g, max relative error %.3g, argmax changed in %d of %d rows", absWorst, rel, flips, len(ids))
-			if rel > 1.0/32 || rel <= hfForwardBound {
-				t.Errorf("bf16 compute: max relative error %.3g, want in (%g, 2^-5]", rel, hfForwardBound)
+			if rel > 0.04 || rel <= hfForwardBound {
+				t.Errorf("bf16 compute: max relative error %.3g, want in (%g, 0.04]", rel, hfForwardBound)
 			}
 		})
 	}

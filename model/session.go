@@ -117,7 +117,7 @@ func (m *Model) newSession(opts SessionOptions) *Session {
 		m:       m,
 		opts:    opts,
 		caches:  make([]*LayerCache, cfg.NumLayers),
-		attn:    newAttention(cfg),
+		attn:    newAttention(cfg, m.compute),
 		last:    make([]float32, cfg.HiddenSize),
 		logits:  make([]float32, cfg.VocabSize),
 		recentQ: make([][]float32, cfg.NumLayers),
