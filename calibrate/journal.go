@@ -232,3 +232,17 @@ func (j *Journal) Remove() error {
 	}
 	return j.j.Remove()
 }
+
+// Done counts the prompts of datasets the journal already holds (0 for a
+// nil journal): what a resumed run skips.
+func (j *Journal) Done(datasets []Dataset) int {
+	n := 0
+	for _, d := range datasets {
+		for p := range d.Prompts {
+			if _, ok := j.done(d.Name, p); ok {
+				n++
+			}
+		}
+	}
+	return n
+}

@@ -1,6 +1,9 @@
 package calibrate
 
-import "github.com/compresskv/compresskv/model"
+import (
+	"github.com/compresskv/compresskv/model"
+	"github.com/compresskv/compresskv/plan"
+)
 
 // KVCacheBytes is the KV cache one prompt of datasets needs at its longest:
 // keys and values of every layer and KV head for the longest prompt plus
@@ -12,8 +15,7 @@ func KVCacheBytes(cfg *model.Config, cache model.CacheDType, datasets []Dataset)
 			longest = max(longest, len(p)+d.MaxNew)
 		}
 	}
-	perToken := int64(cfg.NumLayers) * int64(cfg.NumKVHeads) * int64(cfg.HeadDim) * 2 * int64(cache.Bytes())
-	return perToken * int64(longest)
+	return plan.ShapeOf(cfg).KVBytesPerPosition(cache.Bytes()) * int64(longest)
 }
 
 // ParallelPrompts is how many prompts to run at once when the user did not

@@ -244,11 +244,7 @@ func runPrompts(ctx context.Context, m *model.Model, datasets []Dataset, heads [
 	if opts.Progress != nil {
 		opts.Progress(done, total, tokens)
 	}
-	workers := opts.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	workers = max(1, min(workers, len(todo)))
+	workers := max(1, min(promptsAtOnce(opts), len(todo)))
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -329,3 +325,6 @@ func generate(ctx context.Context, s *model.Session, ids []int, maxNew int, eos 
 	})
 	return err
 }
+
+// runtimeThreads is the default prompt parallelism: one per CPU thread.
+func runtimeThreads() int { return runtime.GOMAXPROCS(0) }

@@ -310,3 +310,24 @@ func TestBuildSpanPrefersNeedle(t *testing.T) {
 		}
 	}
 }
+
+func TestSpecCapLengths(t *testing.T) {
+	lin := Spec{MinLength: 1000, MaxLength: 31500, Intervals: 20}
+	// Under the whole grid: every length lowered, one left.
+	got, n := lin.CapLengths(462)
+	if g, err := (Spec{MinLength: got.MinLength, MaxLength: got.MaxLength, Intervals: got.Intervals, DepthIntervals: 1}).Grid(); err != nil || n != 20 || !reflect.DeepEqual(g.ContextLengths, []int{462}) {
+		t.Errorf("cap 462: %+v (%d capped), lengths %v, %v", got, n, g.ContextLengths, err)
+	}
+	// Inside it: the spacing kept up to the cap, 19 of 20 above 1998.
+	got, n = lin.CapLengths(1998)
+	if got.MinLength != 1000 || got.MaxLength != 1998 || got.Intervals != 20 || n != 19 {
+		t.Errorf("cap 1998: %+v, %d capped", got, n)
+	}
+	if same, n := lin.CapLengths(40000); n != 0 || !reflect.DeepEqual(same, lin) {
+		t.Errorf("cap above the grid changed it: %+v, %d", same, n)
+	}
+	exp := Spec{Lengths: []int{256, 600, 700, 300}}
+	if got, n := exp.CapLengths(500); n != 2 || !reflect.DeepEqual(got.Lengths, []int{256, 500, 300}) {
+		t.Errorf("explicit: %v, %d capped", got.Lengths, n)
+	}
+}

@@ -128,3 +128,41 @@ func (g Grid) MaxLength() int {
 	}
 	return m
 }
+
+// CapLengths returns sp with its context lengths at most max tokens, and
+// how many lengths it lowered: a min/max/intervals grid keeps its spacing
+// up to max (the intervals cut to the distinct lengths left), explicit
+// lengths above max become max, once. max < 1 leaves sp as it is.
+func (sp Spec) CapLengths(max int) (Spec, int) {
+	if max < 1 {
+		return sp, 0
+	}
+	capped := 0
+	if len(sp.Lengths) > 0 {
+		var out []int
+		seen := map[int]bool{}
+		for _, l := range sp.Lengths {
+			if l > max {
+				l, capped = max, capped+1
+			}
+			if !seen[l] {
+				seen[l] = true
+				out = append(out, l)
+			}
+		}
+		sp.Lengths = out
+		return sp, capped
+	}
+	if sp.MaxLength <= max || sp.Intervals <= 0 {
+		return sp, 0
+	}
+	for _, l := range LinearLengths(sp.MinLength, sp.MaxLength, sp.Intervals) {
+		if l > max {
+			capped++
+		}
+	}
+	sp.MaxLength = max
+	sp.MinLength = min(sp.MinLength, max)
+	sp.Intervals = min(sp.Intervals, sp.MaxLength-sp.MinLength+1)
+	return sp, capped
+}

@@ -130,3 +130,44 @@ func TestMeasureShape(t *testing.T) {
 		t.Errorf("rates %+v", r)
 	}
 }
+
+func TestRateTimes(t *testing.T) {
+	r := Rates{PrefillPerToken: time.Second, PrefillPerPair: 0.5, StepFixed: 2 * time.Second, StepPerPosition: 0.25}
+	// Positions 2..4 after a prefix of 2: 3 s + 0.5 * (3 + 4 + 5) pairs.
+	if got := r.PrefillTime(2, 5); got != 9*time.Second {
+		t.Errorf("PrefillTime(2, 5) = %v, want 9s", got)
+	}
+	if got := r.PrefillTime(5, 5); got != 0 {
+		t.Errorf("PrefillTime(5, 5) = %v, want 0", got)
+	}
+	// A step at position 7 attends to 8 positions: 2 + 0.25*8.
+	if got := r.StepTime(7); got != 4*time.Second {
+		t.Errorf("StepTime(7) = %v, want 4s", got)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	if v, err := parseLoadAvg("0.92 2.32 6.48 2/301 12345\n"); err != nil || v != 0.92 {
+		t.Errorf("parseLoadAvg = %v, %v; want 0.92", v, err)
+	}
+	for _, bad := range []string{"", "x 1 2", "-1 0 0"} {
+		if _, err := parseLoadAvg(bad); err == nil {
+			t.Errorf("parseLoadAvg(%q): want an error", bad)
+		}
+	}
+	for _, tc := range []struct {
+		share, load float64
+		cpus        int
+		want        bool
+	}{
+		{1, 0.2, 2, false},
+		{1, 1.5, 2, true},   // other work on 3/4 of the CPUs
+		{0.5, 0.1, 2, true}, // the measurement got half its threads' time
+		{0, -1, 2, false},   // neither known
+		{0.9, 1, 2, false},  // exactly half busy
+	} {
+		if got := LooksLoaded(tc.share, tc.load, tc.cpus); got != tc.want {
+			t.Errorf("LooksLoaded(%v, %v, %d) = %v, want %v", tc.share, tc.load, tc.cpus, got, tc.want)
+		}
+	}
+}

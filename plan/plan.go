@@ -68,10 +68,13 @@ func (s Shape) KVBytesPerPosition(kvBytes int) int64 {
 }
 
 // Sequence is one prompt of a run: the ids it prefills (the decode loop
-// feeds the rest) and at most how many decode steps follow.
+// feeds the rest), at most how many decode steps follow, and how many
+// times they do from the same prefill (eval decodes once per method and
+// budget; 0 means once).
 type Sequence struct {
 	Prefill []int
 	Steps   int
+	Decodes int
 }
 
 // Options are the run settings that change the costs.
@@ -80,6 +83,10 @@ type Options struct {
 	Chunk       int   // prefill chunk; reused prefixes are cut to whole chunks (0: model.DefaultChunkSize)
 	KVBytes     int   // bytes per cached value: 4 (f32) or 2 (bf16)
 	WeightBytes int64 // size of the weight files (mapped, not copied)
+	// KVCaches is how many caches as large as the longest prompt's the run
+	// holds at once: calibrate's parallel prompts, eval's full cache and
+	// its compressed copy (0: one).
+	KVCaches int
 }
 
 // Plan is what a run will cost.
@@ -89,7 +96,7 @@ type Plan struct {
 	PrefillTokens int64 // positions actually prefilled (PromptTokens - ReusedTokens)
 	ReusedTokens  int64 // positions taken from the cached prefix
 	DecodeSteps   int64 // upper bound: greedy decoding stops early at a newline
-	LongestPrompt int
+	LongestPrefill int // positions of the longest prefill
 	PrefillFLOPs  float64
 	DecodeFLOPs   float64 // upper bound, as DecodeSteps
 
@@ -97,7 +104,9 @@ type Plan struct {
 	// session's, of the longest prompt plus its steps; the reused prefix
 	// lives in that same cache, so reuse adds nothing.
 	WeightBytes  int64
-	KVCacheBytes int64
+	KVCacheBytes int64 // all KVCaches caches
+	KVCaches     int
+	Reuse        bool // planned with prefix reuse
 
 	// attention work, in (from, to) prefill segments and decode positions,
 	// kept for Project
@@ -145,6 +154,10 @@ func Make(shape Shape, seqs []Sequence, o Options) *Plan {
 		o.KVBytes = 4
 	}
 	p := &Plan{Prompts: len(seqs), WeightBytes: o.WeightBytes, shape: shape}
+	if len(seqs) == 0 {
+		p.KVCaches, p.Reuse = max(o.KVCaches, 1), o.Reuse
+		return p
+	}
 	order := make([]int, len(seqs))
 	for i := range order {
 		order[i] = i
@@ -171,17 +184,21 @@ func Make(shape Shape, seqs []Sequence, o Options) *Plan {
 		p.PrefillFLOPs += shape.PrefillFLOPs(kept, n)
 		p.segments = append(p.segments, segment{kept, n})
 		// The first step feeds the last prompt token at position n.
-		p.DecodeSteps += int64(s.Steps)
-		for t := range s.Steps {
-			p.DecodeFLOPs += shape.StepFLOPs(n + t)
+		for range max(s.Decodes, 1) {
+			p.DecodeSteps += int64(s.Steps)
+			for t := range s.Steps {
+				p.DecodeFLOPs += shape.StepFLOPs(n + t)
+			}
+			p.steps = append(p.steps, n)
+			p.stepN = append(p.stepN, s.Steps)
 		}
-		p.steps = append(p.steps, n)
-		p.stepN = append(p.stepN, s.Steps)
-		p.LongestPrompt = max(p.LongestPrompt, n+1)
+		p.LongestPrefill = max(p.LongestPrefill, n)
 		longest = max(longest, n+s.Steps)
 	}
 	p.PrefillTokens = p.PromptTokens - p.ReusedTokens
-	p.KVCacheBytes = int64(longest) * shape.KVBytesPerPosition(o.KVBytes)
+	p.KVCaches = max(o.KVCaches, 1)
+	p.Reuse = o.Reuse
+	p.KVCacheBytes = int64(p.KVCaches) * int64(longest) * shape.KVBytesPerPosition(o.KVBytes)
 	return p
 }
 
@@ -209,16 +226,28 @@ type Projection struct {
 	Prefill, Decode, Total time.Duration
 }
 
+// PrefillTime is the time r gives to prefilling positions [from, to) after
+// a cached prefix of from positions.
+func (r Rates) PrefillTime(from, to int) time.Duration {
+	if to <= from {
+		return 0
+	}
+	pairs := (float64(to)*float64(to+1) - float64(from)*float64(from+1)) / 2
+	return time.Duration((r.PrefillPerToken.Seconds()*float64(to-from) + r.PrefillPerPair*pairs) * float64(time.Second))
+}
+
+// StepTime is the time r gives to a decode step at position pos (it
+// attends to pos+1 cached positions).
+func (r Rates) StepTime(pos int) time.Duration {
+	return time.Duration((r.StepFixed.Seconds() + r.StepPerPosition*float64(pos+1)) * float64(time.Second))
+}
+
 // Project applies r to the plan. Decode is an upper bound (every prompt
 // decodes all its steps).
 func (p *Plan) Project(r Rates) Projection {
 	var prefill, decode float64
 	for _, s := range p.segments {
-		if s.to <= s.from {
-			continue
-		}
-		pairs := (float64(s.to)*float64(s.to+1) - float64(s.from)*float64(s.from+1)) / 2
-		prefill += r.PrefillPerToken.Seconds()*float64(s.to-s.from) + r.PrefillPerPair*pairs
+		prefill += r.PrefillTime(s.from, s.to).Seconds()
 	}
 	for i, pos := range p.steps {
 		n := float64(p.stepN[i])
@@ -235,13 +264,20 @@ func (p *Plan) Project(r Rates) Projection {
 // the lines a command prints before it starts.
 func (p *Plan) Format(what string, r *Rates) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "plan: %d %s, %s prompt tokens (longest %d)", p.Prompts, what, count(p.PromptTokens), p.LongestPrompt)
+	fmt.Fprintf(&b, "plan: %d %s, %s prompt tokens (longest prefill %d)", p.Prompts, what, count(p.PromptTokens), p.LongestPrefill)
 	if p.ReusedTokens > 0 {
 		fmt.Fprintf(&b, ", %s prefilled after prefix reuse (%.0f %% reused)", count(p.PrefillTokens), 100*float64(p.ReusedTokens)/float64(max(p.PromptTokens, 1)))
 	}
 	fmt.Fprintf(&b, ", <= %s decode steps\n", count(p.DecodeSteps))
-	fmt.Fprintf(&b, "plan: %.3g TFLOP prefill + <= %.3g TFLOP decode; memory %s weights (mapped) + %s KV cache (reused prefixes live in it)\n",
-		p.PrefillFLOPs/1e12, p.DecodeFLOPs/1e12, bytesText(p.WeightBytes), bytesText(p.KVCacheBytes))
+	caches := "KV cache"
+	switch {
+	case p.KVCaches > 1:
+		caches = fmt.Sprintf("KV caches (%d at once)", p.KVCaches)
+	case p.Reuse:
+		caches = "KV cache (reused prefixes live in it)"
+	}
+	fmt.Fprintf(&b, "plan: %.3g TFLOP prefill + <= %.3g TFLOP decode; memory %s weights (mapped) + %s %s\n",
+		p.PrefillFLOPs/1e12, p.DecodeFLOPs/1e12, bytesText(p.WeightBytes), bytesText(p.KVCacheBytes), caches)
 	if r != nil {
 		pr := p.Project(*r)
 		fmt.Fprintf(&b, "plan: projected %s on a quiet machine (prefill %s, decode <= %s; %s)\n",
@@ -284,4 +320,39 @@ func roundDuration(d time.Duration) time.Duration {
 		return d.Round(time.Second)
 	}
 	return d.Round(10 * time.Millisecond)
+}
+
+// ScaledTo returns r scaled so that it projects p, the plan of a short run
+// made end to end, to took, the time that run took: that folds in what
+// the model-level rates leave out (the per-step and per-prompt work around
+// the forward pass, which dominates a small model). what names the run for
+// Source. r comes back unchanged when either time is zero.
+func (r Rates) ScaledTo(p *Plan, took time.Duration, what string) Rates {
+	projected := p.Project(r).Total.Seconds()
+	if projected <= 0 || took <= 0 {
+		return r
+	}
+	f := took.Seconds() / projected
+	r.PrefillPerToken = time.Duration(float64(r.PrefillPerToken) * f)
+	r.PrefillPerPair *= f
+	r.StepFixed = time.Duration(float64(r.StepFixed) * f)
+	r.StepPerPosition *= f
+	r.Source += fmt.Sprintf("; scaled by %.2f to %s", f, what)
+	return r
+}
+
+// QuietTime runs f and returns the time it took on a quiet machine: its
+// CPU time over threads where the platform reports it, or its wall time if
+// shorter (threads that wait do not count against the wall clock).
+func QuietTime(threads int, f func() error) (time.Duration, error) {
+	cpu0, haveCPU := CPUTime()
+	start := time.Now()
+	if err := f(); err != nil {
+		return 0, err
+	}
+	took := time.Since(start)
+	if cpu1, ok := CPUTime(); haveCPU && ok {
+		took = min(took, (cpu1-cpu0)/time.Duration(max(threads, 1)))
+	}
+	return took, nil
 }

@@ -52,8 +52,8 @@ func TestMakeAndProject(t *testing.T) {
 	// Prefill FLOPs: 2*22*n + 4*1*1*2*pairs, pairs = sum of i+1 over the
 	// fed positions: [0,4): 176+80; [2,5): 132+96; [0,1): 44+8.
 	// Decode: 2*22 + 8*(pos+1) + 2*3*2 per step, at positions 4, 5 and 5.
-	want := Plan{Prompts: 3, PromptTokens: 10, PrefillTokens: 8, ReusedTokens: 2, DecodeSteps: 3, LongestPrompt: 6,
-		PrefillFLOPs: 536, DecodeFLOPs: 96 + 104 + 104, WeightBytes: 1000, KVCacheBytes: 6 * 16}
+	want := Plan{Prompts: 3, PromptTokens: 10, PrefillTokens: 8, ReusedTokens: 2, DecodeSteps: 3, LongestPrefill: 5,
+		PrefillFLOPs: 536, DecodeFLOPs: 96 + 104 + 104, WeightBytes: 1000, KVCacheBytes: 6 * 16, KVCaches: 1, Reuse: true}
 	got := *p
 	got.segments, got.steps, got.stepN, got.shape = nil, nil, nil, Shape{}
 	if !reflect.DeepEqual(got, want) {
@@ -72,7 +72,7 @@ func TestMakeAndProject(t *testing.T) {
 		t.Errorf("without reuse: %+v", plain)
 	}
 	text := p.Format("probes", nil)
-	for _, want := range []string{"plan: 3 probes, 10 prompt tokens (longest 6), 8 prefilled after prefix reuse (20 % reused), <= 3 decode steps", "1.0 KB weights (mapped) + 0.1 KB KV cache"} {
+	for _, want := range []string{"plan: 3 probes, 10 prompt tokens (longest prefill 5), 8 prefilled after prefix reuse (20 % reused), <= 3 decode steps", "1.0 KB weights (mapped) + 0.1 KB KV cache"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("format lacks %q:\n%s", want, text)
 		}
@@ -128,5 +128,41 @@ func TestGridSequences(t *testing.T) {
 	p := Make(tiny, seqs, Options{Reuse: true, Chunk: 1})
 	if p.ReusedTokens == 0 || p.PromptTokens != 2*(3*(1+12+2+2)+3*(1+22+2+2)) {
 		t.Errorf("plan %+v", p)
+	}
+}
+
+func TestDecodesAndCaches(t *testing.T) {
+	// One prompt of 4 positions decoded 3 times (eval: 3 methods) for 2
+	// steps each at positions 4 and 5, with 2 caches held at once: 6
+	// positions x 16 bytes x 2.
+	p := Make(tiny, []Sequence{{Prefill: []int{1, 2, 3, 4}, Steps: 2, Decodes: 3}}, Options{Chunk: 1, KVBytes: 4, KVCaches: 2})
+	if p.DecodeSteps != 6 || p.DecodeFLOPs != 3*(96+104) || p.KVCacheBytes != 2*6*16 || p.KVCaches != 2 || p.PrefillTokens != 4 {
+		t.Errorf("plan %+v", p)
+	}
+	// Each decode: 2 steps at 2 s + 0.25 s x (5 + 6) keys.
+	if pr := p.Project(Rates{StepFixed: 2 * time.Second, StepPerPosition: 0.25}); pr.Decode != 3*6750*time.Millisecond {
+		t.Errorf("decode %v, want 3 x 6.75 s", pr.Decode)
+	}
+	text := p.Format("probes", nil)
+	if want := "plan: 1 probes, 4 prompt tokens (longest prefill 4), <= 6 decode steps\nplan: 2.56e-10 TFLOP prefill + <= 6e-10 TFLOP decode; memory 0.0 KB weights (mapped) + 0.2 KB KV caches (2 at once)\n"; text != want {
+		t.Errorf("format:\n%s\nwant:\n%s", text, want)
+	}
+	if empty := Make(tiny, nil, Options{}); empty.Prompts != 0 || empty.KVCacheBytes != 0 {
+		t.Errorf("no prompts: %+v", empty)
+	}
+}
+
+func TestScaledTo(t *testing.T) {
+	// One prompt of 2 positions, one step at position 2: 2 x 1 s + 3 pairs
+	// x 0.5 s + (2 s + 0.25 x 3 keys) = 6.25 s; it took 12.5 s.
+	p := Make(tiny, []Sequence{{Prefill: []int{1, 2}, Steps: 1}}, Options{Chunk: 1})
+	r := Rates{PrefillPerToken: time.Second, PrefillPerPair: 0.5, StepFixed: 2 * time.Second, StepPerPosition: 0.25, Source: "m"}
+	got := r.ScaledTo(p, 12500*time.Millisecond, "1 probe")
+	want := Rates{PrefillPerToken: 2 * time.Second, PrefillPerPair: 1, StepFixed: 4 * time.Second, StepPerPosition: 0.5, Source: "m; scaled by 2.00 to 1 probe"}
+	if got != want {
+		t.Errorf("scaled %+v, want %+v", got, want)
+	}
+	if same := r.ScaledTo(p, 0, "x"); same != r {
+		t.Errorf("no time: %+v", same)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/compresskv/compresskv/model"
 	"github.com/compresskv/compresskv/model/kernels"
@@ -31,17 +30,27 @@ func CheckGrid(lengths []int, maxNew, context int) error {
 }
 
 // Plan counts what Run will do with these probes and options: the probes
-// of opts.Shard not yet in opts.Checkpoint, each prefilling its prompt
-// minus the last token and decoding at most MaxNewTokens steps (exactly
-// the answer's length when teacher-forced), with prefix reuse as Run
-// applies it, in sessions run with opts.Session. weightBytes is the size
-// of the checkpoint files.
+// of opts.Shard not yet in opts.Checkpoint (Sequences), with prefix reuse
+// as Run applies it, in sessions run with opts.Session. weightBytes is the
+// size of the checkpoint files.
 func Plan(m *model.Model, probes []needle.Probe, opts Options, weightBytes int64) (*plan.Plan, error) {
 	opts = opts.withDefaults()
 	so, err := opts.Session.Resolve(m.Config)
 	if err != nil {
 		return nil, err
 	}
+	// Under --until-stable the order is SpreadOrder, where consecutive
+	// probes rarely share a prefix: plan without reuse (an upper bound).
+	reuse := opts.PrefixReuse && opts.UntilStable == 0
+	return plan.Make(plan.ShapeOf(m.Config), Sequences(probes, opts), plan.Options{Reuse: reuse, Chunk: so.Chunk, KVBytes: so.CacheDType.Bytes(), WeightBytes: weightBytes}), nil
+}
+
+// Sequences are the prompts Run will feed: the probes of opts.Shard not
+// yet in opts.Checkpoint, each prefilling its prompt minus the last token
+// and decoding at most MaxNewTokens steps (exactly the answer's length
+// when teacher-forced).
+func Sequences(probes []needle.Probe, opts Options) []plan.Sequence {
+	opts = opts.withDefaults()
 	var done map[int]Record
 	if opts.Checkpoint != nil {
 		done = opts.Checkpoint.Done()
@@ -57,10 +66,19 @@ func Plan(m *model.Model, probes []needle.Probe, opts Options, weightBytes int64
 		}
 		seqs = append(seqs, plan.Sequence{Prefill: prefillIDs(p), Steps: steps})
 	}
-	// Under --until-stable the order is SpreadOrder, where consecutive
-	// probes rarely share a prefix: plan without reuse (an upper bound).
-	reuse := opts.PrefixReuse && opts.UntilStable == 0
-	return plan.Make(plan.ShapeOf(m.Config), seqs, plan.Options{Reuse: reuse, Chunk: so.Chunk, KVBytes: so.CacheDType.Bytes(), WeightBytes: weightBytes}), nil
+	return seqs
+}
+
+// MeasureRates measures what a run of these probes costs on m: the
+// model-level rates (plan.Calibrate, with the scorer's work), scaled to up
+// to three of the shortest probes run end to end (CalibrateRates).
+func MeasureRates(ctx context.Context, m *model.Model, tok needle.Tokenizer, probes []needle.Probe, opts Options) (plan.Rates, error) {
+	cfg := m.Config
+	rates, err := plan.Calibrate(m, opts.Session, func() model.Observer { return CostObserver(cfg.NumLayers, cfg.NumHeads) })
+	if err != nil {
+		return rates, err
+	}
+	return CalibrateRates(ctx, m, tok, probes, opts, rates)
 }
 
 // CostObserver is an observer that does a profile decode step's scoring
@@ -90,15 +108,13 @@ func CalibrateRates(ctx context.Context, m *model.Model, tok needle.Tokenizer, p
 		return rates, nil
 	}
 	opts.Checkpoint, opts.Shard, opts.PrefixReuse, opts.UntilStable = nil, Shard{}, false, 0
-	cpu0, haveCPU := plan.CPUTime()
-	start := time.Now()
-	res, err := Run(ctx, m, tok, short, opts, nil)
+	var res *Result
+	took, err := plan.QuietTime(kernels.Threads(), func() (err error) {
+		res, err = Run(ctx, m, tok, short, opts, nil)
+		return err
+	})
 	if err != nil {
 		return rates, err
-	}
-	took := time.Since(start).Seconds()
-	if cpu1, ok := plan.CPUTime(); haveCPU && ok {
-		took = min(took, (cpu1-cpu0).Seconds()/float64(max(kernels.Threads(), 1)))
 	}
 	// Project exactly the steps the probes took (greedy decoding may stop
 	// before MaxNewTokens).
@@ -118,15 +134,6 @@ func CalibrateRates(ctx context.Context, m *model.Model, tok needle.Tokenizer, p
 	if err != nil {
 		return rates, err
 	}
-	projected := plan.Make(plan.ShapeOf(m.Config), seqs, plan.Options{Chunk: so.Chunk}).Project(rates).Total.Seconds()
-	if projected <= 0 || took <= 0 {
-		return rates, nil
-	}
-	f := took / projected
-	rates.PrefillPerToken = time.Duration(float64(rates.PrefillPerToken) * f)
-	rates.PrefillPerPair *= f
-	rates.StepFixed = time.Duration(float64(rates.StepFixed) * f)
-	rates.StepPerPosition *= f
-	rates.Source += fmt.Sprintf("; scaled by %.2f to %d probes run end to end", f, len(short))
-	return rates, nil
+	ran := plan.Make(plan.ShapeOf(m.Config), seqs, plan.Options{Chunk: so.Chunk})
+	return rates.ScaledTo(ran, took, fmt.Sprintf("%d probes run end to end", len(short))), nil
 }

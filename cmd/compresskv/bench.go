@@ -1,21 +1,20 @@
 package main
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/viper"
 
-	"github.com/compresskv/compresskv/configs"
 	"github.com/compresskv/compresskv/model"
 	"github.com/compresskv/compresskv/model/kernels"
 	"github.com/compresskv/compresskv/needle"
@@ -30,6 +29,13 @@ type benchOptions struct {
 	tokens  int    // prefill length measured
 	steps   int    // decode steps timed
 	json    bool
+
+	// --model: measure that model and project the grid of the probe flags
+	// on it (without: the shape's one-layer measurement, the same grid).
+	model, tokenizer string
+	runtime          runtimeFlags
+	probes           probeFlags
+	maxNew           int
 
 	// Probe sizes; the command uses the documented ones, tests shrink them.
 	peakTime  time.Duration // per FMA peak probe
@@ -109,11 +115,11 @@ func newBenchCommand(s *streams) *cobra.Command {
      shape is measured and its time multiplied by num_hidden_layers; the
      lm_head GEMV of each decode step is added from the measured GEMV
      bandwidth (vocab*hidden*2 bytes / GB/s);
-  5. the projected wall time of a default 'compresskv profile' run for that
+  5. the projected wall time of a 'compresskv profile' run for that
      shape, three ways: without prefix reuse, with it (profile's default),
-     and with reuse + bf16 dot-product compute. The probe grid is the
-     embedded default (configs/probes.yaml: needles x depths x context
-     lengths T) laid out as needle.Build lays it out: one haystack shared by
+     and with reuse + bf16 dot-product compute. The probe grid is the one
+     the grid flags give, as for profile (by default configs/probes.yaml:
+     needles x depths x context lengths T), laid out as needle.Build lays it out: one haystack shared by
      every probe, cut to T - buffer - needle, the needle (30 tokens
      assumed) at the depth, the question (30); each probe prefills its
      n = T - 170 prompt positions and decodes at most max-new (50) steps:
@@ -133,8 +139,18 @@ func newBenchCommand(s *streams) *cobra.Command {
      by the measured bf16 dot-product / f32 GEMM rate ratio. Decoding stops
      early at a newline, so the decode part is an upper bound.
 
-When the all-thread GEMM got much less CPU time than its wall time allows,
-bench warns that the machine looks loaded (every figure is then low).
+--model DIR measures the model itself instead of a shape: its probes are
+built with its tokenizer from the grid flags (context lengths above the
+model's context less --max-new are capped there, and bench says so), and
+the rates are the ones 'profile --dry-run' measures (a short prefill and
+decode on the model, scaled to its three shortest probes run end to end);
+the grid is projected from them the same three ways (the bf16 row applies
+the measured GEMM ratio unless --compute bf16 was measured already).
+
+bench warns that the machine looks loaded (every figure is then low and
+the projection long) when the all-thread GEMM or the model's calibration
+got less than 80 % of its threads' CPU time, or when the 1-minute load
+average at the start exceeded half the CPUs.
 Results do not depend on --threads except in speed. The whole command takes
 well under 2 minutes on 2 cores.`,
 		Example: `  # The default shape (llama-3.1-8b) on every core
@@ -144,14 +160,28 @@ well under 2 minutes on 2 cores.`,
   compresskv bench --shape tinyllama-1.1b --threads 1 --json
 
   # Any Hugging Face config.json, prefill measured at 2048 tokens
-  compresskv bench --shape ~/models/Qwen2.5-7B-Instruct/config.json --tokens 2048`,
+  compresskv bench --shape ~/models/Qwen2.5-7B-Instruct/config.json --tokens 2048
+
+  # A downloaded model itself, on the quick grid
+  compresskv bench --model ~/models/TinyLlama-1.1B-Chat-v1.0 --quick`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.model != "" && cmd.Flags().Changed("shape") {
+				return usagef("--shape and --model: give one (--model measures the model itself)")
+			}
+			if err := applyEmbeddedDefaults(cmd.Flags(), probeGridFile(opts.probes.Quick, false)); err != nil {
+				return err
+			}
 			return runBench(opts, s)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.shape, "shape", "llama-3.1-8b", "model shape: a preset ("+strings.Join(benchPresetNames(), ", ")+") or a config.json path")
+	f.StringVar(&opts.model, "model", "", "measure this Hugging Face checkpoint folder (or org/name[@revision] in the local cache) instead of a --shape, and project the probe grid on it")
+	f.StringVar(&opts.tokenizer, "tokenizer", "", "folder with tokenizer.json for --model (default: the model folder)")
+	addRuntimeFlags(f, &opts.runtime)
+	addProbeFlags(f, &opts.probes, gridFlags)
+	f.IntVar(&opts.maxNew, "max-new", profile.DefaultMaxNewTokens, "greedy decode limit per probe of the projected grid")
 	f.IntVar(&opts.threads, "threads", 0, "goroutines for the kernels (0: GOMAXPROCS)")
 	f.IntVar(&opts.tokens, "tokens", 512, "prompt tokens of the measured prefill")
 	f.IntVar(&opts.steps, "steps", 8, "decode steps timed after the prefill")
@@ -212,6 +242,12 @@ type benchProjection struct {
 	ReuseTotalHours   float64 `json:"reuse_total_hours"`
 	BF16GEMMSpeedup   float64 `json:"bf16_gemm_speedup"`
 	ReuseBF16Hours    float64 `json:"reuse_bf16_total_hours"`
+	// The three totals in seconds, for runs too short for hours.
+	TotalSeconds          float64 `json:"total_seconds"`
+	ReuseTotalSeconds     float64 `json:"reuse_total_seconds"`
+	ReuseBF16TotalSeconds float64 `json:"reuse_bf16_total_seconds"`
+
+	grid plan.GridProjection // the unrounded times, for the table
 }
 
 // benchReport is the machine-readable form of `compresskv bench`.
@@ -232,7 +268,16 @@ type benchReport struct {
 	// its wall time and threads: well below 1 (Loaded) when other work
 	// shares the machine, and every figure above is then too low.
 	CPUShare float64 `json:"cpu_share"`
-	Loaded   bool    `json:"machine_looks_loaded"`
+	// LoadAverage is the 1-minute load average when bench started (-1:
+	// unknown), of CPUs; Loaded is set when either it or CPUShare says
+	// other work shares the machine (plan.LooksLoaded).
+	LoadAverage float64 `json:"load_average_1m"`
+	CPUs        int     `json:"cpus"`
+	Loaded      bool    `json:"machine_looks_loaded"`
+	// CappedLengths is how many of the grid's context lengths --model's
+	// context lowered (CapLength: the context minus --max-new).
+	CappedLengths int `json:"capped_lengths,omitempty"`
+	CapLength     int `json:"cap_length,omitempty"`
 
 	// GEMM rates at gemmShape on all threads with bf16 weights: float32
 	// compute (weights widened) and the bf16 dot-product path.
@@ -249,17 +294,30 @@ func runBench(opts *benchOptions, s *streams) error {
 	if opts.steps < 1 {
 		return usagef("--steps %d: want a positive step count", opts.steps)
 	}
-	if opts.threads < 0 {
-		return usagef("--threads %d: want 0 (all) or a positive count", opts.threads)
+	if opts.maxNew < 1 {
+		return usagef("--max-new %d: want a positive token count", opts.maxNew)
 	}
-	cfg, err := benchShape(opts.shape)
+	// Read before any work of ours adds to it.
+	load, cpus, ok := plan.MachineLoad()
+	if !ok {
+		load = -1
+	}
+	var rep *benchReport
+	var err error
+	if opts.model != "" {
+		rep, err = benchOnModel(opts, s.err)
+	} else {
+		var cfg *model.Config
+		if cfg, err = benchShape(opts.shape); err != nil {
+			return err
+		}
+		rep, err = measureBench(opts, cfg)
+	}
 	if err != nil {
 		return err
 	}
-	rep, err := measureBench(opts, cfg)
-	if err != nil {
-		return err
-	}
+	rep.LoadAverage, rep.CPUs = load, cpus
+	rep.Loaded = plan.LooksLoaded(rep.CPUShare, load, cpus)
 	if opts.json {
 		enc := json.NewEncoder(s.out)
 		enc.SetIndent("", "  ")
@@ -268,9 +326,127 @@ func runBench(opts *benchOptions, s *streams) error {
 	return printBench(s.out, rep)
 }
 
-// measureBench takes every measurement of the report and the projection.
+// measureBench measures the machine and cfg's shape (one layer, scaled)
+// and projects the probe grid on it.
 func measureBench(opts *benchOptions, cfg *model.Config) (*benchReport, error) {
-	var err error
+	grid, needles, err := benchGrid(opts.probes.Spec)
+	if err != nil {
+		return nil, err
+	}
+	rep, gemvBF16 := measureMachine(opts)
+	var speed plan.ShapeSpeed
+	if rep.Model, speed, err = benchModelSpeed(cfg, opts, gemvBF16); err != nil {
+		return nil, err
+	}
+	rates := speed.Rates(plan.ShapeOf(cfg), 4, rep.MemGBsAll*1e9, "bench")
+	seqs := plan.GridSequences(grid.ContextLengths, grid.Depths, needles, grid.Buffer, plan.AssumedNeedleTokens, plan.AssumedQuestionTokens, opts.maxNew)
+	rep.Projection = benchProjection{
+		ContextLengths: grid.ContextLengths, Depths: len(grid.Depths), Needles: needles,
+		Probes: needles * len(grid.Depths) * len(grid.ContextLengths), MaxNew: opts.maxNew,
+		GridSource: fmt.Sprintf("the probe grid, prompts laid out with %d-token needles and questions", plan.AssumedNeedleTokens),
+	}
+	rep.Projection.fill(plan.ProjectGrid(plan.ShapeOf(cfg), seqs, plan.Options{KVBytes: 4}, rates, rep.BF16GEMMSpeedup()), rep.BF16GEMMSpeedup())
+	return rep, nil
+}
+
+// benchGrid resolves the probe flags' grid and needle count without
+// building a prompt (--shape has no tokenizer).
+func benchGrid(sp needle.Spec) (needle.Grid, int, error) {
+	grid, err := sp.Grid()
+	if err != nil {
+		return grid, 0, usagef("probe grid: %v", err)
+	}
+	needles, _, err := sp.NeedleSet()
+	if err != nil {
+		return grid, 0, usagef("needles: %v", err)
+	}
+	return grid, len(needles), nil
+}
+
+// benchOnModel measures the machine, then the model of --model itself on
+// the probe grid (its context lengths capped at the model's context, which
+// it says on warn): profile's own calibration run, and the grid's
+// projection three ways.
+func benchOnModel(opts *benchOptions, warn io.Writer) (*benchReport, error) {
+	lm, err := opts.runtime.load(opts.model, opts.tokenizer, warn)
+	if err != nil {
+		return nil, err
+	}
+	defer lm.close()
+	m, so := lm.model, lm.session
+	cfg := m.Config
+	limit := so.MaxContext - opts.maxNew
+	if limit < 1 {
+		return nil, usagef("--max-new %d: leaves no room for a prompt in the model's context of %d tokens", opts.maxNew, so.MaxContext)
+	}
+	grid, err := opts.probes.Spec.Grid()
+	if err != nil {
+		return nil, usagef("probe grid: %v", err)
+	}
+	spec, capped := opts.probes.Spec.CapLengths(limit)
+	if capped > 0 {
+		fmt.Fprintf(warn, "bench: %d of %d context lengths capped at %d tokens (the model's context of %d less --max-new %d)\n",
+			capped, len(grid.ContextLengths), limit, so.MaxContext, opts.maxNew)
+	}
+	opts.probes.Spec = spec
+	inputs, err := opts.probes.resolve()
+	if err != nil {
+		return nil, err
+	}
+	tok, err := lm.tokenizer()
+	if err != nil {
+		return nil, err
+	}
+	probes, _, err := inputs.buildSome(tok)
+	inputs.printWarnings(warn)
+	if err != nil {
+		return nil, err
+	}
+	if err := profile.CheckFit(probes, opts.maxNew, so.MaxContext); err != nil {
+		return nil, usagef("%v; lower --max-length or --lengths", err)
+	}
+	rep, _ := measureMachine(opts)
+	rep.CappedLengths = capped
+	if capped > 0 {
+		rep.CapLength = limit
+	}
+	defer kernels.SetThreads(kernels.Threads())
+	kernels.SetThreads(opts.threads)
+	runOpts := profile.Options{MaxNewTokens: opts.maxNew, Reference: inputs.compat == needle.CompatReference, Session: so}
+	rates, err := profile.MeasureRates(context.Background(), m, tok, probes, runOpts)
+	if err != nil {
+		return nil, err
+	}
+	if rates.CPUShare > 0 {
+		rep.CPUShare = round3(min(rep.CPUShare, rates.CPUShare))
+	}
+	shape := plan.ShapeOf(cfg)
+	t := min(opts.tokens, so.MaxContext)
+	prefill, step := rates.PrefillTime(0, t).Seconds(), rates.StepTime(t).Seconds()
+	rep.Model = benchModel{
+		Shape: opts.model, Architecture: cfg.Architecture, Layers: cfg.NumLayers, LayersMeasured: cfg.NumLayers, Tokens: t,
+		PrefillSeconds: round3(prefill), PrefillTokensPerSec: round1(float64(t) / prefill), PrefillGFLOPs: round1(shape.PrefillFLOPs(0, t) / prefill / 1e9),
+		DecodeStepMillis: round3(step * 1e3), DecodeTokensPerSec: round3(1 / step),
+		Note: rates.Source + "; lm_head included in the step",
+	}
+	// Measured under --compute bf16 already: no further speedup to apply.
+	speedup := rep.BF16GEMMSpeedup()
+	if lm.computeName() == "bf16" {
+		speedup = 1
+	}
+	rep.Projection = benchProjection{
+		ContextLengths: inputs.grid.ContextLengths, Depths: len(inputs.grid.Depths), Needles: len(inputs.needles),
+		Probes: len(probes), MaxNew: opts.maxNew, GridSource: "the probe grid on the model's tokenizer",
+	}
+	g := plan.ProjectGrid(shape, profile.Sequences(probes, runOpts), plan.Options{Chunk: so.Chunk, KVBytes: so.CacheDType.Bytes()}, rates, speedup)
+	rep.Projection.fill(g, speedup)
+	return rep, nil
+}
+
+// measureMachine takes the machine's measurements: the ceilings, GEMM and
+// GEMV rates, and the CPU share the all-thread GEMM got. It returns the
+// all-thread bf16 GEMV bandwidth in GB/s as well (the lm_head's).
+func measureMachine(opts *benchOptions) (*benchReport, float64) {
 	defer kernels.SetThreads(kernels.Threads())
 	kernels.SetThreads(opts.threads)
 	all := kernels.Threads()
@@ -336,10 +512,6 @@ func measureBench(opts *benchOptions, cfg *model.Config) (*benchReport, error) {
 	}
 	kernels.SetThreads(all)
 
-	var speed plan.ShapeSpeed
-	if rep.Model, speed, err = benchModelSpeed(cfg, opts, gemvBF16); err != nil {
-		return nil, err
-	}
 	// The all-thread GEMM's CPU time over its wall time says how much of
 	// the machine the measurements got.
 	cpu0, haveCPU := plan.CPUTime()
@@ -352,13 +524,8 @@ func measureBench(opts *benchOptions, cfg *model.Config) (*benchReport, error) {
 		// wall too.
 		wall = time.Since(start)
 		rep.CPUShare = round3(min((cpu1-cpu0).Seconds()/(wall.Seconds()*float64(all)), 1))
-		rep.Loaded = rep.CPUShare < plan.LoadedShare
 	}
-	rates := speed.Rates(plan.ShapeOf(cfg), 4, rep.MemGBsAll*1e9, "bench")
-	if rep.Projection, err = benchProject(cfg, rep, rates); err != nil {
-		return nil, err
-	}
-	return rep, nil
+	return rep, gemvBF16
 }
 
 // benchShape resolves --shape: a preset name or a config.json path.
@@ -399,37 +566,9 @@ func benchModelSpeed(full *model.Config, opts *benchOptions, gemvGBs float64) (b
 	}, sp, nil
 }
 
-// benchProject projects the default grid (configs/probes.yaml, laid out
-// by plan.GridSequences) three ways from the measured rates.
-func benchProject(cfg *model.Config, rep *benchReport, rates plan.Rates) (benchProjection, error) {
-	data, err := configs.Read("probes.yaml")
-	if err != nil {
-		return benchProjection{}, err
-	}
-	v := viper.New()
-	v.SetConfigType("yaml")
-	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
-		return benchProjection{}, fmt.Errorf("configs/probes.yaml: %w", err)
-	}
-	p := benchProjection{
-		ContextLengths: needle.LinearLengths(v.GetInt("min-length"), v.GetInt("max-length"), v.GetInt("intervals")),
-		Depths:         v.GetInt("depth-intervals"),
-		Needles:        max(v.GetInt("needles-count"), 1),
-		MaxNew:         profile.DefaultMaxNewTokens,
-		GridSource:     "configs/probes.yaml",
-	}
-	if len(p.ContextLengths) == 0 || p.Depths < 1 {
-		return benchProjection{}, fmt.Errorf("configs/probes.yaml: no context lengths or depths")
-	}
-	p.Probes = p.Needles * p.Depths * len(p.ContextLengths)
-	seqs := plan.GridSequences(p.ContextLengths, needle.LinearDepths(v.GetFloat64("min-depth"), v.GetFloat64("max-depth"), p.Depths),
-		p.Needles, v.GetInt("buffer"), plan.AssumedNeedleTokens, plan.AssumedQuestionTokens, p.MaxNew)
-	p.fill(plan.ProjectGrid(plan.ShapeOf(cfg), seqs, plan.Options{KVBytes: 4}, rates, rep.BF16GEMMSpeedup()), rep.BF16GEMMSpeedup())
-	return p, nil
-}
-
 // fill copies a grid projection into the report's hours.
 func (p *benchProjection) fill(g plan.GridProjection, bf16 float64) {
+	p.grid = g
 	p.PrefillHours = round3(g.NoReuse.Prefill.Hours())
 	p.DecodeHours = round3(g.NoReuse.Decode.Hours())
 	p.TotalHours = round3(g.NoReuse.Total.Hours())
@@ -438,6 +577,9 @@ func (p *benchProjection) fill(g plan.GridProjection, bf16 float64) {
 	p.ReuseTotalHours = round3(g.Reuse.Total.Hours())
 	p.BF16GEMMSpeedup = round3(bf16)
 	p.ReuseBF16Hours = round3(g.ReuseBF16.Total.Hours())
+	p.TotalSeconds = round3(g.NoReuse.Total.Seconds())
+	p.ReuseTotalSeconds = round3(g.Reuse.Total.Seconds())
+	p.ReuseBF16TotalSeconds = round3(g.ReuseBF16.Total.Seconds())
 }
 
 // BF16GEMMSpeedup is the measured bf16 dot-product GEMM rate over the f32
@@ -453,7 +595,11 @@ func (r *benchReport) BF16GEMMSpeedup() float64 {
 func printBench(w io.Writer, r *benchReport) error {
 	fmt.Fprintf(w, "kernels: %s, %d threads\n", r.Implementation, r.Threads)
 	if r.Loaded {
-		fmt.Fprintf(w, "warning: the machine looks loaded: the measurements got %.0f %% of %d threads' time, so every figure below is low and the projection long\n", 100*r.CPUShare, r.Threads)
+		load := "load average unknown"
+		if r.LoadAverage >= 0 {
+			load = fmt.Sprintf("load average %.2f on %d CPUs", r.LoadAverage, r.CPUs)
+		}
+		fmt.Fprintf(w, "warning: the machine looks loaded (%s; the measurements got %.0f %% of %d threads' time), so every figure below is low and the projection long\n", load, 100*r.CPUShare, r.Threads)
 	}
 	fmt.Fprintln(w)
 	t := newTable(w)
@@ -486,21 +632,41 @@ func printBench(w io.Writer, r *benchReport) error {
 	t = newTable(w)
 	t.Header("phase", "tokens/s", "detail")
 	t.Append(fmt.Sprintf("prefill %d tokens", m.Tokens), f1(m.PrefillTokensPerSec), fmt.Sprintf("%.3f s, %.1f GFLOP/s", m.PrefillSeconds, m.PrefillGFLOPs))
-	t.Append("decode", fmt.Sprintf("%.3f", m.DecodeTokensPerSec), fmt.Sprintf("%.1f ms/token (lm_head %.1f ms)", m.DecodeStepMillis, m.LMHeadMillis))
+	lmHead := "lm_head included"
+	if m.LMHeadMillis > 0 {
+		lmHead = fmt.Sprintf("lm_head %.1f ms", m.LMHeadMillis)
+	}
+	t.Append("decode", fmt.Sprintf("%.3f", m.DecodeTokensPerSec), fmt.Sprintf("%.1f ms/token (%s)", m.DecodeStepMillis, lmHead))
 	if err := t.Render(); err != nil {
 		return err
 	}
 	p := r.Projection
-	fmt.Fprintf(w, "\nprojected default profile run (%s: %d needles x %d depths x %d lengths %d..%d = %d probes, <= %d decode steps each)\n",
-		p.GridSource, p.Needles, p.Depths, len(p.ContextLengths), p.ContextLengths[0], p.ContextLengths[len(p.ContextLengths)-1], p.Probes, p.MaxNew)
+	fmt.Fprintf(w, "\nprojected profile run (%s: %d needles x %d depths x %d lengths %d..%d = %d probes, <= %d decode steps each)\n",
+		p.GridSource, p.Needles, p.Depths, len(p.ContextLengths), slices.Min(p.ContextLengths), slices.Max(p.ContextLengths), p.Probes, p.MaxNew)
+	if r.CappedLengths > 0 {
+		fmt.Fprintf(w, "(%d context lengths capped at %d tokens to fit the model's context)\n", r.CappedLengths, r.CapLength)
+	}
 	t = newTable(w)
-	t.Header("part", "hours")
-	t.Append("prefill", fmt.Sprintf("%.2f", p.PrefillHours))
-	t.Append("decode", fmt.Sprintf("%.2f", p.DecodeHours))
-	t.Append("total", fmt.Sprintf("%.2f", p.TotalHours))
-	t.Append(fmt.Sprintf("total with prefix reuse (%.0f %% of prompt tokens reused; prefill %.2f)", 100*p.ReusedFraction, p.ReusePrefillHours), fmt.Sprintf("%.2f", p.ReuseTotalHours))
-	t.Append(fmt.Sprintf("total with prefix reuse + bf16 compute (GEMM %.2fx)", p.BF16GEMMSpeedup), fmt.Sprintf("%.2f", p.ReuseBF16Hours))
+	t.Header("part", "time")
+	g := p.grid
+	t.Append("prefill", benchDuration(g.NoReuse.Prefill))
+	t.Append("decode (upper bound)", benchDuration(g.NoReuse.Decode))
+	t.Append("total", benchDuration(g.NoReuse.Total))
+	t.Append(fmt.Sprintf("total with prefix reuse (%.0f %% of prompt tokens reused; prefill %s)", 100*g.ReusedFraction, benchDuration(g.Reuse.Prefill)), benchDuration(g.Reuse.Total))
+	t.Append(fmt.Sprintf("total with prefix reuse + bf16 compute (GEMM %.2fx)", p.BF16GEMMSpeedup), benchDuration(g.ReuseBF16.Total))
 	return t.Render()
+}
+
+// benchDuration prints a projected time in hours above a day's tenth, else
+// as a duration rounded to what matters.
+func benchDuration(d time.Duration) string {
+	switch {
+	case d >= 3*time.Hour:
+		return fmt.Sprintf("%.2f h", d.Hours())
+	case d >= time.Minute:
+		return d.Round(time.Second).String()
+	}
+	return d.Round(10 * time.Millisecond).String()
 }
 
 // bestTime runs f until it has taken 0.3 s or 10 runs (at least 3) and

@@ -6,20 +6,37 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
+
+	"github.com/compresskv/compresskv/internal/testshared"
 	"github.com/compresskv/compresskv/plan"
 )
 
-// smallBench returns bench options with probes shrunk to milliseconds.
-func smallBench(shape string) *benchOptions {
+// smallBench returns bench options with probes shrunk to milliseconds and
+// the default probe grid (configs/probes.yaml).
+func smallBench(t testing.TB, shape string) *benchOptions {
 	return &benchOptions{
-		shape: shape, threads: 2, tokens: 24, steps: 2,
+		shape: shape, threads: 2, tokens: 24, steps: 2, maxNew: 50, probes: embeddedProbeFlags(t, "probes.yaml"),
 		peakTime: time.Millisecond, memBytes: 1 << 20,
 		gemmShape: [3]int{17, 64, 40}, gemvShape: [2]int{70, 64},
 	}
+}
+
+// embeddedProbeFlags returns the probe flags as the embedded file sets them.
+func embeddedProbeFlags(t testing.TB, file string) probeFlags {
+	t.Helper()
+	fs := pflag.NewFlagSet("probes", pflag.ContinueOnError)
+	var pf probeFlags
+	addProbeFlags(fs, &pf, gridFlags)
+	if err := applyEmbeddedDefaults(fs, file); err != nil {
+		t.Fatal(err)
+	}
+	return pf
 }
 
 func TestBenchUsageErrors(t *testing.T) {
@@ -38,7 +55,7 @@ func TestBenchUsageErrors(t *testing.T) {
 
 func TestBenchJSONReport(t *testing.T) {
 	var out bytes.Buffer
-	opts := smallBench("smollm2-135m")
+	opts := smallBench(t, "smollm2-135m")
 	opts.json = true
 	if err := runBench(opts, &streams{out: &out, err: &out}); err != nil {
 		t.Fatal(err)
@@ -106,7 +123,7 @@ func TestBenchTablesFromConfigFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if err := runBench(smallBench(path), &streams{out: &out, err: &out}); err != nil {
+	if err := runBench(smallBench(t, path), &streams{out: &out, err: &out}); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"FMA peak (GFLOP/s)", "GEMM M=17 K=64 N=40", "GEMV (decode) M=1 N=70 K=64", "(llama), 30 layers (1 of 30 decoder layers measured", "prefill 24 tokens", "600 probes"} {
@@ -133,7 +150,7 @@ func BenchmarkReferenceGridTinyLlama(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	opts := &benchOptions{shape: "tinyllama-1.1b", tokens: 512, steps: 8,
+	opts := &benchOptions{shape: "tinyllama-1.1b", tokens: 512, steps: 8, maxNew: 50, probes: embeddedProbeFlags(b, "probes.yaml"),
 		peakTime: 200 * time.Millisecond, memBytes: 256 << 20,
 		gemmShape: [3]int{512, 2048, 2048}, gemvShape: [2]int{16384, 4096}}
 	var rep *benchReport
@@ -147,4 +164,43 @@ func BenchmarkReferenceGridTinyLlama(b *testing.B) {
 	b.ReportMetric(p.ReuseTotalHours, "h-reuse")
 	b.ReportMetric(p.ReuseBF16Hours, "h-reuse+bf16")
 	b.ReportMetric(rep.CPUShare, "cpu-share")
+}
+
+// TestBenchOnModel: --model measures the model itself on the probe grid,
+// capped at its context (and says so).
+func TestBenchOnModel(t *testing.T) {
+	dir := testshared.Require(t, "models/stories260K-f32")
+	var out, errOut bytes.Buffer
+	opts := smallBench(t, "")
+	opts.model, opts.json = dir, true
+	opts.runtime = runtimeFlags{Chunk: 64, KVDType: "f32", Rope: "hf", Compute: "f32"}
+	opts.probes.Spec.Lengths, opts.probes.Spec.Depths, opts.probes.Spec.NeedlesCount = []int{300, 1000}, []float64{0, 50}, 1
+	if err := runBench(opts, &streams{out: &out, err: &errOut}); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	if want := "bench: 1 of 2 context lengths capped at 462 tokens (the model's context of 512 less --max-new 50)\n"; !strings.Contains(errOut.String(), want) {
+		t.Errorf("stderr lacks %q:\n%s", want, errOut.String())
+	}
+	var r benchReport
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out.String())
+	}
+	p, m := r.Projection, r.Model
+	if r.CappedLengths != 1 || r.CapLength != 462 || !slices.Equal(p.ContextLengths, []int{300, 462}) || p.Probes != 4 || p.Needles != 1 || p.Depths != 2 {
+		t.Errorf("capped %d at %d, grid %+v; want lengths 300, 462 x 2 depths x 1 needle", r.CappedLengths, r.CapLength, p)
+	}
+	if m.Shape != dir || m.Layers != 5 || m.LayersMeasured != 5 || !(m.PrefillGFLOPs > 0 && m.DecodeStepMillis > 0) || !strings.Contains(m.Note, "measured on this model") {
+		t.Errorf("model %+v: want all 5 layers of the model measured", m)
+	}
+	if !(p.TotalSeconds > 0 && p.ReuseTotalSeconds > 0 && p.ReuseTotalSeconds < p.TotalSeconds) {
+		t.Errorf("projection %+v: want positive times, less with prefix reuse (20 %% reused)", p)
+	}
+	if r.CPUs < 1 {
+		t.Errorf("cpus %d", r.CPUs)
+	}
+
+	code, _, stderr := runCLI("bench", "--model", dir, "--shape", "tinyllama-1.1b")
+	if code != exitUsage || !strings.Contains(stderr, "--shape and --model: give one") {
+		t.Errorf("--shape with --model: exit %d, %q", code, stderr)
+	}
 }

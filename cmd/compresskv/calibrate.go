@@ -16,6 +16,7 @@ import (
 	"github.com/compresskv/compresskv/internal/atomicfile"
 	"github.com/compresskv/compresskv/model"
 	"github.com/compresskv/compresskv/needle"
+	"github.com/compresskv/compresskv/plan"
 	"github.com/compresskv/compresskv/profile"
 	"github.com/compresskv/compresskv/profile/schema"
 )
@@ -49,6 +50,7 @@ type calibrateOptions struct {
 	Resume          bool
 	Threads         int // CPU threads, as everywhere
 	ParallelPrompts int // prompts run at once; 0: from free memory and the KV cache size
+	DryRun          bool
 	Runtime         runtimeFlags
 
 	progress bool            // draw a progress bar on stderr
@@ -129,6 +131,7 @@ which layers drifted and exits with status 3.`,
 	f.IntVar(&opts.HeadTolerance, "head-tolerance", 0, "--check: top-k heads per layer allowed to differ")
 	f.BoolVar(&opts.Resume, "resume", true, "resume from <output>.calibrate.jsonl when it exists")
 	f.IntVar(&opts.Threads, "threads", 0, "CPU threads (default: all)")
+	f.BoolVar(&opts.DryRun, "dry-run", false, "print the plan (prompts, tokens, FLOPs, memory, projected time) and exit")
 	f.IntVar(&opts.ParallelPrompts, "parallel-prompts", 0, "prompts run at once, each with its own KV cache (default: one per thread, as many as fit in half the free memory); the result does not depend on it")
 	describeEmbeddedDefaults(f, []defaultsSource{{"calibrate.yaml", ""}})
 	return cmd
@@ -224,6 +227,11 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 		}
 	}
 
+	ctx, stop := interruptible(opts.ctx)
+	defer stop()
+	if opts.DryRun {
+		return printCalibratePlan(ctx, s.out, lm, datasets, p.Heads.Ranking, calOpts, "prompts")
+	}
 	var journal *calibrate.Journal
 	journalPath := calibrate.JournalPath(output)
 	if existing == nil {
@@ -234,10 +242,17 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 		}
 		defer journal.Close()
 		calOpts.Journal = journal
+		if n := journal.Done(datasets); n > 0 {
+			total := 0
+			for _, d := range datasets {
+				total += len(d.Prompts)
+			}
+			fmt.Fprintf(s.err, "resuming: %d of %d prompts done (%s)\n", n, total, journalPath)
+		}
 	}
-
-	ctx, stop := interruptible(opts.ctx)
-	defer stop()
+	if err := printCalibratePlan(ctx, s.err, lm, datasets, p.Heads.Ranking, calOpts, "prompts to run"); err != nil {
+		return err
+	}
 	bar := newProgressBar(s.err, opts.progress, "calibration prompts")
 	resumed := -1 // calibrate reports the journal's prompts before any work
 	calOpts.Progress = func(done, total, tokens int) {
@@ -292,6 +307,26 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 	return printCalibration(s.out, output, c)
 }
 
+// printCalibratePlan prints what the run will cost, with the wall time
+// projected from a short calibration run of the model itself (none when
+// every prompt is journaled already).
+func printCalibratePlan(ctx context.Context, w io.Writer, lm *loadedModel, datasets []calibrate.Dataset, ranking [][]int, calOpts calibrate.Options, what string) error {
+	p, err := calibrate.Plan(lm.model, datasets, calOpts, weightFileBytes(lm.dir))
+	if err != nil {
+		return err
+	}
+	var rates *plan.Rates
+	if p.Prompts > 0 {
+		r, err := calibrate.MeasureRates(ctx, lm.model, datasets, ranking, calOpts)
+		if err != nil {
+			return err
+		}
+		rates = &r
+	}
+	_, err = io.WriteString(w, p.Format(what, rates))
+	return err
+}
+
 // sameModel checks that the profile was made for m.
 func sameModel(p *schema.Profile, m *model.Model, name string) error {
 	got := profile.ModelInfo(m)
@@ -327,13 +362,22 @@ func calibrationData(opts *calibrateOptions, compat needle.Compat, needles *prob
 		if err != nil {
 			return nil, fmt.Errorf("built-in needle probes need a tokenizer (or pass --needles=false): %w", err)
 		}
+		d := calibrate.Dataset{Name: "needles", MaxNew: opts.MaxNew}
+		// Said before building the prompts: lengths that cannot fit are
+		// not built at all.
+		fit, over := calibrate.NeedleLengthsThatFit(needles.grid.ContextLengths, needles.grid.Buffer, opts.MaxNew, lm.session.MaxContext)
+		if len(fit) == 0 {
+			return nil, usagef("the model is too small for the built-in needle probes: their %d context lengths (up to %d tokens) less the buffer of %d + --max-new %d exceed its context of %d tokens; set --needle-lengths (or --needles=false)",
+				len(over), slices.Max(over), needles.grid.Buffer, opts.MaxNew, lm.session.MaxContext)
+		}
+		needles.grid.ContextLengths = fit
 		probes, _, err := needles.buildSome(tok)
 		needles.printWarnings(warn)
 		if err != nil {
 			return nil, fmt.Errorf("built-in needle probes: %w", err)
 		}
-		d := calibrate.Dataset{Name: "needles", MaxNew: opts.MaxNew}
-		tooLong, longest := 0, 0
+		// Lengths left out unbuilt count as their probes.
+		tooLong, longest := len(over)*len(needles.grid.Depths)*len(needles.needles), slices.Max(append([]int{0}, over...))
 		for _, pr := range probes {
 			if len(pr.IDs)+opts.MaxNew > lm.session.MaxContext {
 				tooLong, longest = tooLong+1, max(longest, len(pr.IDs))
@@ -346,7 +390,7 @@ func calibrationData(opts *calibrateOptions, compat needle.Compat, needles *prob
 		}
 		if tooLong > 0 {
 			fmt.Fprintf(warn, "compresskv: note: %d of %d needle probes (up to %d tokens) do not fit the model's context of %d tokens with --max-new %d and are left out; set --needle-lengths to choose\n",
-				tooLong, len(probes), longest, lm.session.MaxContext, opts.MaxNew)
+				tooLong, len(probes)+len(over)*len(needles.grid.Depths)*len(needles.needles), longest, lm.session.MaxContext, opts.MaxNew)
 		}
 		datasets = append(datasets, d)
 	}

@@ -13,9 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/compresskv/compresskv/internal/atomicfile"
-	"github.com/compresskv/compresskv/model"
 	"github.com/compresskv/compresskv/needle"
-	"github.com/compresskv/compresskv/plan"
 	"github.com/compresskv/compresskv/profile"
 	"github.com/compresskv/compresskv/profile/schema"
 )
@@ -294,16 +292,12 @@ func printPlan(w io.Writer, lm *loadedModel, probes []needle.Probe, runOpts prof
 	if err != nil {
 		return err
 	}
-	cfg := lm.model.Config
-	rates, err := plan.Calibrate(lm.model, lm.session, func() model.Observer { return profile.CostObserver(cfg.NumLayers, cfg.NumHeads) })
-	if err != nil {
-		return err
-	}
 	tok, err := lm.tokenizer()
 	if err != nil {
 		return err
 	}
-	if rates, err = profile.CalibrateRates(context.Background(), lm.model, tok, probes, runOpts, rates); err != nil {
+	rates, err := profile.MeasureRates(context.Background(), lm.model, tok, probes, runOpts)
+	if err != nil {
 		return err
 	}
 	_, err = io.WriteString(w, p.Format(what, &rates))

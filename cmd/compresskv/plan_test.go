@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/compresskv/compresskv/internal/testshared"
+	"github.com/compresskv/compresskv/model/kernels"
+	"github.com/compresskv/compresskv/model/modeltest"
+)
+
+// cancelOn is a stderr that cancels a run once it has printed text (a
+// progress line: the journal then holds that many finished items).
+type cancelOn struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	text   string
+	cancel func()
+}
+
+func (c *cancelOn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.buf.Write(p)
+	if strings.Contains(c.buf.String(), c.text) {
+		c.cancel()
+	}
+	return len(p), nil
+}
+
+// planLines splits a plan's output and checks its deterministic lines
+// exactly: the counts and FLOPs, the memory. The projected time (measured)
+// is only checked to be there.
+func checkPlanLines(t *testing.T, out string, want ...string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) < len(want)+1 {
+		t.Fatalf("plan has %d lines, want %d and a projection:\n%s", len(lines), len(want), out)
+	}
+	for i, w := range want {
+		if lines[i] != w {
+			t.Errorf("plan line %d:\n got %q\nwant %q", i+1, lines[i], w)
+		}
+	}
+	if !strings.HasPrefix(lines[len(want)], "plan: projected ") || !strings.Contains(lines[len(want)], " on a quiet machine (prefill ") {
+		t.Errorf("plan line %d %q: want the projected time", len(want)+1, lines[len(want)])
+	}
+}
+
+// TestCalibrateDryRunAndResume: --dry-run prints the plan (prompts, tokens,
+// FLOPs, memory: hand-computed for the tiny model) and writes nothing; a
+// run interrupted after some prompts says how many it resumes.
+func TestCalibrateDryRunAndResume(t *testing.T) {
+	dir := t.TempDir()
+	modelDir := filepath.Join(dir, "tiny")
+	if _, err := modeltest.RandomCheckpoint(modelDir, []byte(calibrateTinyConfig), 3, kernels.F32); err != nil {
+		t.Fatal(err)
+	}
+	prof := filepath.Join(dir, "p.json")
+	rankedTestProfile(t, modelDir, prof, [][]int{{3, 0, 1, 2}, {1, 2, 0, 3}, {0, 3, 2, 1}})
+	before, _ := os.ReadFile(prof)
+	data := filepath.Join(dir, "alpha.jsonl")
+	idDataset(t, data, 1, []int{40, 50, 60, 70, 80}, 64)
+	args := []string{"calibrate", "--model", modelDir, "--profile", prof, "--needles=false", "--data", data,
+		"--budget", "16", "--window", "4", "--top-k", "2", "--avgs", "32,48", "--max-new", "5", "--parallel-prompts", "2"}
+
+	code, stdout, stderr := runCLI(append(args, "--dry-run")...)
+	if code != exitOK {
+		t.Fatalf("--dry-run: exit %d: %s", code, stderr)
+	}
+	// The tiny model: 3 layers of q 32x32, k and v 16x32, o 32x32, gate,
+	// up, down 48x32: 23,040 parameters. Prompts of n = 40 .. 80 tokens
+	// prefill 2*23040*n + 4*(3 layers x 4 heads x 8 dims)*n(n+1)/2 FLOPs:
+	// 13,824,000 + 192*19,300 = 17,529,600. Each decodes 4 steps (the
+	// first of 5 tokens comes from the prefill) at positions n .. n+3:
+	// 46,080 + 384*(pos+1) + the 64x32 lm_head's 4,096, 1,483,520 in all.
+	// Memory: the weight file, and 2 caches of 84 positions x 3 layers x
+	// 2 x 2 KV heads x 8 dims x 4 bytes = 63.0 KB.
+	st, err := os.Stat(filepath.Join(modelDir, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPlanLines(t, stdout,
+		"plan: 5 prompts, 300 prompt tokens (longest prefill 80), <= 20 decode steps",
+		fmt.Sprintf("plan: 1.75e-05 TFLOP prefill + <= 1.48e-06 TFLOP decode; memory %.1f KB weights (mapped) + 63.0 KB KV caches (2 at once)", float64(st.Size())/1024))
+	if after, _ := os.ReadFile(prof); !bytes.Equal(before, after) {
+		t.Error("--dry-run rewrote the profile")
+	}
+	if _, err := os.Stat(prof + ".calibrate.jsonl"); !os.IsNotExist(err) {
+		t.Error("--dry-run opened a journal")
+	}
+
+	// Interrupted once the first of 5 prompts is journaled (one at a time),
+	// then resumed by the same command.
+	out := filepath.Join(dir, "c.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errOut := &cancelOn{text: "calibration prompt 1/5", cancel: cancel}
+	opts := &calibrateOptions{Model: modelDir, Profile: prof, Output: out, Data: []string{data}, MaxNew: 5,
+		Budget: 16, TopK: 2, Window: 4, Kernel: 5, Pooling: "avg", Averages: []int{32, 48}, Floor: 32, CeilingFactor: 3,
+		Resume: true, ParallelPrompts: 1, Runtime: runtimeFlags{Chunk: 512, KVDType: "f32", Rope: "hf", Compute: "f32"}, ctx: ctx}
+	if err := runCalibrate(opts, &streams{out: &bytes.Buffer{}, err: errOut}); err == nil || !strings.Contains(err.Error(), "interrupted") {
+		t.Fatalf("interrupted run: error %v, want interrupted\n%s", err, errOut.buf.String())
+	}
+	journal, err := os.ReadFile(out + ".calibrate.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := strings.Count(string(journal), `"record"`)
+	if done < 1 || done >= 5 {
+		t.Fatalf("journal holds %d prompts, want 1..4", done)
+	}
+	code, _, stderr = runCLI(append(args[:len(args)-2], "--parallel-prompts", "1", "-o", out)...)
+	if code != exitOK {
+		t.Fatalf("resumed run: exit %d: %s", code, stderr)
+	}
+	if want := fmt.Sprintf("resuming: %d of 5 prompts done (%s.calibrate.jsonl)\n", done, out); !strings.Contains(stderr, want) {
+		t.Errorf("resumed run's stderr lacks %q:\n%s", want, stderr)
+	}
+	if !strings.Contains(stderr, fmt.Sprintf("plan: %d prompts to run, ", 5-done)) {
+		t.Errorf("resumed run's plan does not count the %d prompts left:\n%s", 5-done, stderr)
+	}
+}
+
+// TestCalibrateTooSmall: needle lengths that cannot fit the model are
+// refused before any prompt is built, --dry-run or not.
+func TestCalibrateTooSmall(t *testing.T) {
+	modelDir := testshared.Require(t, "models/stories260K-f32")
+	dir := t.TempDir()
+	prof := filepath.Join(dir, "p.json")
+	ranking := make([][]int, 5)
+	for l := range ranking {
+		ranking[l] = []int{0, 1, 2, 3, 4, 5, 6, 7}
+	}
+	rankedTestProfile(t, modelDir, prof, ranking)
+	code, stdout, stderr := runCLI("calibrate", "--model", modelDir, "--profile", prof, "--needle-lengths", "1000,2000", "--dry-run")
+	want := "the model is too small for the built-in needle probes: their 2 context lengths (up to 2000 tokens) less the buffer of 200 + --max-new 32 exceed its context of 512 tokens"
+	if code != exitUsage || !strings.Contains(stderr, want) || stdout != "" {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit %d saying %q", code, stdout, stderr, exitUsage, want)
+	}
+}
