@@ -91,14 +91,14 @@ type Options struct {
 
 // Plan is what a run will cost.
 type Plan struct {
-	Prompts       int
-	PromptTokens  int64 // prefill positions over all prompts
-	PrefillTokens int64 // positions actually prefilled (PromptTokens - ReusedTokens)
-	ReusedTokens  int64 // positions taken from the cached prefix
-	DecodeSteps   int64 // upper bound: greedy decoding stops early at a newline
-	LongestPrefill int // positions of the longest prefill
-	PrefillFLOPs  float64
-	DecodeFLOPs   float64 // upper bound, as DecodeSteps
+	Prompts        int
+	PromptTokens   int64 // prefill positions over all prompts
+	PrefillTokens  int64 // positions actually prefilled (PromptTokens - ReusedTokens)
+	ReusedTokens   int64 // positions taken from the cached prefix
+	DecodeSteps    int64 // upper bound: greedy decoding stops early at a newline
+	LongestPrefill int   // positions of the longest prefill
+	PrefillFLOPs   float64
+	DecodeFLOPs    float64 // upper bound, as DecodeSteps
 
 	// Memory: the weights are mapped from their files; the KV cache is one
 	// session's, of the longest prompt plus its steps; the reused prefix
