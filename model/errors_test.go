@@ -201,28 +201,6 @@ func TestNaNWeight(t *testing.T) {
 	}
 }
 
-func TestFingerprint(t *testing.T) {
-	cfgJSON := tinyConfig("llama", 32, 4, 2, 8, "")
-	fp := func(seed int64, dtype kernels.DType) string {
-		dir := t.TempDir()
-		if _, err := modeltest.RandomCheckpoint(dir, cfgJSON, seed, dtype); err != nil {
-			t.Fatal(err)
-		}
-		m, err := model.Load(dir, model.LoadOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer m.Close()
-		return m.Fingerprint()
-	}
-	a, b, c := fp(1, kernels.F32), fp(2, kernels.F32), fp(1, kernels.BF16)
-	// Headers hold names, dtypes, shapes and offsets, not values: equal
-	// layouts fingerprint equal, a dtype change does not.
-	if len(a) != 64 || a != b || a == c {
-		t.Fatalf("fingerprints %s %s %s", a, b, c)
-	}
-}
-
 // TestPrefillMemoryLinear: prefill memory grows linearly with the prompt
 // (the KV cache plus O(chunk) scratch), never with tokens².
 func TestPrefillMemoryLinear(t *testing.T) {

@@ -10,7 +10,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
+	"github.com/compresskv/compresskv/internal/sumcache"
 	"github.com/compresskv/compresskv/model/kernels"
 	"github.com/compresskv/compresskv/safetensors"
 )
@@ -45,6 +48,16 @@ type LayerWeights struct {
 // Everything else about a run is a SessionOptions.
 type LoadOptions struct {
 	Compute ComputeDType // arithmetic of the layer projections: ComputeF32 (default) or ComputeBF16 (packed once at load)
+
+	// SumCache remembers the SHA-256 of each weight file the fingerprint
+	// hashes, so an unchanged checkpoint is hashed once per machine; the
+	// zero value caches nothing. A cache that cannot be written costs
+	// only the next load's hashing.
+	SumCache sumcache.Cache
+	// HashProgress, when set, is called while the weight files are
+	// hashed (only those the cache does not know), with the bytes hashed
+	// so far and their total, from one goroutine at a time.
+	HashProgress func(done, total int64)
 }
 
 // Model is a loaded checkpoint ready to run. It is read-only once built
@@ -184,7 +197,9 @@ func loadSet(cfg *Config, cfgBytes []byte, set *safetensors.Set, dir string, opt
 		return nil, fmt.Errorf("model %s: %w", dir, err)
 	}
 	m.set = set
-	m.fingerprint = fingerprint(cfgBytes, set)
+	if m.fingerprint, err = fingerprint(cfgBytes, set, opts); err != nil {
+		return nil, fmt.Errorf("model %s: %w", dir, err)
+	}
 	if m.packed != nil {
 		// The packed panels replace the mapped projections for good: let
 		// the OS drop their pages, so bf16 compute does not double the
@@ -286,20 +301,78 @@ func tensorMatrix(t safetensors.Tensor) (kernels.Matrix, error) {
 	return m, nil
 }
 
-// fingerprint is the sha256 of config.json followed by the header of every
-// safetensors file in file-name order: it identifies the weights without
-// hashing gigabytes.
-func fingerprint(cfgBytes []byte, set *safetensors.Set) string {
-	h := sha256.New()
-	h.Write(cfgBytes)
+// fingerprint is the SHA-256 of a manifest of the checkpoint's files, one
+// line "<sha256 hex>  <name>\n" per file (sha256sum's format): config.json
+// first, then every safetensors file in name order. Each file's sum covers
+// all of its bytes (header and tensor data), so two checkpoints of equal
+// shapes but different weights fingerprint apart; a user can recompute it
+// with sha256sum. Weight files the cache knows are not read again; the
+// others are hashed from their mappings, several at once.
+func fingerprint(cfgBytes []byte, set *safetensors.Set, opts LoadOptions) (string, error) {
 	files := set.Files()
 	slices.SortFunc(files, func(a, b *safetensors.File) int {
 		return strings.Compare(filepath.Base(a.Path()), filepath.Base(b.Path()))
 	})
-	for _, f := range files {
-		h.Write(f.Header())
+	sums := make([][sha256.Size]byte, len(files))
+	var todo []int // files to hash
+	var total int64
+	for i, f := range files {
+		if sum, ok := opts.SumCache.Get(f.Path(), f.Stat()); ok {
+			sums[i] = sum
+			continue
+		}
+		todo = append(todo, i)
+		total += f.Size()
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	if err := hashFiles(files, todo, sums, total, opts.HashProgress); err != nil {
+		return "", err
+	}
+	for _, i := range todo {
+		_ = opts.SumCache.Put(files[i].Path(), files[i].Stat(), sums[i]) // a cache that cannot be written only costs a later rehash
+	}
+	var manifest strings.Builder
+	cfgSum := sha256.Sum256(cfgBytes)
+	fmt.Fprintf(&manifest, "%x  config.json\n", cfgSum)
+	for i, f := range files {
+		fmt.Fprintf(&manifest, "%x  %s\n", sums[i], filepath.Base(f.Path()))
+	}
+	sum := sha256.Sum256([]byte(manifest.String()))
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// hashFiles sets sums[i] to the SHA-256 of files[i] for every i in todo,
+// on up to kernels.Threads() goroutines (one file each: SHA-256 is serial
+// within a file), reporting the bytes done of total to progress.
+func hashFiles(files []*safetensors.File, todo []int, sums [][sha256.Size]byte, total int64, progress func(done, total int64)) error {
+	var mu sync.Mutex
+	var done int64
+	report := func(n int) {
+		if progress == nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		done += int64(n)
+		progress(done, total)
+	}
+	errs := make([]error, len(todo))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(kernels.Threads(), len(todo)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				k := int(next.Add(1) - 1)
+				if k >= len(todo) {
+					return
+				}
+				sums[todo[k]], errs[k] = files[todo[k]].Sum(report)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // New builds a model from in-memory weights, checking every shape against
@@ -359,8 +432,10 @@ func matrixFilled(m kernels.Matrix) bool {
 // loaded with.
 func (m *Model) Compute() ComputeDType { return m.compute }
 
-// Fingerprint identifies the model: the sha256 hex of config.json and every
-// safetensors header (see Load), or of Config.JSON() for a model built by New.
+// Fingerprint identifies the model: for a loaded checkpoint the SHA-256
+// hex of the sha256sum manifest of config.json and its safetensors files
+// (see fingerprint), so it changes with any byte of a weight; for a model
+// built by New, the SHA-256 of Config.JSON().
 func (m *Model) Fingerprint() string { return m.fingerprint }
 
 // Close releases the memory-mapped weight files of a loaded model. The model

@@ -164,7 +164,7 @@ func Merge(parts []*Partial) (*schema.Profile, error) {
 			return nil, fmt.Errorf("%s: shard %s is not finished (no completion mark); rerun that shard to resume it", p.Path, p.Header.Shard)
 		}
 		if d := headerDiff(&first.Header, &p.Header); d != nil {
-			return nil, fmt.Errorf("%s and %s: written with %s %s and %s %s; only shards of the same run merge", first.Path, p.Path, d.name, d.a, d.name, d.b)
+			return nil, fmt.Errorf("%s and %s: written with %s %s and %s %s%s; only shards of the same run merge", first.Path, p.Path, d.name, d.a, d.name, d.b, d.suffix())
 		}
 		records = append(records, p.Records...)
 	}

@@ -120,6 +120,21 @@ func checkRecord(r *Record, m *schema.Model) error {
 type difference struct {
 	name string
 	a, b string
+	note string // what the difference means, when the values do not say (headerNotes)
+}
+
+// suffix is the note as it ends a message: " (note)", or "".
+func (d *difference) suffix() string {
+	if d.note == "" {
+		return ""
+	}
+	return " (" + d.note + ")"
+}
+
+// headerNotes explain differences whose values alone (two hashes) do not
+// tell a user what changed.
+var headerNotes = map[string]string{
+	"model.fingerprint": "another model: config.json or the bytes of a weight file differ",
 }
 
 // headerNames names the header parts a user sets, by JSON path. A part
@@ -211,7 +226,7 @@ func treeDiff(path string, x, y any) *difference {
 	if !ok {
 		name = strings.NewReplacer(".", " ", "_", " ").Replace(path)
 	}
-	return &difference{name: name, a: vx, b: vy}
+	return &difference{name: name, a: vx, b: vy, note: headerNotes[path]}
 }
 
 // showValue formats a decoded JSON value for a message: strings bare,
@@ -245,7 +260,7 @@ func sameRun(file, want *Header) error {
 		d = &difference{name: "--shard", a: file.Shard.String(), b: want.Shard.String()}
 	}
 	if d != nil {
-		return fmt.Errorf("checkpoint was written with %s %s, this run has %s %s", d.name, d.a, d.name, d.b)
+		return fmt.Errorf("checkpoint was written with %s %s, this run has %s %s%s", d.name, d.a, d.name, d.b, d.suffix())
 	}
 	return nil
 }

@@ -128,7 +128,7 @@ func TestCheckpointSettingsMismatch(t *testing.T) {
 		mutate func(h *Header)
 		want   string
 	}{
-		{"fingerprint", func(h *Header) { h.Model.Fingerprint = "sha256:cd" }, "checkpoint was written with model fingerprint sha256:ab, this run has model fingerprint sha256:cd"},
+		{"fingerprint", func(h *Header) { h.Model.Fingerprint = "sha256:cd" }, "checkpoint was written with model fingerprint sha256:ab, this run has model fingerprint sha256:cd (another model: config.json or the bytes of a weight file differ)"},
 		{"layers", func(h *Header) { h.Model.Layers = 3 }, "checkpoint was written with model layers 2, this run has model layers 3"},
 		{"max new tokens", func(h *Header) { h.Probes.MaxNewTokens = 20 }, "checkpoint was written with --max-new 50, this run has --max-new 20"},
 		{"seed", func(h *Header) { h.Probes.HaystackSeed = 9 }, "checkpoint was written with --seed 0, this run has --seed 9"},
@@ -313,7 +313,7 @@ func TestBuildAndMerge(t *testing.T) {
 	other := *parts[1]
 	other.Header.Model.Fingerprint = "sha256:ff"
 	_, err = Merge([]*Partial{parts[0], &other, parts[2]})
-	if err == nil || !strings.Contains(err.Error(), "written with model fingerprint sha256:ab and model fingerprint sha256:ff; only shards of the same run merge") {
+	if err == nil || !strings.Contains(err.Error(), "written with model fingerprint sha256:ab and model fingerprint sha256:ff (another model: config.json or the bytes of a weight file differ); only shards of the same run merge") {
 		t.Errorf("merge across models: %v", err)
 	}
 	unfinished := *parts[1]

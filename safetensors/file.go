@@ -11,6 +11,7 @@ import (
 // Tensors returned by it view the mapping and are valid until Close.
 type File struct {
 	path   string
+	info   os.FileInfo  // the file's stat when it was opened
 	data   []byte       // the whole file (mapped, or read on hosts without mmap)
 	unmap  func() error // releases data; nil once closed
 	header *header
@@ -48,7 +49,7 @@ func Open(path string) (*File, error) {
 		unmap()
 		return nil, err
 	}
-	f.unmap = unmap
+	f.unmap, f.info = unmap, st
 	return f, nil
 }
 
@@ -67,6 +68,13 @@ func newFile(path string, data []byte) (*File, error) {
 
 // Path returns the path the file was opened with.
 func (f *File) Path() string { return f.path }
+
+// Stat returns what stat said of the file when it was opened (nil for a
+// File not opened from disk).
+func (f *File) Stat() os.FileInfo { return f.info }
+
+// Size returns the file's length in bytes.
+func (f *File) Size() int64 { return int64(len(f.data)) }
 
 // Close unmaps the file. Tensor data obtained from it must not be used
 // afterwards. Closing twice is harmless.

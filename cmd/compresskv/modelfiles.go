@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/compresskv/compresskv/internal/sumcache"
 	"github.com/compresskv/compresskv/model"
 	"github.com/compresskv/compresskv/model/hfhub"
 	"github.com/compresskv/compresskv/model/kernels"
@@ -77,7 +78,8 @@ func (rf runtimeFlags) options() (model.SessionOptions, model.LoadOptions, error
 }
 
 // load checks the flags, loads the model and resolves the session options
-// for it (see loadModel). Warnings about the flags go to warn.
+// for it (see loadModel). Warnings about the flags, and the progress of
+// hashing the weights for the model fingerprint, go to warn.
 func (rf runtimeFlags) load(modelDir, tokenizerDir string, warn io.Writer) (*loadedModel, error) {
 	o, lo, err := rf.options()
 	if err != nil {
@@ -88,7 +90,11 @@ func (rf runtimeFlags) load(modelDir, tokenizerDir string, warn io.Writer) (*loa
 		// the user asked bf16 for is missing.
 		fmt.Fprintln(warn, "compresskv: warning: --compute bf16: this CPU has no AVX512_BF16 instructions, so the bf16 projections run on the pure-Go path, slower than --compute f32 (the results are the same as on a CPU that has them)")
 	}
+	lo.SumCache = weightSumCache()
+	hashing := newByteProgress(warn, isTerminal(warn), "hashing weights")
+	lo.HashProgress = hashing.update
 	lm, err := loadModel(modelDir, tokenizerDir, lo)
+	hashing.finish()
 	if err != nil {
 		return nil, err
 	}
@@ -97,6 +103,19 @@ func (rf runtimeFlags) load(modelDir, tokenizerDir string, warn io.Writer) (*loa
 		return nil, usagef("%v", err)
 	}
 	return lm, nil
+}
+
+// weightSumCache is where the SHA-256 of each weight file is kept between
+// runs (sumcache.DefaultDir: the user's cache folder, beside the built-in
+// model), so the fingerprint of an 8B checkpoint costs its ~10 s of
+// hashing once per machine, not once per run or per output. Without a
+// user cache folder nothing is cached and every run hashes.
+func weightSumCache() sumcache.Cache {
+	dir, err := sumcache.DefaultDir()
+	if err != nil {
+		return sumcache.Cache{}
+	}
+	return sumcache.Cache{Dir: dir}
 }
 
 // computeName is the compute dtype as profiles record it: empty for f32

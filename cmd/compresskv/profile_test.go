@@ -506,3 +506,72 @@ func TestProfileCompatReference(t *testing.T) {
 		t.Errorf("probes: compat %q, %d run, %d skipped for %d needles x 2 positions", p.Probes.Compat, p.Probes.Run, p.Probes.Skipped, p.Probes.NeedleCount)
 	}
 }
+
+// TestProfileRefusesAnotherModelsWeights: two checkpoints of the same
+// shapes that differ in one weight byte (a fine-tune) have different
+// fingerprints, so a shard file (a checkpoint) of one is not resumed with
+// the other, and shards of the two do not merge; both refusals name the
+// model fingerprint and leave the files as they were.
+func TestProfileRefusesAnotherModelsWeights(t *testing.T) {
+	if testing.Short() {
+		t.Skip("profiles the synthetic model; skipped with -short")
+	}
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	synthDir, cleanup, err := syntheticModelDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
+	dir := t.TempDir()
+	modelA, modelB := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	for _, m := range []string{modelA, modelB} {
+		if err := os.CopyFS(m, os.DirFS(synthDir)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	weights := filepath.Join(modelB, "model.safetensors")
+	data, err := os.ReadFile(weights)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)-4] ^= 1 // the low mantissa byte of a value of the last tensor
+	if err := os.WriteFile(weights, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "p.json")
+	shard := func(model, shard string) []string {
+		return []string{"profile", "--model", model, "-o", out, "--shard", shard, "--lengths", "256", "--depths", "0,50"}
+	}
+	if code, _, errOut := runCLI(shard(modelA, "0/2")...); code != exitOK {
+		t.Fatalf("shard 0 of model a: exit %d: %s", code, errOut)
+	}
+	shard0 := out + ".shard-0-of-2.jsonl"
+	before, err := os.ReadFile(shard0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	part, err := profile.ReadPartial(shard0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fpA := part.Header.Model.Fingerprint
+	code, _, errOut := runCLI(shard(modelB, "0/2")...)
+	const note = " (another model: config.json or the bytes of a weight file differ)"
+	if code != exitFailure || !strings.Contains(errOut, "checkpoint was written with model fingerprint "+fpA+", this run has model fingerprint sha256:") || !strings.Contains(errOut, note+"; rerun with --resume=false") {
+		t.Fatalf("resume with model b: exit %d, stderr %q; want a refusal naming the model fingerprint %s", code, errOut, fpA)
+	}
+	if after, _ := os.ReadFile(shard0); !bytes.Equal(before, after) {
+		t.Error("the refused resume changed the shard file")
+	}
+	if code, _, errOut := runCLI(shard(modelB, "1/2")...); code != exitOK {
+		t.Fatalf("shard 1 of model b: exit %d: %s", code, errOut)
+	}
+	shard1 := out + ".shard-1-of-2.jsonl"
+	code, _, errOut = runCLI("merge", "-o", out, shard0, shard1)
+	if code != exitFailure || !strings.Contains(errOut, "written with model fingerprint "+fpA+" and model fingerprint sha256:") || !strings.Contains(errOut, note+"; only shards of the same run merge") {
+		t.Fatalf("merge of shards of models a and b: exit %d, stderr %q; want a refusal naming the model fingerprints", code, errOut)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("a refused merge wrote %s: %v", out, err)
+	}
+}

@@ -43,3 +43,43 @@ func TestProgressBar(t *testing.T) {
 		t.Errorf("log lines\n%q\nwant\n%q", got, want)
 	}
 }
+
+// TestByteProgress: hashing a model's weights shows nothing below
+// hashProgressMin; in logs, a first line, then one per tenth or 30 s with
+// the rate and time left; on a terminal, a byte bar.
+func TestByteProgress(t *testing.T) {
+	var buf bytes.Buffer
+	small := newByteProgress(&buf, false, "hashing weights")
+	small.update(1<<20, hashProgressMin-1)
+	small.finish()
+	if buf.Len() != 0 {
+		t.Errorf("a small model's hashing printed %q", buf.String())
+	}
+
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := newByteProgress(&buf, false, "hashing weights")
+	p.now = func() time.Time { return clock }
+	p.start, p.lastLine = clock, clock
+	const total = 16_000_000_000
+	clock = clock.Add(time.Second)
+	p.update(1_500_000_000, total) // under a tenth, under 30 s: the first line only
+	clock = clock.Add(time.Second)
+	p.update(3_000_000_000, total) // past a tenth: 3 GB in 2 s, 13 GB left
+	clock = clock.Add(8 * time.Second)
+	p.update(total, total)
+	p.finish()
+	want := "hashing weights: 16.0 GB, once per weight file (the sums are cached)\n" +
+		"hashing weights 3.0/16.0 GB, 1.5 GB/s, ETA 9s\n" +
+		"hashing weights 16.0/16.0 GB, 1.6 GB/s\n"
+	if got := buf.String(); got != want {
+		t.Errorf("log lines\n%q\nwant\n%q", got, want)
+	}
+
+	buf.Reset()
+	bar := newByteProgress(&buf, true, "hashing weights")
+	bar.update(4<<30, 8<<30)
+	if out := buf.String(); !strings.Contains(out, "hashing weights") || !strings.Contains(out, "4.3/8.6 GB") {
+		t.Errorf("bar output %q lacks the description and the bytes", out)
+	}
+	bar.finish()
+}

@@ -36,7 +36,7 @@ type Model struct {
 	Heads        int    `json:"heads"`    // query heads per layer (H)
 	KVHeads      int    `json:"kv_heads"` // key/value heads per layer (G)
 	HeadDim      int    `json:"head_dim"`
-	Fingerprint  string `json:"fingerprint"` // "sha256:<hex>" over config.json and the safetensors headers
+	Fingerprint  string `json:"fingerprint"` // "sha256:<hex>" of the sha256sum manifest of config.json and every safetensors file (docs/profile-schema.md)
 	// ID, Revision and Commit are set when --model named a Hugging Face
 	// model id resolved from the local hub cache.
 	ID       string `json:"id,omitempty"`       // "org/name"
