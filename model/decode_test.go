@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/compresskv/compresskv/model"
@@ -239,6 +240,53 @@ func TestParseCacheDType(t *testing.T) {
 	for in, want := range map[string]string{"f16": "float16 overflows", "int8": `"int8": want f32 or bf16`} {
 		if _, err := model.ParseCacheDType(in); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ParseCacheDType(%q): %v, want an error mentioning %q", in, err, want)
+		}
+	}
+}
+
+// TestSessionsShareModel runs several sessions of one model at once, as
+// calibrate's parallel prompts do, with the kernels' pool shared by all:
+// each must generate what it generates alone (under -race in CI, this also
+// shows that a session never writes to the model it reads).
+func TestSessionsShareModel(t *testing.T) {
+	defer kernels.SetThreads(kernels.Threads())
+	kernels.SetThreads(2)
+	for _, compute := range []model.ComputeDType{model.ComputeF32, model.ComputeBF16} {
+		m, _ := loadRandomWith(t, tinyConfig("llama", 32, 4, 2, 8, ""), kernels.BF16, model.LoadOptions{Compute: compute})
+		const sessions = 4
+		prompts := make([][]int, sessions)
+		alone := make([][]int, sessions)
+		for i := range prompts {
+			prompts[i] = randomIDs(40+7*i, m.Config.VocabSize, uint64(20+i))
+			alone[i] = modeltest.Greedy(t, modeltest.NewSession(t, m, model.SessionOptions{Chunk: 16}), prompts[i], 8, nil)
+		}
+		together := make([][]int, sessions)
+		errs := make([]error, sessions)
+		var wg sync.WaitGroup
+		for i := range prompts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s, err := m.NewSession(model.SessionOptions{Chunk: 16})
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				if errs[i] = s.Prefill(context.Background(), prompts[i], nil); errs[i] != nil {
+					return
+				}
+				res, err := s.Decode(context.Background(), model.DecodeOptions{MaxNew: 8})
+				together[i], errs[i] = res.IDs, err
+			}()
+		}
+		wg.Wait()
+		for i := range prompts {
+			if errs[i] != nil {
+				t.Fatalf("%v: session %d: %v", compute, i, errs[i])
+			}
+			if !slices.Equal(together[i], alone[i]) {
+				t.Errorf("%v: session %d generated %v beside the others, %v alone", compute, i, together[i], alone[i])
+			}
 		}
 	}
 }
