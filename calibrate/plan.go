@@ -118,13 +118,16 @@ func MeasureRates(ctx context.Context, m *model.Model, datasets []Dataset, ranki
 	if err != nil {
 		return rates, err
 	}
+	taken, limit := 0, 0
 	for i := range seqs {
+		limit += seqs[i].Steps
 		seqs[i].Steps = results[i][0].Steps
+		taken += seqs[i].Steps
 	}
 	so, err := opts.Session.Resolve(m.Config)
 	if err != nil {
 		return rates, err
 	}
 	ran := plan.Make(plan.ShapeOf(m.Config), seqs, plan.Options{Chunk: so.Chunk})
-	return rates.ScaledTo(ran, took, fmt.Sprintf("%d prompts run end to end, %d at once", n, min(w, n))), nil
+	return rates.ScaledTo(ran, took, fmt.Sprintf("%d prompts run end to end, %d at once", n, min(w, n))).WithStepShare(taken, limit), nil
 }

@@ -216,6 +216,20 @@ type Rates struct {
 	// on the wall clock: 1 on a quiet machine, lower when other work
 	// competes (the projection is for a quiet machine; Format warns).
 	CPUShare float64
+	// StepShare is the fraction of their decode-step limit the prompts of
+	// the calibration run decoded (greedy decoding stops at a newline or
+	// EOS): Project prices that share of every prompt's steps. 0 prices
+	// them all, the upper bound.
+	StepShare float64
+}
+
+// WithStepShare returns r with StepShare set to taken over limit decode
+// steps (unchanged when limit is 0).
+func (r Rates) WithStepShare(taken, limit int) Rates {
+	if limit > 0 {
+		r.StepShare = min(float64(taken)/float64(limit), 1)
+	}
+	return r
 }
 
 // LoadedShare is the CPUShare below which the machine looks loaded.
@@ -243,7 +257,8 @@ func (r Rates) StepTime(pos int) time.Duration {
 }
 
 // Project applies r to the plan. Decode is an upper bound (every prompt
-// decodes all its steps).
+// decodes all its steps) unless r.StepShare says what share of them the
+// prompts decode.
 func (p *Plan) Project(r Rates) Projection {
 	var prefill, decode float64
 	for _, s := range p.segments {
@@ -251,6 +266,9 @@ func (p *Plan) Project(r Rates) Projection {
 	}
 	for i, pos := range p.steps {
 		n := float64(p.stepN[i])
+		if r.StepShare > 0 {
+			n *= r.StepShare
+		}
 		// positions pos .. pos+n-1, each attending to pos+t+1 keys
 		keys := n*float64(pos+1) + n*(n-1)/2
 		decode += r.StepFixed.Seconds()*n + r.StepPerPosition*keys
@@ -280,8 +298,12 @@ func (p *Plan) Format(what string, r *Rates) string {
 		p.PrefillFLOPs/1e12, p.DecodeFLOPs/1e12, bytesText(p.WeightBytes), bytesText(p.KVCacheBytes), caches)
 	if r != nil {
 		pr := p.Project(*r)
-		fmt.Fprintf(&b, "plan: projected %s on a quiet machine (prefill %s, decode <= %s; %s)\n",
-			roundDuration(pr.Total), roundDuration(pr.Prefill), roundDuration(pr.Decode), r.Source)
+		decode := "<= " + roundDuration(pr.Decode).String()
+		if r.StepShare > 0 {
+			decode = fmt.Sprintf("%s at the %.0f %% of the step limit the calibration run decoded", roundDuration(pr.Decode), 100*r.StepShare)
+		}
+		fmt.Fprintf(&b, "plan: projected %s on a quiet machine (prefill %s, decode %s; %s)\n",
+			roundDuration(pr.Total), roundDuration(pr.Prefill), decode, r.Source)
 		if r.CPUShare > 0 && r.CPUShare < LoadedShare {
 			fmt.Fprintf(&b, "plan: the machine looks loaded: the calibration got %.0f %% of its threads' time; at that share the run takes %s\n",
 				100*r.CPUShare, roundDuration(time.Duration(float64(pr.Total)/r.CPUShare)))
@@ -328,7 +350,9 @@ func roundDuration(d time.Duration) time.Duration {
 // the forward pass, which dominates a small model). what names the run for
 // Source. r comes back unchanged when either time is zero.
 func (r Rates) ScaledTo(p *Plan, took time.Duration, what string) Rates {
-	projected := p.Project(r).Total.Seconds()
+	q := r
+	q.StepShare = 0 // p holds the steps the run took
+	projected := p.Project(q).Total.Seconds()
 	if projected <= 0 || took <= 0 {
 		return r
 	}

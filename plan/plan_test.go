@@ -166,3 +166,27 @@ func TestScaledTo(t *testing.T) {
 		t.Errorf("no time: %+v", same)
 	}
 }
+
+func TestStepShare(t *testing.T) {
+	// 4 steps from position 4; half of them priced: 2 steps at 2 s and
+	// 0.25 s x (5 + 6) keys.
+	p := Make(tiny, []Sequence{{Prefill: []int{1, 2, 3, 4}, Steps: 4}}, Options{Chunk: 1})
+	r := Rates{StepFixed: 2 * time.Second, StepPerPosition: 0.25}.WithStepShare(6, 12)
+	if r.StepShare != 0.5 {
+		t.Fatalf("share %v, want 0.5", r.StepShare)
+	}
+	if pr := p.Project(r); pr.Decode != 6750*time.Millisecond {
+		t.Errorf("decode %v, want 6.75 s", pr.Decode)
+	}
+	if got := r.WithStepShare(30, 12).StepShare; got != 1 {
+		t.Errorf("share above the limit %v, want 1", got)
+	}
+	if got := (Rates{}).WithStepShare(3, 0).StepShare; got != 0 {
+		t.Errorf("no limit: share %v, want 0 (all steps)", got)
+	}
+	// ScaledTo fits the steps the short run took, whatever the share.
+	ran := Make(tiny, []Sequence{{Prefill: []int{1, 2, 3, 4}, Steps: 2}}, Options{Chunk: 1})
+	if got := r.ScaledTo(ran, 13500*time.Millisecond, "x"); got.StepFixed != 4*time.Second {
+		t.Errorf("scaled %+v, want the rates doubled", got)
+	}
+}

@@ -135,5 +135,9 @@ func CalibrateRates(ctx context.Context, m *model.Model, tok needle.Tokenizer, p
 		return rates, err
 	}
 	ran := plan.Make(plan.ShapeOf(m.Config), seqs, plan.Options{Chunk: so.Chunk})
-	return rates.ScaledTo(ran, took, fmt.Sprintf("%d probes run end to end", len(short))), nil
+	rates = rates.ScaledTo(ran, took, fmt.Sprintf("%d probes run end to end", len(short)))
+	if !opts.TeacherForced { // teacher forcing decodes exactly the answers
+		rates = rates.WithStepShare(steps, len(short)*opts.MaxNewTokens)
+	}
+	return rates, nil
 }

@@ -4,7 +4,6 @@ import (
 	"slices"
 	"sort"
 
-	"github.com/compresskv/compresskv/needle"
 )
 
 // Build assembles the eval document of a run described by h from its
@@ -84,24 +83,4 @@ func Build(h *Header, probes []Probe) *Document {
 	return d
 }
 
-// Plan is the work of a run, known before any compute: what --dry-run and
-// the start of a run print.
-type Plan struct {
-	Probes        int // probes to run (this shard)
-	Methods       int
-	Budgets       int
-	Decodes       int // probes x method x budget runs (full once per probe)
-	PrefillTokens int // tokens prefilled: one prefill per probe
-	MaxDecodeTok  int // decode steps at most: decodes x max new tokens
-}
 
-// NewPlan counts the work of jobs over probes.
-func NewPlan(probes []needle.Probe, methods []Method, budgets []int, maxNew int) Plan {
-	jobs := Jobs(methods, budgets)
-	p := Plan{Probes: len(probes), Methods: len(methods), Budgets: len(budgets), Decodes: len(probes) * len(jobs)}
-	for _, pr := range probes {
-		p.PrefillTokens += max(len(pr.IDs)-1, 0)
-	}
-	p.MaxDecodeTok = p.Decodes * maxNew
-	return p
-}

@@ -17,6 +17,7 @@ import (
 	"github.com/compresskv/compresskv/calibrate/selection"
 	"github.com/compresskv/compresskv/internal/atomicfile"
 	"github.com/compresskv/compresskv/needle"
+	"github.com/compresskv/compresskv/plan"
 	"github.com/compresskv/compresskv/profile"
 	"github.com/compresskv/compresskv/profile/schema"
 )
@@ -223,6 +224,10 @@ func runEval(opts *evalOptions, s *streams) error {
 	if err != nil {
 		return err
 	}
+	// Said before building the prompts, which takes a while for a long grid.
+	if err := profile.CheckGrid(inputs.grid.ContextLengths, opts.MaxNew, lm.session.MaxContext); err != nil {
+		return usagef("%v; lower --max-length or --lengths", err)
+	}
 	probes, skips, err := inputs.buildSome(tok)
 	inputs.printWarnings(s.err)
 	if err != nil {
@@ -291,16 +296,11 @@ func runEval(opts *evalOptions, s *streams) error {
 	}
 	header.Shard = shard
 
-	var mine []needle.Probe
-	for _, p := range probes {
-		if shard.Has(p.Index) {
-			mine = append(mine, p)
-		}
-	}
-	plan := eval.NewPlan(mine, methods, budgets, opts.MaxNew)
-	printEvalPlan(s.err, plan)
+	ctx, stop := interruptible(opts.ctx)
+	defer stop()
+	runOpts := eval.Options{Jobs: jobs, Selector: sel, MaxNewTokens: opts.MaxNew, Shard: shard, Session: lm.session}
 	if opts.DryRun {
-		return nil
+		return printEvalPlan(ctx, s.out, lm, tok, probes, methods, budgets, runOpts, "probes")
 	}
 
 	journal := profile.JournalPath(opts.Output, shard)
@@ -309,14 +309,23 @@ func runEval(opts *evalOptions, s *streams) error {
 		return err
 	}
 	defer ckpt.Close()
+	runOpts.Checkpoint = ckpt
+	if n := ckpt.Done(); n > 0 {
+		total := 0
+		for _, p := range probes {
+			if shard.Has(p.Index) {
+				total++
+			}
+		}
+		fmt.Fprintf(s.err, "resuming: %d of %d probes done (%s)\n", n, total, journal)
+	}
+	if err := printEvalPlan(ctx, s.err, lm, tok, probes, methods, budgets, runOpts, "probes to run"); err != nil {
+		return err
+	}
 
-	ctx, stop := interruptible(opts.ctx)
-	defer stop()
 	bar := newProgressBar(s.err, opts.progress, "probes")
-	done, err := eval.Run(ctx, m, tok, probes, eval.Options{
-		Jobs: jobs, Selector: sel, MaxNewTokens: opts.MaxNew, Shard: shard, Checkpoint: ckpt, Session: lm.session,
-		Progress: func(p eval.Progress) { bar.update(p.Done, p.Total, p.Resumed, p.Tokens) },
-	})
+	runOpts.Progress = func(p eval.Progress) { bar.update(p.Done, p.Total, p.Resumed, p.Tokens) }
+	done, err := eval.Run(ctx, m, tok, probes, runOpts)
 	bar.finish()
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
@@ -413,10 +422,30 @@ func writeEval(d *eval.Document, path string) error {
 	return atomicfile.WriteFile(path, data, 0o644)
 }
 
-// printEvalPlan prints what the run will do before it starts.
-func printEvalPlan(w io.Writer, p eval.Plan) {
-	fmt.Fprintf(w, "eval plan: %d probes x (%d methods, %d budgets) = %d decodes; %d prefill tokens (one prefill per probe), at most %d decode steps\n",
-		p.Probes, p.Methods, p.Budgets, p.Decodes, p.PrefillTokens, p.MaxDecodeTok)
+// printEvalPlan prints what the run will do and cost before it starts,
+// with the wall time projected from a short run of the model itself (none
+// when every probe is in the checkpoint already).
+func printEvalPlan(ctx context.Context, w io.Writer, lm *loadedModel, tok needle.Tokenizer, probes []needle.Probe, methods []eval.Method, budgets []int, runOpts eval.Options, what string) error {
+	p, err := eval.NewPlan(lm.model, probes, methods, budgets, runOpts, weightFileBytes(lm.dir))
+	if err != nil {
+		return err
+	}
+	var rates *plan.Rates
+	if p.Cost.Prompts > 0 {
+		var mine []needle.Probe
+		for _, pr := range probes {
+			if runOpts.Shard.Has(pr.Index) {
+				mine = append(mine, pr)
+			}
+		}
+		r, err := eval.MeasureRates(ctx, lm.model, tok, mine, runOpts)
+		if err != nil {
+			return err
+		}
+		rates = &r
+	}
+	_, err = io.WriteString(w, p.Format(what, rates))
+	return err
 }
 
 // printEvalTable prints method x budget: mean recall, success and exact

@@ -13,6 +13,7 @@ import (
 
 	"github.com/compresskv/compresskv/calibrate"
 	"github.com/compresskv/compresskv/calibrate/eval"
+	"github.com/compresskv/compresskv/internal/testshared"
 	"github.com/compresskv/compresskv/model/kernels"
 	"github.com/compresskv/compresskv/model/modeltest"
 	"github.com/compresskv/compresskv/model/synth"
@@ -250,13 +251,20 @@ func TestEvalDryRun(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "e.json")
 	code, stdout, stderr := runCLI("eval", "-o", out, "--methods", "full,streaming,snapkv", "--budgets", "32,64",
 		"--lengths", "256,512", "--depths", "0,50,100", "--needles-count", "1", "--dry-run")
-	if code != exitOK || stdout != "" {
+	if code != exitOK {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
-	if !strings.Contains(stderr, "eval plan: 6 probes x (3 methods, 2 budgets) = 30 decodes") {
-		t.Errorf("plan: %q", stderr)
+	if !strings.Contains(stdout, "eval plan: 6 probes x (3 methods, 2 budgets) = 30 decodes") || !strings.Contains(stdout, "plan: projected ") {
+		t.Errorf("plan: %q", stdout)
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Errorf("--dry-run wrote %s", out)
+	}
+
+	// A grid the model cannot hold is refused before any prompt is built.
+	dir := testshared.Require(t, "models/stories260K-f32")
+	code, _, stderr = runCLI("eval", "--dry-run", "--model", dir, "-o", out, "--methods", "full", "--min-length", "1000", "--max-length", "31500", "--intervals", "20")
+	if code != exitUsage || !strings.Contains(stderr, "the model is too small for this grid: 20 of 20 context lengths (up to 31500 tokens) + 50 new tokens exceed its context of 512 tokens") {
+		t.Errorf("exit %d, stderr %q; want the grid refused", code, stderr)
 	}
 }

@@ -145,3 +145,114 @@ func TestCalibrateTooSmall(t *testing.T) {
 		t.Errorf("exit %d, stdout %q, stderr %q; want exit %d saying %q", code, stdout, stderr, exitUsage, want)
 	}
 }
+
+// TestPlanGoldens: the plans of profile, calibrate and eval --dry-run on
+// the synthetic model, every line but the measured time, against
+// testdata/golden/plan (go test -run PlanGoldens -update rewrites them);
+// --dry-run writes no output or checkpoint.
+func TestPlanGoldens(t *testing.T) {
+	if testing.Short() {
+		t.Skip("profiles the synthetic model; skipped with -short")
+	}
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	dir := t.TempDir()
+	prof := filepath.Join(dir, "p.json")
+	if code, _, stderr := runCLI("profile", "-o", prof, "--lengths", "256", "--depths", "50"); code != exitOK {
+		t.Fatalf("profile: exit %d: %s", code, stderr)
+	}
+	before, _ := os.ReadFile(prof)
+	out := filepath.Join(dir, "out.json")
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"profile", []string{"profile", "-o", out, "--lengths", "256,384", "--depths", "0,50,100", "--chunk", "64"}},
+		{"calibrate", []string{"calibrate", "--profile", prof, "--needle-lengths", "256,1024", "--needle-depths", "10,90", "--max-new", "8", "--parallel-prompts", "2"}},
+		{"eval", []string{"eval", "-o", out, "--methods", "full,streaming,snapkv", "--budgets", "32,64", "--lengths", "256,512", "--depths", "0,50,100", "--needles-count", "1"}},
+	} {
+		code, stdout, stderr := runCLI(append(tc.args, "--dry-run")...)
+		if code != exitOK {
+			t.Errorf("%s --dry-run: exit %d: %s", tc.name, code, stderr)
+			continue
+		}
+		var kept []string
+		projected := false
+		for _, line := range strings.SplitAfter(stdout, "\n") {
+			switch {
+			case strings.HasPrefix(line, "plan: projected "):
+				projected = true
+			case strings.HasPrefix(line, "plan: the machine looks loaded"):
+			default:
+				kept = append(kept, line)
+			}
+		}
+		if !projected {
+			t.Errorf("%s --dry-run: no projected time:\n%s", tc.name, stdout)
+		}
+		golden := filepath.Join("testdata", "golden", "plan", tc.name+".txt")
+		got := strings.Join(kept, "")
+		if *update {
+			if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatalf("%v (run with -update to create it)", err)
+		}
+		if got != string(want) {
+			t.Errorf("%s --dry-run plan differs from %s:\n got %q\nwant %q", tc.name, golden, got, want)
+		}
+		for _, f := range []string{out, out + ".partial.jsonl", prof + ".calibrate.jsonl"} {
+			if _, err := os.Stat(f); !os.IsNotExist(err) {
+				t.Errorf("%s --dry-run wrote %s", tc.name, f)
+			}
+		}
+		if after, _ := os.ReadFile(prof); !bytes.Equal(before, after) {
+			t.Errorf("%s --dry-run rewrote the profile", tc.name)
+		}
+	}
+}
+
+// TestEvalResumeLine: an eval interrupted after its first probe says, when
+// run again, how many probes it resumes, and plans only the rest.
+func TestEvalResumeLine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs eval on the synthetic model; skipped with -short")
+	}
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	out := filepath.Join(t.TempDir(), "e.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errOut := &cancelOn{text: "probe 1/6", cancel: cancel}
+	probes := embeddedProbeFlags(t, "probes-synth.yaml")
+	probes.Spec.Lengths, probes.Spec.Depths, probes.Spec.NeedlesCount = []int{256, 512}, []float64{0, 50, 100}, 1
+	opts := &evalOptions{Output: out, Probes: probes, Methods: []string{"full", "streaming"}, Budgets: []int{32}, MaxNew: 50,
+		Window: 8, Kernel: 5, Pooling: "avg", PyramidBeta: 20, Resume: true, getenv: func(string) string { return "" },
+		Runtime: runtimeFlags{Chunk: 512, KVDType: "f32", Rope: "hf", Compute: "f32"}, ctx: ctx}
+	if err := runEval(opts, &streams{out: &bytes.Buffer{}, err: errOut}); err == nil || !strings.Contains(err.Error(), "interrupted") {
+		t.Fatalf("interrupted run: error %v, want interrupted\n%s", err, errOut.buf.String())
+	}
+	journal, err := os.ReadFile(out + ".partial.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := strings.Count(string(journal), "\n") - 1 // the header line
+	if done < 1 || done >= 6 {
+		t.Fatalf("checkpoint holds %d probes, want 1..5:\n%s", done, journal)
+	}
+	code, _, stderr := runCLI("eval", "-o", out, "--methods", "full,streaming", "--budgets", "32", "--lengths", "256,512", "--depths", "0,50,100", "--needles-count", "1")
+	if code != exitOK {
+		t.Fatalf("resumed run: exit %d: %s", code, stderr)
+	}
+	if want := fmt.Sprintf("resuming: %d of 6 probes done (%s.partial.jsonl)\n", done, out); !strings.Contains(stderr, want) {
+		t.Errorf("resumed run's stderr lacks %q:\n%s", want, stderr)
+	}
+	if !strings.Contains(stderr, fmt.Sprintf("plan: %d probes to run, ", 6-done)) {
+		t.Errorf("resumed run's plan does not count the %d probes left:\n%s", 6-done, stderr)
+	}
+}

@@ -1,0 +1,138 @@
+package eval
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/compresskv/compresskv/model"
+	"github.com/compresskv/compresskv/model/kernels"
+	"github.com/compresskv/compresskv/needle"
+	"github.com/compresskv/compresskv/plan"
+	"github.com/compresskv/compresskv/profile"
+)
+
+// Sequences are the prompts Run will feed: the probes of opts.Shard not
+// yet in opts.Checkpoint, each prefilling its prompt minus the last token
+// once and decoding at most MaxNewTokens steps once per job.
+func Sequences(probes []needle.Probe, opts Options) []plan.Sequence {
+	opts = opts.withDefaults()
+	var seqs []plan.Sequence
+	for _, p := range probes {
+		if !opts.Shard.Has(p.Index) || len(p.IDs) < 2 {
+			continue
+		}
+		if opts.Checkpoint != nil {
+			if _, ok := opts.Checkpoint.done[p.Index]; ok {
+				continue
+			}
+		}
+		seqs = append(seqs, plan.Sequence{Prefill: p.IDs[:len(p.IDs)-1], Steps: opts.MaxNewTokens, Decodes: len(opts.Jobs)})
+	}
+	return seqs
+}
+
+// Plan is the work of a run, known before any compute: what --dry-run and
+// the start of a run print.
+type Plan struct {
+	Probes        int // probes to run (this shard)
+	Methods       int
+	Budgets       int
+	Decodes       int // probes x method x budget runs (full once per probe)
+	PrefillTokens int // tokens prefilled: one prefill per probe
+	MaxDecodeTok  int // decode steps at most: decodes x max new tokens
+	// Cost is what the probes not yet in the checkpoint cost: one full
+	// cache per probe and, while a compressed method decodes, its copy of
+	// the kept positions (at most as large: counted as two full caches).
+	// Decode is priced as if every method attended to the whole prompt,
+	// an upper bound.
+	Cost *plan.Plan
+}
+
+// NewPlan counts the work of methods x budgets over the probes of
+// opts.Shard, and the cost on m of those not in opts.Checkpoint
+// (opts.Jobs must be Jobs(methods, budgets)). weightBytes is the size of
+// the checkpoint files.
+func NewPlan(m *model.Model, probes []needle.Probe, methods []Method, budgets []int, opts Options, weightBytes int64) (Plan, error) {
+	opts = opts.withDefaults()
+	jobs := Jobs(methods, budgets)
+	p := Plan{Methods: len(methods), Budgets: len(budgets)}
+	for _, pr := range probes {
+		if opts.Shard.Has(pr.Index) {
+			p.Probes++
+			p.PrefillTokens += max(len(pr.IDs)-1, 0)
+		}
+	}
+	p.Decodes = p.Probes * len(jobs)
+	p.MaxDecodeTok = p.Decodes * opts.MaxNewTokens
+	so, err := opts.Session.Resolve(m.Config)
+	if err != nil {
+		return p, err
+	}
+	caches := 1
+	for _, j := range jobs {
+		if j.Method != Full {
+			caches = 2
+		}
+	}
+	opts.Jobs = jobs
+	p.Cost = plan.Make(plan.ShapeOf(m.Config), Sequences(probes, opts), plan.Options{Chunk: so.Chunk, KVBytes: so.CacheDType.Bytes(), WeightBytes: weightBytes, KVCaches: caches})
+	return p, nil
+}
+
+// Format renders the plan, its cost and (when r is given) its projected
+// time as the lines eval prints before it starts; what names the probes
+// Cost counts.
+func (p Plan) Format(what string, r *plan.Rates) string {
+	s := fmt.Sprintf("eval plan: %d probes x (%d methods, %d budgets) = %d decodes; %d prefill tokens (one prefill per probe), at most %d decode steps\n",
+		p.Probes, p.Methods, p.Budgets, p.Decodes, p.PrefillTokens, p.MaxDecodeTok)
+	if p.Cost != nil {
+		s += p.Cost.Format(what, r)
+	}
+	return s
+}
+
+// MeasureRates measures what Run costs on m: the model-level rates
+// (plan.Calibrate) scaled to up to two of the shortest probes run end to
+// end with every job (the selection, the compressed copies, the decodes
+// and the scoring are then in the figure).
+func MeasureRates(ctx context.Context, m *model.Model, tok needle.Tokenizer, probes []needle.Probe, opts Options) (plan.Rates, error) {
+	opts = opts.withDefaults()
+	rates, err := plan.Calibrate(m, opts.Session, nil)
+	if err != nil {
+		return rates, err
+	}
+	short := slices.Clone(probes)
+	slices.SortStableFunc(short, func(a, b needle.Probe) int { return len(a.IDs) - len(b.IDs) })
+	short = short[:min(2, len(short))]
+	if len(short) == 0 {
+		return rates, nil
+	}
+	opts.Checkpoint, opts.Shard = nil, profile.Shard{}
+	tokens := 0
+	opts.Progress = func(p Progress) { tokens = p.Tokens }
+	took, err := plan.QuietTime(kernels.Threads(), func() error {
+		_, err := Run(ctx, m, tok, short, opts)
+		return err
+	})
+	if err != nil {
+		return rates, err
+	}
+	// Project the steps the decodes took (a newline ends one early).
+	seqs := Sequences(short, opts)
+	steps := tokens
+	for _, s := range seqs {
+		steps -= len(s.Prefill)
+	}
+	decodes := len(seqs) * max(len(opts.Jobs), 1)
+	for i := range seqs {
+		seqs[i].Steps, seqs[i].Decodes = steps/decodes, len(opts.Jobs)
+	}
+	so, err := opts.Session.Resolve(m.Config)
+	if err != nil {
+		return rates, err
+	}
+	ran := plan.Make(plan.ShapeOf(m.Config), seqs, plan.Options{Chunk: so.Chunk})
+	return rates.ScaledTo(ran, took, fmt.Sprintf("%d probes run end to end, %d method-budget decodes each", len(short), len(opts.Jobs))).
+		WithStepShare(steps, decodes*opts.MaxNewTokens), nil
+}
