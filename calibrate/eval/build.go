@@ -3,7 +3,6 @@ package eval
 import (
 	"slices"
 	"sort"
-
 )
 
 // Build assembles the eval document of a run described by h from its
@@ -82,5 +81,3 @@ func Build(h *Header, probes []Probe) *Document {
 	}
 	return d
 }
-
-
