@@ -279,3 +279,14 @@ func BenchmarkAttentionDecode(b *testing.B) {
 	}
 	b.ReportMetric(4*float64(c.heads*(c.p0+1)*c.headDim)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
+
+// TestAttentionRate: the measurement runs the real prefill in both compute
+// modes and reports a positive rate (its value is a timing, not checked).
+func TestAttentionRate(t *testing.T) {
+	cfg := &Config{NumHeads: 4, NumKVHeads: 2, HeadDim: 16}
+	for _, compute := range []ComputeDType{ComputeF32, ComputeBF16} {
+		if r := AttentionRate(cfg, compute, 300, 64, 2); !(r > 0) || math.IsInf(r, 0) {
+			t.Errorf("%v: AttentionRate = %v, want a positive finite rate", compute, r)
+		}
+	}
+}

@@ -70,10 +70,12 @@ func BenchmarkDecode(b *testing.B) {
 // TinyLlama-1.1B's shape (hidden 2048, 32/4 heads, intermediate 5632, bf16
 // weights): the workload `compresskv bench --shape tinyllama-1.1b`
 // measures, small enough to profile with -cpuprofile; compute=bf16 is the
-// same layer under --compute bf16.
+// same layer under --compute bf16. At 16384 tokens (about 10 s a prefill
+// on one thread) attention is about half the work: pick it with -bench
+// 'TinyLlamaLayer/.*/tokens=16384' -benchtime 1x.
 func BenchmarkPrefillTinyLlamaLayer(b *testing.B) {
 	cfg, err := model.ParseConfig([]byte(`{"model_type": "llama", "hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 1,
-		"num_attention_heads": 32, "num_key_value_heads": 4, "vocab_size": 1024, "max_position_embeddings": 4096}`), "bench")
+		"num_attention_heads": 32, "num_key_value_heads": 4, "vocab_size": 1024, "max_position_embeddings": 16384}`), "bench")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -85,7 +87,7 @@ func BenchmarkPrefillTinyLlamaLayer(b *testing.B) {
 			b.Fatal(err)
 		}
 		for _, threads := range []int{1, runtime.GOMAXPROCS(0)} {
-			for _, n := range []int{512, 4096} {
+			for _, n := range []int{512, 4096, 16384} {
 				b.Run(fmt.Sprintf("compute=%v/threads=%d/tokens=%d", compute, threads, n), func(b *testing.B) {
 					kernels.SetThreads(threads)
 					ids := randomIDs(n, cfg.VocabSize, 1)

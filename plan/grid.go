@@ -51,6 +51,23 @@ func (r Rates) WithLayerSpeedup(f float64) Rates {
 	return r
 }
 
+// WithAttentionSpeedup returns r with prefill attention (its pairs)
+// running f times faster (bf16 dot-product compute: the measured prefill
+// attention rate ratio); the layer matrices and decode are unchanged.
+func (r Rates) WithAttentionSpeedup(f float64) Rates {
+	if f > 0 {
+		r.PrefillPerPair /= f
+	}
+	return r
+}
+
+// Speedup is how many times faster bf16 dot-product compute runs the
+// layer matrices and prefill attention than f32 compute (0 or 1: the
+// same). Decode attention stays float32 under both.
+type Speedup struct {
+	Layers, Attention float64
+}
+
 // GridProjection is a run projected three ways from the same rates.
 type GridProjection struct {
 	NoReuse, Reuse, ReuseBF16 Projection
@@ -62,9 +79,9 @@ type GridProjection struct {
 }
 
 // ProjectGrid projects seqs without prefix reuse, with it, and with reuse
-// and the layer matrices bf16Speedup times faster (bf16 compute; 1 or 0
-// for the same rates). o.Reuse is ignored.
-func ProjectGrid(shape Shape, seqs []Sequence, o Options, r Rates, bf16Speedup float64) GridProjection {
+// and bf16 compute's speedups of the layer matrices and prefill
+// attention. o.Reuse is ignored.
+func ProjectGrid(shape Shape, seqs []Sequence, o Options, r Rates, bf16 Speedup) GridProjection {
 	o.Reuse = false
 	plain := Make(shape, seqs, o)
 	o.Reuse = true
@@ -72,7 +89,7 @@ func ProjectGrid(shape Shape, seqs []Sequence, o Options, r Rates, bf16Speedup f
 	g := GridProjection{
 		NoReuse:   plain.Project(r),
 		Reuse:     reused.Project(r),
-		ReuseBF16: reused.Project(r.WithLayerSpeedup(bf16Speedup)),
+		ReuseBF16: reused.Project(r.WithLayerSpeedup(bf16.Layers).WithAttentionSpeedup(bf16.Attention)),
 		Plain:     plain, Reused: reused,
 	}
 	if reused.PromptTokens > 0 {

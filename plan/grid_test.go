@@ -63,6 +63,9 @@ func TestNewRatesAndCosts(t *testing.T) {
 	if got := r.WithLayerSpeedup(2); got.PrefillPerToken != 5500*time.Millisecond || got.PrefillPerPair != 2 {
 		t.Errorf("bf16 rates %+v: want the matrices only twice as fast", got)
 	}
+	if got := r.WithAttentionSpeedup(4); got.PrefillPerToken != 11*time.Second || got.PrefillPerPair != 0.5 || got.StepPerPosition != 0.5 {
+		t.Errorf("bf16 rates %+v: want prefill attention only four times as fast", got)
+	}
 	// 1 layer x 2 (keys, values) x 1 KV head x 2 dims x 4 bytes = 16 bytes
 	// at 8 bytes/s; the lm_head 3x2 bf16 = 12 bytes at 4 bytes/s.
 	if got := tiny.KVReadSeconds(4, 8); got != 2 {
@@ -81,7 +84,7 @@ func TestProjectGridByHand(t *testing.T) {
 	// whole chunks of 2.
 	seqs := GridSequences([]int{10}, []float64{50, 100}, 1, 4, 1, 2, 1)
 	r := tiny.NewRates(4, time.Second, 0.5, "hand")
-	g := ProjectGrid(tiny, seqs, Options{Chunk: 2}, r, 2)
+	g := ProjectGrid(tiny, seqs, Options{Chunk: 2}, r, Speedup{Layers: 2, Attention: 4})
 	// Without reuse each probe prefills 8 positions (11 s each) over 36
 	// pairs (2 s each): 160 s; its step at position 8 attends to 9 keys:
 	// 1 + 0.5*9 = 5.5 s.
@@ -94,8 +97,9 @@ func TestProjectGridByHand(t *testing.T) {
 	if want := (Projection{Prefill: sec(292), Decode: sec(11), Total: sec(303)}); g.Reuse != want {
 		t.Errorf("reuse %+v, want %+v", g.Reuse, want)
 	}
-	// bf16 halves the 11 s: 44 + 72 and 33 + 66.
-	if want := (Projection{Prefill: sec(215), Decode: sec(11), Total: sec(226)}); g.ReuseBF16 != want {
+	// bf16 halves the 11 s and quarters the 2 s: 8 x 5.5 + 36 x 0.5 = 62
+	// and 6 x 5.5 + 33 x 0.5 = 49.5; decode is unchanged.
+	if want := (Projection{Prefill: sec(111.5), Decode: sec(11), Total: sec(122.5)}); g.ReuseBF16 != want {
 		t.Errorf("reuse + bf16 %+v, want %+v", g.ReuseBF16, want)
 	}
 	if g.ReusedFraction != 2.0/16 || g.Plain.ReusedTokens != 0 || g.Reused.ReusedTokens != 2 {

@@ -136,8 +136,11 @@ func newBenchCommand(s *streams) *cobra.Command {
      measured per-token decode time at --tokens context (layers +
      lm_head); B = all-thread memory bandwidth (the float32 KV cache is
      read once per step). With bf16 compute the 2*P*(b-a) part runs faster
-     by the measured bf16 dot-product / f32 GEMM rate ratio. Decoding stops
-     early at a newline, so the decode part is an upper bound.
+     by the measured bf16 dot-product / f32 GEMM rate ratio, and the
+     attention part by the measured bf16 / f32 prefill attention rate ratio
+     (the last 512-query chunk of a 4096-token prompt of the shape; decode
+     attention stays float32). Decoding stops early at a newline, so the
+     decode part is an upper bound.
 
 --model DIR measures the model itself instead of a shape: its probes are
 built with its tokenizer from the grid flags (context lengths above the
@@ -236,12 +239,14 @@ type benchProjection struct {
 	// With prefix reuse (profile's default): the prompt positions reused,
 	// and the prefill and total hours. With reuse and bf16 dot-product
 	// compute: the layer matrices' prefill time divided by the measured
-	// bf16 / f32 GEMM rate ratio (attention and decode unchanged).
-	ReusedFraction    float64 `json:"reused_fraction"`
-	ReusePrefillHours float64 `json:"reuse_prefill_hours"`
-	ReuseTotalHours   float64 `json:"reuse_total_hours"`
-	BF16GEMMSpeedup   float64 `json:"bf16_gemm_speedup"`
-	ReuseBF16Hours    float64 `json:"reuse_bf16_total_hours"`
+	// bf16 / f32 GEMM rate ratio, prefill attention's by the measured
+	// bf16 / f32 attention rate ratio (decode unchanged).
+	ReusedFraction       float64 `json:"reused_fraction"`
+	ReusePrefillHours    float64 `json:"reuse_prefill_hours"`
+	ReuseTotalHours      float64 `json:"reuse_total_hours"`
+	BF16GEMMSpeedup      float64 `json:"bf16_gemm_speedup"`
+	BF16AttentionSpeedup float64 `json:"bf16_attention_speedup"`
+	ReuseBF16Hours       float64 `json:"reuse_bf16_total_hours"`
 	// The three totals in seconds, for runs too short for hours.
 	TotalSeconds          float64 `json:"total_seconds"`
 	ReuseTotalSeconds     float64 `json:"reuse_total_seconds"`
@@ -280,8 +285,23 @@ type benchReport struct {
 	CapLength     int `json:"cap_length,omitempty"`
 
 	// GEMM rates at gemmShape on all threads with bf16 weights: float32
-	// compute (weights widened) and the bf16 dot-product path.
-	f32DotGFLOPs, bf16DotGFLOPs float64
+	// compute (weights widened) and the bf16 dot-product path; prefill
+	// attention's rates of the shape under both computes.
+	f32DotGFLOPs, bf16DotGFLOPs   float64
+	f32AttnGFLOPs, bf16AttnGFLOPs float64
+}
+
+// benchAttnContext is the prompt whose last chunk bench's attention rates
+// time: long enough for the rate to have levelled off.
+const benchAttnContext = 4096
+
+// measureAttention measures cfg's prefill attention under f32 and bf16
+// compute on all --threads (the ratio is bf16 compute's attention speedup).
+func (r *benchReport) measureAttention(cfg *model.Config, threads int) {
+	defer kernels.SetThreads(kernels.Threads())
+	kernels.SetThreads(threads)
+	r.f32AttnGFLOPs = model.AttentionRate(cfg, model.ComputeF32, benchAttnContext, model.DefaultChunkSize, 3)
+	r.bf16AttnGFLOPs = model.AttentionRate(cfg, model.ComputeBF16, benchAttnContext, model.DefaultChunkSize, 3)
 }
 
 func runBench(opts *benchOptions, s *streams) error {
@@ -338,6 +358,7 @@ func measureBench(opts *benchOptions, cfg *model.Config) (*benchReport, error) {
 	if rep.Model, speed, err = benchModelSpeed(cfg, opts, gemvBF16); err != nil {
 		return nil, err
 	}
+	rep.measureAttention(cfg, opts.threads)
 	rates := speed.Rates(plan.ShapeOf(cfg), 4, rep.MemGBsAll*1e9, "bench")
 	seqs := plan.GridSequences(grid.ContextLengths, grid.Depths, needles, grid.Buffer, plan.AssumedNeedleTokens, plan.AssumedQuestionTokens, opts.maxNew)
 	rep.Projection = benchProjection{
@@ -345,7 +366,7 @@ func measureBench(opts *benchOptions, cfg *model.Config) (*benchReport, error) {
 		Probes: needles * len(grid.Depths) * len(grid.ContextLengths), MaxNew: opts.maxNew,
 		GridSource: fmt.Sprintf("the probe grid, prompts laid out with %d-token needles and questions", plan.AssumedNeedleTokens),
 	}
-	rep.Projection.fill(plan.ProjectGrid(plan.ShapeOf(cfg), seqs, plan.Options{KVBytes: 4}, rates, rep.BF16GEMMSpeedup()), rep.BF16GEMMSpeedup())
+	rep.Projection.fill(plan.ProjectGrid(plan.ShapeOf(cfg), seqs, plan.Options{KVBytes: 4}, rates, rep.BF16Speedup()), rep.BF16Speedup())
 	return rep, nil
 }
 
@@ -430,9 +451,10 @@ func benchOnModel(opts *benchOptions, warn io.Writer) (*benchReport, error) {
 		Note: rates.Source + "; lm_head included in the step",
 	}
 	// Measured under --compute bf16 already: no further speedup to apply.
-	speedup := rep.BF16GEMMSpeedup()
-	if lm.computeName() == "bf16" {
-		speedup = 1
+	speedup := plan.Speedup{Layers: 1, Attention: 1}
+	if lm.computeName() != "bf16" {
+		rep.measureAttention(cfg, opts.threads)
+		speedup = rep.BF16Speedup()
 	}
 	rep.Projection = benchProjection{
 		ContextLengths: inputs.grid.ContextLengths, Depths: len(inputs.grid.Depths), Needles: len(inputs.needles),
@@ -567,7 +589,7 @@ func benchModelSpeed(full *model.Config, opts *benchOptions, gemvGBs float64) (b
 }
 
 // fill copies a grid projection into the report's hours.
-func (p *benchProjection) fill(g plan.GridProjection, bf16 float64) {
+func (p *benchProjection) fill(g plan.GridProjection, bf16 plan.Speedup) {
 	p.grid = g
 	p.PrefillHours = round3(g.NoReuse.Prefill.Hours())
 	p.DecodeHours = round3(g.NoReuse.Decode.Hours())
@@ -575,20 +597,25 @@ func (p *benchProjection) fill(g plan.GridProjection, bf16 float64) {
 	p.ReusedFraction = round3(g.ReusedFraction)
 	p.ReusePrefillHours = round3(g.Reuse.Prefill.Hours())
 	p.ReuseTotalHours = round3(g.Reuse.Total.Hours())
-	p.BF16GEMMSpeedup = round3(bf16)
+	p.BF16GEMMSpeedup = round3(bf16.Layers)
+	p.BF16AttentionSpeedup = round3(bf16.Attention)
 	p.ReuseBF16Hours = round3(g.ReuseBF16.Total.Hours())
 	p.TotalSeconds = round3(g.NoReuse.Total.Seconds())
 	p.ReuseTotalSeconds = round3(g.Reuse.Total.Seconds())
 	p.ReuseBF16TotalSeconds = round3(g.ReuseBF16.Total.Seconds())
 }
 
-// BF16GEMMSpeedup is the measured bf16 dot-product GEMM rate over the f32
-// compute one on the same bf16 weights, all threads (1 when unmeasured).
-func (r *benchReport) BF16GEMMSpeedup() float64 {
-	if r.bf16DotGFLOPs > 0 && r.f32DotGFLOPs > 0 {
-		return r.bf16DotGFLOPs / r.f32DotGFLOPs
+// BF16Speedup is the measured bf16 compute rate over the f32 one, all
+// threads (1 when unmeasured): of the dot-product GEMM on the same bf16
+// weights, and of the shape's prefill attention.
+func (r *benchReport) BF16Speedup() plan.Speedup {
+	ratio := func(bf16, f32 float64) float64 {
+		if bf16 > 0 && f32 > 0 {
+			return bf16 / f32
+		}
+		return 1
 	}
-	return 1
+	return plan.Speedup{Layers: ratio(r.bf16DotGFLOPs, r.f32DotGFLOPs), Attention: ratio(r.bf16AttnGFLOPs, r.f32AttnGFLOPs)}
 }
 
 // printBench renders the report as tables.
@@ -653,7 +680,7 @@ func printBench(w io.Writer, r *benchReport) error {
 	t.Append("decode (upper bound)", benchDuration(g.NoReuse.Decode))
 	t.Append("total", benchDuration(g.NoReuse.Total))
 	t.Append(fmt.Sprintf("total with prefix reuse (%.0f %% of prompt tokens reused; prefill %s)", 100*g.ReusedFraction, benchDuration(g.Reuse.Prefill)), benchDuration(g.Reuse.Total))
-	t.Append(fmt.Sprintf("total with prefix reuse + bf16 compute (GEMM %.2fx)", p.BF16GEMMSpeedup), benchDuration(g.ReuseBF16.Total))
+	t.Append(fmt.Sprintf("total with prefix reuse + bf16 compute (GEMM %.2fx, attention %.2fx)", p.BF16GEMMSpeedup, p.BF16AttentionSpeedup), benchDuration(g.ReuseBF16.Total))
 	return t.Render()
 }
 

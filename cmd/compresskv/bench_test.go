@@ -107,13 +107,15 @@ func TestBenchJSONReport(t *testing.T) {
 		t.Errorf("projection %.3f h (prefill %.3f + decode %.3f), formula gives %.3f h", p.TotalHours, p.PrefillHours, p.DecodeHours, wantTotal)
 	}
 	// Prefix reuse saves prefill only; bf16 compute speeds the layer
-	// matrices by the measured GEMM ratio.
+	// matrices by the measured GEMM ratio and prefill attention by the
+	// measured attention ratio.
 	if !(p.ReusedFraction > 0.3 && p.ReusedFraction < 0.7) || !(p.ReusePrefillHours < p.PrefillHours) ||
 		math.Abs(p.ReuseTotalHours-p.ReusePrefillHours-p.DecodeHours) > 0.0015 {
 		t.Errorf("with reuse: %+v", p)
 	}
-	if s := p.BF16GEMMSpeedup; !(s > 0) || (s > 1.05 && p.ReuseBF16Hours >= p.ReuseTotalHours) || (s < 0.95 && p.ReuseBF16Hours <= p.ReuseTotalHours) {
-		t.Errorf("bf16 speedup %v, reuse + bf16 %.3f h against reuse %.3f h", s, p.ReuseBF16Hours, p.ReuseTotalHours)
+	s, a := p.BF16GEMMSpeedup, p.BF16AttentionSpeedup
+	if !(s > 0) || !(a > 0) || (min(s, a) > 1.05 && p.ReuseBF16Hours >= p.ReuseTotalHours) || (max(s, a) < 0.95 && p.ReuseBF16Hours <= p.ReuseTotalHours) {
+		t.Errorf("bf16 speedups %v (GEMM), %v (attention), reuse + bf16 %.3f h against reuse %.3f h", s, a, p.ReuseBF16Hours, p.ReuseTotalHours)
 	}
 }
 
@@ -163,6 +165,8 @@ func BenchmarkReferenceGridTinyLlama(b *testing.B) {
 	b.ReportMetric(p.TotalHours, "h-no-reuse")
 	b.ReportMetric(p.ReuseTotalHours, "h-reuse")
 	b.ReportMetric(p.ReuseBF16Hours, "h-reuse+bf16")
+	b.ReportMetric(p.BF16GEMMSpeedup, "bf16-gemm-x")
+	b.ReportMetric(p.BF16AttentionSpeedup, "bf16-attn-x")
 	b.ReportMetric(rep.CPUShare, "cpu-share")
 }
 
