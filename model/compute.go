@@ -8,14 +8,17 @@ import (
 )
 
 // ComputeDType is the arithmetic of the decoder layers' projections (q, k,
-// v, o, gate, up, down).
+// v, o, gate, up, down) and of prefill attention's two products.
 //
 // ComputeF32 (the default) widens the stored weights to float32 and keeps
 // float32 activations. ComputeBF16 rounds activations and weights to
 // bfloat16 (nearest even), multiplies them exactly and sums in float32:
 // the arithmetic of a GPU's bf16 matmul, as the reference runs, and twice
-// the FMA throughput where the CPU has AVX512_BF16 (VDPBF16PS). Attention,
-// norms, the embedding and lm_head stay float32 in both.
+// the FMA throughput where the CPU has AVX512_BF16 (VDPBF16PS). Prefill
+// attention does the same for S = Q·Kᵀ and O += P·V (queries, keys, the
+// probabilities and values rounded to bf16, as a GPU's bf16 flash
+// attention), with the softmax in float32. Decode attention, norms, the
+// embedding and lm_head stay float32 in both.
 type ComputeDType uint8
 
 // The compute modes.

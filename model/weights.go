@@ -47,7 +47,7 @@ type LayerWeights struct {
 // change how its weights are held; the zero value gives the defaults.
 // Everything else about a run is a SessionOptions.
 type LoadOptions struct {
-	Compute ComputeDType // arithmetic of the layer projections: ComputeF32 (default) or ComputeBF16 (packed once at load)
+	Compute ComputeDType // arithmetic of the layer projections and prefill attention: ComputeF32 (default) or ComputeBF16 (projections packed once at load)
 
 	// SumCache remembers the SHA-256 of each weight file the fingerprint
 	// hashes, so an unchanged checkpoint is hashed once per machine; the
@@ -428,8 +428,8 @@ func matrixFilled(m kernels.Matrix) bool {
 	return false
 }
 
-// Compute returns the arithmetic of the layer projections the model was
-// loaded with.
+// Compute returns the arithmetic of the layer projections and prefill
+// attention the model was loaded with.
 func (m *Model) Compute() ComputeDType { return m.compute }
 
 // Fingerprint identifies the model: for a loaded checkpoint the SHA-256

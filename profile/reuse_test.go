@@ -216,21 +216,32 @@ func TestPrefixReuseSynthByteIdentical(t *testing.T) {
 }
 
 // TestPrefixReuseStoriesByteIdentical: stories260K (a trained checkpoint,
-// f32 and bf16 weights, f32 and bf16 KV cache), teacher-forced and
-// greedy, id-level probes sharing one haystack.
+// f32 and bf16 weights, f32 and bf16 KV cache, f32 and bf16 compute),
+// teacher-forced and greedy, id-level probes sharing one haystack.
 func TestPrefixReuseStoriesByteIdentical(t *testing.T) {
 	for _, tc := range []struct {
-		dir string
-		kv  model.CacheDType
-	}{{"models/stories260K-f32", model.CacheF32}, {"models/stories260K-bf16", model.CacheBF16}} {
+		dir     string
+		kv      model.CacheDType
+		compute model.ComputeDType
+	}{
+		{"models/stories260K-f32", model.CacheF32, model.ComputeF32},
+		{"models/stories260K-bf16", model.CacheBF16, model.ComputeF32},
+		{"models/stories260K-f32", model.CacheF32, model.ComputeBF16},
+	} {
 		dir := testshared.Require(t, tc.dir)
 		m, tok := modeltest.Load(t, dir)
+		if tc.compute != model.ComputeF32 {
+			var err error
+			if m, err = model.Load(dir, model.LoadOptions{Compute: tc.compute}); err != nil {
+				t.Fatal(err)
+			}
+		}
 		probes := sharedHaystackProbes([]int{100, 150, 200}, []int{0, 30, 60, 100}, []int{300, 301}, []int{400, 401, 402, 403}, 3, 253, 5)
 		for i := range probes {
 			probes[i].Answer = tok.Decode([]int{400, 401, 402, 403})
 		}
 		for _, forced := range []bool{true, false} {
-			t.Run(fmt.Sprintf("%s/teacher-forced=%v", filepath.Base(tc.dir), forced), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s/compute=%v/teacher-forced=%v", filepath.Base(tc.dir), tc.compute, forced), func(t *testing.T) {
 				checkReuseIdentical(t, m, tok, probes, Options{TeacherForced: forced, MaxNewTokens: 8, Session: model.SessionOptions{Chunk: 48, CacheDType: tc.kv}})
 			})
 		}

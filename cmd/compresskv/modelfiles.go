@@ -54,7 +54,7 @@ func addRuntimeFlags(fs *pflag.FlagSet, rf *runtimeFlags) {
 	fs.IntVar(&rf.Chunk, "chunk", model.DefaultChunkSize, "prefill chunk size in tokens")
 	fs.StringVar(&rf.KVDType, "kv-dtype", "f32", "KV cache storage: f32, or bf16 (half the memory of long prompts, slightly different scores)")
 	fs.StringVar(&rf.Rope, "rope", model.RopeHF.String(), "RoPE arithmetic: hf (Hugging Face's float32 angles, as the model was trained) or exact (float64 angles)")
-	fs.StringVar(&rf.Compute, "compute", "f32", "arithmetic of the layer projections: f32, or bf16 (bf16 activations and weights, float32 sums, as a GPU's bf16 matmul; about twice as fast on CPUs with AVX512_BF16)")
+	fs.StringVar(&rf.Compute, "compute", "f32", "arithmetic of the layer projections and prefill attention: f32, or bf16 (bf16 activations, weights, keys, values and attention weights, float32 sums, as a GPU's bf16 matmul and flash attention; about twice as fast on CPUs with AVX512_BF16)")
 }
 
 // options turns the flags into session and load options, or a usage error.
