@@ -111,6 +111,11 @@ func Decode(ctx context.Context, s Stepper, o DecodeOptions) (*DecodeResult, err
 	res := &DecodeResult{}
 	for t := 0; ; t++ {
 		logits := s.Logits()
+		if len(logits) == 0 {
+			if e, ok := s.(interface{ Err() error }); ok && e.Err() != nil {
+				return res, e.Err() // a weight file changed under the model
+			}
+		}
 		id := choose(t, logits)
 		if id < 0 || id >= len(logits) {
 			return res, fmt.Errorf("decode step %d: no token to choose among %d logits", t, len(logits))

@@ -257,10 +257,14 @@ func (s *Session) PrefillAll(ctx context.Context, ids []int, obs Observer) ([]fl
 	return logits, nil
 }
 
-func (s *Session) prefill(ctx context.Context, ids []int, obs Observer, logits []float32) error {
+func (s *Session) prefill(ctx context.Context, ids []int, obs Observer, logits []float32) (err error) {
 	if err := s.checkTokens(ids); err != nil {
 		return err
 	}
+	if err := s.m.brokenErr(); err != nil {
+		return err
+	}
+	defer s.m.recoverFault(faultGuard(), &err)
 	if len(ids) == 0 {
 		return nil
 	}
@@ -304,10 +308,14 @@ func (s *Session) prefill(ctx context.Context, ids []int, obs Observer, logits [
 // Step feeds one token at position Len() (the decode path) and calls
 // obs.DecodeStep once per layer. Logits then holds the next-token logits.
 // On error the cache is rolled back as for Prefill.
-func (s *Session) Step(id int, obs Observer) error {
+func (s *Session) Step(id int, obs Observer) (err error) {
 	if err := s.checkTokens([]int{id}); err != nil {
 		return err
 	}
+	if err := s.m.brokenErr(); err != nil {
+		return err
+	}
+	defer s.m.recoverFault(faultGuard(), &err)
 	start := s.Len()
 	s.call = callState{obs: obs, decode: true}
 	if obs != nil {
@@ -323,21 +331,39 @@ func (s *Session) Step(id int, obs Observer) error {
 }
 
 // Logits returns the logits [vocab] of the last fed position (nil before
-// any token is fed). The slice is owned by the session and overwritten by
-// the next call.
+// any token is fed, or once a weight file changed under the model: see
+// Err). The slice is owned by the session and overwritten by the next
+// call.
 func (s *Session) Logits() []float32 {
 	if !s.hasLast {
 		return nil
 	}
-	if !s.logitsFresh {
-		w := s.m.Weights
-		xn := make([]float32, len(s.last))
-		rmsNorm(xn, s.last, w.Norm, s.m.Config.RMSNormEps)
-		kernels.MatMul(s.logits, xn, 1, w.LMHead)
-		s.logitsFresh = true
+	if !s.logitsFresh && s.lastLogits() != nil {
+		return nil
 	}
 	return s.logits
 }
+
+// lastLogits computes the logits of the last fed position (lm_head reads
+// the mapped weights, so it is a guarded call).
+func (s *Session) lastLogits() (err error) {
+	if err := s.m.brokenErr(); err != nil {
+		return err
+	}
+	defer s.m.recoverFault(faultGuard(), &err)
+	w := s.m.Weights
+	xn := make([]float32, len(s.last))
+	rmsNorm(xn, s.last, w.Norm, s.m.Config.RMSNormEps)
+	kernels.MatMul(s.logits, xn, 1, w.LMHead)
+	s.logitsFresh = true
+	return nil
+}
+
+// Err returns the error that broke the session's model, a weight file
+// truncated or rewritten while it was mapped (a *safetensors.ChangedError
+// naming it), or nil. Once set, Prefill and Step return it and Logits
+// returns nil.
+func (s *Session) Err() error { return s.m.brokenErr() }
 
 // probs returns the probability rows the attention of layer l should fill,
 // or nil when no observer asked for them.

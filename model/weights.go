@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -67,6 +68,8 @@ type LoadOptions struct {
 type Model struct {
 	Config  *Config
 	Weights *Weights
+
+	faultState
 
 	fingerprint string
 	set         *safetensors.Set                // nil for in-memory models
@@ -145,7 +148,17 @@ func Load(dir string, opts LoadOptions) (*Model, error) {
 	return m, nil
 }
 
-func loadSet(cfg *Config, cfgBytes []byte, set *safetensors.Set, dir string, opts LoadOptions) (*Model, error) {
+func loadSet(cfg *Config, cfgBytes []byte, set *safetensors.Set, dir string, opts LoadOptions) (_ *Model, err error) {
+	// Converting vectors and packing bf16 panels read the mapped files: a
+	// file truncated meanwhile is an error, not SIGBUS (see fault.go).
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if err = set.Fault(r); err == nil {
+				panic(r)
+			}
+		}
+	}()
 	w := &Weights{}
 	list := specs(cfg, w)
 	// Check every name, shape and dtype first, so a wrong checkpoint fails

@@ -267,6 +267,9 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 		if errors.Is(err, context.Canceled) && journal != nil {
 			return fmt.Errorf("interrupted: finished prompts are saved in %s; run the same command again to resume", journalPath)
 		}
+		if weightsChanged(err) && journal != nil {
+			return fmt.Errorf("%w: finished prompts are saved in %s, and the same command resumes from them", err, journalPath)
+		}
 		return err
 	}
 	c.KVCache, c.Rope, c.Compat = lm.session.CacheDType.String(), lm.session.Rope.String(), compat.String()

@@ -331,6 +331,9 @@ func runEval(opts *evalOptions, s *streams) error {
 		if errors.Is(err, context.Canceled) {
 			return fmt.Errorf("interrupted: %d probes are saved in %s; run the same command again to resume", ckpt.Done(), journal)
 		}
+		if weightsChanged(err) {
+			return fmt.Errorf("%w: %d probes are saved in %s, and the same command resumes from them", err, ckpt.Done(), journal)
+		}
 		return err
 	}
 	if !shard.Whole() {

@@ -18,6 +18,7 @@ import (
 	"github.com/compresskv/compresskv/model/tokenizer"
 	"github.com/compresskv/compresskv/profile"
 	"github.com/compresskv/compresskv/profile/schema"
+	"github.com/compresskv/compresskv/safetensors"
 )
 
 // loadedModel is the loaded model of a command, from --model or the
@@ -103,6 +104,16 @@ func (rf runtimeFlags) load(modelDir, tokenizerDir string, warn io.Writer) (*loa
 		return nil, usagef("%v", err)
 	}
 	return lm, nil
+}
+
+// weightsChanged reports whether a run failed because a weight file was
+// truncated or rewritten under its mapping (the model's reads then fail
+// with a safetensors.ChangedError instead of SIGBUS): its checkpoint holds
+// what finished before, and the same command resumes once the file is
+// restored.
+func weightsChanged(err error) bool {
+	var changed *safetensors.ChangedError
+	return errors.As(err, &changed)
 }
 
 // weightSumCache is where the SHA-256 of each weight file is kept between

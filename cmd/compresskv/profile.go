@@ -240,6 +240,9 @@ func runProfile(opts *profileOptions, s *streams) error {
 		if errors.Is(err, context.Canceled) {
 			return fmt.Errorf("interrupted: %d probes are saved in %s; run the same command again to resume", len(ckpt.Done()), journal)
 		}
+		if weightsChanged(err) {
+			return fmt.Errorf("%w: %d probes are saved in %s, and the same command resumes from them", err, len(ckpt.Done()), journal)
+		}
 		return err
 	}
 

@@ -1,7 +1,9 @@
 package kernels
 
 import (
+	"fmt"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 )
@@ -13,6 +15,15 @@ import (
 // the result. The caller works on units too and waits for its helpers. A
 // unit never starts another kernel call (that could deadlock a saturated
 // pool).
+//
+// A panic in a unit, on whichever goroutine, is carried to the caller and
+// raised there once every goroutine has left the job, so the caller can
+// recover it. That includes memory faults: weights are memory-mapped, and
+// a file truncated under its mapping faults on the next read. Helpers run
+// with debug.SetPanicOnFault, so such a fault panics (with a runtime.Error
+// whose Addr is the address) instead of killing the process; callers that
+// read mapped memory set it on their own goroutine too and turn the panic
+// into an error (model does).
 
 var (
 	threads atomic.Int64 // goroutines a kernel call may use, >= 1
@@ -50,6 +61,9 @@ type job struct {
 	next    atomic.Int64
 	workers atomic.Int64
 	done    sync.WaitGroup
+	// panicked is the first panic of a unit; the other goroutines stop
+	// taking units, and the caller raises it.
+	panicked atomic.Pointer[unitPanic]
 
 	// Arguments of the kernel call.
 	out, x []float32
@@ -135,12 +149,46 @@ func (j *job) executeOn(n int) {
 	}
 	j.work()
 	j.done.Wait()
+	p := j.panicked.Swap(nil)
 	j.out, j.x, j.w, j.run, j.each, j.bf16, j.xbf16 = nil, nil, Matrix{}, nil, nil, nil, nil
 	jobPool.Put(j)
+	if p != nil {
+		p.raise()
+	}
 }
 
-// work takes units until none is left.
+// unitPanic is a panic recovered from a unit, with the stack of the
+// goroutine it happened on.
+type unitPanic struct {
+	value any
+	stack []byte
+}
+
+// raise panics on the caller's goroutine with the unit's panic: a memory
+// fault as the runtime.Error itself (the caller's recover inspects its
+// Addr), anything else (a bug) with the stack where it happened appended,
+// which the caller's own stack would not show.
+func (p *unitPanic) raise() {
+	if _, fault := p.value.(interface{ Addr() uintptr }); fault {
+		panic(p.value)
+	}
+	panic(fmt.Sprintf("%v\n\n[kernel unit panicked on goroutine:]\n%s", p.value, p.stack))
+}
+
+// recoverUnit is deferred by work: it keeps the first panic of the job and
+// stops the other goroutines from taking more units.
+func (j *job) recoverUnit() {
+	r := recover()
+	if r == nil {
+		return
+	}
+	j.panicked.CompareAndSwap(nil, &unitPanic{value: r, stack: debug.Stack()})
+	j.next.Store(int64(j.units))
+}
+
+// work takes units until none is left (or one panics: see recoverUnit).
 func (j *job) work() {
+	defer j.recoverUnit()
 	if j.each != nil {
 		worker := int(j.workers.Add(1) - 1)
 		for {
@@ -167,6 +215,7 @@ func startHelpers(n int) {
 	helpersMu.Lock()
 	for ; helpers < n; helpers++ {
 		go func() {
+			debug.SetPanicOnFault(true) // for the life of the helper: see the pool's comment
 			for j := range jobs {
 				j.work()
 				j.done.Done()
