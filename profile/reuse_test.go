@@ -13,6 +13,7 @@ import (
 	"github.com/compresskv/compresskv/model/kernels"
 	"github.com/compresskv/compresskv/model/modeltest"
 	"github.com/compresskv/compresskv/model/synth"
+	"github.com/compresskv/compresskv/model/synth/synthtest"
 	"github.com/compresskv/compresskv/needle"
 	"github.com/compresskv/compresskv/profile/schema"
 )
@@ -200,7 +201,7 @@ func TestPrefixReuseSynthByteIdentical(t *testing.T) {
 	if testing.Short() {
 		t.Skip("profiles the synthetic model four times")
 	}
-	dir, _ := modeltest.WriteSynth(t, synth.Options{Seed: 1})
+	dir, _ := synthtest.Write(t, synth.Options{Seed: 1})
 	m, tok := modeltest.Load(t, dir)
 	tmpl, err := needle.TemplateFor("answer-prefix")
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/compresskv/compresskv/model/modeltest"
 	"github.com/compresskv/compresskv/model/synth"
+	"github.com/compresskv/compresskv/model/synth/synthtest"
 	"github.com/compresskv/compresskv/needle"
 	"github.com/compresskv/compresskv/profile/schema"
 )
@@ -18,7 +19,7 @@ import (
 func TestSynthAcceptance(t *testing.T) {
 	for seed := int64(1); seed <= 5; seed++ {
 		sopts := synth.Options{Seed: seed}
-		dir, _ := modeltest.WriteSynth(t, sopts)
+		dir, _ := synthtest.Write(t, sopts)
 		m, tok := modeltest.Load(t, dir)
 		tmpl, err := needle.TemplateFor("answer-prefix")
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/compresskv/compresskv/model"
 	"github.com/compresskv/compresskv/model/modeltest"
 	"github.com/compresskv/compresskv/model/synth"
+	"github.com/compresskv/compresskv/model/synth/synthtest"
 	"github.com/compresskv/compresskv/model/tokenizer"
 	"github.com/compresskv/compresskv/needle"
 	"github.com/compresskv/compresskv/profile"
@@ -32,7 +33,7 @@ type fixture struct {
 // scores.
 func newFixture(t testing.TB, o synth.Options, lengths []int, depths []float64) *fixture {
 	t.Helper()
-	dir, _ := modeltest.WriteSynth(t, o)
+	dir, _ := synthtest.Write(t, o)
 	m, tok := modeltest.Load(t, dir)
 	tmpl, err := needle.TemplateFor("answer-prefix")
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/compresskv/compresskv/model"
-	"github.com/compresskv/compresskv/model/synth"
 	"github.com/compresskv/compresskv/model/tokenizer"
 )
 
@@ -22,17 +21,4 @@ func Load(t testing.TB, dir string) (*model.Model, *tokenizer.Tokenizer) {
 		t.Fatal(err)
 	}
 	return m, tok
-}
-
-// WriteSynth writes the built-in synthetic model made with opts into a
-// fresh temporary folder of the test and returns the folder and what was
-// planted in it.
-func WriteSynth(t testing.TB, opts synth.Options) (string, *synth.Info) {
-	t.Helper()
-	dir := t.TempDir()
-	info, err := synth.Write(dir, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir, info
 }

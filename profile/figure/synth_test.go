@@ -8,6 +8,7 @@ import (
 
 	"github.com/compresskv/compresskv/model/modeltest"
 	"github.com/compresskv/compresskv/model/synth"
+	"github.com/compresskv/compresskv/model/synth/synthtest"
 	"github.com/compresskv/compresskv/needle"
 	"github.com/compresskv/compresskv/profile"
 	"github.com/compresskv/compresskv/profile/schema"
@@ -17,7 +18,7 @@ import (
 func synthProfile(t *testing.T) (*schema.Profile, map[int]int) {
 	t.Helper()
 	opts := synth.DefaultOptions()
-	dir, _ := modeltest.WriteSynth(t, opts)
+	dir, _ := synthtest.Write(t, opts)
 	m, tok := modeltest.Load(t, dir)
 	tmpl, err := needle.TemplateFor("answer-prefix")
 	if err != nil {
