@@ -168,12 +168,14 @@ func (a *attention) prefillItem(sc *attnScratch, out, q []float32, g, t0, t1, p0
 	rows := (t1 - t0) * r
 	sc.grow(rows, attnKeyTile, d, a.bf16)
 	// Row (t, j) is token t0+t, query head g*r+j.
-	for t := t0; t < t1; t++ {
-		copy(sc.q[(t-t0)*r*d:(t-t0+1)*r*d], q[t*qd+g*r*d:t*qd+(g+1)*r*d])
-	}
 	ldq := d + d%2 // bf16 query rows, padded to whole pairs
-	if a.bf16 {
-		roundRows(sc.qb, ldq, sc.q, d, rows)
+	for t := t0; t < t1; t++ {
+		src := q[t*qd+g*r*d : t*qd+(g+1)*r*d]
+		if a.bf16 {
+			roundRows(sc.qb[(t-t0)*r*ldq:], ldq, src, d, r)
+		} else {
+			copy(sc.q[(t-t0)*r*d:(t-t0+1)*r*d], src)
+		}
 	}
 	acc, rowMax, rowSum := sc.acc[:rows*d], sc.rowMax[:rows], sc.rowSum[:rows]
 	clear(acc)
@@ -211,10 +213,21 @@ func (a *attention) prefillItem(sc *attnScratch, out, q []float32, g, t0, t1, p0
 				sc.alpha[i] = 1
 				continue
 			}
+			end := to // row[from:end] is exponentiated
+			if a.bf16 {
+				// Masked scores past to, as -Inf (e^-Inf = 0), fill the
+				// range to whole 16-float vectors: the vector exp then
+				// covers the row's diagonal tiles with no scalar tail.
+				// (f32 compute keeps its own order of the row sum.)
+				end = min(from+(to-from+15)&^15, tile)
+				for j := to; j < end; j++ {
+					row[j] = float32(math.Inf(-1))
+				}
+			}
 			clear(row[:from])
-			clear(row[to:])
+			clear(row[end:])
 			m := max(rowMax[i], kernels.MaxFloat32(row[from:to]))
-			sum := float64(kernels.ExpShiftSum(row[from:to], m, a.scale))
+			sum := float64(kernels.ExpShiftSum(row[from:end], m, a.scale))
 			alpha := kernels.Exp((rowMax[i] - m) * a.scale) // 0 on the first tile
 			rowSum[i] = rowSum[i]*float64(alpha) + sum
 			rowMax[i], sc.alpha[i] = m, alpha
