@@ -20,13 +20,16 @@ const CalibrationSteps = 8
 // steps), CalibrationSteps decode steps after it (each with its logits, as
 // the run takes them), the work of the run's observer (newObserver; nil for
 // none) on long attention rows, and the memory bandwidth. The prefill's
-// FLOP rate prices both the layer matrices and the attention pairs; a
-// decode step is its measured time less its KV reads, plus per cached
-// position the KV bytes over the bandwidth and the observer's scan.
+// FLOP rate prices both the layer matrices and the attention pairs,
+// unless a quarter-chunk prefill shows attention slower (small heads); a
+// decode step is its measured time less its per-position part: the KV
+// bytes over the bandwidth, or the slope of the step time between a short
+// and the long context when that is larger (small heads again), plus the
+// observer's scan.
 // The prefill rate is from CPU time over the threads where the platform
 // reports it (the quiet-machine figure); CPUShare says how much of that
-// the wall clock got. It takes two to five prefill chunks' time (a 7-8B
-// model: about a minute and a half on 2 cores).
+// the wall clock got. It takes two to five prefill chunks' time and as
+// many of a quarter chunk (a 7-8B model: about two minutes on 2 cores).
 func Calibrate(m *model.Model, so model.SessionOptions, newObserver func() model.Observer) (Rates, error) {
 	cfg := m.Config
 	shape := ShapeOf(cfg)
@@ -49,36 +52,42 @@ func Calibrate(m *model.Model, so model.SessionOptions, newObserver func() model
 	// 5 or 0.3 s in all for a small model. Their CPU time divided by the
 	// threads is what they take on a quiet machine; their wall time says
 	// how much of the CPUs other work left us.
-	var wall, cpu float64
-	runs := 0
-	for total := 0.0; runs < 2 || (runs < 5 && total < 0.3); runs++ {
-		sess.Truncate(0)
-		cpu0, _ := CPUTime()
-		start := time.Now()
-		if err := sess.Prefill(context.Background(), ids[:c], nil); err != nil {
-			return Rates{}, fmt.Errorf("calibrate: %w", err)
-		}
-		w := time.Since(start).Seconds()
-		cpu1, _ := CPUTime()
-		total += w
-		if runs > 0 {
-			wall += w
-			cpu += (cpu1 - cpu0).Seconds()
-		}
-	}
 	threads := float64(max(kernels.Threads(), 1))
-	prefill := wall / float64(runs-1)
-	share := 1.0
-	if quiet := cpu / threads / float64(runs-1); quiet > 0 {
-		share = min(quiet/prefill, 1)
-		prefill = min(quiet, prefill)
+	prefillTime := func(n int) (quiet, share float64, err error) {
+		var wall, cpu float64
+		runs := 0
+		for total := 0.0; runs < 2 || (runs < 5 && total < 0.3); runs++ {
+			sess.Truncate(0)
+			cpu0, _ := CPUTime()
+			start := time.Now()
+			if err := sess.Prefill(context.Background(), ids[:n], nil); err != nil {
+				return 0, 0, fmt.Errorf("calibrate: %w", err)
+			}
+			w := time.Since(start).Seconds()
+			cpu1, _ := CPUTime()
+			total += w
+			if runs > 0 {
+				wall += w
+				cpu += (cpu1 - cpu0).Seconds()
+			}
+		}
+		quiet, share = wall/float64(runs-1), 1.0
+		if q := cpu / threads / float64(runs-1); q > 0 {
+			share = min(q/quiet, 1)
+			quiet = min(q, quiet)
+		}
+		return quiet, share, nil
+	}
+	prefill, share, err := prefillTime(c)
+	if err != nil {
+		return Rates{}, err
 	}
 	// Decode steps are timed one by one as the run takes them (the step,
 	// then its logits), so the fastest (the figure least disturbed by other
 	// work) stands for the quiet machine; so does their CPU time when the
 	// step runs on one thread (a small model): the smaller of the two.
-	steps := func(obs model.Observer) (float64, error) {
-		sess.Truncate(c)
+	steps := func(pos int, obs model.Observer) (float64, error) {
+		sess.Truncate(pos)
 		times := make([]float64, 0, CalibrationSteps)
 		cpu0, _ := CPUTime()
 		for _, id := range ids[c:] {
@@ -95,7 +104,7 @@ func Calibrate(m *model.Model, so model.SessionOptions, newObserver func() model
 		}
 		return quiet, nil
 	}
-	plain, err := steps(nil)
+	plain, err := steps(c, nil)
 	if err != nil {
 		return Rates{}, err
 	}
@@ -109,12 +118,48 @@ func Calibrate(m *model.Model, so model.SessionOptions, newObserver func() model
 	bandwidth := kernels.MemoryBandwidth(kernels.Threads(), 64<<20, 2) * 1e9
 	kvBytes := so.CacheDType.Bytes()
 	rate := shape.PrefillFLOPs(0, c) / prefill // FLOP/s
+	r := shape.NewRates(rate, 0, 0, "")
+	// A cached position costs a decode step at least its keys and values
+	// read from memory; with small heads the attention's own work (the
+	// dot products, the exponentials) costs more: the slope of the step
+	// time between a short and the long context, when it is larger.
 	perPosition := shape.KVReadSeconds(kvBytes, bandwidth)
 	positions := float64(c + CalibrationSteps/2)
 	fixed := max(plain-perPosition*positions, 0)
-	r := shape.NewRates(rate, time.Duration(fixed*float64(time.Second)), perPosition+scan,
-		fmt.Sprintf("measured on this model: a %d-token prefill at %.1f GFLOP/s, decode %.1f ms/step at %d tokens, %d threads",
-			c, rate/1e9, (plain+scan*positions)*1e3, c, int(threads)))
+	if short := min(32, c/8); short > 0 {
+		near, err := steps(short, nil)
+		if err != nil {
+			return Rates{}, err
+		}
+		// Only a difference well above the timing noise counts: a quarter
+		// of the long step (a 1B model's KV reads are a few % of it, and
+		// noise would make them a slope).
+		if slope := (plain - near) / float64(c-short); slope > perPosition && plain-near > plain/4 {
+			perPosition = slope
+			fixed = max(near-slope*float64(short+CalibrationSteps/2), 0)
+		}
+		// Prefill likewise: the FLOP rate of the chunk prices a token's
+		// matrices and an attention pair alike; a quarter chunk timed too
+		// splits the two when attention runs slower than the matrices.
+		if n := c / 4; n >= 16 {
+			t4, _, err := prefillTime(n)
+			if err != nil {
+				return Rates{}, err
+			}
+			pc, p4 := float64(c)*float64(c+1)/2, float64(n)*float64(n+1)/2
+			k := float64(c) / float64(n)
+			// Again only when attention is a good part of the chunk.
+			if pair := (prefill - k*t4) / (pc - k*p4); pair > r.PrefillPerPair && pair*pc > prefill/5 {
+				if token := (prefill - pair*pc) / float64(c); token > 0 {
+					r.PrefillPerPair, r.PrefillPerToken = pair, time.Duration(token*float64(time.Second))
+				}
+			}
+		}
+	}
+	r.StepFixed = time.Duration(fixed * float64(time.Second))
+	r.StepPerPosition = perPosition + scan
+	r.Source = fmt.Sprintf("measured on this model: a %d-token prefill at %.1f GFLOP/s, decode %.1f ms/step at %d tokens (%.0f ns per cached position), %d threads",
+		c, rate/1e9, (plain+scan*positions)*1e3, c, r.StepPerPosition*1e9, int(threads))
 	r.CPUShare = share
 	return r, nil
 }
