@@ -49,32 +49,29 @@ func Calibrate(m *model.Model, so model.SessionOptions, newObserver func() model
 	}
 	// Prefills of one session, the first only warming caches and buffers
 	// (it runs up to half again as slow): then at least one more, and up to
-	// 5 or 0.3 s in all for a small model. Their CPU time divided by the
-	// threads is what they take on a quiet machine; their wall time says
-	// how much of the CPUs other work left us.
+	// 5 or 0.3 s in all for a small model. Their wall time less the time
+	// their threads waited for a CPU is what they take on a quiet machine;
+	// the ratio says how much of the CPUs other work left us.
 	threads := float64(max(kernels.Threads(), 1))
 	prefillTime := func(n int) (quiet, share float64, err error) {
-		var wall, cpu float64
+		var wall, q float64
 		runs := 0
 		for total := 0.0; runs < 2 || (runs < 5 && total < 0.3); runs++ {
 			sess.Truncate(0)
-			cpu0, _ := CPUTime()
-			start := time.Now()
+			u := snapshot()
 			if err := sess.Prefill(context.Background(), ids[:n], nil); err != nil {
 				return 0, 0, fmt.Errorf("calibrate: %w", err)
 			}
-			w := time.Since(start).Seconds()
-			cpu1, _ := CPUTime()
-			total += w
+			w, qt, _ := u.quietSince(int(threads))
+			total += w.Seconds()
 			if runs > 0 {
-				wall += w
-				cpu += (cpu1 - cpu0).Seconds()
+				wall += w.Seconds()
+				q += qt.Seconds()
 			}
 		}
-		quiet, share = wall/float64(runs-1), 1.0
-		if q := cpu / threads / float64(runs-1); q > 0 {
-			share = min(q/quiet, 1)
-			quiet = min(q, quiet)
+		quiet, share = q/float64(runs-1), 1.0
+		if wall > 0 {
+			share = min(q/wall, 1)
 		}
 		return quiet, share, nil
 	}
@@ -84,12 +81,12 @@ func Calibrate(m *model.Model, so model.SessionOptions, newObserver func() model
 	}
 	// Decode steps are timed one by one as the run takes them (the step,
 	// then its logits), so the fastest (the figure least disturbed by other
-	// work) stands for the quiet machine; so does their CPU time when the
-	// step runs on one thread (a small model): the smaller of the two.
+	// work) stands for the quiet machine; so does their quiet time: the
+	// smaller of the two.
 	steps := func(pos int, obs model.Observer) (float64, error) {
 		sess.Truncate(pos)
 		times := make([]float64, 0, CalibrationSteps)
-		cpu0, _ := CPUTime()
+		u := snapshot()
 		for _, id := range ids[c:] {
 			start := time.Now()
 			if err := sess.Step(id, obs); err != nil {
@@ -99,8 +96,8 @@ func Calibrate(m *model.Model, so model.SessionOptions, newObserver func() model
 			times = append(times, time.Since(start).Seconds())
 		}
 		quiet := slices.Min(times)
-		if cpu1, ok := CPUTime(); ok && cpu1 > cpu0 {
-			quiet = min(quiet, (cpu1-cpu0).Seconds()/float64(len(times)))
+		if _, q, _ := u.quietSince(int(threads)); q > 0 {
+			quiet = min(quiet, q.Seconds()/float64(len(times)))
 		}
 		return quiet, nil
 	}

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -173,5 +174,22 @@ func TestLoad(t *testing.T) {
 		if got := LooksLoaded(tc.share, tc.load, tc.cpus); got != tc.want {
 			t.Errorf("LooksLoaded(%v, %v, %d) = %v, want %v", tc.share, tc.load, tc.cpus, got, tc.want)
 		}
+	}
+}
+
+func TestClock(t *testing.T) {
+	c := StartClock()
+	x := 0.0
+	for i := range 2_000_000 {
+		x += float64(i % 7)
+	}
+	wall, quiet, share := c.Since(1)
+	// The quiet time is the wall time less what the threads waited for a
+	// CPU: never more than the wall time, and the share in (0, 1].
+	if !(quiet > 0 && quiet <= wall && share > 0 && share <= 1) || x == 0 {
+		t.Errorf("wall %v, quiet %v, share %v", wall, quiet, share)
+	}
+	if r := c.Report(1); !strings.HasPrefix(r, "took ") || !strings.Contains(r, " on a quiet machine: the threads got a CPU ") {
+		t.Errorf("report %q", r)
 	}
 }

@@ -212,8 +212,8 @@ type Rates struct {
 	StepFixed       time.Duration // one decode step, its attention excluded
 	StepPerPosition float64       // seconds per cached position a decode step attends to
 	Source          string        // how the rates were obtained
-	// CPUShare is the fraction of the threads' CPU time the calibration got
-	// on the wall clock: 1 on a quiet machine, lower when other work
+	// CPUShare is the share of the CPU the calibration's threads got
+	// when they wanted one: 1 on a quiet machine, lower when other work
 	// competes (the projection is for a quiet machine; Format warns).
 	CPUShare float64
 	// StepShare is the fraction of their decode-step limit the prompts of
@@ -305,7 +305,7 @@ func (p *Plan) Format(what string, r *Rates) string {
 		fmt.Fprintf(&b, "plan: projected %s on a quiet machine (prefill %s, decode %s; %s)\n",
 			roundDuration(pr.Total), roundDuration(pr.Prefill), decode, r.Source)
 		if r.CPUShare > 0 && r.CPUShare < LoadedShare {
-			fmt.Fprintf(&b, "plan: the machine looks loaded: the calibration got %.0f %% of its threads' time; at that share the run takes %s\n",
+			fmt.Fprintf(&b, "plan: the machine looks loaded: the calibration's threads got a CPU %.0f %% of the time they wanted one; at that share the run takes %s\n",
 				100*r.CPUShare, roundDuration(time.Duration(float64(pr.Total)/r.CPUShare)))
 		}
 	}
@@ -365,18 +365,14 @@ func (r Rates) ScaledTo(p *Plan, took time.Duration, what string) Rates {
 	return r
 }
 
-// QuietTime runs f and returns the time it took on a quiet machine: its
-// CPU time over threads where the platform reports it, or its wall time if
-// shorter (threads that wait do not count against the wall clock).
+// QuietTime runs f and returns the time it takes on a quiet machine: its
+// wall time less the time its threads waited for a CPU other work held
+// (see quietSince for platforms that do not report that).
 func QuietTime(threads int, f func() error) (time.Duration, error) {
-	cpu0, haveCPU := CPUTime()
-	start := time.Now()
+	u := snapshot()
 	if err := f(); err != nil {
 		return 0, err
 	}
-	took := time.Since(start)
-	if cpu1, ok := CPUTime(); haveCPU && ok {
-		took = min(took, (cpu1-cpu0)/time.Duration(max(threads, 1)))
-	}
-	return took, nil
+	_, quiet, _ := u.quietSince(threads)
+	return quiet, nil
 }

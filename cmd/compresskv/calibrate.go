@@ -15,6 +15,7 @@ import (
 	"github.com/compresskv/compresskv/calibrate/selection"
 	"github.com/compresskv/compresskv/internal/atomicfile"
 	"github.com/compresskv/compresskv/model"
+	"github.com/compresskv/compresskv/model/kernels"
 	"github.com/compresskv/compresskv/needle"
 	"github.com/compresskv/compresskv/plan"
 	"github.com/compresskv/compresskv/profile"
@@ -261,8 +262,13 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 		}
 		bar.update(done, total, resumed, tokens)
 	}
+	clock := plan.StartClock()
 	c, err := calibrate.Run(ctx, m, datasets, p.Heads.Ranking, calOpts)
 	bar.finish()
+	if err == nil {
+		// Beside the plan's projection: what the prompts took.
+		fmt.Fprintf(s.err, "run: prompts %s\n", clock.Report(kernels.Threads()))
+	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) && journal != nil {
 			return fmt.Errorf("interrupted: finished prompts are saved in %s; run the same command again to resume", journalPath)

@@ -16,6 +16,7 @@ import (
 	"github.com/compresskv/compresskv/calibrate/eval"
 	"github.com/compresskv/compresskv/calibrate/selection"
 	"github.com/compresskv/compresskv/internal/atomicfile"
+	"github.com/compresskv/compresskv/model/kernels"
 	"github.com/compresskv/compresskv/needle"
 	"github.com/compresskv/compresskv/plan"
 	"github.com/compresskv/compresskv/profile"
@@ -325,8 +326,13 @@ func runEval(opts *evalOptions, s *streams) error {
 
 	bar := newProgressBar(s.err, opts.progress, "probes")
 	runOpts.Progress = func(p eval.Progress) { bar.update(p.Done, p.Total, p.Resumed, p.Tokens) }
+	clock := plan.StartClock()
 	done, err := eval.Run(ctx, m, tok, probes, runOpts)
 	bar.finish()
+	if err == nil {
+		// Beside the plan's projection: what the probes took.
+		fmt.Fprintf(s.err, "run: probes %s\n", clock.Report(kernels.Threads()))
+	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return fmt.Errorf("interrupted: %d probes are saved in %s; run the same command again to resume", ckpt.Done(), journal)

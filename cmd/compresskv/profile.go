@@ -13,7 +13,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/compresskv/compresskv/internal/atomicfile"
+	"github.com/compresskv/compresskv/model/kernels"
 	"github.com/compresskv/compresskv/needle"
+	"github.com/compresskv/compresskv/plan"
 	"github.com/compresskv/compresskv/profile"
 	"github.com/compresskv/compresskv/profile/schema"
 )
@@ -228,6 +230,7 @@ func runProfile(opts *profileOptions, s *streams) error {
 	}
 	defer report.Close()
 	bar := newProgressBar(s.err, opts.progress, "probes")
+	clock := plan.StartClock()
 	res, err := profile.Run(ctx, m, tok, probes, runOpts, func(p profile.Progress) {
 		bar.update(p.Done, p.Total, p.Resumed, p.Tokens)
 		report.add(p)
@@ -245,6 +248,8 @@ func runProfile(opts *profileOptions, s *streams) error {
 		}
 		return err
 	}
+	// Beside the plan's projection: what the probes took.
+	fmt.Fprintf(s.err, "run: %d probes %s\n", len(res.Records)-res.Resumed, clock.Report(kernels.Threads()))
 
 	sum := profileSummary{Output: opts.Output, Shard: shard.String(), Skipped: header.Probes.Skipped}
 	if !shard.Whole() {
