@@ -151,9 +151,10 @@ the grid is projected from them the same three ways (the bf16 row applies
 the measured GEMM ratio unless --compute bf16 was measured already).
 
 bench warns that the machine looks loaded (every figure is then low and
-the projection long) when the all-thread GEMM or the model's calibration
-got less than 80 % of its threads' CPU time, or when the 1-minute load
-average at the start exceeded half the CPUs.
+the projection long) when the all-thread GEMM got less than 80 % of its
+threads' CPU time, or the model's calibration less than 80 % of the CPU it
+wanted, or when the 1-minute load average at the start exceeded half the
+CPUs.
 Results do not depend on --threads except in speed. The whole command takes
 well under 2 minutes on 2 cores.`,
 		Example: `  # The default shape (llama-3.1-8b) on every core
