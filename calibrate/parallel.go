@@ -8,7 +8,7 @@ import (
 // KVCacheBytes is the KV cache one prompt of datasets needs at its longest:
 // keys and values of every layer and KV head for the longest prompt plus
 // its generated tokens, in the cache's dtype.
-func KVCacheBytes(cfg *model.Config, cache model.CacheDType, datasets []Dataset) int64 {
+func KVCacheBytes(cfg model.Config, cache model.CacheDType, datasets []Dataset) int64 {
 	longest := 0
 	for _, d := range datasets {
 		for _, p := range d.Prompts {

@@ -14,10 +14,10 @@ func TestKVCacheBytes(t *testing.T) {
 		{Prompts: [][]int{make([]int, 1000)}, MaxNew: 32},
 	}
 	// 32 x 8 x 128 x 2 x 4 = 262144 bytes per token in f32, x 32768 tokens = 8 GiB.
-	if got, want := KVCacheBytes(cfg, model.CacheF32, datasets), int64(8<<30); got != want {
+	if got, want := KVCacheBytes(*cfg, model.CacheF32, datasets), int64(8<<30); got != want {
 		t.Errorf("f32: %d bytes, want %d", got, want)
 	}
-	if got, want := KVCacheBytes(cfg, model.CacheBF16, datasets), int64(4<<30); got != want {
+	if got, want := KVCacheBytes(*cfg, model.CacheBF16, datasets), int64(4<<30); got != want {
 		t.Errorf("bf16: %d bytes, want %d", got, want)
 	}
 }

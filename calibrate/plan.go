@@ -32,7 +32,7 @@ func NeedleLengthsThatFit(lengths []int, buffer, maxNew, context int) (fit, over
 // opts.Journal, cut as RunPrompt cuts it to the context less its MaxNew,
 // then MaxNew-1 decode steps (the first token comes from the prefill).
 func Sequences(m *model.Model, datasets []Dataset, opts Options) ([]plan.Sequence, error) {
-	so, err := opts.Session.Resolve(m.Config)
+	so, err := opts.Session.Resolve(m.Config())
 	if err != nil {
 		return nil, err
 	}
@@ -57,12 +57,12 @@ func Plan(m *model.Model, datasets []Dataset, opts Options, weightBytes int64) (
 	if err != nil {
 		return nil, err
 	}
-	so, err := opts.Session.Resolve(m.Config)
+	so, err := opts.Session.Resolve(m.Config())
 	if err != nil {
 		return nil, err
 	}
 	workers := max(1, min(promptsAtOnce(opts), len(seqs)))
-	return plan.Make(plan.ShapeOf(m.Config), seqs, plan.Options{Chunk: so.Chunk, KVBytes: so.CacheDType.Bytes(), WeightBytes: weightBytes, KVCaches: workers}), nil
+	return plan.Make(plan.ShapeOf(m.Config()), seqs, plan.Options{Chunk: so.Chunk, KVBytes: so.CacheDType.Bytes(), WeightBytes: weightBytes, KVCaches: workers}), nil
 }
 
 // promptsAtOnce is the number of prompts Run runs at once.
@@ -124,10 +124,10 @@ func MeasureRates(ctx context.Context, m *model.Model, datasets []Dataset, ranki
 		seqs[i].Steps = results[i][0].Steps
 		taken += seqs[i].Steps
 	}
-	so, err := opts.Session.Resolve(m.Config)
+	so, err := opts.Session.Resolve(m.Config())
 	if err != nil {
 		return rates, err
 	}
-	ran := plan.Make(plan.ShapeOf(m.Config), seqs, plan.Options{Chunk: so.Chunk})
+	ran := plan.Make(plan.ShapeOf(m.Config()), seqs, plan.Options{Chunk: so.Chunk})
 	return rates.ScaledTo(ran, took, fmt.Sprintf("%d prompts run end to end, %d at once", n, min(w, n))).WithStepShare(taken, limit), nil
 }

@@ -110,7 +110,7 @@ func RunPrompt(ctx context.Context, m *model.Model, ids []int, maxNew int, heads
 	if err != nil {
 		return PromptResult{}, err
 	}
-	if err := generate(ctx, s, truncate(ids, s.Options().MaxContext-maxNew), maxNew, m.Config.EOS, obs); err != nil {
+	if err := generate(ctx, s, truncate(ids, s.Options().MaxContext-maxNew), maxNew, m.Config().EOS, obs); err != nil {
 		return PromptResult{}, err
 	}
 	if err := obs.Err(); err != nil {
@@ -138,14 +138,14 @@ func Run(ctx context.Context, m *model.Model, datasets []Dataset, ranking [][]in
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	layers := m.Config.NumLayers
+	layers := m.Config().NumLayers
 	if len(ranking) != layers {
 		return nil, fmt.Errorf("head ranking has %d layers, model has %d", len(ranking), layers)
 	}
 	for l, r := range ranking {
 		for _, h := range r {
-			if h < 0 || h >= m.Config.NumHeads {
-				return nil, fmt.Errorf("head ranking layer %d: head %d outside 0..%d", l, h, m.Config.NumHeads-1)
+			if h < 0 || h >= m.Config().NumHeads {
+				return nil, fmt.Errorf("head ranking layer %d: head %d outside 0..%d", l, h, m.Config().NumHeads-1)
 			}
 		}
 	}
@@ -226,8 +226,8 @@ func runPrompts(ctx context.Context, m *model.Model, datasets []Dataset, heads [
 		for p := range ds.Prompts {
 			total++
 			if r, ok := opts.Journal.done(ds.Name, p); ok {
-				if len(r.Errors) != m.Config.NumLayers {
-					return nil, fmt.Errorf("%s: dataset %q prompt %d has %d layer errors, model has %d layers", opts.Journal.Path(), ds.Name, p, len(r.Errors), m.Config.NumLayers)
+				if len(r.Errors) != m.Config().NumLayers {
+					return nil, fmt.Errorf("%s: dataset %q prompt %d has %d layer errors, model has %d layers", opts.Journal.Path(), ds.Name, p, len(r.Errors), m.Config().NumLayers)
 				}
 				results[d][p] = r
 				continue
@@ -236,7 +236,7 @@ func runPrompts(ctx context.Context, m *model.Model, datasets []Dataset, heads [
 		}
 	}
 	done, tokens := total-len(todo), 0
-	so, err := opts.Session.Resolve(m.Config)
+	so, err := opts.Session.Resolve(m.Config())
 	if err != nil {
 		return nil, err
 	}

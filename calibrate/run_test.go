@@ -66,7 +66,7 @@ func testOptions() Options {
 // error against its full output.
 func TestPromptMatchesReference(t *testing.T) {
 	m, w := tinyModel(t)
-	cfg := m.Config
+	cfg := m.Config()
 	opts := testOptions()
 	rng := rand.New(rand.NewPCG(5, 6))
 	prompt := randomPrompt(rng, 60, cfg.VocabSize)
@@ -183,7 +183,7 @@ func marshal(t *testing.T, c *schema.Calibration) []byte {
 func TestRunDeterministic(t *testing.T) {
 	m, _ := tinyModel(t)
 	ranking := [][]int{{3, 0, 1, 2}, {1, 2, 0, 3}, {0, 3, 2, 1}}
-	datasets := testDatasets(rand.New(rand.NewPCG(7, 8)), m.Config.VocabSize)
+	datasets := testDatasets(rand.New(rand.NewPCG(7, 8)), m.Config().VocabSize)
 	opts := testOptions()
 	opts.Workers = 1
 	var progress []int
@@ -277,7 +277,7 @@ func TestRunErrors(t *testing.T) {
 func TestJournalResume(t *testing.T) {
 	m, _ := tinyModel(t)
 	ranking := [][]int{{3, 0, 1, 2}, {1, 2, 0, 3}, {0, 3, 2, 1}}
-	datasets := testDatasets(rand.New(rand.NewPCG(7, 8)), m.Config.VocabSize)
+	datasets := testDatasets(rand.New(rand.NewPCG(7, 8)), m.Config().VocabSize)
 	opts := testOptions()
 	want, err := Run(context.Background(), m, datasets, ranking, opts)
 	if err != nil {
@@ -376,21 +376,27 @@ func rankedProfile(ranking [][]int, heads, kvHeads, headDim int) *schema.Profile
 // id, the reference takes the best other token and keeps decoding; the
 // error is then measured on every later step.
 func TestFirstTokenNeverEOS(t *testing.T) {
-	m, _ := tinyModel(t)
+	plain, w := tinyModel(t)
 	opts := testOptions()
 	rng := rand.New(rand.NewPCG(5, 6))
-	prompt := randomPrompt(rng, 60, m.Config.VocabSize)
+	prompt := randomPrompt(rng, 60, plain.Config().VocabSize)
 	heads := Heads([][]int{{3, 0, 1, 2}, {1, 2, 0, 3}, {0, 3, 2, 1}}, opts.TopK)
 	const maxNew = 6
 
-	s := modeltest.NewSession(t, m, model.SessionOptions{})
+	s := modeltest.NewSession(t, plain, model.SessionOptions{})
 	if err := s.Prefill(t.Context(), prompt, nil); err != nil {
 		t.Fatal(err)
 	}
 	logits := slices.Clone(s.Logits())
 	eos := model.Argmax(logits)
-	m.Config.EOS = []int{eos} // the first argmax ends the sequence
-	first := model.ArgmaxExcept(logits, m.Config.EOS)
+	// The same weights with the first argmax as the only EOS id.
+	cfg := plain.Config()
+	cfg.EOS = []int{eos}
+	m, err := model.New(&cfg, w, model.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := model.ArgmaxExcept(logits, cfg.EOS)
 	rest := modeltest.Greedy(t, modeltest.NewSession(t, m, model.SessionOptions{}), append(slices.Clone(prompt), first), maxNew-1,
 		func(id int) bool { return id == eos })
 	want := len(rest) // fed after prefill: first, then every token of rest but its last
@@ -414,7 +420,7 @@ func TestCancelDuringPrefill(t *testing.T) {
 	m, _ := tinyModel(t)
 	ranking := [][]int{{3, 0, 1, 2}, {1, 2, 0, 3}, {0, 3, 2, 1}}
 	rng := rand.New(rand.NewPCG(9, 10))
-	datasets := []Dataset{{Name: "long", MaxNew: 4, Prompts: [][]int{randomPrompt(rng, 20, m.Config.VocabSize), randomPrompt(rng, 240, m.Config.VocabSize)}}}
+	datasets := []Dataset{{Name: "long", MaxNew: 4, Prompts: [][]int{randomPrompt(rng, 20, m.Config().VocabSize), randomPrompt(rng, 240, m.Config().VocabSize)}}}
 	opts := testOptions()
 	opts.Session.Chunk = 4
 	opts.Workers = 1

@@ -151,14 +151,14 @@ func TestSelectionKeepsNeedleOnSynth(t *testing.T) {
 // parallelism.
 func TestRunOnSynth(t *testing.T) {
 	m, info, probes := synthProbes(t)
-	ranking := make([][]int, m.Config.NumLayers)
+	ranking := make([][]int, m.Config().NumLayers)
 	for l := range ranking {
 		first := 0
 		if h, ok := info.Retrieval[l]; ok {
 			first = h
 		}
 		ranking[l] = []int{first}
-		for h := 0; h < m.Config.NumHeads; h++ {
+		for h := 0; h < m.Config().NumHeads; h++ {
 			if h != first {
 				ranking[l] = append(ranking[l], h)
 			}

@@ -31,7 +31,7 @@ func BenchmarkPrefill(b *testing.B) {
 	for _, dt := range []kernels.DType{kernels.F32, kernels.BF16} {
 		b.Run(dt.String(), func(b *testing.B) {
 			m := benchModel(b, dt)
-			ids := randomIDs(1024, m.Config.VocabSize, 1)
+			ids := randomIDs(1024, m.Config().VocabSize, 1)
 			s := modeltest.NewSession(b, m, model.SessionOptions{})
 			b.ResetTimer()
 			for b.Loop() {
@@ -48,7 +48,7 @@ func BenchmarkPrefill(b *testing.B) {
 // BenchmarkDecode reports single-token decode speed after a 512-token prompt.
 func BenchmarkDecode(b *testing.B) {
 	m := benchModel(b, kernels.BF16)
-	ids := randomIDs(512, m.Config.VocabSize, 2)
+	ids := randomIDs(512, m.Config().VocabSize, 2)
 	s := modeltest.NewSession(b, m, model.SessionOptions{})
 	if err := s.Prefill(b.Context(), ids, nil); err != nil {
 		b.Fatal(err)

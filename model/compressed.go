@@ -20,7 +20,7 @@ import (
 // Observers of a compressed session see cache indices, not positions, in
 // DecodeView.Pos and the lengths of Probs rows.
 func (s *Session) Compressed(keep [][][]int) (*Session, error) {
-	cfg := s.m.Config
+	cfg := s.m.config
 	if len(keep) != cfg.NumLayers {
 		return nil, fmt.Errorf("compressed cache: %d layers of kept positions, model has %d", len(keep), cfg.NumLayers)
 	}

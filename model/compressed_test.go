@@ -61,7 +61,7 @@ func TestCompressed(t *testing.T) {
 	for _, dt := range []model.CacheDType{model.CacheF32, model.CacheBF16} {
 		m, _ := loadRandom(t, tinyConfig("llama", 32, 4, 2, 8, ""), kernels.F32)
 		prompt := []int{1, 5, 9, 2, 7, 3, 3, 8, 4, 6, 11, 2, 5, 13, 1, 9, 4, 2, 10, 12}
-		cfg := m.Config
+		cfg := m.Config()
 		full := modeltest.NewSession(t, m, model.SessionOptions{CacheDType: dt})
 		if err := full.Prefill(t.Context(), prompt, nil); err != nil {
 			t.Fatal(err)
@@ -129,33 +129,33 @@ func TestCompressed(t *testing.T) {
 func TestCompressedRejects(t *testing.T) {
 	m, _ := loadRandom(t, tinyConfig("llama", 32, 4, 2, 8, ""), kernels.F32)
 	s := modeltest.NewSession(t, m, model.SessionOptions{})
-	if _, err := s.Compressed(sameKeep(m.Config.NumLayers, 2, []int{0})); err == nil || !strings.Contains(err.Error(), "nothing to continue") {
+	if _, err := s.Compressed(sameKeep(m.Config().NumLayers, 2, []int{0})); err == nil || !strings.Contains(err.Error(), "nothing to continue") {
 		t.Fatalf("empty session: %v", err)
 	}
 	if err := s.Prefill(t.Context(), []int{1, 2, 3, 4}, nil); err != nil {
 		t.Fatal(err)
 	}
-	uneven := sameKeep(m.Config.NumLayers, 2, []int{0, 1})
+	uneven := sameKeep(m.Config().NumLayers, 2, []int{0, 1})
 	uneven[0][1] = []int{0}
 	for name, tc := range map[string]struct {
 		keep [][][]int
 		want string
 	}{
 		"layers":     {sameKeep(1, 2, []int{0}), "layers"},
-		"kv heads":   {sameKeep(m.Config.NumLayers, 3, []int{0}), "KV heads"},
+		"kv heads":   {sameKeep(m.Config().NumLayers, 3, []int{0}), "KV heads"},
 		"uneven":     {uneven, "KV head 1 keeps 1"},
-		"beyond":     {sameKeep(m.Config.NumLayers, 2, []int{0, 4}), "0..3"},
-		"descending": {sameKeep(m.Config.NumLayers, 2, []int{2, 1}), "ascending"},
+		"beyond":     {sameKeep(m.Config().NumLayers, 2, []int{0, 4}), "0..3"},
+		"descending": {sameKeep(m.Config().NumLayers, 2, []int{2, 1}), "ascending"},
 	} {
 		if _, err := s.Compressed(tc.keep); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want an error with %q", name, err, tc.want)
 		}
 	}
-	c, err := s.Compressed(sameKeep(m.Config.NumLayers, 2, []int{0, 3}))
+	c, err := s.Compressed(sameKeep(m.Config().NumLayers, 2, []int{0, 3}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Compressed(sameKeep(m.Config.NumLayers, 2, []int{0})); err == nil || !strings.Contains(err.Error(), "already compressed") {
+	if _, err := c.Compressed(sameKeep(m.Config().NumLayers, 2, []int{0})); err == nil || !strings.Contains(err.Error(), "already compressed") {
 		t.Fatalf("compressing twice: %v", err)
 	}
 }

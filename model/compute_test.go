@@ -47,7 +47,7 @@ func TestComputeBF16(t *testing.T) {
 			t.Fatal("bf16 compute packed no weights")
 		}
 		const n = 40
-		vocab := m.Config.VocabSize
+		vocab := m.Config().VocabSize
 		ids := randomIDs(n, vocab, 11)
 		want := ref.Run(ids).Logits
 		kernels.SetThreads(1)
@@ -111,11 +111,11 @@ func TestCacheReserve(t *testing.T) {
 	for _, kv := range []model.CacheDType{model.CacheF32, model.CacheBF16} {
 		m, _ := loadRandom(t, tinyConfig("llama", 32, 4, 2, 8, ""), kernels.F32)
 		s := modeltest.NewSession(t, m, model.SessionOptions{Chunk: 7, CacheDType: kv})
-		ids := randomIDs(100, m.Config.VocabSize, 13)
+		ids := randomIDs(100, m.Config().VocabSize, 13)
 		if err := s.Prefill(t.Context(), ids[:40], nil); err != nil {
 			t.Fatal(err)
 		}
-		first := m.Config.HeadDim * 40
+		first := m.Config().HeadDim * 40
 		addr := func() string {
 			k := s.Cache(0).Keys(0)
 			if kv == model.CacheBF16 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -65,6 +66,17 @@ var familyDefaults = map[string]struct {
 	"llama":   {maxPos: 2048, bos: 1, eos: 2},
 	"mistral": {maxPos: 4096 * 32, slidingWindow: 4096, bos: 1, eos: 2},
 	"qwen2":   {maxPos: 32768, slidingWindow: 4096, bos: -1, eos: -1},
+}
+
+// clone returns a copy of c that shares no memory with it.
+func (c *Config) clone() *Config {
+	d := *c
+	d.EOS = slices.Clone(c.EOS)
+	if c.RopeScaling != nil {
+		rs := *c.RopeScaling
+		d.RopeScaling = &rs
+	}
+	return &d
 }
 
 // KVGroup returns the number of query heads that share one KV head (H / G);

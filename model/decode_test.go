@@ -170,7 +170,7 @@ func (c *countdown) Err() error {
 // the cache back, and the session goes on as if nothing had been fed.
 func TestPrefillCancel(t *testing.T) {
 	m, _ := loadRandom(t, tinyConfig("llama", 32, 4, 2, 8, ""), kernels.F32)
-	ids := randomIDs(40, m.Config.VocabSize, 9)
+	ids := randomIDs(40, m.Config().VocabSize, 9)
 	s := modeltest.NewSession(t, m, model.SessionOptions{Chunk: 8})
 	if err := s.Prefill(t.Context(), ids[:4], nil); err != nil {
 		t.Fatal(err)
@@ -201,7 +201,7 @@ func TestPrefillCancel(t *testing.T) {
 func TestClone(t *testing.T) {
 	m, _ := loadRandom(t, tinyConfig("llama", 32, 4, 2, 8, ""), kernels.F32)
 	for _, dt := range []model.CacheDType{model.CacheF32, model.CacheBF16} {
-		prompt := randomIDs(20, m.Config.VocabSize, 10)
+		prompt := randomIDs(20, m.Config().VocabSize, 10)
 		s := modeltest.NewSession(t, m, model.SessionOptions{CacheDType: dt})
 		if err := s.Prefill(t.Context(), prompt, nil); err != nil {
 			t.Fatal(err)
@@ -257,7 +257,7 @@ func TestSessionsShareModel(t *testing.T) {
 		prompts := make([][]int, sessions)
 		alone := make([][]int, sessions)
 		for i := range prompts {
-			prompts[i] = randomIDs(40+7*i, m.Config.VocabSize, uint64(20+i))
+			prompts[i] = randomIDs(40+7*i, m.Config().VocabSize, uint64(20+i))
 			alone[i] = modeltest.Greedy(t, modeltest.NewSession(t, m, model.SessionOptions{Chunk: 16}), prompts[i], 8, nil)
 		}
 		together := make([][]int, sessions)
@@ -288,5 +288,28 @@ func TestSessionsShareModel(t *testing.T) {
 				t.Errorf("%v: session %d generated %v beside the others, %v alone", compute, i, together[i], alone[i])
 			}
 		}
+	}
+}
+
+// TestModelReadOnly: the model keeps its own configuration, so neither the
+// config passed to New nor a copy from Config changes it afterwards.
+func TestModelReadOnly(t *testing.T) {
+	cfg, err := model.ParseConfig(tinyConfig("llama", 32, 4, 2, 8, `, "eos_token_id": [2, 5]`), "config.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.New(cfg, model.RandomWeights(cfg, kernels.F32, 3), model.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.NumLayers, cfg.EOS[0] = 0, 99
+	got := m.Config()
+	got.HiddenSize, got.EOS[1] = 1, 98
+	if c := m.Config(); c.NumLayers != 2 || c.HiddenSize != 32 || !slices.Equal(c.EOS, []int{2, 5}) {
+		t.Fatalf("after writes to the caller's copies the model has %d layers, hidden %d, EOS %v; want 2, 32, [2 5]", c.NumLayers, c.HiddenSize, c.EOS)
+	}
+	s := modeltest.NewSession(t, m, model.SessionOptions{})
+	if err := s.Prefill(t.Context(), []int{1, 7, 9}, nil); err != nil || len(s.Logits()) != 97 {
+		t.Fatalf("prefill after the writes: %v, %d logits (want 97)", err, len(s.Logits()))
 	}
 }

@@ -25,13 +25,13 @@ func TestDynamicNTKChunking(t *testing.T) {
 	for _, arithmetic := range []model.RopeArithmetic{model.RopeHF, model.RopeExact} {
 		m, ref := loadRandom(t, dynamicConfig, kernels.F32)
 		so := model.SessionOptions{MaxContext: 64, Rope: arithmetic}
-		ids := randomIDs(n, m.Config.VocabSize, 3)
+		ids := randomIDs(n, m.Config().VocabSize, 3)
 		want := ref.Run(ids).Logits
 		oneShot, err := modeltest.NewSession(t, m, so).PrefillAll(t.Context(), ids, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		vocab := m.Config.VocabSize
+		vocab := m.Config().VocabSize
 		for p := range ids {
 			if e := relErr(oneShot[p*vocab:(p+1)*vocab], want[p]); e > 1e-4 {
 				t.Fatalf("%v: one-shot prefill: position %d: relative error %.3g against the reference", arithmetic, p, e)
@@ -61,7 +61,7 @@ func TestDynamicNTKChunking(t *testing.T) {
 func TestDynamicNTKDecode(t *testing.T) {
 	m, _ := loadRandom(t, dynamicConfig, kernels.F32)
 	so := model.SessionOptions{MaxContext: 64}
-	ids := randomIDs(31, m.Config.VocabSize, 3)
+	ids := randomIDs(31, m.Config().VocabSize, 3)
 	stepped := modeltest.NewSession(t, m, so)
 	if err := stepped.Prefill(t.Context(), ids[:30], nil); err != nil {
 		t.Fatal(err)
@@ -79,14 +79,14 @@ func TestDynamicNTKDecode(t *testing.T) {
 	// Keys agree within 1e-5 relative (a 1-row step takes the GEMV path,
 	// a prefill the GEMM one); the base of 30 and of 31 tokens rotate key
 	// 30 a few percent apart.
-	d := m.Config.HeadDim
+	d := m.Config().HeadDim
 	key := func(s *model.Session, pos, g int) []float32 {
 		k := make([]float32, d)
 		s.Cache(0).Key(pos, g, k)
 		return k
 	}
 	same := func(a, b []float32) bool { return relErr(a, toF64(b)) <= 1e-5 }
-	for g := 0; g < m.Config.NumKVHeads; g++ {
+	for g := 0; g < m.Config().NumKVHeads; g++ {
 		for p := 0; p < 30; p++ {
 			if !same(key(stepped, p, g), key(short, p, g)) {
 				t.Fatalf("kv head %d: cached key %d changed when a step grew the sequence", g, p)

@@ -143,7 +143,8 @@ func TestRunErrors(t *testing.T) {
 	if _, err := s.Decode(t.Context(), model.DecodeOptions{MaxNew: 3}); err == nil {
 		t.Fatal("Decode from nothing succeeded")
 	}
-	if _, err := model.New(m.Config, &model.Weights{}, model.LoadOptions{}); err == nil {
+	cfg := m.Config()
+	if _, err := model.New(&cfg, &model.Weights{}, model.LoadOptions{}); err == nil {
 		t.Fatal("New accepted empty weights")
 	}
 	if _, err := m.NewSession(model.SessionOptions{Chunk: -1}); err == nil || !strings.Contains(err.Error(), "prefill chunk -1") {

@@ -12,7 +12,7 @@ import (
 // nil it receives [n, vocab] logits of every row; otherwise the last row's
 // residual is kept for Logits.
 func (s *Session) forward(ids []int, logits []float32) error {
-	cfg, w := s.m.Config, s.m.Weights
+	cfg, w := s.m.config, s.m.weights
 	n, p0 := len(ids), s.Len()
 	hidden, heads, kvHeads, headDim := cfg.HiddenSize, cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim
 	b := s.scratch(n)
@@ -91,7 +91,7 @@ func (s *Session) forward(ids []int, logits []float32) error {
 // heads*headDim] into out [n, hidden], with o_proj's bias when the layer has
 // one (Llama with attention_bias).
 func (m *Model) outputProjection(l int, out, att []float32, n int) {
-	lw := &m.Weights.Layers[l]
+	lw := &m.weights.Layers[l]
 	linear(out, att, n, lw.OProj, m.layerPacked(l).o)
 	if lw.OBias != nil {
 		addBias(out, lw.OBias)

@@ -37,7 +37,7 @@ func loadRandomWith(t testing.TB, cfgJSON []byte, dtype kernels.DType, lo model.
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	return m, modeltest.NewReference(m.Config, m.Weights)
+	return m, modeltest.NewReference(m.Config(), m.Weights())
 }
 
 func randomIDs(n, vocab int, seed uint64) []int {
@@ -92,9 +92,9 @@ func TestFamiliesMatchReference(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			m, ref := loadRandom(t, tt.cfg, tt.dtype)
 			so := model.SessionOptions{Chunk: 64, MaxContext: 64}
-			ids := randomIDs(n, m.Config.VocabSize, 3)
+			ids := randomIDs(n, m.Config().VocabSize, 3)
 			want := ref.Run(ids).Logits
-			vocab := m.Config.VocabSize
+			vocab := m.Config().VocabSize
 
 			got, err := modeltest.NewSession(t, m, so).PrefillAll(t.Context(), ids, nil)
 			if err != nil {
@@ -136,7 +136,7 @@ func TestFamiliesMatchReference(t *testing.T) {
 func TestBF16Cache(t *testing.T) {
 	const tol = 2e-2
 	m, ref := loadRandom(t, tinyConfig("llama", 32, 4, 2, 8, ""), kernels.F32)
-	ids := randomIDs(40, m.Config.VocabSize, 5)
+	ids := randomIDs(40, m.Config().VocabSize, 5)
 	want := ref.Run(ids).Logits
 	got, err := modeltest.NewSession(t, m, model.SessionOptions{CacheDType: model.CacheBF16}).PrefillAll(t.Context(), ids, nil)
 	if err != nil {
@@ -153,10 +153,10 @@ func TestBF16Cache(t *testing.T) {
 
 func TestTruncateAndReset(t *testing.T) {
 	m, ref := loadRandom(t, tinyConfig("llama", 32, 4, 2, 8, ""), kernels.F32)
-	ids := randomIDs(20, m.Config.VocabSize, 9)
+	ids := randomIDs(20, m.Config().VocabSize, 9)
 	want := ref.Run(ids).Logits
 	s := modeltest.NewSession(t, m, model.SessionOptions{})
-	other := randomIDs(15, m.Config.VocabSize, 10)
+	other := randomIDs(15, m.Config().VocabSize, 10)
 	if err := s.Prefill(t.Context(), append(append([]int{}, ids[:10]...), other...), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestTruncateAndReset(t *testing.T) {
 func TestGenerate(t *testing.T) {
 	m, ref := loadRandom(t, tinyConfig("llama", 32, 4, 2, 8, ""), kernels.F32)
 	so := model.SessionOptions{MaxContext: 24}
-	prompt := randomIDs(5, m.Config.VocabSize, 11)
+	prompt := randomIDs(5, m.Config().VocabSize, 11)
 	got := modeltest.Greedy(t, modeltest.NewSession(t, m, so), prompt, 10, nil)
 	// Greedy by the float64 reference, token by token.
 	seq := append([]int{}, prompt...)
@@ -212,7 +212,7 @@ func TestGenerate(t *testing.T) {
 	}
 	// The context (24) caps generation: 20 prompt tokens leave room for 4
 	// fed positions, so 5 tokens come out (the last is not fed).
-	long := randomIDs(20, m.Config.VocabSize, 12)
+	long := randomIDs(20, m.Config().VocabSize, 12)
 	got3 := modeltest.Greedy(t, modeltest.NewSession(t, m, so), long, 10, nil)
 	if len(got3) != 5 {
 		t.Fatalf("at the context limit: %v; want 5 tokens", got3)

@@ -58,7 +58,7 @@ func TestHFForwardFixtures(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					vocab := m.Config.VocabSize
+					vocab := m.Config().VocabSize
 					if len(ref) != len(ids)*vocab {
 						t.Fatalf("reference holds %d ids and %d logits", len(ids), len(ref))
 					}
@@ -99,7 +99,7 @@ func TestHFForwardComputeBF16(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer m.Close()
-			vocab := m.Config.VocabSize
+			vocab := m.Config().VocabSize
 			got, err := modeltest.NewSession(t, m, model.SessionOptions{}).PrefillAll(t.Context(), ids, nil)
 			if err != nil {
 				t.Fatal(err)

@@ -164,7 +164,7 @@ func TestObservers(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			m, ref := loadRandom(t, tc.cfg, kernels.F32)
-			ids := randomIDs(prompt+steps, m.Config.VocabSize, 21)
+			ids := randomIDs(prompt+steps, m.Config().VocabSize, 21)
 			trace := ref.Run(ids)
 			withProbs := &checkingObserver{t: t, ref: ref, trace: trace, window: 8, probs: true, fed: prompt}
 			noProbs := &checkingObserver{t: t, ref: ref, trace: trace, window: 3, fed: prompt}
@@ -179,7 +179,7 @@ func TestObservers(t *testing.T) {
 					}
 				}
 			}
-			L := m.Config.NumLayers
+			L := m.Config().NumLayers
 			for _, o := range []*checkingObserver{withProbs, noProbs} {
 				if o.prefills != L || o.decodes != L*steps {
 					t.Fatalf("observer saw %d PrefillEnd and %d DecodeStep calls, want %d and %d", o.prefills, o.decodes, L, L*steps)
@@ -200,7 +200,7 @@ func TestObservers(t *testing.T) {
 // window shows only the queries of that call.
 func TestPrefillWindowShorterThanCall(t *testing.T) {
 	m, ref := loadRandom(t, tinyConfig("llama", 32, 4, 2, 8, ""), kernels.F32)
-	ids := randomIDs(12, m.Config.VocabSize, 4)
+	ids := randomIDs(12, m.Config().VocabSize, 4)
 	o := &checkingObserver{t: t, ref: ref, trace: ref.Run(ids), window: 8}
 	s := modeltest.NewSession(t, m, model.SessionOptions{})
 	o.fed = 9
@@ -211,7 +211,7 @@ func TestPrefillWindowShorterThanCall(t *testing.T) {
 	if err := s.Prefill(t.Context(), ids[9:], o); err != nil {
 		t.Fatal(err)
 	}
-	if o.prefills != 2*m.Config.NumLayers {
+	if o.prefills != 2*m.Config().NumLayers {
 		t.Fatalf("%d PrefillEnd calls", o.prefills)
 	}
 }

@@ -217,7 +217,7 @@ func (c *propCase) build(t *testing.T) (*model.Model, *modeltest.Reference) {
 		}
 		t.Cleanup(func() { m.Close() })
 		// The checkpoint's config.json reads back to the drawn config.
-		got := *m.Config
+		got := m.Config()
 		got.BOS, got.EOS, got.TorchDType = c.cfg.BOS, c.cfg.EOS, c.cfg.TorchDType
 		if !reflect.DeepEqual(&got, c.cfg) {
 			t.Fatalf("config round trip:\n got %+v %+v\nwant %+v %+v", got, got.RopeScaling, *c.cfg, c.cfg.RopeScaling)
@@ -225,7 +225,7 @@ func (c *propCase) build(t *testing.T) (*model.Model, *modeltest.Reference) {
 	} else if m, err = model.New(c.cfg, w, model.LoadOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	return m, modeltest.NewReference(m.Config, m.Weights)
+	return m, modeltest.NewReference(m.Config(), m.Weights())
 }
 
 // opts are the session options of c with prefill chunks of chunk tokens
@@ -282,7 +282,7 @@ func TestPropertyMatchesReference(t *testing.T) {
 // checkPropCase runs every check of TestPropertyMatchesReference on c.
 func checkPropCase(t *testing.T, c *propCase) {
 	m, ref := c.build(t)
-	ids, n, vocab := c.ids, len(c.ids), m.Config.VocabSize
+	ids, n, vocab := c.ids, len(c.ids), m.Config().VocabSize
 	trace := ref.Run(ids)
 	tol := c.logitTol()
 	checkAll := func(what string, got []float32) {
@@ -301,8 +301,8 @@ func checkPropCase(t *testing.T, c *propCase) {
 		t.Fatal(err)
 	}
 	checkAll("one-shot prefill", oneShot)
-	if obs.prefills != m.Config.NumLayers {
-		t.Fatalf("%d PrefillEnd calls, want %d", obs.prefills, m.Config.NumLayers)
+	if obs.prefills != m.Config().NumLayers {
+		t.Fatalf("%d PrefillEnd calls, want %d", obs.prefills, m.Config().NumLayers)
 	}
 	// (b) Chunked prefills: one call, so even under dynamic NTK past
 	// max_position_embeddings they rotate as the one-shot prefill does.
@@ -357,8 +357,8 @@ func checkPropCase(t *testing.T, c *propCase) {
 			t.Fatalf("step: position %d: relative error %.3g > %g", p, e, tol)
 		}
 	}
-	if o.decodes != (n-c.prefix)*m.Config.NumLayers {
-		t.Fatalf("%d DecodeStep calls, want %d", o.decodes, (n-c.prefix)*m.Config.NumLayers)
+	if o.decodes != (n-c.prefix)*m.Config().NumLayers {
+		t.Fatalf("%d DecodeStep calls, want %d", o.decodes, (n-c.prefix)*m.Config().NumLayers)
 	}
 }
 
@@ -405,7 +405,7 @@ func (o *propObserver) traceTol(l int, what string) (float64, bool) {
 }
 
 func (o *propObserver) PrefillEnd(p *model.PrefillView) {
-	t, cfg := o.t, o.m.Config
+	t, cfg := o.t, o.m.Config()
 	o.prefills++
 	qd, d := cfg.NumHeads*cfg.HeadDim, cfg.HeadDim
 	rows := min(o.window, o.fed)
@@ -495,17 +495,17 @@ func attend64(cfg *model.Config, q []float32, pos int, cache *model.LayerCache, 
 }
 
 func (o *propObserver) DecodeStep(v *model.DecodeView) {
-	t, cfg := o.t, o.m.Config
+	t, cfg := o.t, o.m.Config()
 	o.decodes++
 	l, pos := v.Layer, v.Pos
-	if pos != o.c.prefix+(o.decodes-1)/o.m.Config.NumLayers || v.Cache.Len() != pos+1 || len(v.Query) != cfg.NumHeads*cfg.HeadDim || len(v.Output) != len(v.Query) || len(v.Projected) != cfg.HiddenSize {
+	if pos != o.c.prefix+(o.decodes-1)/o.m.Config().NumLayers || v.Cache.Len() != pos+1 || len(v.Query) != cfg.NumHeads*cfg.HeadDim || len(v.Output) != len(v.Query) || len(v.Projected) != cfg.HiddenSize {
 		t.Fatalf("layer %d pos %d: cache %d, query %d, output %d, projected %d", l, pos, v.Cache.Len(), len(v.Query), len(v.Output), len(v.Projected))
 	}
 	all := make([]int, pos+1)
 	for i := range all {
 		all[i] = i
 	}
-	probs, out := attend64(cfg, v.Query, pos, v.Cache, all)
+	probs, out := attend64(&cfg, v.Query, pos, v.Cache, all)
 	if e := relErr(v.Output, out); e > propTol {
 		t.Fatalf("layer %d pos %d: output vs its own cache: relative error %.3g > %g\n%v", l, pos, e, propTol, o.c)
 	}
@@ -573,10 +573,10 @@ func (o *propObserver) DecodeStep(v *model.DecodeView) {
 	if err := v.AttendSubset(keep, pre, post); err != nil {
 		t.Fatal(err)
 	}
-	_, wantPre := attend64(cfg, v.Query, pos, v.Cache, keep)
+	_, wantPre := attend64(&cfg, v.Query, pos, v.Cache, keep)
 	wantPost := make([]float64, cfg.HiddenSize)
 	oRow := make([]float32, len(v.Query))
-	lw := &o.m.Weights.Layers[l]
+	lw := &o.m.Weights().Layers[l]
 	for r := range wantPost {
 		lw.OProj.Row(oRow, r)
 		for e, x := range wantPre {
@@ -630,7 +630,7 @@ func checkChunkingInvariance(t *testing.T, c *propCase) {
 		tol = 1.0 / 256
 	}
 	m, _ := c.build(t)
-	ids, vocab := c.ids, m.Config.VocabSize
+	ids, vocab := c.ids, m.Config().VocabSize
 	kernels.SetThreads(2)
 	want, err := modeltest.NewSession(t, m, c.opts(0)).PrefillAll(t.Context(), ids, nil)
 	if err != nil {

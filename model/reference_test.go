@@ -65,7 +65,7 @@ func TestStories260K(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer m.Close()
-			vocab := m.Config.VocabSize
+			vocab := m.Config().VocabSize
 			if len(ids) != 256 || len(ref) != 256*vocab {
 				t.Fatalf("reference holds %d ids and %d logits", len(ids), len(ref))
 			}

@@ -31,7 +31,7 @@ const DefaultChunkSize = 512
 
 // Resolve returns o with its defaults for cfg filled in, or an error naming
 // the bad setting.
-func (o SessionOptions) Resolve(cfg *Config) (SessionOptions, error) {
+func (o SessionOptions) Resolve(cfg Config) (SessionOptions, error) {
 	if o.Chunk < 0 {
 		return o, fmt.Errorf("prefill chunk %d: want a positive token count (0 for the default %d)", o.Chunk, DefaultChunkSize)
 	}
@@ -103,7 +103,7 @@ type scratch struct {
 
 // NewSession starts an empty sequence run with opts (see Resolve).
 func (m *Model) NewSession(opts SessionOptions) (*Session, error) {
-	opts, err := opts.Resolve(m.Config)
+	opts, err := opts.Resolve(*m.config)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +112,7 @@ func (m *Model) NewSession(opts SessionOptions) (*Session, error) {
 
 // newSession starts an empty sequence with resolved options.
 func (m *Model) newSession(opts SessionOptions) *Session {
-	cfg := m.Config
+	cfg := m.config
 	s := &Session{
 		m:       m,
 		opts:    opts,
@@ -195,7 +195,7 @@ func (s *Session) Truncate(n int) {
 // whole slice must not touch rows of an earlier, longer chunk).
 func (s *Session) scratch(n int) *scratch {
 	b := &s.buf
-	cfg := s.m.Config
+	cfg := s.m.config
 	hidden, q, kv, inter, half := cfg.HiddenSize, cfg.NumHeads*cfg.HeadDim, cfg.NumKVHeads*cfg.HeadDim, cfg.IntermediateSize, cfg.HeadDim/2
 	if b.rows < n {
 		*b = scratch{
@@ -228,7 +228,7 @@ func (s *Session) checkTokens(ids []int) error {
 		}
 		return fmt.Errorf("sequence of %d tokens (%d cached + %d new) exceeds the model context of %d", total, s.Len(), len(ids), maxCtx)
 	}
-	vocab := s.m.Config.VocabSize
+	vocab := s.m.config.VocabSize
 	for i, id := range ids {
 		if id < 0 || id >= vocab {
 			return fmt.Errorf("token id %d at index %d is outside the vocabulary of %d", id, i, vocab)
@@ -250,7 +250,7 @@ func (s *Session) Prefill(ctx context.Context, ids []int, obs Observer) error {
 // PrefillAll is Prefill that also returns the logits of every fed position,
 // [len(ids), vocab] row-major.
 func (s *Session) PrefillAll(ctx context.Context, ids []int, obs Observer) ([]float32, error) {
-	logits := make([]float32, len(ids)*s.m.Config.VocabSize)
+	logits := make([]float32, len(ids)*s.m.config.VocabSize)
 	if err := s.prefill(ctx, ids, obs, logits); err != nil {
 		return nil, err
 	}
@@ -268,7 +268,7 @@ func (s *Session) prefill(ctx context.Context, ids []int, obs Observer, logits [
 	if len(ids) == 0 {
 		return nil
 	}
-	start, vocab, chunk := s.Len(), s.m.Config.VocabSize, s.opts.Chunk
+	start, vocab, chunk := s.Len(), s.m.config.VocabSize, s.opts.Chunk
 	s.call = callState{obs: obs, ropeLen: start + len(ids)}
 	if obs != nil {
 		s.call.window = queryWindow(obs)
@@ -351,9 +351,9 @@ func (s *Session) lastLogits() (err error) {
 		return err
 	}
 	defer s.m.recoverFault(faultGuard(), &err)
-	w := s.m.Weights
+	w := s.m.weights
 	xn := make([]float32, len(s.last))
-	rmsNorm(xn, s.last, w.Norm, s.m.Config.RMSNormEps)
+	rmsNorm(xn, s.last, w.Norm, s.m.config.RMSNormEps)
 	kernels.MatMul(s.logits, xn, 1, w.LMHead)
 	s.logitsFresh = true
 	return nil
@@ -371,7 +371,7 @@ func (s *Session) probs(l int) [][]float32 {
 	if !s.call.decode || !s.call.wantProbs {
 		return nil
 	}
-	heads, n := s.m.Config.NumHeads, s.caches[l].Len()
+	heads, n := s.m.config.NumHeads, s.caches[l].Len()
 	if cap(s.probBuf) < heads*n {
 		s.probBuf = make([]float32, heads*n, 2*heads*n)
 	}
@@ -392,7 +392,7 @@ func (s *Session) observe(l int, b *scratch, n, p0 int) {
 	if obs == nil {
 		return
 	}
-	cfg := s.m.Config
+	cfg := s.m.config
 	qDim := cfg.NumHeads * cfg.HeadDim
 	if !s.call.decode {
 		// Keep the last `window` queries of the call across chunks.

@@ -62,12 +62,12 @@ type LoadOptions struct {
 }
 
 // Model is a loaded checkpoint ready to run. It is read-only once built
-// (callers must not write to Config or Weights), so any number of Sessions
-// may share it; how a sequence runs (chunk, KV cache dtype, context, RoPE
+// (Config returns a copy; Weights are shared and never written), so any
+// number of Sessions may share it; how a sequence runs (chunk, KV cache dtype, context, RoPE
 // arithmetic) is a SessionOptions of each Session.
 type Model struct {
-	Config  *Config
-	Weights *Weights
+	config  *Config
+	weights *Weights
 
 	faultState
 
@@ -394,6 +394,7 @@ func New(cfg *Config, w *Weights, opts LoadOptions) (*Model, error) {
 	if cfg == nil || w == nil {
 		return nil, errors.New("model.New: nil config or weights")
 	}
+	cfg = cfg.clone() // the model's own: a later change to the caller's is not the model's
 	if len(w.Layers) != cfg.NumLayers {
 		return nil, fmt.Errorf("weights have %d layers, config wants %d", len(w.Layers), cfg.NumLayers)
 	}
@@ -419,7 +420,7 @@ func New(cfg *Config, w *Weights, opts LoadOptions) (*Model, error) {
 		return nil, fmt.Errorf("model options: unknown %v", opts.Compute)
 	}
 	sum := sha256.Sum256(cfg.JSON())
-	m := &Model{Config: cfg, Weights: w, fingerprint: hex.EncodeToString(sum[:]), compute: opts.Compute}
+	m := &Model{config: cfg, weights: w, fingerprint: hex.EncodeToString(sum[:]), compute: opts.Compute}
 	for a := range m.ropes {
 		m.ropes[a] = newRope(cfg, RopeArithmetic(a))
 	}
@@ -440,6 +441,15 @@ func matrixFilled(m kernels.Matrix) bool {
 	}
 	return false
 }
+
+// Config returns a copy of the model's configuration: changing it changes
+// nothing in the model, whose shape is fixed once it is built.
+func (m *Model) Config() Config { return *m.config.clone() }
+
+// Weights returns the model's weights. They are shared with the model (and
+// with the mapped checkpoint files): callers read them, e.g. to run a
+// reference implementation, and must never write to them.
+func (m *Model) Weights() *Weights { return m.weights }
 
 // Compute returns the arithmetic of the layer projections and prefill
 // attention the model was loaded with.

@@ -31,7 +31,7 @@ const CalibrationSteps = 8
 // the wall clock got. It takes two to five prefill chunks' time and as
 // many of a quarter chunk (a 7-8B model: about two minutes on 2 cores).
 func Calibrate(m *model.Model, so model.SessionOptions, newObserver func() model.Observer) (Rates, error) {
-	cfg := m.Config
+	cfg := m.Config()
 	shape := ShapeOf(cfg)
 	sess, err := m.NewSession(so)
 	if err != nil {

@@ -48,7 +48,7 @@ func TestLayerParamsTinyLlama(t *testing.T) {
 	// Per layer: q_proj and o_proj 2048x2048, k/v_proj 256x2048,
 	// gate/up/down 5632x2048: 44,040,192; 22 layers. Plus the two 32000x2048
 	// embeddings this gives TinyLlama's 1.1B.
-	if got, want := ShapeOf(cfg).LayerParams(), int64(44040192*22); got != want {
+	if got, want := ShapeOf(*cfg).LayerParams(), int64(44040192*22); got != want {
 		t.Errorf("LayerParams = %d, want %d", got, want)
 	}
 }
@@ -130,7 +130,7 @@ func TestMeasureShape(t *testing.T) {
 	}
 	// Rates: the prefill priced at the measured rate, the KV read of
 	// 6 layers x 2 x 2 x 16 x 4 bytes = 1536 bytes per position at 1 KB/s.
-	r := sp.Rates(ShapeOf(cfg), 4, 1024, "x")
+	r := sp.Rates(ShapeOf(*cfg), 4, 1024, "x")
 	if math.Abs(r.StepPerPosition-1.5) > 1e-12 || math.Abs(r.StepFixed.Seconds()-sp.StepSeconds) > 1e-9 {
 		t.Errorf("rates %+v", r)
 	}

@@ -73,10 +73,10 @@ func MeasureShape(full *model.Config, tokens, steps int, lmHeadGBs float64) (Sha
 	sort.Float64s(times)
 	step := times[len(times)/2]
 
-	shape := ShapeOf(full)
+	shape := ShapeOf(*full)
 	layers := float64(full.NumLayers) / measured
 	lmHead := shape.LMHeadSeconds(2, lmHeadGBs*1e9)
-	one := ShapeOf(&cfg)
+	one := ShapeOf(cfg)
 	return ShapeSpeed{
 		Layers:          full.NumLayers,
 		LayersMeasured:  measured,

@@ -28,7 +28,7 @@ type Shape struct {
 }
 
 // ShapeOf reads a Shape from a model config.
-func ShapeOf(c *model.Config) Shape {
+func ShapeOf(c model.Config) Shape {
 	return Shape{
 		Layers: c.NumLayers, Heads: c.NumHeads, KVHeads: c.NumKVHeads, HeadDim: c.HeadDim,
 		Hidden: c.HiddenSize, Intermediate: c.IntermediateSize, Vocab: c.VocabSize,

@@ -35,14 +35,14 @@ func CheckGrid(lengths []int, maxNew, context int) error {
 // size of the checkpoint files.
 func Plan(m *model.Model, probes []needle.Probe, opts Options, weightBytes int64) (*plan.Plan, error) {
 	opts = opts.withDefaults()
-	so, err := opts.Session.Resolve(m.Config)
+	so, err := opts.Session.Resolve(m.Config())
 	if err != nil {
 		return nil, err
 	}
 	// Under --until-stable the order is SpreadOrder, where consecutive
 	// probes rarely share a prefix: plan without reuse (an upper bound).
 	reuse := opts.PrefixReuse && opts.UntilStable == 0
-	return plan.Make(plan.ShapeOf(m.Config), Sequences(probes, opts), plan.Options{Reuse: reuse, Chunk: so.Chunk, KVBytes: so.CacheDType.Bytes(), WeightBytes: weightBytes}), nil
+	return plan.Make(plan.ShapeOf(m.Config()), Sequences(probes, opts), plan.Options{Reuse: reuse, Chunk: so.Chunk, KVBytes: so.CacheDType.Bytes(), WeightBytes: weightBytes}), nil
 }
 
 // Sequences are the prompts Run will feed: the probes of opts.Shard not
@@ -73,7 +73,7 @@ func Sequences(probes []needle.Probe, opts Options) []plan.Sequence {
 // model-level rates (plan.Calibrate, with the scorer's work), scaled to up
 // to three of the shortest probes run end to end (CalibrateRates).
 func MeasureRates(ctx context.Context, m *model.Model, tok needle.Tokenizer, probes []needle.Probe, opts Options) (plan.Rates, error) {
-	cfg := m.Config
+	cfg := m.Config()
 	rates, err := plan.Calibrate(m, opts.Session, func() model.Observer { return CostObserver(cfg.NumLayers, cfg.NumHeads) })
 	if err != nil {
 		return rates, err
@@ -130,11 +130,11 @@ func CalibrateRates(ctx context.Context, m *model.Model, tok needle.Tokenizer, p
 		}
 		seqs = append(seqs, plan.Sequence{Prefill: prefillIDs(p), Steps: n})
 	}
-	so, err := opts.Session.Resolve(m.Config)
+	so, err := opts.Session.Resolve(m.Config())
 	if err != nil {
 		return rates, err
 	}
-	ran := plan.Make(plan.ShapeOf(m.Config), seqs, plan.Options{Chunk: so.Chunk})
+	ran := plan.Make(plan.ShapeOf(m.Config()), seqs, plan.Options{Chunk: so.Chunk})
 	rates = rates.ScaledTo(ran, took, fmt.Sprintf("%d probes run end to end", len(short)))
 	if !opts.TeacherForced { // teacher forcing decodes exactly the answers
 		rates = rates.WithStepShare(steps, len(short)*opts.MaxNewTokens)

@@ -400,7 +400,7 @@ func TestDynamicPastContextTurnsReuseOff(t *testing.T) {
 	}
 	for _, tt := range tests {
 		cfg := &model.Config{RopeScaling: tt.scaling, MaxPositionEmbeddings: tt.maxPos}
-		if got := dynamicPastContext(cfg, probes); got != tt.want {
+		if got := dynamicPastContext(*cfg, probes); got != tt.want {
 			t.Errorf("scaling %+v, max positions %d: %v, want %v", tt.scaling, tt.maxPos, got, tt.want)
 		}
 	}

@@ -48,7 +48,7 @@ func newFixture(t testing.TB, o synth.Options, lengths []int, depths []float64) 
 	if len(probes) != len(lengths)*len(depths) {
 		t.Fatalf("%d probes, want %d", len(probes), len(lengths)*len(depths))
 	}
-	cfg := m.Config
+	cfg := m.Config()
 	ranking := make([][]int, cfg.NumLayers)
 	planted := synth.RetrievalHeads(o)
 	for l := range ranking {
@@ -79,7 +79,7 @@ func testHeader(f *fixture, methods []Method, budgets []int) Header {
 	h := Header{
 		Tool: schema.Tool{Name: "compresskv", Version: "test"}, Model: profile.ModelInfo(f.m),
 		Settings: Settings{Methods: methods, Budgets: budgets, Window: 8, Kernel: 5, Pooling: "avg", TopK: 1, MaxNewTokens: 12, SuccessRecall: 0.5,
-			KVCache: "f32", KVBytesPerToken: 2 * f.m.Config.NumKVHeads * f.m.Config.HeadDim * 4},
+			KVCache: "f32", KVBytesPerToken: 2 * f.m.Config().NumKVHeads * f.m.Config().HeadDim * 4},
 		Grid: Grid{SkipReasons: map[string]int{}},
 	}
 	for _, p := range f.probes {
@@ -100,13 +100,13 @@ func TestFullEqualsGenerate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nl := func(id int) bool { return id == f.m.Config.EOS[0] || strings.Contains(f.tok.Decode([]int{id}), "\n") }
+	nl := func(id int) bool { return id == f.m.Config().EOS[0] || strings.Contains(f.tok.Decode([]int{id}), "\n") }
 	successes := 0
 	for i, p := range f.probes {
 		out := modeltest.Greedy(t, modeltest.NewSession(t, f.m, model.SessionOptions{}), p.IDs, 12, nl)
 		var text []int
 		for _, id := range out {
-			if id != f.m.Config.EOS[0] {
+			if id != f.m.Config().EOS[0] {
 				text = append(text, id)
 			}
 		}
@@ -116,7 +116,7 @@ func TestFullEqualsGenerate(t *testing.T) {
 		if r.Method != Full || r.Response != response || r.Success != success {
 			t.Errorf("probe %d: full gave %q (success %v), generate %q (success %v)", p.Index, r.Response, r.Success, response, success)
 		}
-		if r.KeptFraction != 1 || r.Kept != f.m.Config.NumLayers*(len(p.IDs)-1) {
+		if r.KeptFraction != 1 || r.Kept != f.m.Config().NumLayers*(len(p.IDs)-1) {
 			t.Errorf("probe %d: full kept %d (%v), want every position", p.Index, r.Kept, r.KeptFraction)
 		}
 		if success {
@@ -145,7 +145,7 @@ func TestKeptSizesAreTheBudgets(t *testing.T) {
 	if obs.err != nil {
 		t.Fatal(obs.err)
 	}
-	tokens, layers := len(p.IDs)-1, f.m.Config.NumLayers
+	tokens, layers := len(p.IDs)-1, f.m.Config().NumLayers
 	for j, job := range jobs {
 		sum := 0
 		for l := 0; l < layers; l++ {

@@ -65,7 +65,7 @@ func NewPlan(m *model.Model, probes []needle.Probe, methods []Method, budgets []
 	}
 	p.Decodes = p.Probes * len(jobs)
 	p.MaxDecodeTok = p.Decodes * opts.MaxNewTokens
-	so, err := opts.Session.Resolve(m.Config)
+	so, err := opts.Session.Resolve(m.Config())
 	if err != nil {
 		return p, err
 	}
@@ -76,7 +76,7 @@ func NewPlan(m *model.Model, probes []needle.Probe, methods []Method, budgets []
 		}
 	}
 	opts.Jobs = jobs
-	p.Cost = plan.Make(plan.ShapeOf(m.Config), Sequences(probes, opts), plan.Options{Chunk: so.Chunk, KVBytes: so.CacheDType.Bytes(), WeightBytes: weightBytes, KVCaches: caches})
+	p.Cost = plan.Make(plan.ShapeOf(m.Config()), Sequences(probes, opts), plan.Options{Chunk: so.Chunk, KVBytes: so.CacheDType.Bytes(), WeightBytes: weightBytes, KVCaches: caches})
 	return p, nil
 }
 
@@ -128,11 +128,11 @@ func MeasureRates(ctx context.Context, m *model.Model, tok needle.Tokenizer, pro
 	for i := range seqs {
 		seqs[i].Steps, seqs[i].Decodes = steps/decodes, len(opts.Jobs)
 	}
-	so, err := opts.Session.Resolve(m.Config)
+	so, err := opts.Session.Resolve(m.Config())
 	if err != nil {
 		return rates, err
 	}
-	ran := plan.Make(plan.ShapeOf(m.Config), seqs, plan.Options{Chunk: so.Chunk})
+	ran := plan.Make(plan.ShapeOf(m.Config()), seqs, plan.Options{Chunk: so.Chunk})
 	return rates.ScaledTo(ran, took, fmt.Sprintf("%d probes run end to end, %d method-budget decodes each", len(short), len(opts.Jobs))).
 		WithStepShare(steps, decodes*opts.MaxNewTokens), nil
 }

@@ -89,7 +89,7 @@ func Run(ctx context.Context, m *model.Model, tok needle.Tokenizer, probes []nee
 	if err := opts.Selector.Check(opts.Jobs); err != nil {
 		return nil, err
 	}
-	so, err := opts.Session.Resolve(m.Config)
+	so, err := opts.Session.Resolve(m.Config())
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +113,7 @@ func Run(ctx context.Context, m *model.Model, tok needle.Tokenizer, probes []nee
 	}
 	resumed := len(done)
 	eos := map[int]bool{}
-	for _, id := range m.Config.EOS {
+	for _, id := range m.Config().EOS {
 		eos[id] = true
 	}
 	nl := needle.NewNewlineTokens(tok)
@@ -170,7 +170,7 @@ func runProbe(ctx context.Context, m *model.Model, tok needle.Tokenizer, p needl
 	rec := Probe{Index: p.Index, ContextLength: p.ContextLength, Tokens: len(ids), Depth: p.Depth, NeedleID: p.NeedleID, Answer: p.Answer,
 		Results: make([]Result, len(opts.Jobs))}
 	prompt := len(ids) - 1
-	layers := m.Config.NumLayers
+	layers := m.Config().NumLayers
 	fullJob := -1
 	for j, job := range opts.Jobs {
 		if job.Method == Full {

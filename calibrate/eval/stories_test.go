@@ -29,18 +29,18 @@ func TestStoriesMechanics(t *testing.T) {
 	if err != nil || len(probes) == 0 {
 		t.Fatalf("%d probes: %v", len(probes), err)
 	}
-	sel := &Selector{Params: selection.DefaultParams(), Layers: m.Config.NumLayers}
+	sel := &Selector{Params: selection.DefaultParams(), Layers: m.Config().NumLayers}
 	jobs := Jobs([]Method{Full, Streaming, SnapKV, PyramidKV}, []int{16, 64})
 	got, err := Run(context.Background(), m, tok, probes, Options{Jobs: jobs, Selector: sel, MaxNewTokens: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := func(id int) bool { return id == m.Config.EOS[0] || strings.Contains(tok.Decode([]int{id}), "\n") }
+	stop := func(id int) bool { return id == m.Config().EOS[0] || strings.Contains(tok.Decode([]int{id}), "\n") }
 	for i, p := range probes {
 		out := modeltest.Greedy(t, modeltest.NewSession(t, m, model.SessionOptions{}), p.IDs, 10, stop)
 		var text []int
 		for _, id := range out {
-			if id != m.Config.EOS[0] {
+			if id != m.Config().EOS[0] {
 				text = append(text, id)
 			}
 		}
@@ -49,11 +49,11 @@ func TestStoriesMechanics(t *testing.T) {
 		}
 		n := len(p.IDs) - 1
 		for _, r := range got[i].Results[1:] {
-			want := m.Config.NumLayers * min(r.Budget, n)
+			want := m.Config().NumLayers * min(r.Budget, n)
 			if r.Method == PyramidKV {
 				want = 0
-				for l := 0; l < m.Config.NumLayers; l++ {
-					want += min(n, selection.PyramidBudget(l, m.Config.NumLayers, r.Budget, 8, n, selection.DefaultPyramidBeta))
+				for l := 0; l < m.Config().NumLayers; l++ {
+					want += min(n, selection.PyramidBudget(l, m.Config().NumLayers, r.Budget, 8, n, selection.DefaultPyramidBeta))
 				}
 			}
 			if r.Kept != want {

@@ -360,14 +360,14 @@ func measureBench(opts *benchOptions, cfg *model.Config) (*benchReport, error) {
 		return nil, err
 	}
 	rep.measureAttention(cfg, opts.threads)
-	rates := speed.Rates(plan.ShapeOf(cfg), 4, rep.MemGBsAll*1e9, "bench")
+	rates := speed.Rates(plan.ShapeOf(*cfg), 4, rep.MemGBsAll*1e9, "bench")
 	seqs := plan.GridSequences(grid.ContextLengths, grid.Depths, needles, grid.Buffer, plan.AssumedNeedleTokens, plan.AssumedQuestionTokens, opts.maxNew)
 	rep.Projection = benchProjection{
 		ContextLengths: grid.ContextLengths, Depths: len(grid.Depths), Needles: needles,
 		Probes: needles * len(grid.Depths) * len(grid.ContextLengths), MaxNew: opts.maxNew,
 		GridSource: fmt.Sprintf("the probe grid, prompts laid out with %d-token needles and questions", plan.AssumedNeedleTokens),
 	}
-	rep.Projection.fill(plan.ProjectGrid(plan.ShapeOf(cfg), seqs, plan.Options{KVBytes: 4}, rates, rep.BF16Speedup()), rep.BF16Speedup())
+	rep.Projection.fill(plan.ProjectGrid(plan.ShapeOf(*cfg), seqs, plan.Options{KVBytes: 4}, rates, rep.BF16Speedup()), rep.BF16Speedup())
 	return rep, nil
 }
 
@@ -396,7 +396,7 @@ func benchOnModel(opts *benchOptions, warn io.Writer) (*benchReport, error) {
 	}
 	defer lm.close()
 	m, so := lm.model, lm.session
-	cfg := m.Config
+	cfg := m.Config()
 	limit := so.MaxContext - opts.maxNew
 	if limit < 1 {
 		return nil, usagef("--max-new %d: leaves no room for a prompt in the model's context of %d tokens", opts.maxNew, so.MaxContext)
@@ -454,7 +454,7 @@ func benchOnModel(opts *benchOptions, warn io.Writer) (*benchReport, error) {
 	// Measured under --compute bf16 already: no further speedup to apply.
 	speedup := plan.Speedup{Layers: 1, Attention: 1}
 	if lm.computeName() != "bf16" {
-		rep.measureAttention(cfg, opts.threads)
+		rep.measureAttention(&cfg, opts.threads)
 		speedup = rep.BF16Speedup()
 	}
 	rep.Projection = benchProjection{

@@ -90,7 +90,7 @@ func TestBenchJSONReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	P := float64(plan.ShapeOf(cfg).LayerParams())
+	P := float64(plan.ShapeOf(*cfg).LayerParams())
 	L, H, G, d := 30.0, 9.0, 3.0, 64.0
 	var prefill, decode float64
 	for _, T := range p.ContextLengths {

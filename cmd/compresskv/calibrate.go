@@ -221,7 +221,7 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 		return err
 	}
 	if calOpts.Workers == 0 {
-		cache := calibrate.KVCacheBytes(m.Config, lm.session.CacheDType, datasets)
+		cache := calibrate.KVCacheBytes(m.Config(), lm.session.CacheDType, datasets)
 		calOpts.Workers = calibrate.ParallelPrompts(runtime.GOMAXPROCS(0), cache, memAvailable())
 		if calOpts.Workers < runtime.GOMAXPROCS(0) {
 			fmt.Fprintf(s.err, "compresskv: %d prompt(s) at a time: each needs a %.1f GB KV cache (--parallel-prompts to choose)\n", calOpts.Workers, float64(cache)/1e9)
@@ -362,7 +362,7 @@ func calibrationData(opts *calibrateOptions, compat needle.Compat, needles *prob
 	truncateAt := 0
 	if compat == needle.CompatReference {
 		var err error
-		if truncateAt, err = calibrate.ReferenceMaxLength(m.Config.Architecture); err != nil {
+		if truncateAt, err = calibrate.ReferenceMaxLength(m.Config().Architecture); err != nil {
 			return nil, usagef("--compat reference: %v", err)
 		}
 	}
@@ -423,8 +423,8 @@ func calibrationData(opts *calibrateOptions, compat needle.Compat, needles *prob
 				ids = tok.Encode(text, true)
 			}
 			for _, id := range ids {
-				if id >= m.Config.VocabSize {
-					return nil, fmt.Errorf("%s: prompt %d: token id %d outside the vocabulary of %d", path, i+1, id, m.Config.VocabSize)
+				if id >= m.Config().VocabSize {
+					return nil, fmt.Errorf("%s: prompt %d: token id %d outside the vocabulary of %d", path, i+1, id, m.Config().VocabSize)
 				}
 			}
 			d.Prompts = append(d.Prompts, ids)

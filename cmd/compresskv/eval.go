@@ -238,7 +238,7 @@ func runEval(opts *evalOptions, s *streams) error {
 		return usagef("%v; lower --max-length or --lengths", err)
 	}
 
-	cfg := m.Config
+	cfg := m.Config()
 	sel := &eval.Selector{Params: params, Layers: cfg.NumLayers, PyramidBeta: opts.PyramidBeta}
 	topK := opts.TopK
 	if prof != nil {

@@ -109,7 +109,7 @@ func runGenerate(opts *generateOptions, s *streams) error {
 		prompt = tok.Encode(opts.Prompt, true)
 	}
 
-	stops := slices.Clone(m.Config.EOS)
+	stops := slices.Clone(m.Config().EOS)
 	if tok != nil {
 		stops = append(stops, tok.EOS()...)
 	}
@@ -118,7 +118,7 @@ func runGenerate(opts *generateOptions, s *streams) error {
 		return err
 	}
 	if opts.Logits != "" {
-		if err := writeLogits(opts.Logits, opts.Model, fed, logits, m.Config.VocabSize); err != nil {
+		if err := writeLogits(opts.Logits, opts.Model, fed, logits, m.Config().VocabSize); err != nil {
 			return err
 		}
 	}

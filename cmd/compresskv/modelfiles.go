@@ -99,7 +99,7 @@ func (rf runtimeFlags) load(modelDir, tokenizerDir string, warn io.Writer) (*loa
 	if err != nil {
 		return nil, err
 	}
-	if lm.session, err = o.Resolve(lm.model.Config); err != nil {
+	if lm.session, err = o.Resolve(lm.model.Config()); err != nil {
 		lm.close()
 		return nil, usagef("%v", err)
 	}

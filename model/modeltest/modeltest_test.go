@@ -61,7 +61,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	}
 	defer m.Close()
 	want := model.RandomWeights(cfg, kernels.BF16, 5)
-	got := m.Weights
+	got := m.Weights()
 	if !slices.Equal(got.Layers[1].KProj.U16, want.Layers[1].KProj.U16) || got.EmbedTokens.DType != kernels.BF16 {
 		t.Fatal("k_proj of layer 1 changed through the checkpoint")
 	}
@@ -83,7 +83,7 @@ func TestReferenceHandExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := NewReference(cfg, model.RandomWeights(cfg, kernels.F32, 1))
+	r := NewReference(*cfg, model.RandomWeights(cfg, kernels.F32, 1))
 	tr := r.Run([]int{3, 1})
 	if tr.Probs[0][1][0][0] != 1 || tr.Probs[0][1][0][1] != 0 {
 		t.Fatalf("first row %v, want [1 0]", tr.Probs[0][1][0])

@@ -17,9 +17,10 @@ type Reference struct {
 	w      *model.Weights
 }
 
-// NewReference returns the reference forward pass of cfg with weights w.
-func NewReference(cfg *model.Config, w *model.Weights) *Reference {
-	return &Reference{Config: cfg, w: w}
+// NewReference returns the reference forward pass of cfg with weights w
+// (a model's Config() copy, or a parsed config).
+func NewReference(cfg model.Config, w *model.Weights) *Reference {
+	return &Reference{Config: &cfg, w: w}
 }
 
 // Trace is what Reference.Run computed, all in float64.

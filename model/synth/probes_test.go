@@ -26,11 +26,11 @@ type probeScores struct {
 // with the step's attention rows [layer][head][position].
 func runProbes(t *testing.T, m *model.Model, tok *tokenizer.Tokenizer, probes []needle.Probe, check func(p needle.Probe, rows [][][]float32)) probeScores {
 	t.Helper()
-	L := m.Config.NumLayers
+	L := m.Config().NumLayers
 	grid := func() [][]float64 {
 		g := make([][]float64, L)
 		for l := range g {
-			g[l] = make([]float64, m.Config.NumHeads)
+			g[l] = make([]float64, m.Config().NumHeads)
 		}
 		return g
 	}

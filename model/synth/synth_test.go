@@ -109,7 +109,7 @@ func writeModel(t *testing.T, o Options) (*Info, *model.Model, *tokenizer.Tokeni
 func TestWriteLoads(t *testing.T) {
 	o := Options{Seed: 3, Layers: 3}
 	info, m, tok := writeModel(t, o)
-	c := m.Config
+	c := m.Config()
 	if c.Architecture != "llama" || c.NumLayers != 3 || c.NumHeads != numHeads || c.NumKVHeads != numKVHeads ||
 		c.HeadDim != headDim || c.HiddenSize != hiddenSize || c.RopeTheta != ropeTheta || c.TieWordEmbeddings ||
 		c.MaxPositionEmbeddings != maxPositions {
