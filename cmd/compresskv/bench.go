@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"os"
 	"slices"
 	"sort"
@@ -466,89 +465,22 @@ func benchOnModel(opts *benchOptions, warn io.Writer) (*benchReport, error) {
 	return rep, nil
 }
 
-// measureMachine takes the machine's measurements: the ceilings, GEMM and
-// GEMV rates, and the CPU share the all-thread GEMM got. It returns the
-// all-thread bf16 GEMV bandwidth in GB/s as well (the lm_head's).
+// measureMachine takes the machine's measurements (plan.MeasureMachine)
+// into a report, rounded as printed. It returns the all-thread bf16 GEMV
+// bandwidth in GB/s (which prices a bf16 lm_head).
 func measureMachine(opts *benchOptions) (*benchReport, float64) {
-	defer kernels.SetThreads(kernels.Threads())
-	kernels.SetThreads(opts.threads)
-	all := kernels.Threads()
-	counts := []int{1}
-	if all > 1 {
-		counts = append(counts, all)
+	mm := plan.MeasureMachine(plan.MachineOptions{Threads: opts.threads, PeakTime: opts.peakTime, MemBytes: opts.memBytes,
+		GEMMShape: opts.gemmShape, GEMVShape: opts.gemvShape})
+	rep := &benchReport{Implementation: mm.Implementation, Threads: mm.Threads, GEMMShape: opts.gemmShape, GEMVShape: opts.gemvShape,
+		PeakGFLOPs1: mm.PeakGFLOPs1, PeakGFLOPsAll: mm.PeakGFLOPsAll, MemGBs1: mm.MemGBs1, MemGBsAll: mm.MemGBsAll,
+		CPUShare: round3(mm.CPUShare), f32DotGFLOPs: mm.F32DotGFLOPs, bf16DotGFLOPs: mm.BF16DotGFLOPs}
+	for _, g := range mm.GEMM {
+		rep.GEMM = append(rep.GEMM, benchGEMM{g.DType.String(), g.Compute, g.Threads, round1(g.GFLOPs), round1(100 * g.OfPeak)})
 	}
-
-	rep := &benchReport{Implementation: kernels.Implementation(), Threads: all, GEMMShape: opts.gemmShape, GEMVShape: opts.gemvShape}
-	rep.PeakGFLOPs1 = kernels.PeakFMA(1, opts.peakTime)
-	rep.PeakGFLOPsAll = kernels.PeakFMA(all, opts.peakTime)
-	rep.MemGBs1 = kernels.MemoryBandwidth(1, opts.memBytes, 3)
-	rep.MemGBsAll = kernels.MemoryBandwidth(all, opts.memBytes, 3)
-
-	rng := rand.New(rand.NewPCG(1, 2))
-	m, k, n := opts.gemmShape[0], opts.gemmShape[1], opts.gemmShape[2]
-	for _, dt := range []kernels.DType{kernels.F32, kernels.BF16} {
-		w := benchMatrix(rng, n, k, dt)
-		x := benchFloats(rng, m*k)
-		out := make([]float32, m*n)
-		for _, t := range counts {
-			kernels.SetThreads(t)
-			sec := bestTime(func() { kernels.MatMul(out, x, m, w) })
-			g := 2 * float64(m) * float64(n) * float64(k) / sec / 1e9
-			peak := rep.PeakGFLOPs1
-			if t > 1 {
-				peak = rep.PeakGFLOPsAll
-			}
-			rep.GEMM = append(rep.GEMM, benchGEMM{dt.String(), "f32", t, round1(g), round1(100 * g / peak)})
-		}
+	for _, g := range mm.GEMV {
+		rep.GEMV = append(rep.GEMV, benchGEMV{g.DType.String(), g.Threads, round1(g.GBs), round1(100 * g.OfRead)})
 	}
-	for _, t := range counts {
-		g := kernels.GEMMRate(true, t, m, n, k)
-		peak := rep.PeakGFLOPs1
-		if t > 1 {
-			peak = rep.PeakGFLOPsAll
-		}
-		rep.GEMM = append(rep.GEMM, benchGEMM{kernels.BF16.String(), "bf16", t, round1(g), round1(100 * g / peak)})
-	}
-	gn, gk := opts.gemvShape[0], opts.gemvShape[1]
-	var gemvBF16 float64
-	for _, dt := range []kernels.DType{kernels.F32, kernels.BF16} {
-		w := benchMatrix(rng, gn, gk, dt)
-		x := benchFloats(rng, gk)
-		out := make([]float32, gn)
-		bytes := float64(gn) * float64(gk) * 2
-		if dt == kernels.F32 {
-			bytes *= 2
-		}
-		for _, t := range counts {
-			kernels.SetThreads(t)
-			sec := bestTime(func() { kernels.MatMul(out, x, 1, w) })
-			gbs := bytes / sec / 1e9
-			bw := rep.MemGBs1
-			if t > 1 {
-				bw = rep.MemGBsAll
-			}
-			rep.GEMV = append(rep.GEMV, benchGEMV{dt.String(), t, round1(gbs), round1(100 * gbs / bw)})
-			if dt == kernels.BF16 && t == all {
-				gemvBF16 = gbs
-			}
-		}
-	}
-	kernels.SetThreads(all)
-
-	// The all-thread GEMM's CPU time over its wall time says how much of
-	// the machine the measurements got.
-	cpu0, haveCPU := plan.CPUTime()
-	start := time.Now()
-	rep.f32DotGFLOPs = kernels.GEMMRate(false, all, m, n, k)
-	wall := time.Since(start)
-	rep.bf16DotGFLOPs = kernels.GEMMRate(true, all, m, n, k)
-	if cpu1, ok := plan.CPUTime(); haveCPU && ok && wall > 0 {
-		// The bf16 run is part of the CPU time but not of wall: count its
-		// wall too.
-		wall = time.Since(start)
-		rep.CPUShare = round3(min((cpu1-cpu0).Seconds()/(wall.Seconds()*float64(all)), 1))
-	}
-	return rep, gemvBF16
+	return rep, mm.GEMVBF16GBs
 }
 
 // benchShape resolves --shape: a preset name or a config.json path.
@@ -695,44 +627,6 @@ func benchDuration(d time.Duration) string {
 		return d.Round(time.Second).String()
 	}
 	return d.Round(10 * time.Millisecond).String()
-}
-
-// bestTime runs f until it has taken 0.3 s or 10 runs (at least 3) and
-// returns the fastest run in seconds: the minimum is the figure least
-// disturbed by other work on the machine.
-func bestTime(f func()) float64 {
-	f() // warm caches, pool and scratch buffers
-	best := math.Inf(1)
-	var total time.Duration
-	for i := 0; i < 10 && (i < 3 || total < 300*time.Millisecond); i++ {
-		start := time.Now()
-		f()
-		d := time.Since(start)
-		total += d
-		best = min(best, d.Seconds())
-	}
-	return best
-}
-
-func benchFloats(r *rand.Rand, n int) []float32 {
-	x := make([]float32, n)
-	for i := range x {
-		x[i] = r.Float32()*2 - 1
-	}
-	return x
-}
-
-func benchMatrix(r *rand.Rand, rows, cols int, dt kernels.DType) kernels.Matrix {
-	m := kernels.Matrix{Rows: rows, Cols: cols, DType: dt}
-	if dt == kernels.F32 {
-		m.F32 = benchFloats(r, rows*cols)
-		return m
-	}
-	m.U16 = make([]uint16, rows*cols)
-	for i := range m.U16 {
-		m.U16[i] = kernels.Float32ToBF16(r.Float32()*2 - 1)
-	}
-	return m
 }
 
 func round1(x float64) float64 { return math.Round(x*10) / 10 }
