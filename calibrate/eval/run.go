@@ -67,12 +67,6 @@ func greedy(ctx context.Context, s *model.Session, last, maxNew int, stop func(i
 	return res.IDs, nil
 }
 
-// CheckFit reports probes whose prompt plus maxNew tokens exceed the
-// model's context.
-func CheckFit(probes []needle.Probe, maxNew, context int) error {
-	return profile.CheckFit(probes, maxNew, context)
-}
-
 // Run evaluates every probe of opts.Shard on m, in probe index order, and
 // returns the finished probes (resumed ones included) in index order. Per
 // probe: one prefill of the prompt minus its last token, the selection of
@@ -94,7 +88,7 @@ func Run(ctx context.Context, m *model.Model, tok needle.Tokenizer, probes []nee
 		return nil, err
 	}
 	opts.Session = so
-	if err := CheckFit(probes, opts.MaxNewTokens, so.MaxContext); err != nil {
+	if err := profile.CheckFit(probes, opts.MaxNewTokens, so.MaxContext); err != nil {
 		return nil, err
 	}
 	decode := decodeFunc(greedy)

@@ -418,13 +418,9 @@ func benchOnModel(opts *benchOptions, warn io.Writer) (*benchReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	probes, _, err := inputs.buildSome(tok)
-	inputs.printWarnings(warn)
+	probes, _, err := inputs.buildToRun(tok, opts.maxNew, so.MaxContext, warn)
 	if err != nil {
 		return nil, err
-	}
-	if err := profile.CheckFit(probes, opts.maxNew, so.MaxContext); err != nil {
-		return nil, usagef("%v; lower --max-length or --lengths", err)
 	}
 	rep, _ := measureMachine(opts)
 	rep.CappedLengths = capped

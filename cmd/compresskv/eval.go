@@ -225,17 +225,9 @@ func runEval(opts *evalOptions, s *streams) error {
 	if err != nil {
 		return err
 	}
-	// Said before building the prompts, which takes a while for a long grid.
-	if err := profile.CheckGrid(inputs.grid.ContextLengths, opts.MaxNew, lm.session.MaxContext); err != nil {
-		return usagef("%v; lower --max-length or --lengths", err)
-	}
-	probes, skips, err := inputs.buildSome(tok)
-	inputs.printWarnings(s.err)
+	probes, skips, err := inputs.buildToRun(tok, opts.MaxNew, lm.session.MaxContext, s.err)
 	if err != nil {
 		return err
-	}
-	if err := eval.CheckFit(probes, opts.MaxNew, lm.session.MaxContext); err != nil {
-		return usagef("%v; lower --max-length or --lengths", err)
 	}
 
 	cfg := m.Config()

@@ -12,6 +12,7 @@ import (
 	"github.com/compresskv/compresskv/configs"
 	"github.com/compresskv/compresskv/model/tokenizer"
 	"github.com/compresskv/compresskv/needle"
+	"github.com/compresskv/compresskv/profile"
 	"github.com/compresskv/compresskv/profile/schema"
 )
 
@@ -247,6 +248,26 @@ func (in *probeInputs) buildSome(tok *tokenizer.Tokenizer) ([]needle.Probe, []ne
 		err = fmt.Errorf("no probe could be built (%d skipped; first reason: %s)", len(skips), reason)
 	}
 	return probes, skips, err
+}
+
+// buildToRun builds the probes of a command that runs them on a model of
+// context tokens with up to maxNew generated each: a grid that cannot fit
+// is refused before any prompt is built (which takes a while for a long
+// grid), the build's warnings go to warn, and built prompts that do not
+// fit are refused too (exit 2).
+func (in *probeInputs) buildToRun(tok *tokenizer.Tokenizer, maxNew, context int, warn io.Writer) ([]needle.Probe, []needle.Skip, error) {
+	if err := profile.CheckGrid(in.grid.ContextLengths, maxNew, context); err != nil {
+		return nil, nil, usagef("%v; lower --max-length or --lengths", err)
+	}
+	probes, skips, err := in.buildSome(tok)
+	in.printWarnings(warn)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := profile.CheckFit(probes, maxNew, context); err != nil {
+		return nil, nil, usagef("%v; lower --max-length or --lengths", err)
+	}
+	return probes, skips, nil
 }
 
 // info is the probe provenance a profile records (call after build).

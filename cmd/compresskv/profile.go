@@ -176,18 +176,9 @@ func runProfile(opts *profileOptions, s *streams) error {
 	if err != nil {
 		return err
 	}
-	// Said before building the prompts, which takes a while for a long grid.
-	if err := profile.CheckGrid(inputs.grid.ContextLengths, opts.MaxNew, lm.session.MaxContext); err != nil {
-		return usagef("%v; lower --max-length or --lengths", err)
-	}
-	probes, skips, err := inputs.buildSome(tok)
-	inputs.printWarnings(s.err)
+	probes, skips, err := inputs.buildToRun(tok, opts.MaxNew, lm.session.MaxContext, s.err) // Run checks the fit too
 	if err != nil {
 		return err
-	}
-	// Refused before any compute (exit 2); Run checks it too.
-	if err := profile.CheckFit(probes, opts.MaxNew, lm.session.MaxContext); err != nil {
-		return usagef("%v; lower --max-length or --lengths", err)
 	}
 	runOpts := profile.Options{
 		MaxNewTokens:  opts.MaxNew,
