@@ -1,7 +1,6 @@
 package plan
 
 import (
-	"math"
 	"math/rand/v2"
 	"time"
 
@@ -97,7 +96,7 @@ func MeasureMachine(o MachineOptions) Machine {
 		out := make([]float32, m*n)
 		for _, t := range counts {
 			kernels.SetThreads(t)
-			sec := BestTime(func() { kernels.MatMul(out, x, m, w) })
+			sec := kernels.BestTime(func() { kernels.MatMul(out, x, m, w) })
 			g := 2 * float64(m) * float64(n) * float64(k) / sec / 1e9
 			r.GEMM = append(r.GEMM, GEMMRate{dt, "f32", t, g, g / peak(t)})
 		}
@@ -117,7 +116,7 @@ func MeasureMachine(o MachineOptions) Machine {
 		}
 		for _, t := range counts {
 			kernels.SetThreads(t)
-			gbs := bytes / BestTime(func() { kernels.MatMul(out, x, 1, w) }) / 1e9
+			gbs := bytes / kernels.BestTime(func() { kernels.MatMul(out, x, 1, w) }) / 1e9
 			r.GEMV = append(r.GEMV, GEMVRate{dt, t, gbs, gbs / read(t)})
 			if dt == kernels.BF16 && t == all {
 				r.GEMVBF16GBs = gbs
@@ -138,23 +137,6 @@ func MeasureMachine(o MachineOptions) Machine {
 		}
 	}
 	return r
-}
-
-// BestTime runs f until it has taken 0.3 s or 10 runs (at least 3) and
-// returns the fastest run in seconds: the minimum is the figure least
-// disturbed by other work on the machine.
-func BestTime(f func()) float64 {
-	f() // warm caches, pool and scratch buffers
-	best := math.Inf(1)
-	var total time.Duration
-	for i := 0; i < 10 && (i < 3 || total < 300*time.Millisecond); i++ {
-		start := time.Now()
-		f()
-		d := time.Since(start)
-		total += d
-		best = min(best, d.Seconds())
-	}
-	return best
 }
 
 func randomFloats(r *rand.Rand, n int) []float32 {

@@ -134,15 +134,22 @@ func GEMMRate(bf16Dot bool, threads, m, n, k int) float64 {
 		PackBF16(&p, w)
 		run = func() { MatMulBF16(out, x, m, &p) }
 	}
-	run() // warm caches, pool and scratch buffers
+	return 2 * float64(m) * float64(n) * float64(k) / BestTime(run) / 1e9
+}
+
+// BestTime runs f until it has taken 0.3 s or 10 runs (at least 3), after
+// one warm-up call, and returns the fastest run in seconds: the minimum is
+// the figure least disturbed by other work on the machine.
+func BestTime(f func()) float64 {
+	f() // warm caches, pool and scratch buffers
 	best := math.Inf(1)
 	var total time.Duration
 	for i := 0; i < 10 && (i < 3 || total < 300*time.Millisecond); i++ {
 		start := time.Now()
-		run()
+		f()
 		d := time.Since(start)
 		total += d
 		best = min(best, d.Seconds())
 	}
-	return 2 * float64(m) * float64(n) * float64(k) / best / 1e9
+	return best
 }
