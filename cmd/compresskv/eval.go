@@ -327,10 +327,10 @@ func runEval(opts *evalOptions, s *streams) error {
 	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
-			return fmt.Errorf("interrupted: %d probes are saved in %s; run the same command again to resume", ckpt.Done(), journal)
+			return fmt.Errorf("interrupted: %s in %s; run the same command again to resume", savedProbes(ckpt.Done()), journal)
 		}
 		if weightsChanged(err) {
-			return fmt.Errorf("%w: %d probes are saved in %s, and the same command resumes from them", err, ckpt.Done(), journal)
+			return fmt.Errorf("%w: %s in %s, and the same command resumes from them", err, savedProbes(ckpt.Done()), journal)
 		}
 		return err
 	}

@@ -232,10 +232,10 @@ func runProfile(opts *profileOptions, s *streams) error {
 	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
-			return fmt.Errorf("interrupted: %d probes are saved in %s; run the same command again to resume", len(ckpt.Done()), journal)
+			return fmt.Errorf("interrupted: %s in %s; run the same command again to resume", savedProbes(len(ckpt.Done())), journal)
 		}
 		if weightsChanged(err) {
-			return fmt.Errorf("%w: %d probes are saved in %s, and the same command resumes from them", err, len(ckpt.Done()), journal)
+			return fmt.Errorf("%w: %s in %s, and the same command resumes from them", err, savedProbes(len(ckpt.Done())), journal)
 		}
 		return err
 	}
@@ -448,4 +448,13 @@ func printSummary(w io.Writer, sum profileSummary, asJSON bool, note string) err
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// savedProbes says how many probes a checkpoint keeps ("1 probe is saved",
+// "3 probes are saved").
+func savedProbes(n int) string {
+	if n == 1 {
+		return "1 probe is saved"
+	}
+	return fmt.Sprintf("%d probes are saved", n)
 }

@@ -575,3 +575,11 @@ func TestProfileRefusesAnotherModelsWeights(t *testing.T) {
 		t.Errorf("a refused merge wrote %s: %v", out, err)
 	}
 }
+
+func TestSavedProbes(t *testing.T) {
+	for n, want := range map[int]string{0: "0 probes are saved", 1: "1 probe is saved", 3: "3 probes are saved"} {
+		if got := savedProbes(n); got != want {
+			t.Errorf("savedProbes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

@@ -98,7 +98,7 @@ func TestProfileWeightsTruncatedMidRun(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(msg), "\n")
 	last := lines[len(lines)-1]
 	fileMsg := weights + " changed while compresskv was reading it (truncated or rewritten by another program); restore the file and run again: "
-	if !strings.HasPrefix(last, "compresskv: probe ") || !strings.Contains(last, fileMsg) || !strings.HasSuffix(last, " probes are saved in "+journal+", and the same command resumes from them") {
+	if !strings.HasPrefix(last, "compresskv: probe ") || !strings.Contains(last, fileMsg) || !strings.HasSuffix(last, " saved in "+journal+", and the same command resumes from them") {
 		t.Fatalf("last line of stderr %q, want the error naming %s and the checkpoint", last, weights)
 	}
 	for _, l := range lines[:len(lines)-1] {
