@@ -61,29 +61,7 @@ func TestProfileInterruptResume(t *testing.T) {
 	resumed := filepath.Join(dir, "resumed.json")
 	journal := resumed + ".partial.jsonl"
 	cmd := command(resumed)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	// The header is the first line; a second whole line is a finished probe.
-	deadline := time.After(20 * time.Second)
-	for {
-		data, _ := os.ReadFile(journal)
-		if bytes.Count(data, []byte("\n")) >= 2 {
-			break
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("profile ended (%v) before a probe reached the checkpoint; stderr %q", err, stderr.String())
-		case <-deadline:
-			_ = cmd.Process.Kill()
-			t.Fatal("no finished probe in the checkpoint after 20 s")
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+	exited, stderr := startUntilFirstProbe(t, cmd, journal, 20*time.Second)
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
@@ -123,5 +101,36 @@ func TestProfileInterruptResume(t *testing.T) {
 	}
 	if _, err := os.Stat(journal); !os.IsNotExist(err) {
 		t.Errorf("checkpoint left after the resumed run finished: %v", err)
+	}
+}
+
+// startUntilFirstProbe starts cmd, a profile run checkpointing to journal,
+// and returns once a finished probe is in the checkpoint (the header is the
+// journal's first line, a second whole line is a probe), with the channel
+// its exit arrives on and its standard error. The test fails when the run
+// ends first or nothing is checkpointed within timeout.
+func startUntilFirstProbe(t *testing.T, cmd *exec.Cmd, journal string, timeout time.Duration) (<-chan error, *bytes.Buffer) {
+	t.Helper()
+	stderr := new(bytes.Buffer)
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.After(timeout)
+	for {
+		data, _ := os.ReadFile(journal)
+		if bytes.Count(data, []byte("\n")) >= 2 {
+			return exited, stderr
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("profile ended (%v) before a probe reached the checkpoint; stderr %q", err, stderr.String())
+		case <-deadline:
+			_ = cmd.Process.Kill()
+			t.Fatalf("no finished probe in the checkpoint after %v", timeout)
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
 }

@@ -50,28 +50,7 @@ func TestProfileWeightsTruncatedMidRun(t *testing.T) {
 	cut := filepath.Join(dir, "cut.json")
 	journal := cut + ".partial.jsonl"
 	cmd := command(cut)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	deadline := time.After(30 * time.Second)
-	for {
-		data, _ := os.ReadFile(journal)
-		if bytes.Count(data, []byte("\n")) >= 2 { // the header and a finished probe
-			break
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("profile ended (%v) before a probe reached the checkpoint; stderr %q", err, stderr.String())
-		case <-deadline:
-			_ = cmd.Process.Kill()
-			t.Fatal("no finished probe in the checkpoint after 30 s")
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+	exited, stderr := startUntilFirstProbe(t, cmd, journal, 30*time.Second)
 	if err := os.Truncate(weights, int64(len(original)/2)); err != nil {
 		t.Fatal(err)
 	}
