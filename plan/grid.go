@@ -14,8 +14,8 @@ const (
 )
 
 // NewRates prices a prefill at flops FLOP/s, the layer matrices and the
-// attention pairs alike (attention's tiles run at about the projections'
-// rate), and a decode step as stepFixed plus perPosition seconds for every
+// attention pairs alike (WithAttentionRate prices the pairs at attention's
+// own measured rate), and a decode step as stepFixed plus perPosition seconds for every
 // cached position it attends to.
 func (s Shape) NewRates(flops float64, stepFixed time.Duration, perPosition float64, source string) Rates {
 	return Rates{
@@ -51,21 +51,41 @@ func (r Rates) WithLayerSpeedup(f float64) Rates {
 	return r
 }
 
-// WithAttentionSpeedup returns r with prefill attention (its pairs)
-// running f times faster (bf16 dot-product compute: the measured prefill
-// attention rate ratio); the layer matrices and decode are unchanged.
-func (r Rates) WithAttentionSpeedup(f float64) Rates {
-	if f > 0 {
-		r.PrefillPerPair /= f
+// WithAttentionRate returns r with prefill attention's (query, key) pairs
+// priced at flops FLOP/s (4·headDim FLOPs per query head and layer, as
+// model.AttentionRate counts them) instead of at the rate r came with;
+// the layer matrices and decode are unchanged, and so is r when flops is
+// not positive. Attention's tiles run slower than the projections' GEMM
+// (the softmax, the masks and the packing between them), so pricing the
+// pairs at the prefill's FLOP rate makes long prompts look cheaper than
+// they are.
+func (r Rates) WithAttentionRate(s Shape, flops float64) Rates {
+	if flops > 0 {
+		r.PrefillPerPair = 4 * float64(s.Layers*s.Heads*s.HeadDim) / flops
 	}
 	return r
 }
 
-// Speedup is how many times faster bf16 dot-product compute runs the
-// layer matrices and prefill attention than f32 compute (0 or 1: the
-// same). Decode attention stays float32 under both.
-type Speedup struct {
-	Layers, Attention float64
+// Compute is what a grid projection measured beyond its rates: bf16
+// compute's speedup of the layer matrices, and prefill attention's own
+// rates, which price the attention pairs in all three projections.
+type Compute struct {
+	// LayerSpeedup is the bf16 dot-product GEMM rate over the f32 one
+	// (0 or 1: the same).
+	LayerSpeedup float64
+	// Attention is prefill attention's measured rate in FLOP/s under the
+	// compute the rates were measured with, AttentionBF16 under bf16
+	// compute (0: the pairs keep the rates' own price).
+	Attention, AttentionBF16 float64
+}
+
+// AttentionSpeedup is bf16 compute's prefill attention rate over the
+// rates' own (1 when either is unmeasured).
+func (c Compute) AttentionSpeedup() float64 {
+	if c.Attention > 0 && c.AttentionBF16 > 0 {
+		return c.AttentionBF16 / c.Attention
+	}
+	return 1
 }
 
 // GridProjection is a run projected three ways from the same rates.
@@ -79,17 +99,18 @@ type GridProjection struct {
 }
 
 // ProjectGrid projects seqs without prefix reuse, with it, and with reuse
-// and bf16 compute's speedups of the layer matrices and prefill
-// attention. o.Reuse is ignored.
-func ProjectGrid(shape Shape, seqs []Sequence, o Options, r Rates, bf16 Speedup) GridProjection {
+// and bf16 compute: r's layer matrices sped up by c.LayerSpeedup, the
+// attention pairs priced at c.Attention, or at c.AttentionBF16 under bf16
+// compute. o.Reuse is ignored.
+func ProjectGrid(shape Shape, seqs []Sequence, o Options, r Rates, c Compute) GridProjection {
 	o.Reuse = false
 	plain := Make(shape, seqs, o)
 	o.Reuse = true
 	reused := Make(shape, seqs, o)
 	g := GridProjection{
-		NoReuse:   plain.Project(r),
-		Reuse:     reused.Project(r),
-		ReuseBF16: reused.Project(r.WithLayerSpeedup(bf16.Layers).WithAttentionSpeedup(bf16.Attention)),
+		NoReuse:   plain.Project(r.WithAttentionRate(shape, c.Attention)),
+		Reuse:     reused.Project(r.WithAttentionRate(shape, c.Attention)),
+		ReuseBF16: reused.Project(r.WithLayerSpeedup(c.LayerSpeedup).WithAttentionRate(shape, c.AttentionBF16)),
 		Plain:     plain, Reused: reused,
 	}
 	if reused.PromptTokens > 0 {

@@ -64,8 +64,14 @@ func TestNewRatesAndCosts(t *testing.T) {
 	if got := r.WithLayerSpeedup(2); got.PrefillPerToken != 5500*time.Millisecond || got.PrefillPerPair != 2 {
 		t.Errorf("bf16 rates %+v: want the matrices only twice as fast", got)
 	}
-	if got := r.WithAttentionSpeedup(4); got.PrefillPerToken != 11*time.Second || got.PrefillPerPair != 0.5 || got.StepPerPosition != 0.5 {
-		t.Errorf("bf16 rates %+v: want prefill attention only four times as fast", got)
+	// Attention measured at 16 FLOP/s: a pair's 4*2 FLOPs take 0.5 s;
+	// the matrices and decode keep their prices, and an unmeasured rate
+	// changes nothing.
+	if got := r.WithAttentionRate(tiny, 16); got.PrefillPerToken != 11*time.Second || got.PrefillPerPair != 0.5 || got.StepPerPosition != 0.5 {
+		t.Errorf("attention-rate rates %+v: want only a pair at 0.5 s", got)
+	}
+	if got := r.WithAttentionRate(tiny, 0); got != r {
+		t.Errorf("attention rate 0 gave %+v, want %+v", got, r)
 	}
 	// 1 layer x 2 (keys, values) x 1 KV head x 2 dims x 4 bytes = 16 bytes
 	// at 8 bytes/s; the lm_head 3x2 bf16 = 12 bytes at 4 bytes/s.
@@ -85,23 +91,39 @@ func TestProjectGridByHand(t *testing.T) {
 	// whole chunks of 2.
 	seqs := GridSequences([]int{10}, []float64{50, 100}, 1, 4, 1, 2, 1)
 	r := tiny.NewRates(4, time.Second, 0.5, "hand")
-	g := ProjectGrid(tiny, seqs, Options{Chunk: 2}, r, Speedup{Layers: 2, Attention: 4})
+	// The 4 FLOP/s prices a position's matrices at 11 s; attention,
+	// measured at 2 FLOP/s (8 under bf16), prices a pair at 4*2/2 = 4 s
+	// (1 s under bf16).
+	c := Compute{LayerSpeedup: 2, Attention: 2, AttentionBF16: 8}
+	if got := c.AttentionSpeedup(); got != 4 {
+		t.Errorf("attention speedup %v, want 8/2 = 4", got)
+	}
+	g := ProjectGrid(tiny, seqs, Options{Chunk: 2}, r, c)
 	// Without reuse each probe prefills 8 positions (11 s each) over 36
-	// pairs (2 s each): 160 s; its step at position 8 attends to 9 keys:
-	// 1 + 0.5*9 = 5.5 s.
+	// pairs (4 s each): 88 + 144 = 232 s; its step at position 8 attends
+	// to 9 keys: 1 + 0.5*9 = 5.5 s.
 	sec := func(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
-	if want := (Projection{Prefill: sec(320), Decode: sec(11), Total: sec(331)}); g.NoReuse != want {
+	if want := (Projection{Prefill: sec(464), Decode: sec(11), Total: sec(475)}); g.NoReuse != want {
 		t.Errorf("no reuse %+v, want %+v", g.NoReuse, want)
 	}
 	// With reuse the second probe prefills positions 2..7: 6 x 11 s and
-	// (8*9 - 2*3)/2 = 33 pairs x 2 s: 132 s.
-	if want := (Projection{Prefill: sec(292), Decode: sec(11), Total: sec(303)}); g.Reuse != want {
+	// (8*9 - 2*3)/2 = 33 pairs x 4 s: 66 + 132 = 198 s.
+	if want := (Projection{Prefill: sec(430), Decode: sec(11), Total: sec(441)}); g.Reuse != want {
 		t.Errorf("reuse %+v, want %+v", g.Reuse, want)
 	}
-	// bf16 halves the 11 s and quarters the 2 s: 8 x 5.5 + 36 x 0.5 = 62
-	// and 6 x 5.5 + 33 x 0.5 = 49.5; decode is unchanged.
-	if want := (Projection{Prefill: sec(111.5), Decode: sec(11), Total: sec(122.5)}); g.ReuseBF16 != want {
+	// bf16 halves the 11 s and prices a pair at 1 s: 8 x 5.5 + 36 x 1 = 80
+	// and 6 x 5.5 + 33 x 1 = 66; decode is unchanged.
+	if want := (Projection{Prefill: sec(146), Decode: sec(11), Total: sec(157)}); g.ReuseBF16 != want {
 		t.Errorf("reuse + bf16 %+v, want %+v", g.ReuseBF16, want)
+	}
+	// Attention unmeasured: the pairs keep the rates' 2 s, bf16 speeds the
+	// matrices only: 8 x 5.5 + 36 x 2 = 116 and 6 x 5.5 + 33 x 2 = 99.
+	u := ProjectGrid(tiny, seqs, Options{Chunk: 2}, r, Compute{LayerSpeedup: 2})
+	if want := (Projection{Prefill: sec(320), Decode: sec(11), Total: sec(331)}); u.NoReuse != want {
+		t.Errorf("no reuse, attention unmeasured: %+v, want %+v", u.NoReuse, want)
+	}
+	if want := (Projection{Prefill: sec(215), Decode: sec(11), Total: sec(226)}); u.ReuseBF16 != want {
+		t.Errorf("reuse + bf16, attention unmeasured: %+v, want %+v", u.ReuseBF16, want)
 	}
 	if g.ReusedFraction != 2.0/16 || g.Plain.ReusedTokens != 0 || g.Reused.ReusedTokens != 2 {
 		t.Errorf("reused fraction %v, plain %d, reused %d tokens; want 2 of 16", g.ReusedFraction, g.Plain.ReusedTokens, g.Reused.ReusedTokens)

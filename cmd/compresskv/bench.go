@@ -123,7 +123,7 @@ func newBenchCommand(s *streams) *cobra.Command {
      assumed) at the depth, the question (30); each probe prefills its
      n = T - 170 prompt positions and decodes at most max-new (50) steps:
 
-       prefill(a, b) = (2*P*(b-a) + 4*L*H*d*pairs(a, b)) / R
+       prefill(a, b) = 2*P*(b-a) / R + 4*L*H*d*pairs(a, b) / A
        step(pos)     = decode_step + L*2*G*d*(pos+1)*4 bytes / B
 
      pairs(a, b) = sum of i+1 over positions [a, b) (causal attention);
@@ -131,13 +131,14 @@ func newBenchCommand(s *streams) *cobra.Command {
      the one before it in the prompts' lexicographic order, cut to whole
      512-token chunks. P = parameters of the decoder layers, L layers, H
      query heads, G KV heads, d head_dim; R = FLOP/s of the measured
-     prefill (attention assumed to run at that rate too); decode_step =
+     prefill; A = FLOP/s of the measured prefill attention (the last
+     512-query chunk of a 4096-token prompt of the shape, float32
+     compute); decode_step =
      measured per-token decode time at --tokens context (layers +
      lm_head); B = all-thread memory bandwidth (the float32 KV cache is
      read once per step). With bf16 compute the 2*P*(b-a) part runs faster
-     by the measured bf16 dot-product / f32 GEMM rate ratio, and the
-     attention part by the measured bf16 / f32 prefill attention rate ratio
-     (the last 512-query chunk of a 4096-token prompt of the shape; decode
+     by the measured bf16 dot-product / f32 GEMM rate ratio, and A is
+     prefill attention's measured rate under bf16 compute (decode
      attention stays float32). Decoding stops early at a newline, so the
      decode part is an upper bound.
 
@@ -146,8 +147,9 @@ built with its tokenizer from the grid flags (context lengths above the
 model's context less --max-new are capped there, and bench says so), and
 the rates are the ones 'profile --dry-run' measures (a short prefill and
 decode on the model, scaled to its three shortest probes run end to end);
-the grid is projected from them the same three ways (the bf16 row applies
-the measured GEMM ratio unless --compute bf16 was measured already).
+the grid is projected from them the same three ways, the attention pairs
+priced at the measured attention rates (the bf16 row applies the measured
+GEMM ratio unless --compute bf16 was measured already).
 
 bench warns that the machine looks loaded (every figure is then low and
 the projection long) when the all-thread GEMM got less than 80 % of its
@@ -239,14 +241,19 @@ type benchProjection struct {
 	// With prefix reuse (profile's default): the prompt positions reused,
 	// and the prefill and total hours. With reuse and bf16 dot-product
 	// compute: the layer matrices' prefill time divided by the measured
-	// bf16 / f32 GEMM rate ratio, prefill attention's by the measured
-	// bf16 / f32 attention rate ratio (decode unchanged).
+	// bf16 / f32 GEMM rate ratio, prefill attention priced at its measured
+	// bf16 rate (decode unchanged). AttentionGFLOPs and
+	// BF16AttentionGFLOPs are the measured prefill attention rates that
+	// price the attention pairs (the first under the compute the rates
+	// were measured with).
 	ReusedFraction       float64 `json:"reused_fraction"`
 	ReusePrefillHours    float64 `json:"reuse_prefill_hours"`
 	ReuseTotalHours      float64 `json:"reuse_total_hours"`
 	BF16GEMMSpeedup      float64 `json:"bf16_gemm_speedup"`
 	BF16AttentionSpeedup float64 `json:"bf16_attention_speedup"`
 	ReuseBF16Hours       float64 `json:"reuse_bf16_total_hours"`
+	AttentionGFLOPs      float64 `json:"attention_gflops"`
+	BF16AttentionGFLOPs  float64 `json:"bf16_attention_gflops"`
 	// The three totals in seconds, for runs too short for hours.
 	TotalSeconds          float64 `json:"total_seconds"`
 	ReuseTotalSeconds     float64 `json:"reuse_total_seconds"`
@@ -366,7 +373,7 @@ func measureBench(opts *benchOptions, cfg *model.Config) (*benchReport, error) {
 		Probes: needles * len(grid.Depths) * len(grid.ContextLengths), MaxNew: opts.maxNew,
 		GridSource: fmt.Sprintf("the probe grid, prompts laid out with %d-token needles and questions", plan.AssumedNeedleTokens),
 	}
-	rep.Projection.fill(plan.ProjectGrid(plan.ShapeOf(*cfg), seqs, plan.Options{KVBytes: 4}, rates, rep.BF16Speedup()), rep.BF16Speedup())
+	rep.Projection.fill(plan.ProjectGrid(plan.ShapeOf(*cfg), seqs, plan.Options{KVBytes: 4}, rates, rep.compute()), rep.compute())
 	return rep, nil
 }
 
@@ -446,18 +453,19 @@ func benchOnModel(opts *benchOptions, warn io.Writer) (*benchReport, error) {
 		DecodeStepMillis: round3(step * 1e3), DecodeTokensPerSec: round3(1 / step),
 		Note: rates.Source + "; lm_head included in the step",
 	}
-	// Measured under --compute bf16 already: no further speedup to apply.
-	speedup := plan.Speedup{Layers: 1, Attention: 1}
-	if lm.computeName() != "bf16" {
-		rep.measureAttention(&cfg, opts.threads)
-		speedup = rep.BF16Speedup()
+	rep.measureAttention(&cfg, opts.threads)
+	c := rep.compute()
+	if lm.computeName() == "bf16" {
+		// Measured under --compute bf16 already: no further speedup to
+		// apply, and attention at its bf16 rate in all three rows.
+		c = plan.Compute{LayerSpeedup: 1, Attention: c.AttentionBF16, AttentionBF16: c.AttentionBF16}
 	}
 	rep.Projection = benchProjection{
 		ContextLengths: inputs.grid.ContextLengths, Depths: len(inputs.grid.Depths), Needles: len(inputs.needles),
 		Probes: len(probes), MaxNew: opts.maxNew, GridSource: "the probe grid on the model's tokenizer",
 	}
-	g := plan.ProjectGrid(shape, profile.Sequences(probes, runOpts), plan.Options{Chunk: so.Chunk, KVBytes: so.CacheDType.Bytes()}, rates, speedup)
-	rep.Projection.fill(g, speedup)
+	g := plan.ProjectGrid(shape, profile.Sequences(probes, runOpts), plan.Options{Chunk: so.Chunk, KVBytes: so.CacheDType.Bytes()}, rates, c)
+	rep.Projection.fill(g, c)
 	return rep, nil
 }
 
@@ -518,7 +526,7 @@ func benchModelSpeed(full *model.Config, opts *benchOptions, gemvGBs float64) (b
 }
 
 // fill copies a grid projection into the report's hours.
-func (p *benchProjection) fill(g plan.GridProjection, bf16 plan.Speedup) {
+func (p *benchProjection) fill(g plan.GridProjection, c plan.Compute) {
 	p.grid = g
 	p.PrefillHours = round3(g.NoReuse.Prefill.Hours())
 	p.DecodeHours = round3(g.NoReuse.Decode.Hours())
@@ -526,25 +534,26 @@ func (p *benchProjection) fill(g plan.GridProjection, bf16 plan.Speedup) {
 	p.ReusedFraction = round3(g.ReusedFraction)
 	p.ReusePrefillHours = round3(g.Reuse.Prefill.Hours())
 	p.ReuseTotalHours = round3(g.Reuse.Total.Hours())
-	p.BF16GEMMSpeedup = round3(bf16.Layers)
-	p.BF16AttentionSpeedup = round3(bf16.Attention)
+	p.BF16GEMMSpeedup = round3(c.LayerSpeedup)
+	p.BF16AttentionSpeedup = round3(c.AttentionSpeedup())
+	p.AttentionGFLOPs = round1(c.Attention / 1e9)
+	p.BF16AttentionGFLOPs = round1(c.AttentionBF16 / 1e9)
 	p.ReuseBF16Hours = round3(g.ReuseBF16.Total.Hours())
 	p.TotalSeconds = round3(g.NoReuse.Total.Seconds())
 	p.ReuseTotalSeconds = round3(g.Reuse.Total.Seconds())
 	p.ReuseBF16TotalSeconds = round3(g.ReuseBF16.Total.Seconds())
 }
 
-// BF16Speedup is the measured bf16 compute rate over the f32 one, all
-// threads (1 when unmeasured): of the dot-product GEMM on the same bf16
-// weights, and of the shape's prefill attention.
-func (r *benchReport) BF16Speedup() plan.Speedup {
-	ratio := func(bf16, f32 float64) float64 {
-		if bf16 > 0 && f32 > 0 {
-			return bf16 / f32
-		}
-		return 1
+// compute is what the report measured for the grid projection, all
+// threads: the bf16 dot-product GEMM rate over the f32 one on the same
+// bf16 weights (1 when unmeasured), and the shape's prefill attention
+// rates under f32 and bf16 compute in FLOP/s (0 when unmeasured).
+func (r *benchReport) compute() plan.Compute {
+	layers := 1.0
+	if r.bf16DotGFLOPs > 0 && r.f32DotGFLOPs > 0 {
+		layers = r.bf16DotGFLOPs / r.f32DotGFLOPs
 	}
-	return plan.Speedup{Layers: ratio(r.bf16DotGFLOPs, r.f32DotGFLOPs), Attention: ratio(r.bf16AttnGFLOPs, r.f32AttnGFLOPs)}
+	return plan.Compute{LayerSpeedup: layers, Attention: r.f32AttnGFLOPs * 1e9, AttentionBF16: r.bf16AttnGFLOPs * 1e9}
 }
 
 // printBench renders the report as tables.

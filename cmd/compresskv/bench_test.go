@@ -95,20 +95,20 @@ func TestBenchJSONReport(t *testing.T) {
 	var prefill, decode float64
 	for _, T := range p.ContextLengths {
 		n := float64(T - 170)
-		prefill += (2*P*n + 4*L*H*d*n*(n+1)/2) / (m.PrefillGFLOPs * 1e9)
+		prefill += 2*P*n/(m.PrefillGFLOPs*1e9) + 4*L*H*d*n*(n+1)/2/(p.AttentionGFLOPs*1e9)
 		for pos := n; pos < n+50; pos++ {
 			decode += m.DecodeStepMillis/1e3 + L*2*G*d*(pos+1)*4/(r.MemGBsAll*1e9)
 		}
 	}
 	wantTotal := 30 * (prefill + decode) / 3600
 	// The reported GFLOP/s are rounded to 0.1: the projection, from the
-	// unrounded rate, may differ by that much relative to it.
-	if math.Abs(p.TotalHours-wantTotal) > 0.002+(1e-3+0.05/m.PrefillGFLOPs)*wantTotal || math.Abs(p.TotalHours-p.PrefillHours-p.DecodeHours) > 0.0015 {
+	// unrounded rates, may differ by that much relative to them.
+	if math.Abs(p.TotalHours-wantTotal) > 0.002+(1e-3+0.05/m.PrefillGFLOPs+0.05/p.AttentionGFLOPs)*wantTotal || math.Abs(p.TotalHours-p.PrefillHours-p.DecodeHours) > 0.0015 {
 		t.Errorf("projection %.3f h (prefill %.3f + decode %.3f), formula gives %.3f h", p.TotalHours, p.PrefillHours, p.DecodeHours, wantTotal)
 	}
 	// Prefix reuse saves prefill only; bf16 compute speeds the layer
-	// matrices by the measured GEMM ratio and prefill attention by the
-	// measured attention ratio.
+	// matrices by the measured GEMM ratio and prices prefill attention at
+	// its measured bf16 rate.
 	if !(p.ReusedFraction > 0.3 && p.ReusedFraction < 0.7) || !(p.ReusePrefillHours < p.PrefillHours) ||
 		math.Abs(p.ReuseTotalHours-p.ReusePrefillHours-p.DecodeHours) > 0.0015 {
 		t.Errorf("with reuse: %+v", p)
