@@ -14,6 +14,11 @@ import (
 // CalibrationSteps is the number of decode steps Calibrate times.
 const CalibrationSteps = 8
 
+// AttentionContext is the longest prompt whose last chunk Calibrate times
+// prefill attention on (model.AttentionRate; the model's context when
+// shorter): long enough for the rate to have levelled off, as bench's.
+const AttentionContext = 4096
+
 // Calibrate measures Rates on m itself, in sessions run with so, with a
 // short run on random ids: a
 // few prefills of a chunk (at most the model's context minus the timed
@@ -21,7 +26,8 @@ const CalibrationSteps = 8
 // the run takes them), the work of the run's observer (newObserver; nil for
 // none) on long attention rows, and the memory bandwidth. The prefill's
 // FLOP rate prices both the layer matrices and the attention pairs,
-// unless a quarter-chunk prefill shows attention slower (small heads); a
+// unless a quarter-chunk prefill shows attention slower (small heads) or
+// prefill attention's own rate on a longer prompt is slower; a
 // decode step is its measured time less its per-position part: the KV
 // bytes over the bandwidth, or the slope of the step time between a short
 // and the long context when that is larger (small heads again), plus the
@@ -123,6 +129,7 @@ func Calibrate(m *model.Model, so model.SessionOptions, newObserver func() model
 	perPosition := shape.KVReadSeconds(kvBytes, bandwidth)
 	positions := float64(c + CalibrationSteps/2)
 	fixed := max(plain-perPosition*positions, 0)
+	split, attn := false, ""
 	if short := min(32, c/8); short > 0 {
 		near, err := steps(short, nil)
 		if err != nil {
@@ -149,14 +156,30 @@ func Calibrate(m *model.Model, so model.SessionOptions, newObserver func() model
 			if pair := (prefill - k*t4) / (pc - k*p4); pair > r.PrefillPerPair && pair*pc > prefill/5 {
 				if token := (prefill - pair*pc) / float64(c); token > 0 {
 					r.PrefillPerPair, r.PrefillPerToken = pair, time.Duration(token*float64(time.Second))
+					split = true
 				}
+			}
+		}
+	}
+	// A long prompt's pairs at prefill attention's own rate (the last
+	// chunk of a prompt as long as the context allows, up to
+	// AttentionContext), when the chunk could not split them off and
+	// attention runs slower than the chunk: a short chunk's attention is
+	// a few % of its work, a long prompt's most of it.
+	if ctx := min(AttentionContext, so.MaxContext); !split && ctx > c {
+		if rate := model.AttentionRate(&cfg, m.Compute(), ctx, c, 2) * 1e9; rate > 0 {
+			pc := float64(c) * float64(c+1) / 2
+			pair := 4 * float64(shape.Layers*shape.Heads*shape.HeadDim) / rate
+			if token := (prefill - pair*pc) / float64(c); pair > r.PrefillPerPair && token > 0 {
+				r.PrefillPerPair, r.PrefillPerToken = pair, time.Duration(token*float64(time.Second))
+				attn = fmt.Sprintf(", attention %.1f GFLOP/s at %d tokens", rate/1e9, ctx)
 			}
 		}
 	}
 	r.StepFixed = time.Duration(fixed * float64(time.Second))
 	r.StepPerPosition = perPosition + scan
-	r.Source = fmt.Sprintf("measured on this model: a %d-token prefill at %.1f GFLOP/s, decode %.1f ms/step at %d tokens (%.0f ns per cached position), %d threads",
-		c, rate/1e9, (plain+scan*positions)*1e3, c, r.StepPerPosition*1e9, int(threads))
+	r.Source = fmt.Sprintf("measured on this model: a %d-token prefill at %.1f GFLOP/s%s, decode %.1f ms/step at %d tokens (%.0f ns per cached position), %d threads",
+		c, rate/1e9, attn, (plain+scan*positions)*1e3, c, r.StepPerPosition*1e9, int(threads))
 	r.CPUShare = share
 	return r, nil
 }
