@@ -120,6 +120,21 @@ func TestMatMulBF16MatchesReferenceAndTwin(t *testing.T) {
 	}
 }
 
+// specialPicker draws, a third of the time, a value that exercises
+// rounding, subnormal flushing or non-finite arithmetic (signed zeros,
+// subnormals, the edges of the normal range, ±Inf, NaN), and otherwise a
+// random value of random magnitude 2^-60 .. 2^60.
+func specialPicker(r *rand.Rand) func() float32 {
+	specials := []float32{0, float32(math.Copysign(0, -1)), 0x1p-130, -0x1p-127, 0x1p-126, 0x1p-63, 0x1p-64, 3e38, -3e38,
+		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1, -1, 0x1p100, 0x1p-100}
+	return func() float32 {
+		if r.IntN(3) == 0 {
+			return specials[r.IntN(len(specials))]
+		}
+		return (r.Float32()*2 - 1) * float32(math.Ldexp(1, r.IntN(120)-60))
+	}
+}
+
 // TestMatMulBF16SpecialValues compares the assembly with the twin bit for
 // bit on inputs that exercise the rounding, the subnormal flushing and
 // non-finite values.
@@ -129,14 +144,7 @@ func TestMatMulBF16SpecialValues(t *testing.T) {
 		t.Skip("no AVX512_BF16 on this CPU: only the Go twin runs")
 	}
 	r := rand.New(rand.NewPCG(23, 24))
-	specials := []float32{0, float32(math.Copysign(0, -1)), 0x1p-130, -0x1p-127, 0x1p-126, 0x1p-63, 0x1p-64, 3e38, -3e38,
-		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1, -1, 0x1p100, 0x1p-100}
-	pick := func() float32 {
-		if r.IntN(3) == 0 {
-			return specials[r.IntN(len(specials))]
-		}
-		return (r.Float32()*2 - 1) * float32(math.Ldexp(1, r.IntN(120)-60))
-	}
+	pick := specialPicker(r)
 	const m, n, k = 11, 40, 600
 	x := make([]float32, m*k)
 	for i := range x {

@@ -179,14 +179,7 @@ func TestMulPackedBF16SpecialValues(t *testing.T) {
 		t.Skip("no AVX512_BF16 on this CPU: only the Go twin runs")
 	}
 	r := rand.New(rand.NewPCG(43, 44))
-	specials := []float32{0, float32(math.Copysign(0, -1)), 0x1p-130, -0x1p-127, 0x1p-126, 0x1p-63, 0x1p-64, 3e38, -3e38,
-		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1, -1, 0x1p100, 0x1p-100}
-	pick := func() float32 {
-		if r.IntN(3) == 0 {
-			return specials[r.IntN(len(specials))]
-		}
-		return (r.Float32()*2 - 1) * float32(math.Ldexp(1, r.IntN(120)-60))
-	}
+	pick := specialPicker(r)
 	const m, n, k = 19, 70, 301
 	x := make([]float32, m*k)
 	for i := range x {
