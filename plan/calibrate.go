@@ -168,9 +168,8 @@ func Calibrate(m *model.Model, so model.SessionOptions, newObserver func() model
 	// a few % of its work, a long prompt's most of it.
 	if ctx := min(AttentionContext, so.MaxContext); !split && ctx > c {
 		if rate := model.AttentionRate(&cfg, m.Compute(), ctx, c, 2) * 1e9; rate > 0 {
-			pc := float64(c) * float64(c+1) / 2
-			pair := 4 * float64(shape.Layers*shape.Heads*shape.HeadDim) / rate
-			if token := (prefill - pair*pc) / float64(c); pair > r.PrefillPerPair && token > 0 {
+			flops := 4 * float64(shape.Layers*shape.Heads*shape.HeadDim)
+			if pair, token, ok := splitAtRate(prefill, c, flops, rate, r.PrefillPerPair); ok {
 				r.PrefillPerPair, r.PrefillPerToken = pair, time.Duration(token*float64(time.Second))
 				attn = fmt.Sprintf(", attention %.1f GFLOP/s at %d tokens", rate/1e9, ctx)
 			}
@@ -210,4 +209,16 @@ func scanTime(obs model.Observer, layers, heads int) float64 {
 		}
 	}
 	return best / n
+}
+
+// splitAtRate divides a c-token prefill's measured seconds into a cost per
+// attention pair (c(c+1)/2 of them, flopsPerPair each at rate FLOP/s) and
+// a cost per token (what remains, over c). ok reports whether that prices
+// a pair above now, the current per-pair cost, and leaves the tokens a
+// positive cost; otherwise the current split stands.
+func splitAtRate(prefill float64, c int, flopsPerPair, rate, now float64) (pair, token float64, ok bool) {
+	pairs := float64(c) * float64(c+1) / 2
+	pair = flopsPerPair / rate
+	token = (prefill - pair*pairs) / float64(c)
+	return pair, token, pair > now && token > 0
 }

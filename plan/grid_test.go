@@ -215,3 +215,20 @@ func TestClock(t *testing.T) {
 		t.Errorf("report %q", r)
 	}
 }
+
+// TestSplitAtRate: a 4-token prefill of 2 s has 10 pairs; at 100 FLOP a
+// pair and 1000 FLOP/s a pair costs 0.1 s, so the pairs take 1 s and each
+// token (2 - 1) / 4 = 0.25 s.
+func TestSplitAtRate(t *testing.T) {
+	pair, token, ok := splitAtRate(2, 4, 100, 1000, 0.05)
+	if !ok || math.Abs(pair-0.1) > 1e-15 || math.Abs(token-0.25) > 1e-15 {
+		t.Fatalf("splitAtRate(2 s, 4 tokens) = %g, %g, %v; want 0.1, 0.25, true", pair, token, ok)
+	}
+	if _, _, ok := splitAtRate(2, 4, 100, 1000, 0.2); ok {
+		t.Error("a pair cheaper than the current 0.2 s replaced it")
+	}
+	// 0.5 s is less than the pairs' 1 s: no time left for the tokens.
+	if _, _, ok := splitAtRate(0.5, 4, 100, 1000, 0); ok {
+		t.Error("a split leaving the tokens a negative cost was taken")
+	}
+}
