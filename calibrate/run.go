@@ -138,14 +138,15 @@ func Run(ctx context.Context, m *model.Model, datasets []Dataset, ranking [][]in
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	layers := m.Config().NumLayers
+	cfg := m.Config()
+	layers := cfg.NumLayers
 	if len(ranking) != layers {
 		return nil, fmt.Errorf("head ranking has %d layers, model has %d", len(ranking), layers)
 	}
 	for l, r := range ranking {
 		for _, h := range r {
-			if h < 0 || h >= m.Config().NumHeads {
-				return nil, fmt.Errorf("head ranking layer %d: head %d outside 0..%d", l, h, m.Config().NumHeads-1)
+			if h < 0 || h >= cfg.NumHeads {
+				return nil, fmt.Errorf("head ranking layer %d: head %d outside 0..%d", l, h, cfg.NumHeads-1)
 			}
 		}
 	}
@@ -220,14 +221,14 @@ type job struct{ dataset, prompt int }
 func runPrompts(ctx context.Context, m *model.Model, datasets []Dataset, heads [][]int, opts Options) ([][]PromptResult, error) {
 	results := make([][]PromptResult, len(datasets))
 	var todo []job
-	total := 0
+	total, layers := 0, m.Config().NumLayers
 	for d, ds := range datasets {
 		results[d] = make([]PromptResult, len(ds.Prompts))
 		for p := range ds.Prompts {
 			total++
 			if r, ok := opts.Journal.done(ds.Name, p); ok {
-				if len(r.Errors) != m.Config().NumLayers {
-					return nil, fmt.Errorf("%s: dataset %q prompt %d has %d layer errors, model has %d layers", opts.Journal.Path(), ds.Name, p, len(r.Errors), m.Config().NumLayers)
+				if len(r.Errors) != layers {
+					return nil, fmt.Errorf("%s: dataset %q prompt %d has %d layer errors, model has %d layers", opts.Journal.Path(), ds.Name, p, len(r.Errors), layers)
 				}
 				results[d][p] = r
 				continue

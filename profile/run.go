@@ -192,7 +192,8 @@ type newSessionFunc func() (session, error)
 // probes, decode steps and prefill chunks; on cancellation Run returns the
 // context's error and every probe finished so far is in the checkpoint.
 func Run(ctx context.Context, m *model.Model, tok needle.Tokenizer, probes []needle.Probe, opts Options, progress func(Progress)) (*Result, error) {
-	so, err := opts.Session.Resolve(m.Config())
+	cfg := m.Config()
+	so, err := opts.Session.Resolve(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -200,17 +201,17 @@ func Run(ctx context.Context, m *model.Model, tok needle.Tokenizer, probes []nee
 		return nil, err
 	}
 	eos := map[int]bool{}
-	for _, id := range m.Config().EOS {
+	for _, id := range cfg.EOS {
 		eos[id] = true
 	}
-	if opts.PrefixReuse && dynamicPastContext(m.Config(), probes) {
+	if opts.PrefixReuse && dynamicPastContext(cfg, probes) {
 		// Dynamic NTK rotates every position of a prefill call with the base
 		// of the call's final length once it passes max_position_embeddings:
 		// a prefix cached by a probe of another length would hold other bits.
 		opts.PrefixReuse = false
 	}
 	newSession := func() (session, error) { return m.NewSession(so) }
-	return run(ctx, newSession, func(id int) bool { return eos[id] }, m.Config().NumLayers, m.Config().NumHeads, tok, probes, opts, progress)
+	return run(ctx, newSession, func(id int) bool { return eos[id] }, cfg.NumLayers, cfg.NumHeads, tok, probes, opts, progress)
 }
 
 // dynamicPastContext reports whether cfg's dynamic NTK scaling changes the
