@@ -49,14 +49,7 @@ func TestProfileInterruptResume(t *testing.T) {
 		return cmd
 	}
 
-	whole := filepath.Join(dir, "whole.json")
-	if out, err := command(whole).CombinedOutput(); err != nil {
-		t.Fatalf("uninterrupted run: %v\n%s", err, out)
-	}
-	want, err := os.ReadFile(whole)
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := uninterruptedProfile(t, command, dir)
 
 	resumed := filepath.Join(dir, "resumed.json")
 	journal := resumed + ".partial.jsonl"
@@ -65,7 +58,7 @@ func TestProfileInterruptResume(t *testing.T) {
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
-	err = <-exited
+	err := <-exited
 	if err == nil || cmd.ProcessState.ExitCode() != exitFailure {
 		t.Fatalf("interrupted run: %v (exit %d), want exit %d; stderr %q", err, cmd.ProcessState.ExitCode(), exitFailure, stderr.String())
 	}
@@ -102,6 +95,21 @@ func TestProfileInterruptResume(t *testing.T) {
 	if _, err := os.Stat(journal); !os.IsNotExist(err) {
 		t.Errorf("checkpoint left after the resumed run finished: %v", err)
 	}
+}
+
+// uninterruptedProfile runs command (a profile run writing its output
+// argument) to the end into dir/whole.json and returns the bytes written.
+func uninterruptedProfile(t *testing.T, command func(output string) *exec.Cmd, dir string) []byte {
+	t.Helper()
+	whole := filepath.Join(dir, "whole.json")
+	if out, err := command(whole).CombinedOutput(); err != nil {
+		t.Fatalf("uninterrupted run: %v\n%s", err, out)
+	}
+	want, err := os.ReadFile(whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return want
 }
 
 // startUntilFirstProbe starts cmd, a profile run checkpointing to journal,

@@ -38,14 +38,7 @@ func TestProfileWeightsTruncatedMidRun(t *testing.T) {
 		cmd.Env, cmd.Dir = env, dir
 		return cmd
 	}
-	whole := filepath.Join(dir, "whole.json")
-	if out, err := command(whole).CombinedOutput(); err != nil {
-		t.Fatalf("uninterrupted run: %v\n%s", err, out)
-	}
-	want, err := os.ReadFile(whole)
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := uninterruptedProfile(t, command, dir)
 
 	cut := filepath.Join(dir, "cut.json")
 	journal := cut + ".partial.jsonl"
