@@ -86,14 +86,23 @@ func readTestProfile(t *testing.T, path string) *schema.Profile {
 	return p
 }
 
-func TestCalibrateCommand(t *testing.T) {
-	dir := t.TempDir()
-	modelDir := filepath.Join(dir, "tiny")
+// tinyCalibrateSetup writes the tiny random checkpoint (calibrateTinyConfig)
+// into a test folder and a profile for it with a fixed ranking, and
+// returns the folder, the model folder and the profile's path.
+func tinyCalibrateSetup(t *testing.T) (dir, modelDir, prof string) {
+	t.Helper()
+	dir = t.TempDir()
+	modelDir = filepath.Join(dir, "tiny")
 	if _, err := modeltest.RandomCheckpoint(modelDir, []byte(calibrateTinyConfig), 3, kernels.F32); err != nil {
 		t.Fatal(err)
 	}
-	prof := filepath.Join(dir, "p.json")
+	prof = filepath.Join(dir, "p.json")
 	rankedTestProfile(t, modelDir, prof, [][]int{{3, 0, 1, 2}, {1, 2, 0, 3}, {0, 3, 2, 1}})
+	return dir, modelDir, prof
+}
+
+func TestCalibrateCommand(t *testing.T) {
+	dir, modelDir, prof := tinyCalibrateSetup(t)
 	dataA, dataB := filepath.Join(dir, "alpha.jsonl"), filepath.Join(dir, "beta.jsonl")
 	idDataset(t, dataA, 1, []int{40, 60, 80}, 64)
 	idDataset(t, dataB, 2, []int{50, 70}, 64)

@@ -11,8 +11,6 @@ import (
 	"testing"
 
 	"github.com/compresskv/compresskv/internal/testshared"
-	"github.com/compresskv/compresskv/model/kernels"
-	"github.com/compresskv/compresskv/model/modeltest"
 )
 
 // cancelOn is a stderr that cancels a run once it has printed text (a
@@ -57,13 +55,7 @@ func checkPlanLines(t *testing.T, out string, want ...string) {
 // FLOPs, memory: hand-computed for the tiny model) and writes nothing; a
 // run interrupted after some prompts says how many it resumes.
 func TestCalibrateDryRunAndResume(t *testing.T) {
-	dir := t.TempDir()
-	modelDir := filepath.Join(dir, "tiny")
-	if _, err := modeltest.RandomCheckpoint(modelDir, []byte(calibrateTinyConfig), 3, kernels.F32); err != nil {
-		t.Fatal(err)
-	}
-	prof := filepath.Join(dir, "p.json")
-	rankedTestProfile(t, modelDir, prof, [][]int{{3, 0, 1, 2}, {1, 2, 0, 3}, {0, 3, 2, 1}})
+	dir, modelDir, prof := tinyCalibrateSetup(t)
 	before, _ := os.ReadFile(prof)
 	data := filepath.Join(dir, "alpha.jsonl")
 	idDataset(t, data, 1, []int{40, 50, 60, 70, 80}, 64)
