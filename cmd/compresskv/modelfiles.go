@@ -119,14 +119,16 @@ func weightsChanged(err error) bool {
 // weightSumCache is where the SHA-256 of each weight file is kept between
 // runs (sumcache.DefaultDir: the user's cache folder, beside the built-in
 // model), so the fingerprint of an 8B checkpoint costs its ~10 s of
-// hashing once per machine, not once per run or per output. Without a
-// user cache folder nothing is cached and every run hashes.
+// hashing once per machine, not once per run or per output. Files under
+// sumcache.DefaultMinSize are hashed every time (tens of ms at most) and
+// leave no entry. Without a user cache folder nothing is cached and every
+// run hashes.
 func weightSumCache() sumcache.Cache {
 	dir, err := sumcache.DefaultDir()
 	if err != nil {
 		return sumcache.Cache{}
 	}
-	return sumcache.Cache{Dir: dir}
+	return sumcache.Cache{Dir: dir, MinSize: sumcache.DefaultMinSize}
 }
 
 // computeName is the compute dtype as profiles record it: empty for f32

@@ -189,3 +189,23 @@ func flip(s string) string {
 	}
 	return string(b)
 }
+
+// TestMinSize: a file below MinSize gets no entry and never hits, so
+// throw-away checkpoints leave nothing in the cache; at MinSize it does.
+func TestMinSize(t *testing.T) {
+	sum := sha256.Sum256([]byte("small"))
+	path, info, open := setup(t, sum) // a 7-byte file, cached without a floor
+	small := Cache{Dir: t.TempDir(), MinSize: 8}
+	if err := small.Put(path, info, sum); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(small.Dir); len(entries) != 0 {
+		t.Errorf("Put of a 7-byte file with MinSize 8 wrote %d entries", len(entries))
+	}
+	if _, ok := (Cache{Dir: open.Dir, MinSize: 8}).Get(path, info); ok {
+		t.Error("Get of a 7-byte file with MinSize 8 hit an existing entry")
+	}
+	if _, ok := (Cache{Dir: open.Dir, MinSize: 7}).Get(path, info); !ok {
+		t.Error("Get of a 7-byte file with MinSize 7 missed")
+	}
+}
