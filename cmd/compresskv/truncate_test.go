@@ -54,10 +54,10 @@ func TestProfileWeightsTruncatedMidRun(t *testing.T) {
 		t.Fatalf("profile still running 60 s after its weights were truncated; stderr %q", stderr.String())
 	}
 	msg := stderr.String()
+	// Probes were left (the checkpoint held some of 30), each reading every
+	// weight through the mapping:
+	// a run that ends well did not notice the truncation.
 	if err == nil || cmd.ProcessState.ExitCode() != exitFailure {
-		if strings.Contains(msg, "resuming") || err == nil {
-			t.Skipf("the run finished (%v) before it read the truncated file again; stderr %q", err, msg)
-		}
 		t.Fatalf("run over truncated weights: %v (exit %d), want exit %d; stderr %q", err, cmd.ProcessState.ExitCode(), exitFailure, msg)
 	}
 	for _, bad := range []string{"goroutine ", "SIGBUS", "panic", "fatal error", "unexpected fault"} {
