@@ -123,7 +123,7 @@ func (a *attention) run(out, q []float32, n, p0 int, cache *LayerCache, probs []
 // attention: the softmax statistics stay float32, P is rounded only for
 // the P·V product).
 func (a *attention) prefill(out, q []float32, n, p0 int, cache *LayerCache) {
-	block := max(1, attnRows/a.group) // query tokens per item
+	block := attnBlock(a.group) // query tokens per item
 	blocks := (n + block - 1) / block
 	items := a.kvHeads * blocks
 	workers := kernels.Threads()
@@ -159,6 +159,12 @@ func (a *attention) prefill(out, q []float32, n, p0 int, cache *LayerCache) {
 		a.prefillItem(sc, out, q, g, t0, t1, p0, cache, a.tiles[g*tiles:(g+1)*tiles], first)
 	})
 }
+
+// attnBlock is the number of query tokens of one prefill work item when
+// group query heads share a KV head: prefill cuts a chunk's rows into blocks
+// of it from the chunk's first row, so a row's output depends only on its
+// block and the cache.
+func attnBlock(group int) int { return max(1, attnRows/group) }
 
 // prefillItem computes the output of query heads g*group .. (g+1)*group-1
 // for the chunk's tokens [t0, t1). tiles are KV head g's packed tiles,

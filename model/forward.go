@@ -10,11 +10,13 @@ import (
 // each added to the residual stream, then the final norm and lm_head. The
 // chunk's keys and values are appended to the KV cache. When logits is not
 // nil it receives [n, vocab] logits of every row; otherwise the last row's
-// residual is kept for Logits.
+// residual is kept for Logits, and the last layer computes only the keys
+// and values of the rows before its last LastLayerRows (see there).
 func (s *Session) forward(ids []int, logits []float32) error {
 	cfg, w := s.m.config, s.m.weights
 	n, p0 := len(ids), s.Len()
 	hidden, heads, kvHeads, headDim := cfg.HiddenSize, cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim
+	inter, half := cfg.IntermediateSize, headDim/2
 	b := s.scratch(n)
 
 	// Token embedding: row ids[t] of embed_tokens.
@@ -31,20 +33,28 @@ func (s *Session) forward(ids []int, logits []float32) error {
 	for l := range w.Layers {
 		lw, pl := &w.Layers[l], s.m.layerPacked(l)
 		cache := s.caches[l]
+		// Rows r0..n-1 are computed in full; rows before r0 only as far as
+		// their keys and values (r0 > 0 in the last layer alone).
+		r0 := 0
+		if l == len(w.Layers)-1 && logits == nil && !s.opts.FullLastLayer {
+			r0 = n - LastLayerRows(cfg.KVGroup(), n, s.call.window)
+		}
+		t := b.from(r0, cfg) // the scratch of rows r0..n-1
+		m := n - r0
 
 		// Attention: RMSNorm, q/k/v projections (+ bias for Qwen2 and Llama
 		// with attention_bias).
 		rmsNorm(b.xb, x, lw.InputLayernorm, cfg.RMSNormEps)
-		linear(b.q, b.xb, n, lw.QProj, pl.q) // [n, heads*headDim]
+		linear(t.q, t.xb, m, lw.QProj, pl.q) // [m, heads*headDim]
 		linear(b.k, b.xb, n, lw.KProj, pl.k) // [n, kvHeads*headDim]
 		linear(b.v, b.xb, n, lw.VProj, pl.v) // [n, kvHeads*headDim]
 		if cfg.AttentionBias {
-			addBias(b.q, lw.QBias)
+			addBias(t.q, lw.QBias)
 			addBias(b.k, lw.KBias)
 			addBias(b.v, lw.VBias)
 		}
 		// Rotary position embedding on queries and keys (rotate-half pairs).
-		applyRope(b.q, n, heads, headDim, cos, sin)
+		applyRope(t.q, m, heads, headDim, cos[r0*half:], sin[r0*half:])
 		applyRope(b.k, n, kvHeads, headDim, cos, sin)
 		// The chunk's keys and values join the cache; attention reads them
 		// back from it, so every chunking sees identically stored keys. The
@@ -56,20 +66,28 @@ func (s *Session) forward(ids []int, logits []float32) error {
 		// A compressed cache holds fewer rows than positions: attention
 		// indexes it from c0, RoPE above used the true positions.
 		c0 := p0 - s.dropped(l)
-		s.attn.run(b.att, b.q, n, c0, cache, s.probs(l))
-		s.m.outputProjection(l, b.proj, b.att, n) // [n, hidden]
-		s.observe(l, b, n, c0)
-		addInto(x, b.proj)
+		s.attn.run(t.att, t.q, m, c0+r0, cache, s.probs(l))
+		s.m.outputProjection(l, t.proj, t.att, m) // [m, hidden]
+		s.observe(l, t, m, c0+r0)
+		addInto(t.x, t.proj)
 
 		// MLP: RMSNorm, then down(silu(gate(x)) * up(x)).
-		rmsNorm(b.xb, x, lw.PostAttentionLayernorm, cfg.RMSNormEps)
-		linear(b.gate, b.xb, n, lw.GateProj, pl.gate) // [n, intermediate]
-		linear(b.up, b.xb, n, lw.UpProj, pl.up)       // [n, intermediate]
-		swiGLU(b.gate, b.up)
-		linear(b.proj, b.gate, n, lw.DownProj, pl.down) // [n, hidden]
-		addInto(x, b.proj)
+		rmsNorm(t.xb, t.x, lw.PostAttentionLayernorm, cfg.RMSNormEps)
+		linear(t.gate, t.xb, m, lw.GateProj, pl.gate) // [m, intermediate]
+		linear(t.up, t.xb, m, lw.UpProj, pl.up)       // [m, intermediate]
+		// SiLU from a multiple of siluAlign of the whole chunk's gate, so
+		// every element takes the vector or the scalar exp it takes when
+		// every row is computed (the rows before r0 it reaches are unused).
+		g0 := r0 * inter &^ (siluAlign - 1)
+		swiGLU(b.gate[g0:], b.up[g0:])
+		linear(t.proj, t.gate, m, lw.DownProj, pl.down) // [m, hidden]
+		addInto(t.x, t.proj)
 
-		if err := checkFinite(x, hidden, l, p0); err != nil {
+		// Only computed rows are checked: a skipped row's residual is never
+		// read. Its keys and values reach the cache unchecked, as every
+		// row's always do (attention reads them, and a later row it gives
+		// weight to turns non-finite and is reported here).
+		if err := checkFinite(t.x, hidden, l, p0+r0); err != nil {
 			return err
 		}
 	}
@@ -85,6 +103,41 @@ func (s *Session) forward(ids []int, logits []float32) error {
 		s.logitsFresh = true
 	}
 	return nil
+}
+
+// siluAlign is the alignment, in floats, of a slice whose kernels.SiLU
+// gives every element the bits it gets in any longer slice holding it at
+// the same offset modulo siluAlign: SiLU computes whole 16-float vectors
+// with a vector exp and the remaining tail with the scalar one, which may
+// differ in the last bit.
+const siluAlign = 64
+
+// minGEMMRows is the fewest rows kernels.MatMul multiplies on its GEMM
+// path; 1-3 rows take the GEMV path, which sums in another order.
+const minGEMMRows = 4
+
+// LastLayerRows returns how many of a prefill chunk's n rows the last
+// decoder layer computes in full when only the last row's logits are
+// wanted (Prefill, not PrefillAll); of the others it computes only the
+// keys and values, the one thing later positions read. group is the
+// model's query heads per KV head (Config.KVGroup), window the queries the
+// call's observer keeps (QueryWindower; 0 without an observer).
+//
+// Skipping rows changes no bit of what is read: the cache gets every row's
+// keys and values as before, the observer's last queries of the chunk are
+// among the rows computed, and the last row, whose residual is kept, gets
+// the bits it gets among all n rows. The GEMM's sums do not depend on the
+// other rows (at least minGEMMRows keep the product off the GEMV path),
+// RMSNorm, RoPE and the MLP's element-wise steps are per row, and the
+// rows skipped are a whole number of prefill attention blocks, so the last
+// row is attended in the very block it is in without the skip.
+func LastLayerRows(group, n, window int) int {
+	need := max(minGEMMRows, window)
+	if n <= need {
+		return n
+	}
+	block := attnBlock(group)
+	return n - (n-need)/block*block
 }
 
 // outputProjection writes layer l's o_proj of the attention output att [n,

@@ -24,6 +24,12 @@ type SessionOptions struct {
 	// Rope is the RoPE arithmetic (RopeHF by default: transformers'
 	// float32 angles).
 	Rope RopeArithmetic
+	// FullLastLayer makes Prefill compute every row of the last decoder
+	// layer, as of the others, where by default it computes only the
+	// keys and values of rows no later work reads (LastLayerRows). The
+	// results are the same bits either way; timing one decoder layer as a
+	// stand-in for every layer (a shape measurement) wants the full work.
+	FullLastLayer bool
 }
 
 // DefaultChunkSize is the prefill chunk of a zero SessionOptions.Chunk.
@@ -217,6 +223,22 @@ func (s *Session) scratch(n int) *scratch {
 		gate: b.gate[:n*inter], up: b.up[:n*inter],
 		angles: b.angles[:2*n*half],
 	}
+}
+
+// from returns the scratch of rows r0..rows-1 of b: the per-row buffers cut
+// from row r0 on (k, v and angles are left whole: every row's keys and
+// values are computed).
+func (b *scratch) from(r0 int, cfg *Config) *scratch {
+	if r0 == 0 {
+		return b
+	}
+	hidden, q, inter := cfg.HiddenSize, cfg.NumHeads*cfg.HeadDim, cfg.IntermediateSize
+	t := *b
+	t.rows = b.rows - r0
+	t.x, t.xb, t.proj = b.x[r0*hidden:], b.xb[r0*hidden:], b.proj[r0*hidden:]
+	t.q, t.att = b.q[r0*q:], b.att[r0*q:]
+	t.gate, t.up = b.gate[r0*inter:], b.up[r0*inter:]
+	return &t
 }
 
 // checkTokens validates ids and the length they would bring the sequence to.

@@ -53,7 +53,8 @@ func MeasureShape(full *model.Config, tokens, steps int, lmHeadGBs float64) (Sha
 	prefill := math.Inf(1)
 	var sess *model.Session
 	for range 2 {
-		if sess, err = mdl.NewSession(model.SessionOptions{MaxContext: tokens + steps + 1}); err != nil {
+		// The one layer is timed in full, as every layer but the last runs.
+		if sess, err = mdl.NewSession(model.SessionOptions{MaxContext: tokens + steps + 1, FullLastLayer: true}); err != nil {
 			return ShapeSpeed{}, fmt.Errorf("bench model %s: %w", full.Architecture, err)
 		}
 		start := time.Now()
