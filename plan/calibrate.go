@@ -120,7 +120,7 @@ func Calibrate(m *model.Model, so model.SessionOptions, newObserver func() model
 	}
 	bandwidth := kernels.MemoryBandwidth(kernels.Threads(), 64<<20, 2) * 1e9
 	kvBytes := so.CacheDType.Bytes()
-	rate := shape.PrefillFLOPs(0, c) / prefill // FLOP/s
+	rate := shape.PrefillFLOPs(0, c, so.Chunk) / prefill // FLOP/s
 	r := shape.NewRates(rate, 0, 0, "")
 	// A cached position costs a decode step at least its keys and values
 	// read from memory; with small heads the attention's own work (the
@@ -150,11 +150,12 @@ func Calibrate(m *model.Model, so model.SessionOptions, newObserver func() model
 			if err != nil {
 				return Rates{}, err
 			}
-			pc, p4 := float64(c)*float64(c+1)/2, float64(n)*float64(n+1)/2
-			k := float64(c) / float64(n)
+			tc, pc := shape.PrefillWork(0, c, so.Chunk)
+			t4w, p4 := shape.PrefillWork(0, n, so.Chunk)
+			k := tc / t4w
 			// Again only when attention is a good part of the chunk.
 			if pair := (prefill - k*t4) / (pc - k*p4); pair > r.PrefillPerPair && pair*pc > prefill/5 {
-				if token := (prefill - pair*pc) / float64(c); token > 0 {
+				if token := (prefill - pair*pc) / tc; token > 0 {
 					r.PrefillPerPair, r.PrefillPerToken = pair, time.Duration(token*float64(time.Second))
 					split = true
 				}
@@ -169,7 +170,8 @@ func Calibrate(m *model.Model, so model.SessionOptions, newObserver func() model
 	if ctx := min(AttentionContext, so.MaxContext); !split && ctx > c {
 		if rate := model.AttentionRate(&cfg, m.Compute(), ctx, c, 2) * 1e9; rate > 0 {
 			flops := 4 * float64(shape.Layers*shape.Heads*shape.HeadDim)
-			if pair, token, ok := splitAtRate(prefill, c, flops, rate, r.PrefillPerPair); ok {
+			tokens, pairs := shape.PrefillWork(0, c, so.Chunk)
+			if pair, token, ok := splitAtRate(prefill, tokens, pairs, flops, rate, r.PrefillPerPair); ok {
 				r.PrefillPerPair, r.PrefillPerToken = pair, time.Duration(token*float64(time.Second))
 				attn = fmt.Sprintf(", attention %.1f GFLOP/s at %d tokens", rate/1e9, ctx)
 			}
@@ -211,14 +213,14 @@ func scanTime(obs model.Observer, layers, heads int) float64 {
 	return best / n
 }
 
-// splitAtRate divides a c-token prefill's measured seconds into a cost per
-// attention pair (c(c+1)/2 of them, flopsPerPair each at rate FLOP/s) and
-// a cost per token (what remains, over c). ok reports whether that prices
-// a pair above now, the current per-pair cost, and leaves the tokens a
-// positive cost; otherwise the current split stands.
-func splitAtRate(prefill float64, c int, flopsPerPair, rate, now float64) (pair, token float64, ok bool) {
-	pairs := float64(c) * float64(c+1) / 2
+// splitAtRate divides a prefill's measured seconds, of tokens and pairs
+// in Shape.PrefillWork's units, into a cost per attention pair
+// (flopsPerPair each at rate FLOP/s) and a cost per token (what remains,
+// over tokens). ok reports whether that prices a pair above now, the
+// current per-pair cost, and leaves the tokens a positive cost; otherwise
+// the current split stands.
+func splitAtRate(prefill, tokens, pairs, flopsPerPair, rate, now float64) (pair, token float64, ok bool) {
 	pair = flopsPerPair / rate
-	token = (prefill - pair*pairs) / float64(c)
+	token = (prefill - pair*pairs) / tokens
 	return pair, token, pair > now && token > 0
 }

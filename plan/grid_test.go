@@ -19,11 +19,12 @@ func TestShapeFLOPsByHand(t *testing.T) {
 	}
 	// Three positions from scratch: 2*1224*3 matrix FLOPs, and 1+2+3
 	// (query, key) pairs at 4 FLOPs per head dim, head and layer: 4*3*4*2.
-	if got := s.PrefillFLOPs(0, 3); got != 7344+96*6 {
+	// (A chunk of 3 rows is computed whole in the last layer too.)
+	if got := s.PrefillFLOPs(0, 3, 0); got != 7344+96*6 {
 		t.Errorf("PrefillFLOPs(0, 3) = %v, want 7920", got)
 	}
 	// After a prefix of 2: one position, 3 pairs.
-	if got := s.PrefillFLOPs(2, 3); got != 2448+96*3 {
+	if got := s.PrefillFLOPs(2, 3, 0); got != 2448+96*3 {
 		t.Errorf("PrefillFLOPs(2, 3) = %v, want 2736", got)
 	}
 	// A step at position 9 attends to 10 keys and runs the 7x12 lm_head.
@@ -33,6 +34,50 @@ func TestShapeFLOPsByHand(t *testing.T) {
 	// Keys and values of 2 layers x 2 KV heads x 3 dims, 4 bytes each.
 	if got := s.KVBytesPerPosition(4); got != 96 {
 		t.Errorf("KVBytesPerPosition(4) = %d, want 96", got)
+	}
+}
+
+// TestLastLayerRowsPriced: the last layer of a chunk computes the keys
+// and values of every row and the rest for its last rows only, and the
+// work says so.
+func TestLastLayerRowsPriced(t *testing.T) {
+	// Two layers, 32 query heads of dim 1 sharing one KV head (attention
+	// blocks of 128/32 = 4 tokens), hidden 2, intermediate 1. Per layer
+	// q_proj 2x32 = 64, k/v_proj 2 x 1x2 = 4, o_proj 64, gate/up/down
+	// 3 x 1x2 = 6: 138, of which 134 are not k/v.
+	s := Shape{Layers: 2, Heads: 32, KVHeads: 1, HeadDim: 1, Hidden: 2, Intermediate: 1, Vocab: 3}
+	// One chunk of 10 rows: the last layer computes at least 4 rows in
+	// full, plus whole 4-token blocks: 10 - 4 = 6 rows (4..9), so rows
+	// 0..3 get only k/v there. Layer 0: 2*138*10 = 2760 matrix FLOPs and
+	// 55 pairs x 4*32 = 7040. Layer 1: 2*4*10 = 80 for k/v, 2*134*6 = 1608
+	// for the rest, and rows 4..9's 5+6+..+10 = 45 pairs x 128 = 5760.
+	want := 2760.0 + 7040 + 80 + 1608 + 5760 // 17248
+	if got := s.PrefillFLOPs(0, 10, 0); math.Abs(got-want) > 1e-9*want {
+		t.Errorf("PrefillFLOPs(0, 10) = %v, want %v", got, want)
+	}
+	// In PrefillWork's units: 4 rows skip 134/138 of one of 2 layers'
+	// matrices, and rows 0..3's 1+2+3+4 = 10 pairs of one of 2 layers.
+	tokens, pairs := s.PrefillWork(0, 10, 0)
+	if math.Abs(tokens-(10-4*134.0/138/2)) > 1e-12 || pairs != 55-10.0/2 {
+		t.Errorf("PrefillWork(0, 10) = %v tokens, %v pairs; want %v, 50", tokens, pairs, 10-4*134.0/138/2)
+	}
+	// Chunks of 6 from position 3: [3, 9) and [9, 12). The first computes
+	// all 6 rows (6 - 4 leaves no whole block to skip), the second's 3 rows
+	// are fewer than 4: nothing skipped. 2*276*9 = 4968 matrix FLOPs and
+	// 4+5+..+12 = 72 pairs x 4*32 x 2 layers = 18432: 23400.
+	if got := s.PrefillFLOPs(3, 12, 6); got != 4968+18432 {
+		t.Errorf("PrefillFLOPs(3, 12) in chunks of 6 = %v, want 23400", got)
+	}
+	// Chunks of 9 from 3: [3, 12) keeps 9 - 4 = 5 rows (7..11): rows
+	// 3..6 skip 2*134*4 = 1072 FLOPs and their 4+5+6+7 = 22 pairs in
+	// layer 1, 22 x 128 = 2816: 23400 - 1072 - 2816 = 19512.
+	if got := s.PrefillFLOPs(3, 12, 9); math.Abs(got-19512) > 1e-9*19512 {
+		t.Errorf("PrefillFLOPs(3, 12) in chunks of 9 = %v, want 19512", got)
+	}
+	// The rates price the same work: 1 s per token, 0.5 s per pair.
+	r := Rates{PrefillPerToken: time.Second, PrefillPerPair: 0.5}
+	if got, want := r.PrefillTime(s, 0, 10, 0).Seconds(), 10-4*134.0/138/2+0.5*50; math.Abs(got-want) > 1e-9 {
+		t.Errorf("PrefillTime(0, 10) = %v s, want %v", got, want)
 	}
 }
 
@@ -161,10 +206,10 @@ func TestMeasureShape(t *testing.T) {
 func TestRateTimes(t *testing.T) {
 	r := Rates{PrefillPerToken: time.Second, PrefillPerPair: 0.5, StepFixed: 2 * time.Second, StepPerPosition: 0.25}
 	// Positions 2..4 after a prefix of 2: 3 s + 0.5 * (3 + 4 + 5) pairs.
-	if got := r.PrefillTime(2, 5); got != 9*time.Second {
+	if got := r.PrefillTime(tiny, 2, 5, 0); got != 9*time.Second {
 		t.Errorf("PrefillTime(2, 5) = %v, want 9s", got)
 	}
-	if got := r.PrefillTime(5, 5); got != 0 {
+	if got := r.PrefillTime(tiny, 5, 5, 0); got != 0 {
 		t.Errorf("PrefillTime(5, 5) = %v, want 0", got)
 	}
 	// A step at position 7 attends to 8 positions: 2 + 0.25*8.
@@ -220,15 +265,15 @@ func TestClock(t *testing.T) {
 // pair and 1000 FLOP/s a pair costs 0.1 s, so the pairs take 1 s and each
 // token (2 - 1) / 4 = 0.25 s.
 func TestSplitAtRate(t *testing.T) {
-	pair, token, ok := splitAtRate(2, 4, 100, 1000, 0.05)
+	pair, token, ok := splitAtRate(2, 4, 10, 100, 1000, 0.05)
 	if !ok || math.Abs(pair-0.1) > 1e-15 || math.Abs(token-0.25) > 1e-15 {
 		t.Fatalf("splitAtRate(2 s, 4 tokens) = %g, %g, %v; want 0.1, 0.25, true", pair, token, ok)
 	}
-	if _, _, ok := splitAtRate(2, 4, 100, 1000, 0.2); ok {
+	if _, _, ok := splitAtRate(2, 4, 10, 100, 1000, 0.2); ok {
 		t.Error("a pair cheaper than the current 0.2 s replaced it")
 	}
 	// 0.5 s is less than the pairs' 1 s: no time left for the tokens.
-	if _, _, ok := splitAtRate(0.5, 4, 100, 1000, 0); ok {
+	if _, _, ok := splitAtRate(0.5, 4, 10, 100, 1000, 0); ok {
 		t.Error("a split leaving the tokens a negative cost was taken")
 	}
 }

@@ -14,13 +14,13 @@ import (
 )
 
 // ShapeSpeed is the measured speed of a model shape: one decoder layer
-// built on random bf16 weights and timed, its times scaled by the layer
-// count (MeasureShape).
+// built on random bf16 weights and timed, its times scaled to the whole
+// model (MeasureShape).
 type ShapeSpeed struct {
 	Layers, LayersMeasured int
 	Tokens                 int     // prefill length timed
-	PrefillSeconds         float64 // all layers
-	PrefillFLOPRate        float64 // FLOP/s of the measured prefill (PrefillFLOPs over its time)
+	PrefillSeconds         float64 // all layers, at PrefillFLOPRate (Shape.PrefillFLOPs: the last layer's skipped rows left out)
+	PrefillFLOPRate        float64 // FLOP/s of the measured prefill of one full layer
 	StepSeconds            float64 // one decode step at Tokens context, all layers and the lm_head
 	LMHeadSeconds          float64 // the lm_head's part of StepSeconds, from the GEMV bandwidth
 }
@@ -28,8 +28,10 @@ type ShapeSpeed struct {
 // MeasureShape builds one decoder layer of full with random bf16 weights
 // (a vocabulary of at most 1024: the lm_head is priced from lmHeadGBs, the
 // measured bf16 GEMV bandwidth in GB/s), times the faster of two prefills
-// of tokens positions and the median of steps decode steps after it, and
-// scales them by the layer count. A full 7-8B model would take too long
+// of tokens positions (the layer computed in full, as every layer but the
+// last is) and the median of steps decode steps after it, and scales them
+// to the whole model: the prefill by its FLOPs, the step by the layer
+// count. A full 7-8B model would take too long
 // and too much memory to build for a machine figure.
 func MeasureShape(full *model.Config, tokens, steps int, lmHeadGBs float64) (ShapeSpeed, error) {
 	const measured = 1
@@ -77,13 +79,15 @@ func MeasureShape(full *model.Config, tokens, steps int, lmHeadGBs float64) (Sha
 	shape := ShapeOf(*full)
 	layers := float64(full.NumLayers) / measured
 	lmHead := shape.LMHeadSeconds(2, lmHeadGBs*1e9)
-	one := ShapeOf(cfg)
+	// The layer ran in full: its FLOP rate prices the whole model's work,
+	// the last layer's skipped rows left out (PrefillWork).
+	rate := ShapeOf(cfg).flops(float64(tokens), pairSum(0, tokens)) / prefill
 	return ShapeSpeed{
 		Layers:          full.NumLayers,
 		LayersMeasured:  measured,
 		Tokens:          tokens,
-		PrefillSeconds:  prefill * layers,
-		PrefillFLOPRate: one.PrefillFLOPs(0, tokens) / prefill,
+		PrefillSeconds:  shape.PrefillFLOPs(0, tokens, 0) / rate,
+		PrefillFLOPRate: rate,
 		StepSeconds:     step*layers + lmHead,
 		LMHeadSeconds:   lmHead,
 	}, nil

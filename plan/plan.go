@@ -43,17 +43,54 @@ func (s Shape) LayerParams() int64 {
 	return (h*q + 2*h*kv + q*h + 3*h*int64(s.Intermediate)) * int64(s.Layers)
 }
 
-// PrefillFLOPs is the work of feeding positions [from, to) after a cached
-// prefix of from positions: the layer matrices (2 FLOPs per parameter and
-// token) plus causal attention, QK^T and PV, where position i attends to
-// i+1 keys with 4*d FLOPs per query head and key.
-func (s Shape) PrefillFLOPs(from, to int) float64 {
+// PrefillWork is the work of feeding positions [from, to) after a cached
+// prefix of from positions, in Prefill chunks of chunk positions from from
+// on (0: model.DefaultChunkSize), in the units the rates price: tokens,
+// each the layer matrices of one position over all layers, and causal
+// attention's (query, key) pairs over all layers, where position i
+// attends to i+1 keys. Every layer but the last does the whole work of
+// every position; the last computes only the keys and values of the rows
+// before a chunk's last model.LastLayerRows (nothing reads the rest), so
+// such a row costs its k/v projections' share of one layer's matrices and
+// no attention there. The rows are those of a run without an observer; an
+// observer keeping more queries than that adds its window's rows per
+// chunk, which this leaves out.
+func (s Shape) PrefillWork(from, to, chunk int) (tokens, pairs float64) {
 	if to <= from {
-		return 0
+		return 0, 0
 	}
-	n := float64(to - from)
-	pairs := (float64(to)*float64(to+1) - float64(from)*float64(from+1)) / 2 // sum of i+1 over [from, to)
-	return 2*float64(s.LayerParams())*n + 4*float64(s.Layers*s.Heads*s.HeadDim)*pairs
+	if chunk <= 0 {
+		chunk = model.DefaultChunkSize
+	}
+	group, layers := s.Heads/max(s.KVHeads, 1), float64(max(s.Layers, 1))
+	perLayer := float64(s.LayerParams()) / layers
+	skipShare := (perLayer - 2*float64(s.Hidden)*float64(s.KVHeads*s.HeadDim)) / max(perLayer, 1)
+	tokens, pairs = float64(to-from), pairSum(from, to)
+	for p := from; p < to; p += chunk {
+		n := min(chunk, to-p)
+		skipped := n - model.LastLayerRows(group, n, 0) // rows p .. p+skipped-1
+		tokens -= skipShare * float64(skipped) / layers
+		pairs -= pairSum(p, p+skipped) / layers
+	}
+	return tokens, pairs
+}
+
+// pairSum is the number of (query, key) pairs of causal attention over
+// positions [from, to): the sum of i+1.
+func pairSum(from, to int) float64 {
+	return (float64(to)*float64(to+1) - float64(from)*float64(from+1)) / 2
+}
+
+// PrefillFLOPs is the work of PrefillWork in FLOPs: 2 per parameter of the
+// layer matrices and token, 4*d per query head, key and layer for
+// attention (QK^T and PV).
+func (s Shape) PrefillFLOPs(from, to, chunk int) float64 {
+	return s.flops(s.PrefillWork(from, to, chunk))
+}
+
+// flops is the FLOPs of tokens and pairs in PrefillWork's units.
+func (s Shape) flops(tokens, pairs float64) float64 {
+	return 2*float64(s.LayerParams())*tokens + 4*float64(s.Layers*s.Heads*s.HeadDim)*pairs
 }
 
 // StepFLOPs is one decode step at position pos: layers, attention over
@@ -114,6 +151,7 @@ type Plan struct {
 	steps    []int // decode position of each prompt's first step, and its step count
 	stepN    []int
 	shape    Shape
+	chunk    int
 }
 
 // segment is one prefill call of the run: positions [from, to).
@@ -153,7 +191,7 @@ func Make(shape Shape, seqs []Sequence, o Options) *Plan {
 	if o.KVBytes <= 0 {
 		o.KVBytes = 4
 	}
-	p := &Plan{Prompts: len(seqs), WeightBytes: o.WeightBytes, shape: shape}
+	p := &Plan{Prompts: len(seqs), WeightBytes: o.WeightBytes, shape: shape, chunk: o.Chunk}
 	if len(seqs) == 0 {
 		p.KVCaches, p.Reuse = max(o.KVCaches, 1), o.Reuse
 		return p
@@ -181,7 +219,7 @@ func Make(shape Shape, seqs []Sequence, o Options) *Plan {
 		}
 		p.PromptTokens += int64(n)
 		p.ReusedTokens += int64(kept)
-		p.PrefillFLOPs += shape.PrefillFLOPs(kept, n)
+		p.PrefillFLOPs += shape.PrefillFLOPs(kept, n, o.Chunk)
 		p.segments = append(p.segments, segment{kept, n})
 		// The first step feeds the last prompt token at position n.
 		for range max(s.Decodes, 1) {
@@ -240,14 +278,12 @@ type Projection struct {
 	Prefill, Decode, Total time.Duration
 }
 
-// PrefillTime is the time r gives to prefilling positions [from, to) after
-// a cached prefix of from positions.
-func (r Rates) PrefillTime(from, to int) time.Duration {
-	if to <= from {
-		return 0
-	}
-	pairs := (float64(to)*float64(to+1) - float64(from)*float64(from+1)) / 2
-	return time.Duration((r.PrefillPerToken.Seconds()*float64(to-from) + r.PrefillPerPair*pairs) * float64(time.Second))
+// PrefillTime is the time r gives to prefilling positions [from, to) of a
+// model of shape s after a cached prefix of from positions, in chunks of
+// chunk (see Shape.PrefillWork).
+func (r Rates) PrefillTime(s Shape, from, to, chunk int) time.Duration {
+	tokens, pairs := s.PrefillWork(from, to, chunk)
+	return time.Duration((r.PrefillPerToken.Seconds()*tokens + r.PrefillPerPair*pairs) * float64(time.Second))
 }
 
 // StepTime is the time r gives to a decode step at position pos (it
@@ -262,7 +298,7 @@ func (r Rates) StepTime(pos int) time.Duration {
 func (p *Plan) Project(r Rates) Projection {
 	var prefill, decode float64
 	for _, s := range p.segments {
-		prefill += r.PrefillTime(s.from, s.to).Seconds()
+		prefill += r.PrefillTime(p.shape, s.from, s.to, p.chunk).Seconds()
 	}
 	for i, pos := range p.steps {
 		n := float64(p.stepN[i])

@@ -55,7 +55,7 @@ func TestMakeAndProject(t *testing.T) {
 	want := Plan{Prompts: 3, PromptTokens: 10, PrefillTokens: 8, ReusedTokens: 2, DecodeSteps: 3, LongestPrefill: 5,
 		PrefillFLOPs: 536, DecodeFLOPs: 96 + 104 + 104, WeightBytes: 1000, KVCacheBytes: 6 * 16, KVCaches: 1, Reuse: true}
 	got := *p
-	got.segments, got.steps, got.stepN, got.shape = nil, nil, nil, Shape{}
+	got.segments, got.steps, got.stepN, got.shape, got.chunk = nil, nil, nil, Shape{}, 0
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("plan %+v\nwant %+v", got, want)
 	}
@@ -81,18 +81,20 @@ func TestMakeAndProject(t *testing.T) {
 
 func TestPrefillFLOPsMatchesStepSum(t *testing.T) {
 	// Prefilling [from, to) does the layer and attention work of the same
-	// positions fed one at a time (less the lm_head of each step).
+	// positions fed one at a time (less the lm_head of each step), in
+	// chunks of 4: every row of such a chunk is computed in the last layer
+	// too (model.LastLayerRows).
 	s := Shape{Layers: 3, Heads: 4, KVHeads: 2, HeadDim: 8, Hidden: 32, Intermediate: 40, Vocab: 50}
 	for _, r := range [][2]int{{0, 1}, {0, 17}, {5, 9}, {100, 228}} {
 		sum := 0.0
 		for pos := r[0]; pos < r[1]; pos++ {
 			sum += s.StepFLOPs(pos) - 2*float64(s.Vocab*s.Hidden)
 		}
-		if got := s.PrefillFLOPs(r[0], r[1]); math.Abs(got-sum) > 1e-9*sum {
+		if got := s.PrefillFLOPs(r[0], r[1], 4); math.Abs(got-sum) > 1e-9*sum {
 			t.Errorf("PrefillFLOPs(%d, %d) = %v, steps sum to %v", r[0], r[1], got, sum)
 		}
 	}
-	if s.PrefillFLOPs(4, 4) != 0 {
+	if s.PrefillFLOPs(4, 4, 4) != 0 {
 		t.Error("an empty range costs nothing")
 	}
 }

@@ -111,7 +111,8 @@ func newBenchCommand(s *streams) *cobra.Command {
      config.json) on random bf16 weights (the faster of two prefills, the
      median of --steps decode steps). A full 7-8B model would take too
      long and too much memory to build, so ONE decoder layer of the real
-     shape is measured and its time multiplied by num_hidden_layers; the
+     shape is measured in full and its FLOP rate prices every layer's work
+     (the last layer's skipped rows left out, as below); the
      lm_head GEMV of each decode step is added from the measured GEMV
      bandwidth (vocab*hidden*2 bytes / GB/s);
   5. the projected wall time of a 'compresskv profile' run for that
@@ -123,11 +124,16 @@ func newBenchCommand(s *streams) *cobra.Command {
      assumed) at the depth, the question (30); each probe prefills its
      n = T - 170 prompt positions and decodes at most max-new (50) steps:
 
-       prefill(a, b) = 2*P*(b-a) / R + 4*L*H*d*pairs(a, b) / A
+       prefill(a, b) = 2*P*tokens(a, b) / R + 4*L*H*d*pairs(a, b) / A
        step(pos)     = decode_step + L*2*G*d*(pos+1)*4 bytes / B
 
-     pairs(a, b) = sum of i+1 over positions [a, b) (causal attention);
-     without reuse a = 0, with reuse a is the prefix the probe shares with
+     tokens(a, b) = b-a and pairs(a, b) = sum of i+1 over positions
+     [a, b) (causal attention), less what the last layer skips: in each
+     512-token chunk it computes only the keys and values of the rows
+     before its last few (at least 4, the rest whole attention blocks of
+     128/(H/G) tokens), each such row saving (P/L - 2*hidden*G*d)/P of a
+     token and its i+1 pairs over L. Without reuse a = 0, with reuse a is
+     the prefix the probe shares with
      the one before it in the prompts' lexicographic order, cut to whole
      512-token chunks. P = parameters of the decoder layers, L layers, H
      query heads, G KV heads, d head_dim; R = FLOP/s of the measured
@@ -446,10 +452,10 @@ func benchOnModel(opts *benchOptions, warn io.Writer) (*benchReport, error) {
 	}
 	shape := plan.ShapeOf(cfg)
 	t := min(opts.tokens, so.MaxContext)
-	prefill, step := rates.PrefillTime(0, t).Seconds(), rates.StepTime(t).Seconds()
+	prefill, step := rates.PrefillTime(shape, 0, t, so.Chunk).Seconds(), rates.StepTime(t).Seconds()
 	rep.Model = benchModel{
 		Shape: opts.model, Architecture: cfg.Architecture, Layers: cfg.NumLayers, LayersMeasured: cfg.NumLayers, Tokens: t,
-		PrefillSeconds: round3(prefill), PrefillTokensPerSec: round1(float64(t) / prefill), PrefillGFLOPs: round1(shape.PrefillFLOPs(0, t) / prefill / 1e9),
+		PrefillSeconds: round3(prefill), PrefillTokensPerSec: round1(float64(t) / prefill), PrefillGFLOPs: round1(shape.PrefillFLOPs(0, t, so.Chunk) / prefill / 1e9),
 		DecodeStepMillis: round3(step * 1e3), DecodeTokensPerSec: round3(1 / step),
 		Note: rates.Source + "; lm_head included in the step",
 	}

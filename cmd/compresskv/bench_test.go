@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/compresskv/compresskv/internal/testshared"
+	"github.com/compresskv/compresskv/model"
 	"github.com/compresskv/compresskv/plan"
 )
 
@@ -85,7 +86,11 @@ func TestBenchJSONReport(t *testing.T) {
 	// a probe of target length T prefills n = T - 200 (buffer) - 30
 	// (needle) + 30 (needle) + 30 (question) + 1 (BOS) - 1 (fed by the
 	// first step) = T - 170 positions, position i attending to i+1 keys,
-	// then decodes 50 steps at positions n .. n+49.
+	// then decodes 50 steps at positions n .. n+49. In each 512-token
+	// chunk the last layer computes only the keys and values of the rows
+	// before its last model.LastLayerRows: each such row saves its
+	// share of one layer's matrices, (P/L - 2*576*G*d) parameters, and its
+	// i+1 pairs of that layer.
 	cfg, err := benchShape("smollm2-135m")
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +100,15 @@ func TestBenchJSONReport(t *testing.T) {
 	var prefill, decode float64
 	for _, T := range p.ContextLengths {
 		n := float64(T - 170)
-		prefill += 2*P*n/(m.PrefillGFLOPs*1e9) + 4*L*H*d*n*(n+1)/2/(p.AttentionGFLOPs*1e9)
+		params, pairs := P*n, L*n*(n+1)/2
+		for c0 := 0; c0 < T-170; c0 += 512 {
+			rows := min(512, T-170-c0)
+			for i := c0; i < c0+rows-model.LastLayerRows(3, rows, 0); i++ {
+				params -= P/L - 2*576*G*d
+				pairs -= float64(i + 1)
+			}
+		}
+		prefill += 2*params/(m.PrefillGFLOPs*1e9) + 4*H*d*pairs/(p.AttentionGFLOPs*1e9)
 		for pos := n; pos < n+50; pos++ {
 			decode += m.DecodeStepMillis/1e3 + L*2*G*d*(pos+1)*4/(r.MemGBsAll*1e9)
 		}
