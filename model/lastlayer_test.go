@@ -211,3 +211,27 @@ func compare(t *testing.T, what string, a, b *model.Session) {
 	}
 	sameCache(t, what, a, b)
 }
+
+// TestLastLayerRowsByHand: at least 4 rows (the GEMM path) and the
+// observer's window, the rest whole attention blocks of 128/group tokens
+// counted back from the chunk's end.
+func TestLastLayerRowsByHand(t *testing.T) {
+	for _, c := range []struct{ group, n, window, want int }{
+		{8, 512, 0, 16},     // blocks of 16: 512 - 31*16 (31 = (512-4)/16)
+		{8, 512, 8, 16},     // (512-8)/16 = 31 blocks skipped
+		{8, 512, 32, 32},    // (512-32)/16 = 30
+		{1, 512, 0, 128},    // blocks of 128: 512 - 3*128
+		{4, 300, 0, 12},     // blocks of 32: (300-4)/32 = 9, 300 - 288
+		{8, 20, 0, 4},       // one block of 16 skipped
+		{8, 19, 0, 19},      // (19-4)/16 = 0: nothing skipped
+		{8, 4, 0, 4},        // as few rows as the GEMM needs
+		{8, 3, 0, 3},        // fewer: the GEMV path either way
+		{8, 5, 40, 5},       // the window wants more than the chunk
+		{256, 10, 0, 4},     // more heads per KV head than attnRows: blocks of 1
+		{2, 1000, 200, 232}, // blocks of 64: (1000-200)/64 = 12, 1000 - 768
+	} {
+		if got := model.LastLayerRows(c.group, c.n, c.window); got != c.want {
+			t.Errorf("LastLayerRows(%d, %d, %d) = %d, want %d", c.group, c.n, c.window, got, c.want)
+		}
+	}
+}
