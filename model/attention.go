@@ -209,13 +209,21 @@ func (a *attention) prefillItem(sc *attnScratch, out, q []float32, g, t0, t1, p0
 			kernels.MulPacked(s, tile, sc.q, d, rows, kt.keys.View(d, tile), false)
 		}
 		// Online softmax: mask, new running max, exponentiate, and the
-		// factor that rescales what the row accumulated so far.
+		// factor that rescales what the row accumulated so far. bf16
+		// compute on finite values writes P's bf16 words for P·V directly
+		// (pb [rows, ldp], masked keys and the pad word 0) with the
+		// cheaper exponential of kernels.ExpShiftSumBF16.
+		fused := a.bf16 && kt.finite
+		ldp := tile + tile%2
 		for i := 0; i < rows; i++ {
 			row := s[i*tile : (i+1)*tile]
 			rlo, rhi := a.visible(p0 + t0 + i/r)
 			from, to := max(rlo, k0)-k0, min(rhi, k1)-k0
 			if from >= to {
 				clear(row)
+				if fused {
+					clear(sc.pb[i*ldp : (i+1)*ldp])
+				}
 				sc.alpha[i] = 1
 				continue
 			}
@@ -230,10 +238,18 @@ func (a *attention) prefillItem(sc *attnScratch, out, q []float32, g, t0, t1, p0
 					row[j] = float32(math.Inf(-1))
 				}
 			}
-			clear(row[:from])
-			clear(row[end:])
 			m := max(rowMax[i], kernels.MaxFloat32(row[from:to]))
-			sum := float64(kernels.ExpShiftSum(row[from:end], m, a.scale))
+			var sum float64
+			if fused {
+				pb := sc.pb[i*ldp : (i+1)*ldp]
+				clear(pb[:from])
+				clear(pb[end:])
+				sum = float64(kernels.ExpShiftSumBF16(pb[from:end], row[from:end], m, a.scale))
+			} else {
+				clear(row[:from])
+				clear(row[end:])
+				sum = float64(kernels.ExpShiftSum(row[from:end], m, a.scale))
+			}
 			alpha := kernels.Exp((rowMax[i] - m) * a.scale) // 0 on the first tile
 			rowSum[i] = rowSum[i]*float64(alpha) + sum
 			rowMax[i], sc.alpha[i] = m, alpha
@@ -244,9 +260,7 @@ func (a *attention) prefillItem(sc *attnScratch, out, q []float32, g, t0, t1, p0
 				kernels.Scale(alpha, acc[i*d:(i+1)*d])
 			}
 		}
-		if kt.finite && a.bf16 {
-			ldp := tile + tile%2
-			roundRows(sc.pb, ldp, s, tile, rows)
+		if fused {
 			kernels.MulPackedBF16(acc, d, sc.pb, ldp, rows, kt.values16.View(tile, d), true)
 			continue
 		}

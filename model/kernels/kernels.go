@@ -22,6 +22,10 @@ type kernelSet struct {
 
 	// expShiftSum sets x[i] = exp((x[i] - shift)·scale), returns Σ x[i].
 	expShiftSum func(x []float32, shift, scale float32) float32
+	// expShiftSumBF16 is the body of ExpShiftSumBF16 (len(x) a multiple
+	// of 16, t = x·mul + add); nil: expShiftSumBF16Go. Only AVX512_BF16
+	// has it: without it bf16 compute runs the Go twins anyway.
+	expShiftSumBF16 func(p []uint16, x []float32, mul, add float32) float32
 
 	maxF32 func(x []float32) float32 // MaxFloat32
 	silu   func(x []float32)         // SiLU
@@ -76,10 +80,11 @@ var (
 	gemvBF16   func(out, x []float32, w []uint16)
 	gemvF16    func(out, x []float32, w []uint16)
 
-	expShiftSum func(x []float32, shift, scale float32) float32
-	maxF32      func(x []float32) float32
-	silu        func(x []float32)
-	pack32      func(dst []float32, w Matrix, r0, pc, kc int) bool
+	expShiftSum     func(x []float32, shift, scale float32) float32
+	expShiftSumBF16 func(p []uint16, x []float32, mul, add float32) float32
+	maxF32          func(x []float32) float32
+	silu            func(x []float32)
+	pack32          func(dst []float32, w Matrix, r0, pc, kc int) bool
 
 	gemmBF16Kernel func(kp int, x []uint16, ldx, rows int, w []uint16, c []float32, ldc int, accumulate bool)
 	roundBF16      func(dst []uint16, src []float32)
@@ -96,7 +101,10 @@ func use(ks kernelSet) {
 	widenBF16, widenF16 = ks.widenBF16, ks.widenF16
 	gemmKernel = ks.gemm
 	gemvF32, gemvBF16, gemvF16 = ks.gemvF32, ks.gemvBF16, ks.gemvF16
-	expShiftSum = ks.expShiftSum
+	expShiftSum, expShiftSumBF16 = ks.expShiftSum, ks.expShiftSumBF16
+	if expShiftSumBF16 == nil {
+		expShiftSumBF16 = expShiftSumBF16Go
+	}
 	maxF32, silu, pack32 = ks.maxF32, ks.silu, ks.pack32
 	gemmBF16Kernel, roundBF16 = ks.gemmBF16, ks.roundBF16
 	if gemmBF16Kernel == nil {

@@ -75,6 +75,9 @@ func fmaLoopAVX2(iters int)
 func expShiftSumAVX512(x *float32, n int, shift, scale float32) float32
 
 //go:noescape
+func expShiftSumBF16AVX512(p *uint16, x *float32, n int, mul, add float32) float32
+
+//go:noescape
 func pack32F32AVX512(dst *float32, src *float32, lds, kc int)
 
 //go:noescape
@@ -247,6 +250,10 @@ func dotF162(a []float32, b []uint16) float32 {
 func withBF16(ks kernelSet) kernelSet {
 	if hasBF16 {
 		ks.gemmBF16, ks.roundBF16, ks.bf16Dot = gemmBF16AVX512, roundBF16Vec, true
+		ks.expShiftSumBF16 = func(p []uint16, x []float32, mul, add float32) float32 {
+			_ = p[len(x)-1]
+			return expShiftSumBF16AVX512(&p[0], &x[0], len(x), mul, add)
+		}
 	}
 	return ks
 }

@@ -119,3 +119,59 @@ maxdone:
 	VMOVSS    X0, ret+16(FP)
 	VZEROUPPER
 	RET
+
+// CVT_Y5_Z4 is VCVTNEPS2BF16 Y5, Z4 (EVEX.512.F3.0F38.W0 72 /r; the Go
+// assembler lacks the AVX512_BF16 mnemonics): Y5's 16 words are Z4 rounded
+// to bf16, nearest even, subnormal inputs read as zero.
+#define CVT_Y5_Z4 BYTE $0x62; BYTE $0xf2; BYTE $0x7e; BYTE $0x48; BYTE $0x72; BYTE $0xec
+
+// func expShiftSumBF16AVX512(p *uint16, x *float32, n int, mul, add float32) float32
+//
+// p[i] = bf16(2^t), t = x[i]·mul + add, for i < n (a multiple of 16);
+// returns Σ 2^t in float32 (AVX512_BF16). 2^t = 2^n·q(t - n), n = round(t)
+// after a clamp to [-160, 129], q the degree-4 polynomial of ExpShiftSumBF16
+// (softmaxbf16.go, whose Go twin repeats these operations in this order).
+// VMAXPS and VMINPS return their second source, t, when t is NaN.
+TEXT ·expShiftSumBF16AVX512(SB), NOSPLIT, $0-36
+	MOVQ         p+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS mul+24(FP), Z31
+	VBROADCASTSS add+28(FP), Z30
+	BCAST_CONST(0xc3200000, Z29) // -160
+	BCAST_CONST(0x43010000, Z23) // 129
+	BCAST_CONST(0x3f7ffff4, Z24) // q's coefficients, constant term first
+	BCAST_CONST(0x3f31706e, Z25)
+	BCAST_CONST(0x3e76036d, Z26)
+	BCAST_CONST(0x3d650a20, Z27)
+	BCAST_CONST(0x3c1ccbeb, Z28)
+	VPXORD       Z0, Z0, Z0
+	TESTQ        CX, CX
+	JZ           bf16expdone
+
+bf16exploop:
+	VMOVUPS      (SI), Z1
+	VFMADD213PS  Z30, Z31, Z1 // t = x·mul + add
+	VMAXPS       Z1, Z29, Z1
+	VMINPS       Z1, Z23, Z1
+	VRNDSCALEPS  $0, Z1, Z2   // n
+	VSUBPS       Z2, Z1, Z3   // f = t - n
+	VMOVAPS      Z28, Z4
+	VFMADD213PS  Z27, Z3, Z4
+	VFMADD213PS  Z26, Z3, Z4
+	VFMADD213PS  Z25, Z3, Z4
+	VFMADD213PS  Z24, Z3, Z4
+	VSCALEFPS    Z2, Z4, Z4   // q·2^n
+	VADDPS       Z4, Z0, Z0
+	CVT_Y5_Z4
+	VMOVDQU      Y5, (DI)
+	ADDQ         $64, SI
+	ADDQ         $32, DI
+	SUBQ         $16, CX
+	JNZ          bf16exploop
+
+bf16expdone:
+	REDUCE16
+	VMOVSS X0, ret+32(FP)
+	VZEROUPPER
+	RET

@@ -1,0 +1,124 @@
+package kernels
+
+import "math"
+
+// ExpShiftSumBF16 is bf16 prefill attention's softmax pass over one row of
+// a score tile: p[i] = bf16(e_i) (nearest even, subnormals as zero, as
+// RoundBF16) with e_i ≈ exp((x[i] - shift)·scale), and it returns Σ e_i
+// in float32; x is only read. P·V reads the weights as bf16, so e_i needs
+// no float32 accuracy: it is 2^t with t = x·c - shift·c (c = scale·log2 e,
+// one fused multiply-add), 2^t = 2^n · q(t - n) with n = round(t) and q a
+// degree-4 minimax polynomial of relative error 2.7e-6 on [-1/2, 1/2] (the
+// bf16 rounding of e_i is 2e-3). That is 12 vector operations per 16
+// lanes against the float32 exp's 20, and no float32 row is stored.
+// t is clamped to [-160, 129]: 2^-160 is 0 in float32, so a masked -Inf
+// score weighs exactly 0, and q·2^129 overflows to +Inf without reaching
+// VSCALEFPS's infinite-exponent cases (which differ between CPUs).
+//
+// Its arithmetic is the same on every CPU: the first len(x)&^15 elements
+// in 16 lanes (summed per lane, then the lanes in a tree), the rest in
+// order; expShiftSumBF16Go is the bit-identical twin of the AVX-512 code
+// (NaN payloads aside: a NaN stays NaN).
+func ExpShiftSumBF16(p []uint16, x []float32, shift, scale float32) float32 {
+	p = p[:len(x)]
+	mul := scale * log2eF32
+	add := -(shift * mul)
+	body := len(x) &^ 15
+	var sum float32
+	if body > 0 {
+		sum = expShiftSumBF16(p[:body], x[:body], mul, add)
+	}
+	var tail float32
+	for i := body; i < len(x); i++ {
+		e := exp2Poly4(fma32(x[i], mul, add))
+		p[i] = Float32ToBF16(flushSubnormal(e))
+		tail += e
+	}
+	return sum + tail
+}
+
+// log2eF32 is log2 e rounded to float32.
+var log2eF32 = float32(math.Log2E)
+
+// exp2Coeffs are q's coefficients, constant term first (minimax for the
+// relative error of 2^f on [-1/2, 1/2]); the same bits are broadcast in
+// softmax_amd64.s.
+var exp2Coeffs = [5]float32{
+	math.Float32frombits(0x3f7ffff4), // 0.9999992847
+	math.Float32frombits(0x3f31706e), // 0.6931217909
+	math.Float32frombits(0x3e76036d), // 0.2402474433
+	math.Float32frombits(0x3d650a20), // 0.05591785908
+	math.Float32frombits(0x3c1ccbeb), // 0.009570102207
+}
+
+// exp2Poly4 is one lane of the assembly after its multiply-add: 2^t as
+// VMAXPS and VMINPS (clamp to [-160, 129]), VRNDSCALEPS (n, nearest even), VSUBPS (f = t -
+// n, exact), four VFMADD213PS (Horner) and VSCALEFPS (q·2^n, rounded once)
+// compute it.
+func exp2Poly4(t float32) float32 {
+	if t != t {
+		return t // every later operation propagates a NaN
+	}
+	t = min(max(t, -160), 129)
+	n := float32(math.RoundToEven(float64(t)))
+	f := t - n
+	q := exp2Coeffs[4]
+	for j := 3; j >= 0; j-- {
+		q = fma32(f, q, exp2Coeffs[j])
+	}
+	// VSCALEFPS: q·2^n rounded once (float64 holds the product exactly;
+	// the conversion rounds to nearest even, subnormals included).
+	return float32(math.Ldexp(float64(q), int(n)))
+}
+
+// expShiftSumBF16Go is the twin of expShiftSumBF16AVX512 (len(x) a
+// multiple of 16): every lane's operations in the assembly's order with
+// its roundings, the sum in 16 lanes reduced as REDUCE16 does.
+func expShiftSumBF16Go(p []uint16, x []float32, mul, add float32) float32 {
+	p = p[:len(x)]
+	var acc [16]float32
+	for i, v := range x {
+		e := exp2Poly4(fma32(v, mul, add))
+		p[i] = Float32ToBF16(flushSubnormal(e))
+		acc[i%16] += e
+	}
+	return reduce16(&acc)
+}
+
+// fma32 returns a·b + c rounded once to float32, as VFMADD*PS does. The
+// product is exact in float64; the float64 sum is rounded to odd, which
+// then rounds to float32 as the exact sum would (no double rounding).
+func fma32(a, b, c float32) float32 {
+	p := float64(a) * float64(b)
+	cd := float64(c)
+	s := p + cd
+	if s != s || math.IsInf(s, 0) {
+		return float32(s)
+	}
+	bb := s - p
+	if e := (p - (s - bb)) + (cd - bb); e != 0 {
+		if bits := math.Float64bits(s); bits&1 == 0 {
+			if (e > 0) == (s > 0) {
+				bits++
+			} else {
+				bits--
+			}
+			s = math.Float64frombits(bits)
+		}
+	}
+	return float32(s)
+}
+
+// reduce16 sums 16 lanes as REDUCE16 does: lane i and i+8, then i and
+// i+4, then i and i^2, then i and i^1.
+func reduce16(a *[16]float32) float32 {
+	var s1 [8]float32
+	for i := range s1 {
+		s1[i] = a[i] + a[i+8]
+	}
+	var s2 [4]float32
+	for i := range s2 {
+		s2[i] = s1[i] + s1[i+4]
+	}
+	return (s2[0] + s2[2]) + (s2[1] + s2[3])
+}
