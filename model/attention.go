@@ -60,6 +60,7 @@ type attnScratch struct {
 	rowMax []float32 // [rows] running max of the raw scores
 	rowSum []float64 // [rows] running Σ e^((s - max)·scale)
 	alpha  []float32 // [rows] rescale factor of the current tile
+	sums   []float32 // [rows] ComputeBF16: the current tile's row sums
 }
 
 // subsetScratch holds AttendSubset's buffers between calls.
@@ -208,51 +209,22 @@ func (a *attention) prefillItem(sc *attnScratch, out, q []float32, g, t0, t1, p0
 		} else {
 			kernels.MulPacked(s, tile, sc.q, d, rows, kt.keys.View(d, tile), false)
 		}
-		// Online softmax: mask, new running max, exponentiate, and the
-		// factor that rescales what the row accumulated so far. bf16
+		// Online softmax: new running maxima, exponentials, row sums and
+		// the factors that rescale what each row accumulated so far. bf16
 		// compute on finite values writes P's bf16 words for P·V directly
-		// (pb [rows, ldp], masked keys and the pad word 0) with the
-		// cheaper exponential of kernels.ExpShiftSumBF16.
+		// (pb [rows, ldp]) with the cheaper exponential of
+		// kernels.ExpShiftSumBF16; a tile that no row masks any key of
+		// (the common case on a long prompt) takes one call for all rows.
 		fused := a.bf16 && kt.finite
 		ldp := tile + tile%2
-		for i := 0; i < rows; i++ {
-			row := s[i*tile : (i+1)*tile]
-			rlo, rhi := a.visible(p0 + t0 + i/r)
-			from, to := max(rlo, k0)-k0, min(rhi, k1)-k0
-			if from >= to {
-				clear(row)
-				if fused {
-					clear(sc.pb[i*ldp : (i+1)*ldp])
-				}
-				sc.alpha[i] = 1
-				continue
+		lastLo, _ := a.visible(p0 + t1 - 1)
+		if fused && tile%16 == 0 && k1 <= p0+t0+1 && lastLo <= k0 {
+			kernels.SoftmaxTileBF16(sc.pb, ldp, s, tile, rows, a.scale, rowMax, sc.alpha, sc.sums)
+			for i, alpha := range sc.alpha[:rows] {
+				rowSum[i] = rowSum[i]*float64(alpha) + float64(sc.sums[i])
 			}
-			end := to // row[from:end] is exponentiated
-			if a.bf16 {
-				// Masked scores past to, as -Inf (e^-Inf = 0), fill the
-				// range to whole 16-float vectors: the vector exp then
-				// covers the row's diagonal tiles with no scalar tail.
-				// (f32 compute keeps its own order of the row sum.)
-				end = min(from+(to-from+15)&^15, tile)
-				for j := to; j < end; j++ {
-					row[j] = float32(math.Inf(-1))
-				}
-			}
-			m := max(rowMax[i], kernels.MaxFloat32(row[from:to]))
-			var sum float64
-			if fused {
-				pb := sc.pb[i*ldp : (i+1)*ldp]
-				clear(pb[:from])
-				clear(pb[end:])
-				sum = float64(kernels.ExpShiftSumBF16(pb[from:end], row[from:end], m, a.scale))
-			} else {
-				clear(row[:from])
-				clear(row[end:])
-				sum = float64(kernels.ExpShiftSum(row[from:end], m, a.scale))
-			}
-			alpha := kernels.Exp((rowMax[i] - m) * a.scale) // 0 on the first tile
-			rowSum[i] = rowSum[i]*float64(alpha) + sum
-			rowMax[i], sc.alpha[i] = m, alpha
+		} else {
+			a.softmaxRows(sc, s, tile, rows, p0+t0, k0, fused)
 		}
 		// O = O·alpha + P·V: the micro-kernel adds the tile's sum to O.
 		for i := 0; i < rows; i++ {
@@ -278,6 +250,56 @@ func (a *attention) prefillItem(sc *attnScratch, out, q []float32, g, t0, t1, p0
 			copy(o, acc[i*d:(i+1)*d])
 			kernels.Scale(float32(1/rowSum[i]), o)
 		}
+	}
+}
+
+// softmaxRows is prefillItem's online softmax step, row by row, for a
+// tile s [rows, tile] of scores of keys k0 .. k0+tile-1 whose rows may
+// mask keys (row i is the query at position pos0 + i/group): masked
+// scores weigh 0, a row that sees no key of the tile keeps its state
+// (alpha 1). fused writes P's bf16 words into sc.pb (rows tile+tile%2
+// words apart) instead of the float32 probabilities into s.
+func (a *attention) softmaxRows(sc *attnScratch, s []float32, tile, rows, pos0, k0 int, fused bool) {
+	ldp := tile + tile%2
+	rowMax, rowSum := sc.rowMax[:rows], sc.rowSum[:rows]
+	for i := 0; i < rows; i++ {
+		row := s[i*tile : (i+1)*tile]
+		rlo, rhi := a.visible(pos0 + i/a.group)
+		from, to := max(rlo, k0)-k0, min(rhi, k0+tile)-k0
+		if from >= to {
+			clear(row)
+			if fused {
+				clear(sc.pb[i*ldp : (i+1)*ldp])
+			}
+			sc.alpha[i] = 1
+			continue
+		}
+		end := to // row[from:end] is exponentiated
+		if a.bf16 {
+			// Masked scores past to, as -Inf (e^-Inf = 0), fill the
+			// range to whole 16-float vectors: the vector exp then
+			// covers the row's diagonal tiles with no scalar tail.
+			// (f32 compute keeps its own order of the row sum.)
+			end = min(from+(to-from+15)&^15, tile)
+			for j := to; j < end; j++ {
+				row[j] = float32(math.Inf(-1))
+			}
+		}
+		m := max(rowMax[i], kernels.MaxFloat32(row[from:to]))
+		var sum float64
+		if fused {
+			pb := sc.pb[i*ldp : (i+1)*ldp]
+			clear(pb[:from])
+			clear(pb[end:])
+			sum = float64(kernels.ExpShiftSumBF16(pb[from:end], row[from:end], m, a.scale))
+		} else {
+			clear(row[:from])
+			clear(row[end:])
+			sum = float64(kernels.ExpShiftSum(row[from:end], m, a.scale))
+		}
+		alpha := kernels.Exp((rowMax[i] - m) * a.scale) // 0 on the first tile
+		rowSum[i] = rowSum[i]*float64(alpha) + sum
+		rowMax[i], sc.alpha[i] = m, alpha
 	}
 }
 
@@ -449,6 +471,7 @@ func (sc *attnScratch) grow(rows, keys, d int, bf16 bool) {
 	sc.acc = growF32(sc.acc, rows*d)
 	sc.rowMax = growF32(sc.rowMax, rows)
 	sc.alpha = growF32(sc.alpha, rows)
+	sc.sums = growF32(sc.sums, rows)
 	if len(sc.rowSum) < rows {
 		sc.rowSum = make([]float64, rows)
 	}

@@ -26,6 +26,9 @@ type kernelSet struct {
 	// of 16, t = x·mul + add); nil: expShiftSumBF16Go. Only AVX512_BF16
 	// has it: without it bf16 compute runs the Go twins anyway.
 	expShiftSumBF16 func(p []uint16, x []float32, mul, add float32) float32
+	// softmaxTileBF16 is the body of SoftmaxTileBF16 (mul = scale·log2
+	// e); nil: softmaxTileBF16Go.
+	softmaxTileBF16 func(p []uint16, ldp int, s []float32, n, rows int, mul float32, rowMax, alpha, sums []float32)
 
 	maxF32 func(x []float32) float32 // MaxFloat32
 	silu   func(x []float32)         // SiLU
@@ -82,6 +85,7 @@ var (
 
 	expShiftSum     func(x []float32, shift, scale float32) float32
 	expShiftSumBF16 func(p []uint16, x []float32, mul, add float32) float32
+	softmaxTileBF16 func(p []uint16, ldp int, s []float32, n, rows int, mul float32, rowMax, alpha, sums []float32)
 	maxF32          func(x []float32) float32
 	silu            func(x []float32)
 	pack32          func(dst []float32, w Matrix, r0, pc, kc int) bool
@@ -104,6 +108,10 @@ func use(ks kernelSet) {
 	expShiftSum, expShiftSumBF16 = ks.expShiftSum, ks.expShiftSumBF16
 	if expShiftSumBF16 == nil {
 		expShiftSumBF16 = expShiftSumBF16Go
+	}
+	softmaxTileBF16 = ks.softmaxTileBF16
+	if softmaxTileBF16 == nil {
+		softmaxTileBF16 = softmaxTileBF16Go
 	}
 	maxF32, silu, pack32 = ks.maxF32, ks.silu, ks.pack32
 	gemmBF16Kernel, roundBF16 = ks.gemmBF16, ks.roundBF16

@@ -78,6 +78,9 @@ func expShiftSumAVX512(x *float32, n int, shift, scale float32) float32
 func expShiftSumBF16AVX512(p *uint16, x *float32, n int, mul, add float32) float32
 
 //go:noescape
+func softmaxTileBF16AVX512(p *uint16, ldp int, s *float32, n, rows int, mul float32, rowMax, alpha, sums *float32)
+
+//go:noescape
 func pack32F32AVX512(dst *float32, src *float32, lds, kc int)
 
 //go:noescape
@@ -253,6 +256,9 @@ func withBF16(ks kernelSet) kernelSet {
 		ks.expShiftSumBF16 = func(p []uint16, x []float32, mul, add float32) float32 {
 			_ = p[len(x)-1]
 			return expShiftSumBF16AVX512(&p[0], &x[0], len(x), mul, add)
+		}
+		ks.softmaxTileBF16 = func(p []uint16, ldp int, s []float32, n, rows int, mul float32, rowMax, alpha, sums []float32) {
+			softmaxTileBF16AVX512(&p[0], ldp, &s[0], n, rows, mul, &rowMax[0], &alpha[0], &sums[0])
 		}
 	}
 	return ks

@@ -125,26 +125,44 @@ maxdone:
 // to bf16, nearest even, subnormal inputs read as zero.
 #define CVT_Y5_Z4 BYTE $0x62; BYTE $0xf2; BYTE $0x7e; BYTE $0x48; BYTE $0x72; BYTE $0xec
 
+// EXP2POLY4 sets Z4 = 2^Z1 as ExpShiftSumBF16 defines it (softmaxbf16.go,
+// whose Go twin exp2Poly4 repeats these operations): Z1 clamped to [Z29,
+// Z23] = [-160, 129], n = round(Z1) in Z2, f = Z1 - n in Z3, the degree-4
+// polynomial Z28..Z24 of f by Horner, times 2^n. VMAXPS and VMINPS return
+// their second source, Z1, when it is NaN.
+#define EXP2POLY4 \
+	VMAXPS       Z1, Z29, Z1; \
+	VMINPS       Z1, Z23, Z1; \
+	VRNDSCALEPS  $0, Z1, Z2; \
+	VSUBPS       Z2, Z1, Z3; \
+	VMOVAPS      Z28, Z4; \
+	VFMADD213PS  Z27, Z3, Z4; \
+	VFMADD213PS  Z26, Z3, Z4; \
+	VFMADD213PS  Z25, Z3, Z4; \
+	VFMADD213PS  Z24, Z3, Z4; \
+	VSCALEFPS    Z2, Z4, Z4
+
+// EXP2_CONSTS broadcasts EXP2POLY4's constants (AX clobbered).
+#define EXP2_CONSTS \
+	BCAST_CONST(0xc3200000, Z29); \
+	BCAST_CONST(0x43010000, Z23); \
+	BCAST_CONST(0x3f7ffff4, Z24); \
+	BCAST_CONST(0x3f31706e, Z25); \
+	BCAST_CONST(0x3e76036d, Z26); \
+	BCAST_CONST(0x3d650a20, Z27); \
+	BCAST_CONST(0x3c1ccbeb, Z28)
+
 // func expShiftSumBF16AVX512(p *uint16, x *float32, n int, mul, add float32) float32
 //
 // p[i] = bf16(2^t), t = x[i]·mul + add, for i < n (a multiple of 16);
-// returns Σ 2^t in float32 (AVX512_BF16). 2^t = 2^n·q(t - n), n = round(t)
-// after a clamp to [-160, 129], q the degree-4 polynomial of ExpShiftSumBF16
-// (softmaxbf16.go, whose Go twin repeats these operations in this order).
-// VMAXPS and VMINPS return their second source, t, when t is NaN.
+// returns Σ 2^t in float32 (AVX512_BF16).
 TEXT ·expShiftSumBF16AVX512(SB), NOSPLIT, $0-36
 	MOVQ         p+0(FP), DI
 	MOVQ         x+8(FP), SI
 	MOVQ         n+16(FP), CX
 	VBROADCASTSS mul+24(FP), Z31
 	VBROADCASTSS add+28(FP), Z30
-	BCAST_CONST(0xc3200000, Z29) // -160
-	BCAST_CONST(0x43010000, Z23) // 129
-	BCAST_CONST(0x3f7ffff4, Z24) // q's coefficients, constant term first
-	BCAST_CONST(0x3f31706e, Z25)
-	BCAST_CONST(0x3e76036d, Z26)
-	BCAST_CONST(0x3d650a20, Z27)
-	BCAST_CONST(0x3c1ccbeb, Z28)
+	EXP2_CONSTS
 	VPXORD       Z0, Z0, Z0
 	TESTQ        CX, CX
 	JZ           bf16expdone
@@ -152,16 +170,7 @@ TEXT ·expShiftSumBF16AVX512(SB), NOSPLIT, $0-36
 bf16exploop:
 	VMOVUPS      (SI), Z1
 	VFMADD213PS  Z30, Z31, Z1 // t = x·mul + add
-	VMAXPS       Z1, Z29, Z1
-	VMINPS       Z1, Z23, Z1
-	VRNDSCALEPS  $0, Z1, Z2   // n
-	VSUBPS       Z2, Z1, Z3   // f = t - n
-	VMOVAPS      Z28, Z4
-	VFMADD213PS  Z27, Z3, Z4
-	VFMADD213PS  Z26, Z3, Z4
-	VFMADD213PS  Z25, Z3, Z4
-	VFMADD213PS  Z24, Z3, Z4
-	VSCALEFPS    Z2, Z4, Z4   // q·2^n
+	EXP2POLY4
 	VADDPS       Z4, Z0, Z0
 	CVT_Y5_Z4
 	VMOVDQU      Y5, (DI)
@@ -173,5 +182,92 @@ bf16exploop:
 bf16expdone:
 	REDUCE16
 	VMOVSS X0, ret+32(FP)
+	VZEROUPPER
+	RET
+
+// func softmaxTileBF16AVX512(p *uint16, ldp int, s *float32, n, rows int, mul float32, rowMax, alpha, sums *float32)
+//
+// One online-softmax step over a tile of scores s [rows, n] that no key
+// of is masked (n a positive multiple of 16), per row i: m = the row's
+// max (16 lane maxima, then a butterfly of VSHUFF32X4 and VPERMILPS
+// swaps), then m = max(m, rowMax[i]); p[i·ldp + j] = bf16(2^(s·mul -
+// m·mul)), sums[i] = their float32 sum (16 lanes, REDUCE16), alpha[i] =
+// 2^(rowMax[i]·mul - m·mul) (1 when m == rowMax[i]) and rowMax[i] = m. softmaxTileBF16Go is its
+// twin.
+TEXT ·softmaxTileBF16AVX512(SB), NOSPLIT, $0-72
+	MOVQ         p+0(FP), DI
+	MOVQ         ldp+8(FP), R13
+	SHLQ         $1, R13
+	MOVQ         s+16(FP), BX
+	MOVQ         n+24(FP), R8
+	MOVQ         rows+32(FP), R9
+	VBROADCASTSS mul+40(FP), Z31
+	MOVQ         rowMax+48(FP), R10
+	MOVQ         alpha+56(FP), R11
+	MOVQ         sums+64(FP), R12
+	EXP2_CONSTS
+	BCAST_CONST(0x3f800000, Z10) // 1
+
+tilerow:
+	// The row's max: lane maxima, then every lane gets the max of all.
+	VMOVUPS      (BX), Z6
+	LEAQ         64(BX), SI
+	MOVQ         R8, CX
+	SUBQ         $16, CX
+	JZ           tilemaxdone
+
+tilemax:
+	VMAXPS       (SI), Z6, Z6
+	ADDQ         $64, SI
+	SUBQ         $16, CX
+	JNZ          tilemax
+
+tilemaxdone:
+	VSHUFF32X4   $0x4e, Z6, Z6, Z7
+	VMAXPS       Z7, Z6, Z6
+	VSHUFF32X4   $0xb1, Z6, Z6, Z7
+	VMAXPS       Z7, Z6, Z6
+	VPERMILPS    $0x4e, Z6, Z7
+	VMAXPS       Z7, Z6, Z6
+	VPERMILPS    $0xb1, Z6, Z7
+	VMAXPS       Z7, Z6, Z6
+	VBROADCASTSS (R10), Z8
+	VMAXPS       Z8, Z6, Z6   // m
+	VMULPS       Z31, Z6, Z9  // m·mul
+	VMOVSS       X6, (R10)
+	VMOVAPS      Z8, Z1
+	VFMSUB213PS  Z9, Z31, Z1  // rowMax·mul - m·mul
+	EXP2POLY4
+	VCMPPS       $0, Z8, Z6, K1 // m == rowMax: alpha is 1 exactly
+	VMOVAPS      Z10, K1, Z4
+	VMOVSS       X4, (R11)
+
+	// The row's exponentials, their bf16 words and their sum.
+	VPXORD       Z0, Z0, Z0
+	MOVQ         BX, SI
+	MOVQ         DI, DX
+	MOVQ         R8, CX
+
+tileexp:
+	VMOVUPS      (SI), Z1
+	VFMSUB213PS  Z9, Z31, Z1  // s·mul - m·mul
+	EXP2POLY4
+	VADDPS       Z4, Z0, Z0
+	CVT_Y5_Z4
+	VMOVDQU      Y5, (DX)
+	ADDQ         $64, SI
+	ADDQ         $32, DX
+	SUBQ         $16, CX
+	JNZ          tileexp
+
+	REDUCE16
+	VMOVSS       X0, (R12)
+	MOVQ         SI, BX
+	ADDQ         R13, DI
+	ADDQ         $4, R10
+	ADDQ         $4, R11
+	ADDQ         $4, R12
+	DECQ         R9
+	JNZ          tilerow
 	VZEROUPPER
 	RET

@@ -122,3 +122,73 @@ func reduce16(a *[16]float32) float32 {
 	}
 	return (s2[0] + s2[2]) + (s2[1] + s2[3])
 }
+
+// SoftmaxTileBF16 is one step of bf16 prefill attention's online softmax
+// over a tile of scores s [rows, n] in which no key is masked (n a
+// positive multiple of 16), one call for the whole tile instead of three
+// per row. Per row i, with m = max(rowMax[i], max_j s[i, j]):
+// p[i·ldp + j] = bf16(e^((s[i, j] - m)·scale)) as ExpShiftSumBF16 computes
+// it, sums[i] = Σ_j of those exponentials, alpha[i] = e^((rowMax[i] -
+// m)·scale) by the same exponential (0 when rowMax[i] is -Inf: the first
+// tile; it rescales the row's sum and output alike, so its error cancels;
+// exactly 1 when the max did not change, which spares the caller the
+// rescaling) and rowMax[i] = m. NaN scores give NaN sums.
+func SoftmaxTileBF16(p []uint16, ldp int, s []float32, n, rows int, scale float32, rowMax, alpha, sums []float32) {
+	if rows <= 0 {
+		return
+	}
+	if n <= 0 || n%16 != 0 || ldp < n {
+		panic("kernels: SoftmaxTileBF16 needs n a positive multiple of 16 and ldp >= n")
+	}
+	_, _, _ = s[rows*n-1], p[(rows-1)*ldp+n-1], rowMax[rows-1]
+	_, _ = alpha[rows-1], sums[rows-1]
+	softmaxTileBF16(p, ldp, s, n, rows, scale*log2eF32, rowMax, alpha, sums)
+}
+
+// softmaxTileBF16Go is the twin of softmaxTileBF16AVX512: the max in 16
+// lanes and the same butterfly (VMAXPS keeps its first operand only when
+// it is the greater), then the exponentials of ExpShiftSumBF16's body.
+func softmaxTileBF16Go(p []uint16, ldp int, s []float32, n, rows int, mul float32, rowMax, alpha, sums []float32) {
+	for i := 0; i < rows; i++ {
+		row := s[i*n : (i+1)*n]
+		var m [16]float32
+		copy(m[:], row[:16])
+		for j := 16; j < n; j += 16 {
+			for l := range m {
+				m[l] = maxps(m[l], row[j+l])
+			}
+		}
+		for _, flip := range []int{8, 4, 2, 1} { // VSHUFF32X4 0x4e, 0xb1, VPERMILPS 0x4e, 0xb1
+			t := m
+			for l := range m {
+				m[l] = maxps(m[l], t[l^flip])
+			}
+		}
+		old := rowMax[i]
+		var mm [16]float32
+		for l := range m {
+			m[l] = maxps(m[l], old)
+			mm[l] = m[l] * mul
+		}
+		alpha[i] = exp2Poly4(fma32(old, mul, -mm[0]))
+		if m[0] == old {
+			alpha[i] = 1
+		}
+		rowMax[i] = m[0]
+		var acc [16]float32
+		for j, v := range row {
+			e := exp2Poly4(fma32(v, mul, -mm[j%16]))
+			p[i*ldp+j] = Float32ToBF16(flushSubnormal(e))
+			acc[j%16] += e
+		}
+		sums[i] = reduce16(&acc)
+	}
+}
+
+// maxps is VMAXPS's a > b ? a : b (b when either is NaN).
+func maxps(a, b float32) float32 {
+	if a > b {
+		return a
+	}
+	return b
+}

@@ -292,3 +292,191 @@ func BenchmarkExpShiftSumBF16(b *testing.B) {
 		}
 	})
 }
+
+// tileCase is a SoftmaxTileBF16 input: rows of n scores and their running
+// maxima before the step.
+type tileCase struct {
+	s      []float32
+	n      int
+	rowMax []float32
+}
+
+// tileCases returns tiles of softmax-domain scores (first tiles with
+// rowMax -Inf, later ones with rowMax below, at and above the rows'
+// maxima), and tiles with NaN, infinite, signed-zero and random-bit scores.
+func tileCases(r *rand.Rand) []tileCase {
+	var cases []tileCase
+	inf := float32(math.Inf(1))
+	for _, n := range []int{16, 32, 128} {
+		for _, rows := range []int{1, 3, 8} {
+			c := tileCase{s: make([]float32, rows*n), n: n, rowMax: make([]float32, rows)}
+			for i := range c.s {
+				c.s[i] = 8 - 16*r.Float32()
+			}
+			for i := range c.rowMax {
+				c.rowMax[i] = []float32{-inf, -20, 0, 7.5, 30}[i%5]
+			}
+			cases = append(cases, c)
+		}
+	}
+	special := tileCase{s: make([]float32, 4*32), n: 32, rowMax: []float32{-inf, 1, float32(math.NaN()), 0}}
+	for i := range special.s {
+		special.s[i] = -3 * r.Float32()
+	}
+	special.s[3] = float32(math.NaN())
+	special.s[32+17] = inf
+	special.s[64+5] = -inf
+	special.s[96] = float32(math.Copysign(0, -1))
+	special.s[97] = 0
+	cases = append(cases, special)
+	bits := tileCase{s: make([]float32, 4*64), n: 64, rowMax: make([]float32, 4)}
+	for i := range bits.s {
+		bits.s[i] = math.Float32frombits(r.Uint32())
+	}
+	for i := range bits.rowMax {
+		bits.rowMax[i] = math.Float32frombits(r.Uint32())
+	}
+	return append(cases, bits)
+}
+
+// runTile runs f on a copy of c (p with one pad word per row) and returns
+// what it wrote.
+func runTile(c tileCase, scale float32, f func(p []uint16, ldp int, s []float32, n, rows int, scale float32, rowMax, alpha, sums []float32)) (p []uint16, rowMax, alpha, sums []float32) {
+	rows, ldp := len(c.rowMax), c.n+2
+	p = make([]uint16, rows*ldp)
+	rowMax = append([]float32(nil), c.rowMax...)
+	alpha, sums = make([]float32, rows), make([]float32, rows)
+	f(p, ldp, c.s, c.n, rows, scale, rowMax, alpha, sums)
+	return p, rowMax, alpha, sums
+}
+
+func TestSoftmaxTileBF16MatchesTwin(t *testing.T) {
+	var sets []kernelSet
+	for _, ks := range available() {
+		if ks.softmaxTileBF16 != nil {
+			sets = append(sets, ks)
+		}
+	}
+	if len(sets) == 0 {
+		t.Skip("no AVX512_BF16 on this CPU: only the Go twin runs")
+	}
+	twin := func(p []uint16, ldp int, s []float32, n, rows int, scale float32, rowMax, alpha, sums []float32) {
+		softmaxTileBF16Go(p, ldp, s, n, rows, scale*log2eF32, rowMax, alpha, sums)
+	}
+	for _, ks := range sets {
+		asm := func(p []uint16, ldp int, s []float32, n, rows int, scale float32, rowMax, alpha, sums []float32) {
+			ks.softmaxTileBF16(p, ldp, s, n, rows, scale*log2eF32, rowMax, alpha, sums)
+		}
+		for k, c := range tileCases(rand.New(rand.NewPCG(51, 52))) {
+			for _, scale := range []float32{1, 0.125} {
+				pa, ma, aa, sa := runTile(c, scale, asm)
+				pg, mg, ag, sg := runTile(c, scale, twin)
+				for i := range ma {
+					if !sameF32(ma[i], mg[i]) || !sameF32(aa[i], ag[i]) || !sameF32(sa[i], sg[i]) {
+						t.Errorf("%s case %d scale %v row %d: max %v alpha %v sum %v, twin %v %v %v", ks.name, k, scale, i, ma[i], aa[i], sa[i], mg[i], ag[i], sg[i])
+					}
+				}
+				for j := range pa {
+					if !sameBF16(pa[j], pg[j]) {
+						t.Fatalf("%s case %d scale %v: p[%d] = %#x, twin %#x", ks.name, k, scale, j, pa[j], pg[j])
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestSoftmaxTileBF16IsRowKernel: on finite scores each row is exactly
+// ExpShiftSumBF16 at the new max (so full tiles and masked ones, which
+// attention computes row by row, use one function), the max is the
+// larger of the old and the row's, and alpha is e^((old - m)·scale)
+// within the polynomial's error.
+func TestSoftmaxTileBF16IsRowKernel(t *testing.T) {
+	forEachKernelSet(t, func(t *testing.T) {
+		for k, c := range tileCases(rand.New(rand.NewPCG(53, 54)))[:9] {
+			const scale = 0.125
+			p, rowMax, alpha, sums := runTile(c, scale, SoftmaxTileBF16)
+			for i, old := range c.rowMax {
+				row := c.s[i*c.n : (i+1)*c.n]
+				m := old
+				for _, v := range row {
+					m = max(m, v)
+				}
+				if rowMax[i] != m {
+					t.Fatalf("case %d row %d: max %v, want %v", k, i, rowMax[i], m)
+				}
+				want := make([]uint16, c.n)
+				wantSum := ExpShiftSumBF16(want, row, m, scale)
+				if math.Float32bits(sums[i]) != math.Float32bits(wantSum) {
+					t.Errorf("case %d row %d: sum %#x, ExpShiftSumBF16's %#x", k, i, math.Float32bits(sums[i]), math.Float32bits(wantSum))
+				}
+				for j, w := range want {
+					if p[i*(c.n+2)+j] != w {
+						t.Fatalf("case %d row %d: p[%d] = %#x, ExpShiftSumBF16's %#x", k, i, j, p[i*(c.n+2)+j], w)
+					}
+				}
+				a := math.Exp((float64(old) - float64(m)) * scale)
+				if math.Abs(float64(alpha[i])-a) > 1e-5*a {
+					t.Errorf("case %d row %d: alpha %v, want %v", k, i, alpha[i], a)
+				}
+			}
+		}
+	})
+}
+
+// TestSoftmaxTileBF16HandValues: with scale·log2 e = 1/4, scores 4 and 0
+// under an old max of 0 give m = 4, 2^0 and 2^-1 weights (q(0) and q(0)/2,
+// bf16 1 and 1/2) and alpha 2^-1; under an old max of 4, alpha 1.
+func TestSoftmaxTileBF16HandValues(t *testing.T) {
+	forEachKernelSet(t, func(t *testing.T) {
+		scale := float32(0.25) / log2eF32
+		s := make([]float32, 16)
+		s[0] = 4
+		q0 := float64(math.Float32frombits(0x3f7ffff4))
+		p, rowMax, alpha, sums := runTile(tileCase{s: s, n: 16, rowMax: []float32{0}}, scale, SoftmaxTileBF16)
+		if rowMax[0] != 4 || float64(alpha[0]) != q0/2 {
+			t.Errorf("max %v alpha %v, want 4 and q(0)/2 = %v", rowMax[0], alpha[0], q0/2)
+		}
+		if want := q0 + 15*q0/2; math.Abs(float64(sums[0])-want) > 1e-6*want {
+			t.Errorf("sum %v, want %v", sums[0], want)
+		}
+		if p[0] != 0x3f80 || p[1] != 0x3f00 || p[15] != 0x3f00 {
+			t.Errorf("p %#x, want 0x3f80 then 0x3f00", p[:16])
+		}
+		// The same step again: the max stays 4, so alpha is 1 exactly
+		// (q(0) would be 0.9999993).
+		_, rowMax, alpha, _ = runTile(tileCase{s: s, n: 16, rowMax: []float32{4}}, scale, SoftmaxTileBF16)
+		if rowMax[0] != 4 || alpha[0] != 1 {
+			t.Errorf("unchanged max: max %v alpha %v, want 4 and exactly 1", rowMax[0], alpha[0])
+		}
+	})
+}
+
+// BenchmarkSoftmaxTileBF16 times one 128x128 tile's softmax step: one
+// call, and the per-row calls it replaces.
+func BenchmarkSoftmaxTileBF16(b *testing.B) {
+	const rows, tile = 128, 128
+	r := rand.New(rand.NewPCG(55, 56))
+	s := make([]float32, rows*tile)
+	for i := range s {
+		s[i] = 8 - 16*r.Float32()
+	}
+	p := make([]uint16, rows*tile)
+	rowMax, alpha, sums := make([]float32, rows), make([]float32, rows), make([]float32, rows)
+	b.Run("tile", func(b *testing.B) {
+		for b.Loop() {
+			SoftmaxTileBF16(p, tile, s, tile, rows, 0.125, rowMax, alpha, sums)
+		}
+	})
+	b.Run("rows", func(b *testing.B) {
+		for b.Loop() {
+			for i := 0; i < rows; i++ {
+				row := s[i*tile : (i+1)*tile]
+				m := max(rowMax[i], MaxFloat32(row))
+				sums[i] = ExpShiftSumBF16(p[i*tile:(i+1)*tile], row, m, 0.125)
+				alpha[i] = Exp((rowMax[i] - m) * 0.125)
+				rowMax[i] = m
+			}
+		}
+	})
+}
