@@ -102,7 +102,11 @@ func TestLastLayerRowsExact(t *testing.T) {
 			for _, threads := range []int{1, 2} {
 				kernels.SetThreads(threads)
 				for _, chunk := range chunks {
-					for _, window := range []int{-1, c.window, 37} {
+					windows := []int{-1, c.window, 37} // none, the case's, one longer than most blocks
+					if threads == 1 {
+						windows = windows[1:2] // (the thread count changes no bit anyway)
+					}
+					for _, window := range windows {
 						what := fmt.Sprintf("threads %d, chunk %d, window %d", threads, chunk, window)
 						run := func(full bool) (*model.Session, *queryRecorder) {
 							so := c.opts(chunk)
