@@ -9,15 +9,23 @@ import (
 // Blocking of the prefill attention. A work item is one KV head and a block
 // of query tokens: its rows are the block's tokens times the group's query
 // heads, [tokens·group, headDim], so the group shares every key and value
-// tile it reads. Keys are visited in tiles of attnKeyTile aligned to
-// absolute positions; each tile of each KV head is packed for the GEMM
-// micro-kernel once per chunk and shared by every item of that head.
+// tile it reads. Keys are visited in tiles of attnKeyTile keys (f32
+// compute; attnKeyTileBF16 under bf16 compute) aligned to absolute
+// positions; each tile of each KV head is packed for the GEMM micro-kernel
+// once per chunk and shared by every item of that head.
 //
 // The constants fix the order of every floating-point operation; the thread
 // count never changes them, so results are bit-identical across --threads.
 const (
 	attnKeyTile = 128 // keys per tile: S [rows, 128] stays in L1/L2
 	attnRows    = 128 // target rows per work item
+
+	// attnKeyTileBF16 is bf16 compute's key tile: twice as many keys per
+	// tile halves the per-tile work around the two products (the
+	// softmax call, the rescaling, the micro-kernel calls' setup),
+	// measured 5-8 % faster attention at 4-16K tokens. S [rows, 256] of
+	// float32 still fits the L2.
+	attnKeyTileBF16 = 256
 
 	// attnMinWork is the smallest attention (query rows x keys x headDim)
 	// worth waking helper goroutines for.
@@ -33,6 +41,7 @@ type attention struct {
 	window                  int     // sliding window in tokens; 0 = full causal
 	scale                   float32 // 1 / sqrt(headDim)
 	bf16                    bool    // ComputeBF16: S and P·V as bf16 dot products
+	keyTile                 int     // keys per prefill tile: attnKeyTile, or attnKeyTileBF16 under bf16
 	workers                 []*attnScratch
 	tiles                   []keyTile // [kvHeads][tiles] of the current prefill chunk
 	sub                     subsetScratch
@@ -49,7 +58,7 @@ type keyTile struct {
 }
 
 // attnScratch is one worker's buffers. Prefill uses O(attnRows x
-// attnKeyTile + attnRows x headDim); decode holds one KV head's score rows,
+// key tile + attnRows x headDim); decode holds one KV head's score rows,
 // [group, cache positions].
 type attnScratch struct {
 	q      []float32 // [rows, headDim] the item's queries
@@ -71,12 +80,16 @@ type subsetScratch struct {
 // newAttention returns cfg's attention computing prefill under compute
 // (decode and AttendSubset are float32 in both modes).
 func newAttention(cfg *Config, compute ComputeDType) *attention {
-	return &attention{
+	a := &attention{
 		heads: cfg.NumHeads, kvHeads: cfg.NumKVHeads, headDim: cfg.HeadDim,
 		group: cfg.KVGroup(), window: cfg.SlidingWindow,
 		scale: float32(1 / math.Sqrt(float64(cfg.HeadDim))),
-		bf16:  compute == ComputeBF16,
+		bf16:  compute == ComputeBF16, keyTile: attnKeyTile,
 	}
+	if a.bf16 {
+		a.keyTile = attnKeyTileBF16
+	}
+	return a
 }
 
 // visible returns the key positions [lo, hi) that the query at position pos
@@ -132,15 +145,16 @@ func (a *attention) prefill(out, q []float32, n, p0 int, cache *LayerCache) {
 		workers = 1
 	}
 	lo, _ := a.visible(p0)
-	first, hi := lo/attnKeyTile, p0+n
-	tiles := (hi+attnKeyTile-1)/attnKeyTile - first
+	size := a.keyTile
+	first, hi := lo/size, p0+n
+	tiles := (hi+size-1)/size - first
 	for len(a.tiles) < a.kvHeads*tiles {
 		a.tiles = append(a.tiles, keyTile{})
 	}
 	a.parallel(workers, a.kvHeads*tiles, func(_ *attnScratch, it int) {
 		g, t := it/tiles, it%tiles
-		k0 := (first + t) * attnKeyTile
-		k1 := min(k0+attnKeyTile, hi)
+		k0 := (first + t) * size
+		k1 := min(k0+size, hi)
 		kt := &a.tiles[it]
 		keys := cache.matrix(cache.keys, cache.keys16, g, k0, k1)
 		values := cache.matrix(cache.values, cache.values16, g, k0, k1)
@@ -169,11 +183,11 @@ func attnBlock(group int) int { return max(1, attnRows/group) }
 
 // prefillItem computes the output of query heads g*group .. (g+1)*group-1
 // for the chunk's tokens [t0, t1). tiles are KV head g's packed tiles,
-// tiles[0] starting at key position first*attnKeyTile.
+// tiles[0] starting at key position first*a.keyTile.
 func (a *attention) prefillItem(sc *attnScratch, out, q []float32, g, t0, t1, p0 int, cache *LayerCache, tiles []keyTile, first int) {
 	d, r, qd := a.headDim, a.group, a.heads*a.headDim
 	rows := (t1 - t0) * r
-	sc.grow(rows, attnKeyTile, d, a.bf16)
+	sc.grow(rows, a.keyTile, d, a.bf16)
 	// Row (t, j) is token t0+t, query head g*r+j.
 	ldq := d + d%2 // bf16 query rows, padded to whole pairs
 	for t := t0; t < t1; t++ {
@@ -192,8 +206,8 @@ func (a *attention) prefillItem(sc *attnScratch, out, q []float32, g, t0, t1, p0
 	}
 	lo, _ := a.visible(p0 + t0)
 	hi := p0 + t1
-	for ti := lo/attnKeyTile - first; ti < len(tiles); ti++ {
-		k0 := (first + ti) * attnKeyTile
+	for ti := lo/a.keyTile - first; ti < len(tiles); ti++ {
+		k0 := (first + ti) * a.keyTile
 		if k0 >= hi {
 			break
 		}
