@@ -189,8 +189,8 @@ bf16expdone:
 //
 // One online-softmax step over a tile of scores s [rows, n] that no key
 // of is masked (n a positive multiple of 16), per row i: m = the row's
-// max (16 lane maxima, then a butterfly of VSHUFF32X4 and VPERMILPS
-// swaps), then m = max(m, rowMax[i]); p[i·ldp + j] = bf16(2^(s·mul -
+// max (lane maxima in four chains, then a butterfly of VSHUFF32X4 and
+// VPERMILPS swaps), then m = max(m, rowMax[i]); p[i·ldp + j] = bf16(2^(s·mul -
 // m·mul)), sums[i] = their float32 sum (16 lanes, REDUCE16), alpha[i] =
 // 2^(rowMax[i]·mul - m·mul) (1 when m == rowMax[i]) and rowMax[i] = m. softmaxTileBF16Go is its
 // twin.
@@ -209,18 +209,44 @@ TEXT ·softmaxTileBF16AVX512(SB), NOSPLIT, $0-72
 	BCAST_CONST(0x3f800000, Z10) // 1
 
 tilerow:
-	// The row's max: lane maxima, then every lane gets the max of all.
+	// The row's max: four lane-maximum chains (vector j goes to chain
+	// j mod 4, every chain starting from vector 0), combined, then a
+	// butterfly gives every lane the max of all.
 	VMOVUPS      (BX), Z6
+	VMOVAPS      Z6, Z11
+	VMOVAPS      Z6, Z12
+	VMOVAPS      Z6, Z13
 	LEAQ         64(BX), SI
 	MOVQ         R8, CX
-	SUBQ         $16, CX
-	JZ           tilemaxdone
+	SUBQ         $16, CX      // floats after vector 0
+	CMPQ         CX, $64
+	JLT          tilemaxtail
 
-tilemax:
-	VMAXPS       (SI), Z6, Z6
-	ADDQ         $64, SI
+tilemax4:
+	VMAXPS       (SI), Z11, Z11
+	VMAXPS       64(SI), Z12, Z12
+	VMAXPS       128(SI), Z13, Z13
+	VMAXPS       192(SI), Z6, Z6
+	ADDQ         $256, SI
+	SUBQ         $64, CX
+	CMPQ         CX, $64
+	JGE          tilemax4
+
+tilemaxtail:
+	TESTQ        CX, CX
+	JZ           tilemaxjoin
+	VMAXPS       (SI), Z11, Z11
 	SUBQ         $16, CX
-	JNZ          tilemax
+	JZ           tilemaxjoin
+	VMAXPS       64(SI), Z12, Z12
+	SUBQ         $16, CX
+	JZ           tilemaxjoin
+	VMAXPS       128(SI), Z13, Z13
+
+tilemaxjoin:
+	VMAXPS       Z11, Z6, Z6
+	VMAXPS       Z13, Z12, Z12
+	VMAXPS       Z12, Z6, Z6
 
 tilemaxdone:
 	VSHUFF32X4   $0x4e, Z6, Z6, Z7

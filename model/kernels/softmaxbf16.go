@@ -146,17 +146,26 @@ func SoftmaxTileBF16(p []uint16, ldp int, s []float32, n, rows int, scale float3
 }
 
 // softmaxTileBF16Go is the twin of softmaxTileBF16AVX512: the max in 16
-// lanes and the same butterfly (VMAXPS keeps its first operand only when
+// lanes and four chains, and the same butterfly (VMAXPS keeps its first operand only when
 // it is the greater), then the exponentials of ExpShiftSumBF16's body.
 func softmaxTileBF16Go(p []uint16, ldp int, s []float32, n, rows int, mul float32, rowMax, alpha, sums []float32) {
 	for i := 0; i < rows; i++ {
 		row := s[i*n : (i+1)*n]
-		var m [16]float32
-		copy(m[:], row[:16])
-		for j := 16; j < n; j += 16 {
-			for l := range m {
-				m[l] = maxps(m[l], row[j+l])
+		// Four chains of lane maxima, vector j in chain j mod 4, each
+		// starting from vector 0; then (0 with 1) with (2 with 3).
+		var chains [4][16]float32
+		for c := range chains {
+			copy(chains[c][:], row[:16])
+		}
+		for j := 1; j < n/16; j++ {
+			c := &chains[j%4]
+			for l := range c {
+				c[l] = maxps(c[l], row[j*16+l])
 			}
+		}
+		var m [16]float32
+		for l := range m {
+			m[l] = maxps(maxps(chains[0][l], chains[1][l]), maxps(chains[2][l], chains[3][l]))
 		}
 		for _, flip := range []int{8, 4, 2, 1} { // VSHUFF32X4 0x4e, 0xb1, VPERMILPS 0x4e, 0xb1
 			t := m
