@@ -175,16 +175,24 @@ func softmaxRows(r *rand.Rand) (rows [][]float32, shifts []float32) {
 	return rows, shifts
 }
 
-func TestExpShiftSumBF16MatchesTwin(t *testing.T) {
+// bf16SoftmaxSets returns the kernel sets of this CPU whose has reports
+// an assembly bf16 softmax kernel, skipping t when there is none (the Go
+// twin is then all that runs, and the other tests cover it).
+func bf16SoftmaxSets(t *testing.T, has func(ks kernelSet) bool) []kernelSet {
 	var sets []kernelSet
 	for _, ks := range available() {
-		if ks.expShiftSumBF16 != nil {
+		if has(ks) {
 			sets = append(sets, ks)
 		}
 	}
 	if len(sets) == 0 {
 		t.Skip("no AVX512_BF16 on this CPU: only the Go twin runs")
 	}
+	return sets
+}
+
+func TestExpShiftSumBF16MatchesTwin(t *testing.T) {
+	sets := bf16SoftmaxSets(t, func(ks kernelSet) bool { return ks.expShiftSumBF16 != nil })
 	r := rand.New(rand.NewPCG(41, 42))
 	rows, shifts := softmaxRows(r)
 	for _, ks := range sets {
@@ -353,15 +361,7 @@ func runTile(c tileCase, scale float32, f func(p []uint16, ldp int, s []float32,
 }
 
 func TestSoftmaxTileBF16MatchesTwin(t *testing.T) {
-	var sets []kernelSet
-	for _, ks := range available() {
-		if ks.softmaxTileBF16 != nil {
-			sets = append(sets, ks)
-		}
-	}
-	if len(sets) == 0 {
-		t.Skip("no AVX512_BF16 on this CPU: only the Go twin runs")
-	}
+	sets := bf16SoftmaxSets(t, func(ks kernelSet) bool { return ks.softmaxTileBF16 != nil })
 	twin := func(p []uint16, ldp int, s []float32, n, rows int, scale float32, rowMax, alpha, sums []float32) {
 		softmaxTileBF16Go(p, ldp, s, n, rows, scale*log2eF32, rowMax, alpha, sums)
 	}
