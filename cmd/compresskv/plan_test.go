@@ -116,11 +116,19 @@ func TestCalibrateDryRunAndResume(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("resumed run: exit %d: %s", code, stderr)
 	}
-	if want := fmt.Sprintf("resuming: %d of 5 prompts done (%s.calibrate.jsonl)\n", done, out); !strings.Contains(stderr, want) {
+	checkResumed(t, stderr, done, 5, "prompts", out+".calibrate.jsonl")
+}
+
+// checkResumed checks that a resumed run's stderr says how many of total
+// items (unit: probes, prompts) its journal held, and that its plan counts
+// only those left.
+func checkResumed(t *testing.T, stderr string, done, total int, unit, journal string) {
+	t.Helper()
+	if want := fmt.Sprintf("resuming: %d of %d %s done (%s)\n", done, total, unit, journal); !strings.Contains(stderr, want) {
 		t.Errorf("resumed run's stderr lacks %q:\n%s", want, stderr)
 	}
-	if !strings.Contains(stderr, fmt.Sprintf("plan: %d prompts to run, ", 5-done)) {
-		t.Errorf("resumed run's plan does not count the %d prompts left:\n%s", 5-done, stderr)
+	if !strings.Contains(stderr, fmt.Sprintf("plan: %d %s to run, ", total-done, unit)) {
+		t.Errorf("resumed run's plan does not count the %d %s left:\n%s", total-done, unit, stderr)
 	}
 }
 
@@ -245,10 +253,5 @@ func TestEvalResumeLine(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("resumed run: exit %d: %s", code, stderr)
 	}
-	if want := fmt.Sprintf("resuming: %d of 6 probes done (%s.partial.jsonl)\n", done, out); !strings.Contains(stderr, want) {
-		t.Errorf("resumed run's stderr lacks %q:\n%s", want, stderr)
-	}
-	if !strings.Contains(stderr, fmt.Sprintf("plan: %d probes to run, ", 6-done)) {
-		t.Errorf("resumed run's plan does not count the %d probes left:\n%s", 6-done, stderr)
-	}
+	checkResumed(t, stderr, done, 6, "probes", out+".partial.jsonl")
 }
