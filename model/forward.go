@@ -75,10 +75,11 @@ func (s *Session) forward(ids []int, logits []float32) error {
 		rmsNorm(t.xb, t.x, lw.PostAttentionLayernorm, cfg.RMSNormEps)
 		linear(t.gate, t.xb, m, lw.GateProj, pl.gate) // [m, intermediate]
 		linear(t.up, t.xb, m, lw.UpProj, pl.up)       // [m, intermediate]
-		// SiLU from a multiple of siluAlign of the whole chunk's gate, so
-		// every element takes the vector or the scalar exp it takes when
-		// every row is computed (the rows before r0 it reaches are unused).
-		g0 := r0 * inter &^ (siluAlign - 1)
+		// SiLU from a multiple of kernels.SiLUAlign of the whole chunk's
+		// gate, so every element takes the vector or the scalar exp it
+		// takes when every row is computed (the rows before r0 it reaches
+		// are unused).
+		g0 := r0 * inter &^ (kernels.SiLUAlign - 1)
 		swiGLU(b.gate[g0:], b.up[g0:])
 		linear(t.proj, t.gate, m, lw.DownProj, pl.down) // [m, hidden]
 		addInto(t.x, t.proj)
@@ -105,17 +106,6 @@ func (s *Session) forward(ids []int, logits []float32) error {
 	return nil
 }
 
-// siluAlign is the alignment, in floats, of a slice whose kernels.SiLU
-// gives every element the bits it gets in any longer slice holding it at
-// the same offset modulo siluAlign: SiLU computes whole 16-float vectors
-// with a vector exp and the remaining tail with the scalar one, which may
-// differ in the last bit.
-const siluAlign = 64
-
-// minGEMMRows is the fewest rows kernels.MatMul multiplies on its GEMM
-// path; 1-3 rows take the GEMV path, which sums in another order.
-const minGEMMRows = 4
-
 // LastLayerRows returns how many of a prefill chunk's n rows the last
 // decoder layer computes in full when only the last row's logits are
 // wanted (Prefill, not PrefillAll); of the others it computes only the
@@ -127,12 +117,12 @@ const minGEMMRows = 4
 // keys and values as before, the observer's last queries of the chunk are
 // among the rows computed, and the last row, whose residual is kept, gets
 // the bits it gets among all n rows. The GEMM's sums do not depend on the
-// other rows (at least minGEMMRows keep the product off the GEMV path),
-// RMSNorm, RoPE and the MLP's element-wise steps are per row, and the
+// other rows (at least kernels.MinGEMMRows keep the product off the GEMV
+// path), RMSNorm, RoPE and the MLP's element-wise steps are per row, and the
 // rows skipped are a whole number of prefill attention blocks, so the last
 // row is attended in the very block it is in without the skip.
 func LastLayerRows(group, n, window int) int {
-	need := max(minGEMMRows, window)
+	need := max(kernels.MinGEMMRows, window)
 	if n <= need {
 		return n
 	}

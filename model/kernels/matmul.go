@@ -27,6 +27,11 @@ const (
 	parallelMACs = 1 << 19
 )
 
+// MinGEMMRows is the fewest activation rows MatMul multiplies on its GEMM
+// path, whose sums do not depend on m; fewer take the GEMV path, which
+// sums in another order.
+const MinGEMMRows = gemvMaxM + 1
+
 // MatMul computes out[m, n] = x[m, k] · w[n, k]ᵀ where n = w.Rows and
 // k = w.Cols. out must hold m*n floats and x m*k floats. out is overwritten.
 //
