@@ -9,8 +9,9 @@ import "math"
 // no float32 accuracy: it is 2^t with t = x·c - shift·c (c = scale·log2 e,
 // one fused multiply-add), 2^t = 2^n · q(t - n) with n = round(t) and q a
 // degree-4 minimax polynomial of relative error 2.7e-6 on [-1/2, 1/2] (the
-// bf16 rounding of e_i is 2e-3). That is 12 vector operations per 16
-// lanes against the float32 exp's 20, and no float32 row is stored.
+// bf16 rounding of e_i is 2e-3). That is 13 vector instructions per 16
+// lanes, the bf16 conversion and the sum included, against the float32
+// exp's 20 and a rounding pass, and no float32 row is stored.
 // t is clamped to [-160, 129]: 2^-160 is 0 in float32, so a masked -Inf
 // score weighs exactly 0, and q·2^129 overflows to +Inf without reaching
 // VSCALEFPS's infinite-exponent cases (which differ between CPUs).

@@ -175,13 +175,13 @@ func softmaxRows(r *rand.Rand) (rows [][]float32, shifts []float32) {
 	return rows, shifts
 }
 
-// bf16SoftmaxSets returns the kernel sets of this CPU whose has reports
-// an assembly bf16 softmax kernel, skipping t when there is none (the Go
-// twin is then all that runs, and the other tests cover it).
-func bf16SoftmaxSets(t *testing.T, has func(ks kernelSet) bool) []kernelSet {
+// bf16AsmSets returns the kernel sets of this CPU with AVX512_BF16 (they
+// carry the assembly softmax kernels), skipping t when there is none: the
+// Go twin is then all that runs, and the other tests cover it.
+func bf16AsmSets(t *testing.T) []kernelSet {
 	var sets []kernelSet
 	for _, ks := range available() {
-		if has(ks) {
+		if ks.bf16Dot {
 			sets = append(sets, ks)
 		}
 	}
@@ -192,7 +192,7 @@ func bf16SoftmaxSets(t *testing.T, has func(ks kernelSet) bool) []kernelSet {
 }
 
 func TestExpShiftSumBF16MatchesTwin(t *testing.T) {
-	sets := bf16SoftmaxSets(t, func(ks kernelSet) bool { return ks.expShiftSumBF16 != nil })
+	sets := bf16AsmSets(t)
 	r := rand.New(rand.NewPCG(41, 42))
 	rows, shifts := softmaxRows(r)
 	for _, ks := range sets {
@@ -361,7 +361,7 @@ func runTile(c tileCase, scale float32, f func(p []uint16, ldp int, s []float32,
 }
 
 func TestSoftmaxTileBF16MatchesTwin(t *testing.T) {
-	sets := bf16SoftmaxSets(t, func(ks kernelSet) bool { return ks.softmaxTileBF16 != nil })
+	sets := bf16AsmSets(t)
 	twin := func(p []uint16, ldp int, s []float32, n, rows int, scale float32, rowMax, alpha, sums []float32) {
 		softmaxTileBF16Go(p, ldp, s, n, rows, scale*log2eF32, rowMax, alpha, sums)
 	}
