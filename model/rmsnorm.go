@@ -12,6 +12,12 @@ import (
 // reduction.
 func rmsNorm(out, x, weight []float32, eps float64) {
 	n := len(weight)
+	inBlocks(len(x)/n, 1, n, func(lo, hi int) { rmsNormRows(out[lo*n:hi*n], x[lo*n:hi*n], weight, eps) })
+}
+
+// rmsNormRows is rmsNorm on one block of rows.
+func rmsNormRows(out, x, weight []float32, eps float64) {
+	n := len(weight)
 	for r := 0; r+n <= len(x); r += n {
 		row, dst := x[r:r+n], out[r:r+n]
 		ss := float64(kernels.Dot(row, row))
@@ -25,11 +31,14 @@ func rmsNorm(out, x, weight []float32, eps float64) {
 // swiGLU writes silu(gate) * up into gate: the SwiGLU activation of the MLP,
 // silu(g) = g / (1 + e^-g).
 func swiGLU(gate, up []float32) {
-	kernels.SiLU(gate)
 	up = up[:len(gate)]
-	for i, u := range up {
-		gate[i] *= u
-	}
+	inBlocks(len(gate), kernels.SiLUAlign, 1, func(lo, hi int) {
+		g := gate[lo:hi]
+		kernels.SiLU(g)
+		for i, u := range up[lo:hi] {
+			g[i] *= u
+		}
+	})
 }
 
 // addBias adds bias [n] to every row of x [rows, n].
@@ -42,5 +51,6 @@ func addBias(x, bias []float32) {
 
 // addInto computes x[i] += y[i] (the residual connection).
 func addInto(x, y []float32) {
-	kernels.Add(x, y[:len(x)])
+	y = y[:len(x)]
+	inBlocks(len(x), 1, 1, func(lo, hi int) { kernels.Add(x[lo:hi], y[lo:hi]) })
 }

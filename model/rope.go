@@ -266,8 +266,13 @@ func (r *rope) fill(cos, sin []float32, inv []float64, p0, n int) {
 // float32 before the sum as in transformers' q*cos + rotate_half(q)*sin.
 // cos and sin are [n, headDim/2].
 func applyRope(x []float32, n, heads, headDim int, cos, sin []float32) {
+	inBlocks(n, 1, heads*headDim, func(lo, hi int) { ropeRows(x, lo, hi, heads, headDim, cos, sin) })
+}
+
+// ropeRows is applyRope on the tokens [lo, hi).
+func ropeRows(x []float32, lo, hi, heads, headDim int, cos, sin []float32) {
 	half := headDim / 2
-	for t := 0; t < n; t++ {
+	for t := lo; t < hi; t++ {
 		c, s := cos[t*half:(t+1)*half], sin[t*half:(t+1)*half]
 		for h := 0; h < heads; h++ {
 			v := x[(t*heads+h)*headDim : (t*heads+h+1)*headDim]

@@ -446,10 +446,35 @@ func (s *Session) observe(l int, b *scratch, n, p0 int) {
 // checkFinite reports the first NaN or Inf in the residual x [n, hidden]
 // after layer l of a chunk starting at position p0.
 func checkFinite(x []float32, hidden, l, p0 int) error {
+	if allFiniteF32(x) {
+		return nil
+	}
 	for i, v := range x {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 			return fmt.Errorf("layer %d, position %d: hidden state is not finite (%v); the weights or inputs hold NaN/Inf or overflow", l, p0+i/hidden, v)
 		}
 	}
 	return nil
+}
+
+// allFiniteF32 reports whether no element of x is NaN or ±Inf, from the
+// exponent bits alone: adding 1 to an all-ones exponent carries into the
+// sign bit, which no finite value's can. It is the common case of
+// checkFinite, every layer of every chunk, at a fraction of the cost of
+// testing each value as a float64 (4 independent chains, no branches).
+func allFiniteF32(x []float32) bool {
+	const exp, one = 0x7f800000, 0x00800000
+	var b0, b1, b2, b3 uint32
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		v := x[i : i+4 : i+4]
+		b0 |= math.Float32bits(v[0])&exp + one
+		b1 |= math.Float32bits(v[1])&exp + one
+		b2 |= math.Float32bits(v[2])&exp + one
+		b3 |= math.Float32bits(v[3])&exp + one
+	}
+	for ; i < len(x); i++ {
+		b0 |= math.Float32bits(x[i])&exp + one
+	}
+	return (b0|b1|b2|b3)&0x80000000 == 0
 }
