@@ -9,11 +9,25 @@ import (
 // AttentionRate measures cfg's prefill attention under compute in GFLOP/s
 // (4·headDim FLOPs per query head and visible key, Q·Kᵀ and P·V): the last
 // chunk of chunk queries of a context-token prompt against a random
-// float32 cache, on the kernel threads, the fastest of reps runs. The
-// attention runs exactly as in a prefill (the softmax and packing
-// included), so the ratio of the bf16 and f32 rates is what bf16 compute
-// saves on a long prompt's attention (bench's grid projection).
+// float32 cache, on the kernel threads, the fastest of reps runs by the
+// wall clock. The attention runs exactly as in a prefill (the softmax and
+// packing included), so the ratio of the bf16 and f32 rates is what bf16
+// compute saves on a long prompt's attention (bench's grid projection).
 func AttentionRate(cfg *Config, compute ComputeDType, context, chunk, reps int) float64 {
+	run, flops := AttentionWork(cfg, compute, context, chunk)
+	best := math.Inf(1)
+	for range max(reps, 1) {
+		start := time.Now()
+		run()
+		best = min(best, time.Since(start).Seconds())
+	}
+	return flops / best / 1e9
+}
+
+// AttentionWork sets up AttentionRate's problem and returns a function
+// that runs it once and its FLOPs, for a caller that times the runs its
+// own way (plan.Calibrate: the time a quiet machine would take).
+func AttentionWork(cfg *Config, compute ComputeDType, context, chunk int) (run func(), flops float64) {
 	chunk = max(1, min(chunk, context))
 	a := newAttention(cfg, compute)
 	cache := newLayerCache(cfg.NumKVHeads, cfg.HeadDim, CacheF32)
@@ -30,16 +44,9 @@ func AttentionRate(cfg *Config, compute ComputeDType, context, chunk, reps int) 
 	qd := cfg.NumHeads * cfg.HeadDim
 	q, out := random(chunk*qd, 3), make([]float32, chunk*qd)
 	p0 := context - chunk
-	var flops float64
 	for t := 0; t < chunk; t++ {
 		lo, hi := a.visible(p0 + t)
 		flops += 4 * float64(cfg.NumHeads*(hi-lo)*cfg.HeadDim)
 	}
-	best := math.Inf(1)
-	for range max(reps, 1) {
-		start := time.Now()
-		a.prefill(out, q, chunk, p0, cache)
-		best = min(best, time.Since(start).Seconds())
-	}
-	return flops / best / 1e9
+	return func() { a.prefill(out, q, chunk, p0, cache) }, flops
 }

@@ -3,6 +3,7 @@ package plan
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -13,6 +14,18 @@ import (
 
 // CalibrationSteps is the number of decode steps Calibrate times.
 const CalibrationSteps = 8
+
+// PrefillRuns is the most prefills of a chunk Calibrate times after the
+// first (which only warms caches), while they take less than
+// PrefillBudget in all; it always times at least one.
+const (
+	PrefillRuns   = 4
+	PrefillBudget = 10 * time.Second
+)
+
+// AttentionRuns is the number of runs of prefill attention's own problem
+// Calibrate times after a first that warms it, taking the fastest.
+const AttentionRuns = 5
 
 // AttentionContext is the longest prompt whose last chunk Calibrate times
 // prefill attention on (model.AttentionRate; the model's context when
@@ -34,8 +47,9 @@ const AttentionContext = 4096
 // observer's scan.
 // The prefill rate is from CPU time over the threads where the platform
 // reports it (the quiet-machine figure); CPUShare says how much of that
-// the wall clock got. It takes two to five prefill chunks' time and as
-// many of a quarter chunk (a 7-8B model: about two minutes on 2 cores).
+// the wall clock got. It takes two to five prefill chunks' time (more
+// than two only while they fit PrefillBudget) and as many of a quarter
+// chunk (a 7-8B model: about two minutes on 2 cores).
 func Calibrate(m *model.Model, so model.SessionOptions, newObserver func() model.Observer) (Rates, error) {
 	cfg := m.Config()
 	shape := ShapeOf(cfg)
@@ -55,14 +69,19 @@ func Calibrate(m *model.Model, so model.SessionOptions, newObserver func() model
 	}
 	// Prefills of one session, the first only warming caches and buffers
 	// (it runs up to half again as slow): then at least one more, and up to
-	// 5 or 0.3 s in all for a small model. Their wall time less the time
-	// their threads waited for a CPU is what they take on a quiet machine;
-	// the ratio says how much of the CPUs other work left us.
+	// PrefillRuns while they take less than PrefillBudget in all. Their
+	// wall time less the time their threads waited for a CPU is what they
+	// take on a quiet machine; the fastest of them stands for it, as
+	// other work on the machine only ever slows a run (one run's figure
+	// moved a 1.1B model's grid projection by a fifth between dry runs);
+	// the ratio of quiet to wall time says how much of the CPUs other
+	// work left us.
 	threads := float64(max(kernels.Threads(), 1))
 	prefillTime := func(n int) (quiet, share float64, err error) {
 		var wall, q float64
+		quiet = math.Inf(1)
 		runs := 0
-		for total := 0.0; runs < 2 || (runs < 5 && total < 0.3); runs++ {
+		for total := 0.0; runs < 2 || (runs <= PrefillRuns && total < PrefillBudget.Seconds()); runs++ {
 			sess.Truncate(0)
 			u := snapshot()
 			if err := sess.Prefill(context.Background(), ids[:n], nil); err != nil {
@@ -73,9 +92,10 @@ func Calibrate(m *model.Model, so model.SessionOptions, newObserver func() model
 			if runs > 0 {
 				wall += w.Seconds()
 				q += qt.Seconds()
+				quiet = min(quiet, qt.Seconds())
 			}
 		}
-		quiet, share = q/float64(runs-1), 1.0
+		share = 1.0
 		if wall > 0 {
 			share = min(q/wall, 1)
 		}
@@ -168,7 +188,7 @@ func Calibrate(m *model.Model, so model.SessionOptions, newObserver func() model
 	// attention runs slower than the chunk: a short chunk's attention is
 	// a few % of its work, a long prompt's most of it.
 	if ctx := min(AttentionContext, so.MaxContext); !split && ctx > c {
-		if rate := model.AttentionRate(&cfg, m.Compute(), ctx, c, 2) * 1e9; rate > 0 {
+		if rate := attentionRate(&cfg, m.Compute(), ctx, c, int(threads)); rate > 0 {
 			flops := 4 * float64(shape.Layers*shape.Heads*shape.HeadDim)
 			tokens, pairs := shape.PrefillWork(0, c, so.Chunk)
 			if pair, token, ok := splitAtRate(prefill, tokens, pairs, flops, rate, r.PrefillPerPair); ok {
@@ -223,4 +243,24 @@ func splitAtRate(prefill, tokens, pairs, flopsPerPair, rate, now float64) (pair,
 	pair = flopsPerPair / rate
 	token = (prefill - pair*pairs) / tokens
 	return pair, token, pair > now && token > 0
+}
+
+// attentionRate returns prefill attention's rate in FLOP/s on cfg's heads
+// (model.AttentionWork: the last chunk of a context-token prompt), the
+// fastest of AttentionRuns runs after a warming one, each timed as a
+// quiet machine would take it (quietSince), as the prefill chunks are.
+func attentionRate(cfg *model.Config, compute model.ComputeDType, context, chunk, threads int) float64 {
+	run, flops := model.AttentionWork(cfg, compute, context, chunk)
+	run()
+	best := math.Inf(1)
+	for range AttentionRuns {
+		u := snapshot()
+		run()
+		_, quiet, _ := u.quietSince(threads)
+		best = min(best, quiet.Seconds())
+	}
+	if best <= 0 || math.IsInf(best, 0) {
+		return 0
+	}
+	return flops / best
 }
