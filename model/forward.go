@@ -75,12 +75,7 @@ func (s *Session) forward(ids []int, logits []float32) error {
 		rmsNorm(t.xb, t.x, lw.PostAttentionLayernorm, cfg.RMSNormEps)
 		linear(t.gate, t.xb, m, lw.GateProj, pl.gate) // [m, intermediate]
 		linear(t.up, t.xb, m, lw.UpProj, pl.up)       // [m, intermediate]
-		// SiLU from a multiple of kernels.SiLUAlign of the whole chunk's
-		// gate, so every element takes the vector or the scalar exp it
-		// takes when every row is computed (the rows before r0 it reaches
-		// are unused).
-		g0 := r0 * inter &^ (kernels.SiLUAlign - 1)
-		swiGLU(b.gate[g0:], b.up[g0:])
+		swiGLU(b.gate[r0*inter:n*inter], b.up[r0*inter:n*inter])
 		linear(t.proj, t.gate, m, lw.DownProj, pl.down) // [m, hidden]
 		addInto(t.x, t.proj)
 

@@ -15,10 +15,10 @@ var elementwiseMin = 1 << 15
 // inBlocks calls do(lo, hi) over [0, n) cut into blocks that start at
 // multiples of align (the last ends at n), on the kernel pool when the n
 // units of width floats each are at least elementwiseMin floats, else in
-// one call. The passes it runs are row- or element-wise, so the cut
-// changes no bits (align keeps every float of a vector kernel in the same
-// vector lane group, see kernels.SiLUAlign). do must not call the pool's
-// parallel kernels (kernels.ParallelFor's rule).
+// one call. The passes it runs are row- or element-wise, with kernels
+// that give an element the same bits wherever a slice puts it, so the cut
+// changes no bits. do must not call the pool's parallel kernels
+// (kernels.ParallelFor's rule).
 func inBlocks(n, align, width int, do func(lo, hi int)) {
 	threads := kernels.Threads()
 	if threads <= 1 || n*width < elementwiseMin || n <= align {

@@ -32,7 +32,7 @@ func rmsNormRows(out, x, weight []float32, eps float64) {
 // silu(g) = g / (1 + e^-g).
 func swiGLU(gate, up []float32) {
 	up = up[:len(gate)]
-	inBlocks(len(gate), kernels.SiLUAlign, 1, func(lo, hi int) {
+	inBlocks(len(gate), 1, 1, func(lo, hi int) {
 		g := gate[lo:hi]
 		kernels.SiLU(g)
 		for i, u := range up[lo:hi] {

@@ -186,7 +186,17 @@ var avx512Kernels = kernelSet{
 		if body > 0 {
 			siluAVX512(&x[0], body)
 		}
-		siluGo(x[body:])
+		// The tail through the vector code too, in a padded block: the
+		// scalar exp differs from the vector one in the last bit, and an
+		// element must get the same bits wherever a slice puts it (a
+		// prefill chunk's last row ends the slice, and chunks start at
+		// different rows when a cached prefix is reused).
+		if tail := x[body:]; len(tail) > 0 {
+			var block [16]float32
+			copy(block[:], tail)
+			siluAVX512(&block[0], len(block))
+			copy(tail, block[:])
+		}
 	},
 	pack32: pack32AVX512,
 }

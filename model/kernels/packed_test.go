@@ -216,6 +216,32 @@ func TestMaxFloat32(t *testing.T) {
 	})
 }
 
+// TestSiLUOffsetFree checks that SiLU gives a value the same bits at any
+// offset of any slice, in a tail shorter than a vector as in the body:
+// a prefill chunk's last row ends its gate slice, and chunks start at
+// other rows when a cached prefix is reused (plan.Reusable).
+func TestSiLUOffsetFree(t *testing.T) {
+	forEachKernelSet(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(41, 42))
+		x := make([]float32, 4096) // a multiple of 16: every value in the body
+		for i := range x {
+			x[i] = float32(r.NormFloat64() * 4)
+		}
+		want := append([]float32(nil), x...)
+		SiLU(want)
+		for lo := 0; lo < len(x); lo += 1 + r.IntN(5) {
+			hi := min(lo+1+r.IntN(40), len(x))
+			y := append([]float32(nil), x[lo:hi]...)
+			SiLU(y)
+			for i, v := range y {
+				if math.Float32bits(v) != math.Float32bits(want[lo+i]) {
+					t.Fatalf("SiLU(%v) in x[%d:%d] = %v, in the body of a long slice %v", x[lo+i], lo, hi, v, want[lo+i])
+				}
+			}
+		}
+	})
+}
+
 // TestSiLU checks SiLU against x/(1+e^-x) in float64 on a grid of values,
 // at every tail length, and its special values.
 func TestSiLU(t *testing.T) {

@@ -16,26 +16,36 @@ import "math"
 // score weighs exactly 0, and q·2^129 overflows to +Inf without reaching
 // VSCALEFPS's infinite-exponent cases (which differ between CPUs).
 //
-// Its arithmetic is the same on every CPU: the first len(x)&^15 elements
-// in 16 lanes (summed per lane, then the lanes in a tree), the rest in
-// order; expShiftSumBF16Go is the bit-identical twin of the AVX-512 code
-// (NaN payloads aside: a NaN stays NaN).
+// Its arithmetic is the same on every CPU: the elements in 16 lanes
+// (summed per lane, then the lanes in a tree), a length that is not a
+// multiple of 16 padded with -Inf scores (weight 0), so the sum is the one
+// x followed by masked scores up to the next multiple of 16 gets (a row
+// of scores cut at a chunk's end sums as the same row in a longer tile);
+// expShiftSumBF16Go is the bit-identical twin of the AVX-512 code (NaN
+// payloads aside: a NaN stays NaN).
 func ExpShiftSumBF16(p []uint16, x []float32, shift, scale float32) float32 {
 	p = p[:len(x)]
 	mul := scale * log2eF32
 	add := -(shift * mul)
-	body := len(x) &^ 15
-	var sum float32
-	if body > 0 {
-		sum = expShiftSumBF16(p[:body], x[:body], mul, add)
+	if len(x)%16 == 0 {
+		if len(x) == 0 {
+			return 0
+		}
+		return expShiftSumBF16(p, x, mul, add)
 	}
-	var tail float32
-	for i := body; i < len(x); i++ {
-		e := exp2Poly4(fma32(x[i], mul, add))
-		p[i] = Float32ToBF16(flushSubnormal(e))
-		tail += e
+	padded := (len(x) + 15) &^ 15
+	s := scratchPool.Get().(*scratch)
+	s.row = grow(s.row, padded)
+	s.xbf16 = grow16(s.xbf16, padded)
+	xs, ps := s.row[:padded], s.xbf16[:padded]
+	copy(xs, x)
+	for i := len(x); i < padded; i++ {
+		xs[i] = float32(math.Inf(-1))
 	}
-	return sum + tail
+	sum := expShiftSumBF16(ps, xs, mul, add)
+	copy(p, ps)
+	scratchPool.Put(s)
+	return sum
 }
 
 // log2eF32 is log2 e rounded to float32.

@@ -66,6 +66,39 @@ func TestExpShiftSumBF16(t *testing.T) {
 	})
 }
 
+// TestExpShiftSumBF16PaddedTail: a row whose length is not a multiple of
+// 16 gets the sum and the weights of the same row followed by masked
+// (-Inf) scores up to the next multiple, bit for bit: prefill attention
+// cuts a row's last key tile at its block's end, which depends on where
+// the chunk started, and the row must sum the same either way.
+func TestExpShiftSumBF16PaddedTail(t *testing.T) {
+	forEachKernelSet(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(43, 44))
+		for n := 1; n <= 80; n++ {
+			padded := (n + 15) &^ 15
+			x := make([]float32, padded)
+			for i := range x {
+				x[i] = float32(r.NormFloat64() * 3)
+			}
+			for i := n; i < padded; i++ {
+				x[i] = float32(math.Inf(-1))
+			}
+			shift, scale := float32(2.5), float32(0.35)
+			p, q := make([]uint16, padded), make([]uint16, n)
+			want := ExpShiftSumBF16(p, x, shift, scale)
+			got := ExpShiftSumBF16(q, x[:n], shift, scale)
+			if math.Float32bits(got) != math.Float32bits(want) {
+				t.Fatalf("n=%d: sum %v, padded to %d: %v", n, got, padded, want)
+			}
+			for i := range q {
+				if q[i] != p[i] {
+					t.Fatalf("n=%d: weight %d = %#x, padded %#x", n, i, q[i], p[i])
+				}
+			}
+		}
+	})
+}
+
 // TestExpShiftSumBF16HandValues: 2^0 is q's constant term exactly, a
 // masked (-Inf) score weighs exactly 0, and 2^1 and 2^-1 are 2 and 1/2
 // times q(0) (f = 0: VSCALEFPS is exact).
