@@ -260,7 +260,13 @@ func (s *Session) checkTokens(ids []int) error {
 }
 
 // Prefill feeds ids at positions Len() .. Len()+len(ids)-1, in chunks of
-// Options().Chunk, appending to the cache. ctx is checked before every
+// Options().Chunk, appending to the cache. Chunks end at multiples of
+// Chunk counted from position 0 (the first one of a call that starts
+// elsewhere is shorter), so a prompt fed in several calls is cut where one
+// call would cut it: a row gets the same bits in a chunk of any length of
+// at least kernels.MinGEMMRows rows, so a prefix kept from an earlier
+// prompt, continued to the next chunk boundary in a piece of that many
+// rows, computes what a fresh prefill does (plan.Reusable). ctx is checked before every
 // chunk, so a cancellation returns ctx.Err() within one chunk's time. At
 // the end it calls obs.PrefillEnd once per layer. On error or cancellation
 // the cache is rolled back to its previous length and Logits is nil until
@@ -297,8 +303,8 @@ func (s *Session) prefill(ctx context.Context, ids []int, obs Observer, logits [
 	}
 	defer func() { s.call = callState{} }()
 	s.queryRows = 0
-	for c := 0; c < len(ids); c += chunk {
-		end := min(c+chunk, len(ids))
+	for c, end := 0, 0; c < len(ids); c = end {
+		end = min(c+chunk-(start+c)%chunk, len(ids))
 		var out []float32
 		if logits != nil {
 			out = logits[c*vocab : end*vocab]

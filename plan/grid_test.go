@@ -61,18 +61,25 @@ func TestLastLayerRowsPriced(t *testing.T) {
 	if math.Abs(tokens-(10-4*134.0/138/2)) > 1e-12 || pairs != 55-10.0/2 {
 		t.Errorf("PrefillWork(0, 10) = %v tokens, %v pairs; want %v, 50", tokens, pairs, 10-4*134.0/138/2)
 	}
-	// Chunks of 6 from position 3: [3, 9) and [9, 12). The first computes
-	// all 6 rows (6 - 4 leaves no whole block to skip), the second's 3 rows
-	// are fewer than 4: nothing skipped. 2*276*9 = 4968 matrix FLOPs and
-	// 4+5+..+12 = 72 pairs x 4*32 x 2 layers = 18432: 23400.
+	// Chunks end at multiples of the chunk length (Session.Prefill's
+	// cut). Chunks of 6 from position 3: [3, 6) and [6, 12). The first's 3
+	// rows are fewer than 4, the second computes all 6 rows (6 - 4 leaves
+	// no whole block to skip): nothing skipped. 2*276*9 = 4968 matrix
+	// FLOPs and 4+5+..+12 = 72 pairs x 4*32 x 2 layers = 18432: 23400.
 	if got := s.PrefillFLOPs(3, 12, 6); got != 4968+18432 {
 		t.Errorf("PrefillFLOPs(3, 12) in chunks of 6 = %v, want 23400", got)
 	}
-	// Chunks of 9 from 3: [3, 12) keeps 9 - 4 = 5 rows (7..11): rows
-	// 3..6 skip 2*134*4 = 1072 FLOPs and their 4+5+6+7 = 22 pairs in
-	// layer 1, 22 x 128 = 2816: 23400 - 1072 - 2816 = 19512.
-	if got := s.PrefillFLOPs(3, 12, 9); math.Abs(got-19512) > 1e-9*19512 {
-		t.Errorf("PrefillFLOPs(3, 12) in chunks of 9 = %v, want 19512", got)
+	// Chunks of 9 from 3: [3, 9) and [9, 12), 6 and 3 rows: nothing
+	// skipped either, the same 23400.
+	if got := s.PrefillFLOPs(3, 12, 9); got != 4968+18432 {
+		t.Errorf("PrefillFLOPs(3, 12) in chunks of 9 = %v, want 23400", got)
+	}
+	// One whole chunk of 9, [9, 18), keeps 9 - 4 = 5 rows (13..17): 2*276*9
+	// = 4968 matrix FLOPs less rows 9..12's 2*134*4 = 1072, and 10+..+18 =
+	// 126 pairs x 128 x 2 layers = 32256 less those rows' 10+11+12+13 = 46
+	// pairs in layer 1, 46 x 128 = 5888: 30264.
+	if got := s.PrefillFLOPs(9, 18, 9); math.Abs(got-30264) > 1e-9*30264 {
+		t.Errorf("PrefillFLOPs(9, 18) in chunks of 9 = %v, want 30264", got)
 	}
 	// The rates price the same work: 1 s per token, 0.5 s per pair.
 	r := Rates{PrefillPerToken: time.Second, PrefillPerPair: 0.5}

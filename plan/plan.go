@@ -7,8 +7,8 @@
 //
 // The prefix arithmetic here is the one profile.Run executes: prompts in
 // lexicographic order of their ids, one KV cache, each prompt keeping the
-// longest prefix it shares with the cached one cut to whole prefill chunks
-// (Reusable). This package never runs a probe or scores anything.
+// longest prefix it shares with the cached one, less the few rows that
+// keep the rest of its chunk on the GEMM path (Reusable). This package never runs a probe or scores anything.
 package plan
 
 import (
@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/compresskv/compresskv/model"
+	"github.com/compresskv/compresskv/model/kernels"
 )
 
 // Shape holds the model numbers the costs depend on.
@@ -66,8 +67,9 @@ func (s Shape) PrefillWork(from, to, chunk int) (tokens, pairs float64) {
 	perLayer := float64(s.LayerParams()) / layers
 	skipShare := (perLayer - 2*float64(s.Hidden)*float64(s.KVHeads*s.HeadDim)) / max(perLayer, 1)
 	tokens, pairs = float64(to-from), pairSum(from, to)
-	for p := from; p < to; p += chunk {
-		n := min(chunk, to-p)
+	for p, end := from, from; p < to; p = end {
+		end = min(p+chunk-p%chunk, to) // Session.Prefill's chunks end at multiples of chunk
+		n := end - p
 		skipped := n - model.LastLayerRows(group, n, 0) // rows p .. p+skipped-1
 		tokens -= skipShare * float64(skipped) / layers
 		pairs -= pairSum(p, p+skipped) / layers
@@ -117,7 +119,7 @@ type Sequence struct {
 // Options are the run settings that change the costs.
 type Options struct {
 	Reuse       bool  // prefix reuse (profile --prefix-reuse)
-	Chunk       int   // prefill chunk; reused prefixes are cut to whole chunks (0: model.DefaultChunkSize)
+	Chunk       int   // prefill chunk, whose boundaries Reusable respects (0: model.DefaultChunkSize)
 	KVBytes     int   // bytes per cached value: 4 (f32) or 2 (bf16)
 	WeightBytes int64 // size of the weight files (mapped, not copied)
 	// KVCaches is how many caches as large as the longest prompt's the run
@@ -158,17 +160,37 @@ type Plan struct {
 type segment struct{ from, to int }
 
 // Reusable returns how many leading positions of prompt a cache holding
-// cached may keep: their longest common prefix, cut to whole chunks, so
-// that every position is computed in the same chunk as a fresh prefill
-// computes it (a chunk of 1-3 rows takes a GEMV path that sums in another
-// order than the GEMM: only the same chunking gives the same bits).
+// cached may keep so that prefilling the rest gives every position the
+// bits a fresh prefill of prompt gives it: their longest common prefix,
+// less what the piece up to the next chunk boundary needs. Session.Prefill
+// cuts chunks at multiples of chunk from position 0, and a row gets the
+// same bits in any chunk of at least kernels.MinGEMMRows rows (fewer take
+// the GEMV path, a single one decode attention, which sum in other
+// orders). So the kept prefix ends anywhere that leaves the piece to the
+// next boundary (or to the prompt's end, in its last chunk) that many
+// rows, if the cache computed the rows it keeps of that chunk in that many
+// too (cached holds what one prefill of cached would: its own last chunk
+// may be short). Otherwise, and for chunks too short for the GEMM, it
+// keeps whole chunks only.
 func Reusable(cached, prompt []int, chunk int) int {
 	n := min(len(cached), len(prompt))
 	k := 0
 	for k < n && cached[k] == prompt[k] {
 		k++
 	}
-	return k - k%max(chunk, 1)
+	chunk = max(chunk, 1)
+	aligned := k - k%chunk
+	if k == aligned || chunk < kernels.MinGEMMRows {
+		return aligned
+	}
+	// The chunk a fresh prefill of prompt computes position k in, and the
+	// one the cache computed its positions from aligned on in: both must
+	// have taken the GEMM.
+	end := min(aligned+chunk, len(prompt))
+	if end-aligned < kernels.MinGEMMRows || min(aligned+chunk, len(cached))-aligned < kernels.MinGEMMRows {
+		return aligned
+	}
+	return min(k, end-kernels.MinGEMMRows)
 }
 
 // Order returns the run order of prompts under prefix reuse: their ids in

@@ -24,11 +24,30 @@ func TestReusable(t *testing.T) {
 		{[]int{1, 2, 3, 4}, []int{1, 2, 3, 4}, 3, 3},
 		{[]int{1, 2}, []int{1, 2, 3, 4}, 1, 2},
 		{nil, []int{1}, 1, 0},
+		// Chunks of 8 (at least kernels.MinGEMMRows = 4): the prefix may
+		// end inside a chunk if 4 rows remain to its end.
+		{append(seq(0, 13), 99), seq(0, 30), 8, 12},             // 13 shared: [12, 16) is the first piece
+		{seq(0, 30), seq(0, 13), 8, 9},                          // the whole prompt cached: its last chunk [8, 13) from 9
+		{append(seq(0, 10), seq(90, 96)...), seq(0, 30), 8, 10}, // 10 shared: [10, 16) has 6 rows
+		{append(seq(0, 10), 99), seq(0, 30), 8, 8},              // the cache's own last chunk [8, 11) had 3 rows: GEMV
+		{seq(0, 20), seq(0, 20), 8, 16},                         // all shared: the last chunk [16, 20) again
+		{append(seq(0, 13), 99), seq(0, 14), 8, 10},             // the last chunk [8, 14): 4 rows from 10
+		{append(seq(0, 9), 99), seq(0, 11), 8, 8},               // the last chunk [8, 11) has 3 rows: GEMV, whole chunks only
+		{append(seq(0, 16), 99), seq(0, 30), 8, 16},             // a chunk boundary
 	} {
 		if got := Reusable(tc.cached, tc.prompt, tc.chunk); got != tc.want {
 			t.Errorf("Reusable(%v, %v, %d) = %d, want %d", tc.cached, tc.prompt, tc.chunk, got, tc.want)
 		}
 	}
+}
+
+// seq returns the ints [lo, hi).
+func seq(lo, hi int) []int {
+	s := make([]int, 0, hi-lo)
+	for i := lo; i < hi; i++ {
+		s = append(s, i)
+	}
+	return s
 }
 
 func TestOrder(t *testing.T) {

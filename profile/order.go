@@ -11,8 +11,8 @@ import (
 // order. That is a depth-first walk of the trie of the prompts, so with one
 // cache that keeps the longest common prefix of consecutive prompts every
 // trie edge, every distinct prefix, is prefilled once: the least prefill
-// any order can give with that memory (up to the cut to whole chunks,
-// plan.Reusable). Probes of one haystack share it up to their needle; the
+// any order can give with that memory (up to the few rows plan.Reusable
+// may give back to keep a chunk's piece on the GEMM path). Probes of one haystack share it up to their needle; the
 // sort finds whatever they share from the ids themselves.
 func prefixOrder(probes []needle.Probe) {
 	slices.SortStableFunc(probes, func(a, b needle.Probe) int {

@@ -166,11 +166,10 @@ type session interface {
 	// Truncate forgets every cached position from n on: a probe starts
 	// from the prefix the last one left.
 	Truncate(n int)
-	// Options().Chunk is the prefill chunk length. A reused prefix is cut
-	// to whole chunks so that every position is computed in the same chunk
-	// as a fresh prefill would compute it (the kernels give the same bits
-	// for the same chunk, not for any chunking: a chunk of 1-3 rows takes
-	// the GEMV path, which sums in another order than the GEMM).
+	// Options().Chunk is the prefill chunk length. A reused prefix ends
+	// where plan.Reusable says, so that every position gets the bits a
+	// fresh prefill gives it (a row's bits do not depend on its chunk's
+	// other rows unless the chunk has fewer than kernels.MinGEMMRows).
 	Options() model.SessionOptions
 }
 

@@ -134,8 +134,8 @@ func newBenchCommand(s *streams) *cobra.Command {
      128/(H/G) tokens), each such row saving (P/L - 2*hidden*G*d)/P of a
      token and its i+1 pairs over L. Without reuse a = 0, with reuse a is
      the prefix the probe shares with
-     the one before it in the prompts' lexicographic order, cut to whole
-     512-token chunks. P = parameters of the decoder layers, L layers, H
+     the one before it in the prompts' lexicographic order, less the rows
+     that keep the rest of its 512-token chunk at 4 or more (plan.Reusable). P = parameters of the decoder layers, L layers, H
      query heads, G KV heads, d head_dim; R = FLOP/s of the measured
      prefill; A = FLOP/s of the measured prefill attention (the last
      512-query chunk of a 4096-token prompt of the shape, float32
