@@ -396,10 +396,19 @@ func (a *attention) decode(out, q []float32, pos int, cache *LayerCache, probs [
 		o := out[g*r*d : (g+1)*r*d] // [group, headDim]
 		clear(o)
 		values := cache.matrix(cache.values, cache.values16, g, lo, hi)
+		// Skipping underflowed weights keeps a non-finite value from
+		// reaching a row that gives it no weight. Each output element
+		// sums its keys in order, one multiply-add per key, so a head
+		// at a time over all keys (kernels.AxpyRows, the sums held in
+		// registers) gives the bits of key by key.
+		if values.DType == kernels.F32 {
+			for j := 0; j < r; j++ {
+				kernels.AxpyRows(o[j*d:(j+1)*d], s[j*keys:(j+1)*keys], values.F32, d)
+			}
+			return
+		}
 		for k := 0; k < keys; k++ {
 			for j := 0; j < r; j++ {
-				// Skipping underflowed weights keeps a non-finite value
-				// from reaching a row that gives it no weight.
 				if p := s[j*keys+k]; p != 0 {
 					axpyRow(p, values, k, o[j*d:(j+1)*d])
 				}

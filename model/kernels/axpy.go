@@ -1,6 +1,9 @@
 package kernels
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
 // AXPY and the other element-wise updates. axpyGo and axpyBF16Go are the
 // twins of axpy_amd64.s.
@@ -14,6 +17,33 @@ func Axpy(alpha float32, x, y []float32) {
 // bfloat16 words (a value row of a bf16 KV cache).
 func AxpyBF16(alpha float32, x []uint16, y []float32) {
 	axpyBF16(alpha, x, y[:len(x)])
+}
+
+// AxpyRows computes y += p[k] · x[k*ld : k*ld+len(y)] for k < len(p), in
+// order of k, skipping the rows whose weight is ±0 (an underflowed
+// attention weight must not carry a non-finite value into y): decode
+// attention's P·V for one query head, the value rows ld floats apart.
+// Every step is Axpy's, so the result is bit for bit that of calling Axpy
+// row by row; the AVX-512 code keeps y in registers across the rows
+// instead of loading and storing it for each one.
+func AxpyRows(y, p, x []float32, ld int) {
+	if len(p) == 0 || len(y) == 0 {
+		return
+	}
+	if len(x) < (len(p)-1)*ld+len(y) || ld < len(y) {
+		panic(fmt.Sprintf("kernels.AxpyRows: %d rows of %d floats, %d apart, need %d floats, x has %d", len(p), len(y), ld, (len(p)-1)*ld+len(y), len(x)))
+	}
+	axpyRows(y, p, x, ld)
+}
+
+// axpyRowsLoop is AxpyRows as one Axpy per row.
+func axpyRowsLoop(y, p, x []float32, ld int) {
+	d := len(y)
+	for k, a := range p {
+		if a != 0 {
+			axpyF32(a, x[k*ld:k*ld+d], y)
+		}
+	}
 }
 
 // Scale computes x[i] *= alpha.

@@ -102,3 +102,75 @@ axpybf2loop:
 axpybf2done:
 	VZEROUPPER
 	RET
+
+// func axpyRows64AVX512(y, p, x *float32, ld, n int)
+// y[0:64] += p[k]·x[k*ld : k*ld+64] for k < n in order, skipping p[k] = ±0:
+// each step the fused multiply-add axpyAVX512 does, the sum kept in Z0-Z3.
+TEXT ·axpyRows64AVX512(SB), NOSPLIT, $0-40
+	MOVQ    y+0(FP), DI
+	MOVQ    p+8(FP), SI
+	MOVQ    x+16(FP), DX
+	MOVQ    ld+24(FP), R8
+	SHLQ    $2, R8
+	MOVQ    n+32(FP), CX
+	VMOVUPS (DI), Z0
+	VMOVUPS 64(DI), Z1
+	VMOVUPS 128(DI), Z2
+	VMOVUPS 192(DI), Z3
+	TESTQ   CX, CX
+	JZ      rows64done
+
+rows64loop:
+	MOVL         (SI), AX
+	ANDL         $0x7fffffff, AX
+	JZ           rows64skip
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  (DX), Z31, Z0
+	VFMADD231PS  64(DX), Z31, Z1
+	VFMADD231PS  128(DX), Z31, Z2
+	VFMADD231PS  192(DX), Z31, Z3
+
+rows64skip:
+	ADDQ $4, SI
+	ADDQ R8, DX
+	DECQ CX
+	JNZ  rows64loop
+
+rows64done:
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	VZEROUPPER
+	RET
+
+// func axpyRows16AVX512(y, p, x *float32, ld, n int)
+// axpyRows64AVX512 for 16 columns.
+TEXT ·axpyRows16AVX512(SB), NOSPLIT, $0-40
+	MOVQ    y+0(FP), DI
+	MOVQ    p+8(FP), SI
+	MOVQ    x+16(FP), DX
+	MOVQ    ld+24(FP), R8
+	SHLQ    $2, R8
+	MOVQ    n+32(FP), CX
+	VMOVUPS (DI), Z0
+	TESTQ   CX, CX
+	JZ      rows16done
+
+rows16loop:
+	MOVL         (SI), AX
+	ANDL         $0x7fffffff, AX
+	JZ           rows16skip
+	VBROADCASTSS (SI), Z31
+	VFMADD231PS  (DX), Z31, Z0
+
+rows16skip:
+	ADDQ $4, SI
+	ADDQ R8, DX
+	DECQ CX
+	JNZ  rows16loop
+
+rows16done:
+	VMOVUPS Z0, (DI)
+	VZEROUPPER
+	RET

@@ -3,12 +3,14 @@ package kernels
 // kernelSet is one implementation of every inner kernel; the package runs
 // with the best set the CPU supports, and tests run every available set.
 type kernelSet struct {
-	name      string
-	dot       func(a, b []float32) float32
-	dotBF16   func(a []float32, b []uint16) float32
-	dotF16    func(a []float32, b []uint16) float32
-	axpy      func(alpha float32, x, y []float32)
-	axpyBF16  func(alpha float32, x []uint16, y []float32)
+	name     string
+	dot      func(a, b []float32) float32
+	dotBF16  func(a []float32, b []uint16) float32
+	dotF16   func(a []float32, b []uint16) float32
+	axpy     func(alpha float32, x, y []float32)
+	axpyBF16 func(alpha float32, x []uint16, y []float32)
+	// axpyRows is AxpyRows; nil: axpyRowsLoop (the set's axpy row by row).
+	axpyRows  func(y, p, x []float32, ld int)
 	widenBF16 func(dst []float32, src []uint16)
 	widenF16  func(dst []float32, src []uint16)
 	gemm      func(kc int, x []float32, ldx int, w, c []float32, ldc int, accumulate bool)
@@ -76,6 +78,7 @@ var (
 	dotF16     func(a []float32, b []uint16) float32
 	axpyF32    func(alpha float32, x, y []float32)
 	axpyBF16   func(alpha float32, x []uint16, y []float32)
+	axpyRows   func(y, p, x []float32, ld int)
 	widenBF16  func(dst []float32, src []uint16)
 	widenF16   func(dst []float32, src []uint16)
 	gemmKernel func(kc int, x []float32, ldx int, w, c []float32, ldc int, accumulate bool)
@@ -101,7 +104,10 @@ func init() { use(best()) }
 func use(ks kernelSet) {
 	active = ks
 	dotF32, dotBF16, dotF16 = ks.dot, ks.dotBF16, ks.dotF16
-	axpyF32, axpyBF16 = ks.axpy, ks.axpyBF16
+	axpyF32, axpyBF16, axpyRows = ks.axpy, ks.axpyBF16, ks.axpyRows
+	if axpyRows == nil {
+		axpyRows = axpyRowsLoop
+	}
 	widenBF16, widenF16 = ks.widenBF16, ks.widenF16
 	gemmKernel = ks.gemm
 	gemvF32, gemvBF16, gemvF16 = ks.gemvF32, ks.gemvBF16, ks.gemvF16

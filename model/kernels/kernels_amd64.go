@@ -26,6 +26,12 @@ func axpyAVX512(alpha float32, x, y *float32, n int)
 func axpyBF16AVX512(alpha float32, x *uint16, y *float32, n int)
 
 //go:noescape
+func axpyRows64AVX512(y, p, x *float32, ld, n int)
+
+//go:noescape
+func axpyRows16AVX512(y, p, x *float32, ld, n int)
+
+//go:noescape
 func widenBF16AVX512(dst *float32, src *uint16, n int)
 
 //go:noescape
@@ -121,6 +127,7 @@ var avx512Kernels = kernelSet{
 	axpyBF16: func(alpha float32, x []uint16, y []float32) {
 		axpyVec16(alpha, x, y, 16, axpyBF16AVX512)
 	},
+	axpyRows: axpyRows512,
 	widenBF16: func(dst []float32, src []uint16) {
 		widenVec(dst, src, 16, widenBF16AVX512, BF16ToFloat32)
 	},
@@ -419,5 +426,24 @@ func widenVec(dst []float32, src []uint16, width int, f func(dst *float32, src *
 	}
 	for i := body; i < n; i++ {
 		dst[i] = widen(src[i])
+	}
+}
+
+// axpyRows512 is AxpyRows in the registers: columns in blocks of 64 and
+// then 16, each block's sums kept in registers across all rows; a width
+// that is not a multiple of 16 takes the row-by-row loop (which then
+// differs in no bit: axpyAVX512 does the same multiply-adds).
+func axpyRows512(y, p, x []float32, ld int) {
+	d := len(y)
+	if d%16 != 0 || len(p) == 0 {
+		axpyRowsLoop(y, p, x, ld)
+		return
+	}
+	c := 0
+	for ; c+64 <= d; c += 64 {
+		axpyRows64AVX512(&y[c], &p[0], &x[c], ld, len(p))
+	}
+	for ; c < d; c += 16 {
+		axpyRows16AVX512(&y[c], &p[0], &x[c], ld, len(p))
 	}
 }

@@ -1,0 +1,97 @@
+package kernels
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestAxpyRows checks AxpyRows against Axpy row by row, bit for bit, in
+// every kernel set: widths that take the 64- and 16-column blocks and
+// ones that take the loop, rows further apart than the width, weights
+// of ±0 whose rows hold NaN and ±Inf (skipped, so y stays finite), and a
+// hand-computed case.
+func TestAxpyRows(t *testing.T) {
+	forEachKernelSet(t, func(t *testing.T) {
+		y := []float32{1, 2}
+		nan := float32(math.NaN())
+		AxpyRows(y, []float32{2, 0, -1}, []float32{1, 1, 9, nan, nan, 9, 0.5, 4}, 3)
+		// 1 + 2·1 - 0.5 = 2.5 and 2 + 2·1 - 4 = 0; the NaN row weighs 0.
+		if y[0] != 2.5 || y[1] != 0 {
+			t.Fatalf("hand case: y = %v, want [2.5 0]", y)
+		}
+		r := rand.New(rand.NewPCG(45, 46))
+		for _, d := range []int{1, 3, 7, 16, 32, 48, 64, 80, 128, 144} {
+			for _, rows := range []int{1, 2, 5, 100} {
+				ld := d + r.IntN(3)*16
+				x := make([]float32, rows*ld)
+				for i := range x {
+					x[i] = float32(r.NormFloat64())
+				}
+				p := make([]float32, rows)
+				for k := range p {
+					switch r.IntN(5) {
+					case 0:
+						p[k] = 0
+						x[k*ld+r.IntN(d)] = []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}[r.IntN(3)]
+					case 1:
+						p[k] = float32(math.Copysign(0, -1))
+						x[k*ld] = float32(math.Inf(1))
+					case 2:
+						p[k] = math.SmallestNonzeroFloat32 * float32(1+r.IntN(100))
+					default:
+						p[k] = float32(r.Float64())
+					}
+				}
+				y0 := make([]float32, d)
+				for i := range y0 {
+					y0[i] = float32(r.NormFloat64())
+				}
+				want := append([]float32(nil), y0...)
+				for k, a := range p {
+					if a != 0 {
+						Axpy(a, x[k*ld:k*ld+d], want)
+					}
+				}
+				got := append([]float32(nil), y0...)
+				AxpyRows(got, p, x, ld)
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("d=%d rows=%d ld=%d: y[%d] = %v, Axpy row by row %v", d, rows, ld, i, got[i], want[i])
+					}
+					if math.IsNaN(float64(got[i])) || math.IsInf(float64(got[i]), 0) {
+						t.Fatalf("d=%d rows=%d: y[%d] = %v: a skipped row's value reached y", d, rows, i, got[i])
+					}
+				}
+			}
+		}
+	})
+}
+
+// BenchmarkAxpyRows is decode attention's P·V for one query head: 8192
+// value rows of 64 floats, against Axpy row by row.
+func BenchmarkAxpyRows(b *testing.B) {
+	const rows, d = 8192, 64
+	r := rand.New(rand.NewPCG(47, 48))
+	x, p, y := make([]float32, rows*d), make([]float32, rows), make([]float32, d)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	for k := range p {
+		p[k] = float32(r.Float64()) / rows
+	}
+	b.Run("rows", func(b *testing.B) {
+		for b.Loop() {
+			AxpyRows(y, p, x, d)
+		}
+		b.ReportMetric(2*rows*d*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	})
+	b.Run("axpy-each", func(b *testing.B) {
+		for b.Loop() {
+			for k, a := range p {
+				Axpy(a, x[k*d:(k+1)*d], y)
+			}
+		}
+		b.ReportMetric(2*rows*d*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	})
+}
