@@ -175,6 +175,11 @@ func (a *attention) prefill(out, q []float32, n, p0 int, cache *LayerCache) {
 	})
 }
 
+// decodeBlockFloats is the size, in floats, of the blocks of keys (and of
+// values) decode attention runs a KV group's query heads over in turn:
+// 64 KB, which stays in L2 while the group's other heads read it.
+const decodeBlockFloats = 1 << 14
+
 // attnBlock is the number of query tokens of one prefill work item when
 // group query heads share a KV head: prefill cuts a chunk's rows into blocks
 // of it from the chunk's first row, so a row's output depends only on its
@@ -378,11 +383,18 @@ func (a *attention) decode(out, q []float32, pos int, cache *LayerCache, probs [
 	a.parallel(workers, a.kvHeads, func(sc *attnScratch, g int) {
 		sc.s = growF32(sc.s, r*keys)
 		s := sc.s[:r*keys] // [group, keys]
-		keyRows := cache.matrix(cache.keys, cache.keys16, g, lo, hi)
-		for j := 0; j < r; j++ {
-			// One query at a time: MatMul's GEMV path streams the keys
-			// without packing them.
-			kernels.MatMulSerial(s[j*keys:(j+1)*keys], q[(g*r+j)*d:(g*r+j+1)*d], 1, keyRows)
+		// One query at a time (MatMul's GEMV path streams the keys
+		// without packing them), over blocks of keys small enough to
+		// stay in cache for the group's other queries: the group reads
+		// its keys from memory once, not once per query head. A score
+		// is one row's dot product, so the blocks change no bit.
+		block := max(1, decodeBlockFloats/d)
+		for b0 := 0; b0 < keys; b0 += block {
+			b1 := min(b0+block, keys)
+			keyRows := cache.matrix(cache.keys, cache.keys16, g, lo+b0, lo+b1)
+			for j := 0; j < r; j++ {
+				kernels.MatMulSerial(s[j*keys+b0:j*keys+b1], q[(g*r+j)*d:(g*r+j+1)*d], 1, keyRows)
+			}
 		}
 		for j := 0; j < r; j++ {
 			row := s[j*keys : (j+1)*keys]
@@ -402,8 +414,13 @@ func (a *attention) decode(out, q []float32, pos int, cache *LayerCache, probs [
 		// at a time over all keys (kernels.AxpyRows, the sums held in
 		// registers) gives the bits of key by key.
 		if values.DType == kernels.F32 {
-			for j := 0; j < r; j++ {
-				kernels.AxpyRows(o[j*d:(j+1)*d], s[j*keys:(j+1)*keys], values.F32, d)
+			// In the same blocks of keys as the scores, for the same
+			// reason; each element still sums its keys in order.
+			for b0 := 0; b0 < keys; b0 += block {
+				b1 := min(b0+block, keys)
+				for j := 0; j < r; j++ {
+					kernels.AxpyRows(o[j*d:(j+1)*d], s[j*keys+b0:j*keys+b1], values.F32[b0*d:], d)
+				}
 			}
 			return
 		}

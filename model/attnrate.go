@@ -50,3 +50,37 @@ func AttentionWork(cfg *Config, compute ComputeDType, context, chunk int) (run f
 	}
 	return func() { a.prefill(out, q, chunk, p0, cache) }, flops
 }
+
+// DecodeAttentionWork sets up one decode step's attention for one layer
+// of cfg at a context-token cache (random float32 keys and values, as
+// AttentionWork) and returns a function that runs it, with the
+// probability rows a profiling observer asks for when probs is true.
+// Timed, it gives what a cached position costs a decode step beyond its
+// keys and values read from memory (the dot products, the exponentials,
+// the weighted sum), which at a short context is lost in the step's
+// noise.
+func DecodeAttentionWork(cfg *Config, compute ComputeDType, context int, probs bool) (run func()) {
+	context = max(context, 1)
+	a := newAttention(cfg, compute)
+	cache := newLayerCache(cfg.NumKVHeads, cfg.HeadDim, CacheF32)
+	rng := rand.New(rand.NewPCG(7, 8))
+	random := func(n int) []float32 {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		return x
+	}
+	kv := context * cfg.NumKVHeads * cfg.HeadDim
+	cache.append(random(kv), random(kv), context)
+	qd := cfg.NumHeads * cfg.HeadDim
+	q, out := random(qd), make([]float32, qd)
+	var rows [][]float32
+	if probs {
+		rows = make([][]float32, cfg.NumHeads)
+		for h := range rows {
+			rows[h] = make([]float32, context)
+		}
+	}
+	return func() { a.decode(out, q, context-1, cache, rows) }
+}

@@ -154,6 +154,15 @@ func Calibrate(m *model.Model, so model.SessionOptions, newObserver func() model
 	// dot products, the exponentials) costs more: the slope of the step
 	// time between a short and the long context, when it is larger.
 	perPosition := shape.KVReadSeconds(kvBytes, bandwidth)
+	// Or what decode attention itself takes per position at a long
+	// context, as a profiling run asks for its probability rows (the
+	// slope below cannot see it: at a 512-token context it is a few % of
+	// a 1B model's step, at 8192 it was two fifths).
+	decodeAttn := 0.0
+	if ctx := min(AttentionContext, so.MaxContext); ctx > 0 {
+		decodeAttn = decodeAttentionTime(&cfg, m.Compute(), ctx, newObserver != nil) / float64(ctx) * float64(cfg.NumLayers)
+		perPosition = max(perPosition, decodeAttn)
+	}
 	positions := float64(c + CalibrationSteps/2)
 	fixed := max(plain-perPosition*positions, 0)
 	split, attn := false, ""
@@ -206,8 +215,8 @@ func Calibrate(m *model.Model, so model.SessionOptions, newObserver func() model
 	}
 	r.StepFixed = time.Duration(fixed * float64(time.Second))
 	r.StepPerPosition = perPosition + scan
-	r.Source = fmt.Sprintf("measured on this model: a %d-token prefill at %.1f GFLOP/s%s, decode %.1f ms/step at %d tokens (%.0f ns per cached position), %d threads",
-		c, rate/1e9, attn, (plain+scan*positions)*1e3, c, r.StepPerPosition*1e9, int(threads))
+	r.Source = fmt.Sprintf("measured on this model: a %d-token prefill at %.1f GFLOP/s%s, decode %.1f ms/step at %d tokens (%.0f ns per cached position; its attention alone %.0f ns at %d), %d threads",
+		c, rate/1e9, attn, (plain+scan*positions)*1e3, c, r.StepPerPosition*1e9, decodeAttn*1e9, min(AttentionContext, so.MaxContext), int(threads))
 	r.CPUShare = share
 	return r, nil
 }
@@ -270,4 +279,26 @@ func attentionRate(cfg *model.Config, compute model.ComputeDType, context, chunk
 		return 0
 	}
 	return flops / best
+}
+
+// DecodeAttentionRuns is the number of runs of one layer's decode
+// attention Calibrate times, taking the fastest by the wall clock: each
+// is well under a millisecond for a 1B model at 4096 positions, too short
+// for the CPU-time clocks that quiet-time the longer measurements.
+const DecodeAttentionRuns = 20
+
+// decodeAttentionTime returns the seconds one layer's decode attention
+// takes at a context-token cache (model.DecodeAttentionWork, with the
+// probability rows when probs), the fastest of DecodeAttentionRuns runs
+// after a warming one.
+func decodeAttentionTime(cfg *model.Config, compute model.ComputeDType, context int, probs bool) float64 {
+	run := model.DecodeAttentionWork(cfg, compute, context, probs)
+	run()
+	best := math.Inf(1)
+	for range DecodeAttentionRuns {
+		start := time.Now()
+		run()
+		best = min(best, time.Since(start).Seconds())
+	}
+	return best
 }
