@@ -5,6 +5,16 @@
 // y += alpha·x over float32 and bfloat16 x (AVX-512 and AVX2+FMA). n is a
 // multiple of the vector width; the Go twins are in axpy.go.
 
+// AXPY_ROWS_ARGS loads the arguments of the axpyRows kernels: y in DI,
+// the weights in SI, the rows in DX, ld in bytes in R8, the count in CX.
+#define AXPY_ROWS_ARGS \
+	MOVQ y+0(FP), DI;  \
+	MOVQ p+8(FP), SI;  \
+	MOVQ x+16(FP), DX; \
+	MOVQ ld+24(FP), R8; \
+	SHLQ $2, R8;       \
+	MOVQ n+32(FP), CX
+
 // WIDEN_BF16_Z loads 16 bfloat16 words at mem and widens them into zmm z.
 #define WIDEN_BF16_Z(mem, z) \
 	VPMOVZXWD mem, z; \
@@ -107,12 +117,7 @@ axpybf2done:
 // y[0:64] += p[k]·x[k*ld : k*ld+64] for k < n in order, skipping p[k] = ±0:
 // each step the fused multiply-add axpyAVX512 does, the sum kept in Z0-Z3.
 TEXT ·axpyRows64AVX512(SB), NOSPLIT, $0-40
-	MOVQ    y+0(FP), DI
-	MOVQ    p+8(FP), SI
-	MOVQ    x+16(FP), DX
-	MOVQ    ld+24(FP), R8
-	SHLQ    $2, R8
-	MOVQ    n+32(FP), CX
+	AXPY_ROWS_ARGS
 	VMOVUPS (DI), Z0
 	VMOVUPS 64(DI), Z1
 	VMOVUPS 128(DI), Z2
@@ -147,12 +152,7 @@ rows64done:
 // func axpyRows16AVX512(y, p, x *float32, ld, n int)
 // axpyRows64AVX512 for 16 columns.
 TEXT ·axpyRows16AVX512(SB), NOSPLIT, $0-40
-	MOVQ    y+0(FP), DI
-	MOVQ    p+8(FP), SI
-	MOVQ    x+16(FP), DX
-	MOVQ    ld+24(FP), R8
-	SHLQ    $2, R8
-	MOVQ    n+32(FP), CX
+	AXPY_ROWS_ARGS
 	VMOVUPS (DI), Z0
 	TESTQ   CX, CX
 	JZ      rows16done
