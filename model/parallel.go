@@ -12,23 +12,21 @@ import "github.com/compresskv/compresskv/model/kernels"
 // models.
 var elementwiseMin = 1 << 15
 
-// inBlocks calls do(lo, hi) over [0, n) cut into blocks that start at
-// multiples of align (the last ends at n), on the kernel pool when the n
-// units of width floats each are at least elementwiseMin floats, else in
-// one call. The passes it runs are row- or element-wise, with kernels
-// that give an element the same bits wherever a slice puts it, so the cut
-// changes no bits. do must not call the pool's parallel kernels
-// (kernels.ParallelFor's rule).
-func inBlocks(n, align, width int, do func(lo, hi int)) {
+// inBlocks calls do(lo, hi) over [0, n) cut into blocks, on the kernel
+// pool when the n units of width floats each are at least elementwiseMin
+// floats, else in one call. The passes it runs are row- or element-wise,
+// with kernels that give an element the same bits wherever a slice puts
+// it, so the cut changes no bits. do must not call the pool's parallel
+// kernels (kernels.ParallelFor's rule).
+func inBlocks(n, width int, do func(lo, hi int)) {
 	threads := kernels.Threads()
-	if threads <= 1 || n*width < elementwiseMin || n <= align {
+	if threads <= 1 || n*width < elementwiseMin || n <= 1 {
 		do(0, n)
 		return
 	}
 	// A few blocks per thread, so a thread that other work on the machine
 	// slows takes fewer of them.
 	size := (n + 4*threads - 1) / (4 * threads)
-	size = (size + align - 1) / align * align
 	blocks := (n + size - 1) / size
 	kernels.ParallelFor(blocks, threads, func(_, i int) {
 		do(i*size, min((i+1)*size, n))

@@ -12,7 +12,7 @@ import (
 // reduction.
 func rmsNorm(out, x, weight []float32, eps float64) {
 	n := len(weight)
-	inBlocks(len(x)/n, 1, n, func(lo, hi int) { rmsNormRows(out[lo*n:hi*n], x[lo*n:hi*n], weight, eps) })
+	inBlocks(len(x)/n, n, func(lo, hi int) { rmsNormRows(out[lo*n:hi*n], x[lo*n:hi*n], weight, eps) })
 }
 
 // rmsNormRows is rmsNorm on one block of rows.
@@ -32,7 +32,7 @@ func rmsNormRows(out, x, weight []float32, eps float64) {
 // silu(g) = g / (1 + e^-g).
 func swiGLU(gate, up []float32) {
 	up = up[:len(gate)]
-	inBlocks(len(gate), 1, 1, func(lo, hi int) {
+	inBlocks(len(gate), 1, func(lo, hi int) {
 		g := gate[lo:hi]
 		kernels.SiLU(g)
 		for i, u := range up[lo:hi] {
@@ -52,5 +52,5 @@ func addBias(x, bias []float32) {
 // addInto computes x[i] += y[i] (the residual connection).
 func addInto(x, y []float32) {
 	y = y[:len(x)]
-	inBlocks(len(x), 1, 1, func(lo, hi int) { kernels.Add(x[lo:hi], y[lo:hi]) })
+	inBlocks(len(x), 1, func(lo, hi int) { kernels.Add(x[lo:hi], y[lo:hi]) })
 }

@@ -266,7 +266,7 @@ func (r *rope) fill(cos, sin []float32, inv []float64, p0, n int) {
 // float32 before the sum as in transformers' q*cos + rotate_half(q)*sin.
 // cos and sin are [n, headDim/2].
 func applyRope(x []float32, n, heads, headDim int, cos, sin []float32) {
-	inBlocks(n, 1, heads*headDim, func(lo, hi int) { ropeRows(x, lo, hi, heads, headDim, cos, sin) })
+	inBlocks(n, heads*headDim, func(lo, hi int) { ropeRows(x, lo, hi, heads, headDim, cos, sin) })
 }
 
 // ropeRows is applyRope on the tokens [lo, hi).
