@@ -255,37 +255,56 @@ func MulPackedBF16(out []float32, ldo int, x []uint16, ldx, m int, p *PackedBF16
 // micro-kernel and added to out (the first block only with accumulate).
 // x rows are ldx words apart.
 func mulBF16(s *scratch, out []float32, ldo int, x []uint16, ldx, m int, p *PackedBF16, q0, q1 int, accumulate bool) {
-	n, kp := p.N, p.kp
+	kp := p.kp
+	if m <= gemmMR {
+		// One block of rows (decode's single row): each panel's blocks
+		// in turn, so the unit reads its panels' memory front to back
+		// (a panel holds its blocks one after another) instead of a
+		// block of every panel, then the next. Each output still adds
+		// its blocks in order: the same bits.
+		for q := q0; q < q1; q++ {
+			for pc := 0; pc < kp; pc += bf16KP {
+				mulBF16Tile(s, out, ldo, x, ldx, 0, m, p, q, pc, accumulate || pc > 0)
+			}
+		}
+		return
+	}
 	for pc := 0; pc < kp; pc += bf16KP {
-		kc := min(bf16KP, kp-pc)
 		acc := accumulate || pc > 0
 		for ic := 0; ic < m; ic += gemmMC {
 			ie := min(ic+gemmMC, m)
 			for q := q0; q < q1; q++ {
-				panel := p.data[(q*p.stride+pc)*gemmNR*2 : (q*p.stride+pc+kc)*gemmNR*2]
-				col := q * gemmNR
-				ncol := min(gemmNR, n-col)
 				for row := ic; row < ie; row += gemmMR {
-					nrow := min(gemmMR, ie-row)
-					xr := x[row*ldx+2*pc:]
-					if ncol == gemmNR {
-						gemmBF16Kernel(kc, xr, ldx, nrow, panel, out[row*ldo+col:], ldo, acc)
-						continue
-					}
-					// A partial panel goes through a full-width tile.
-					s.ctile = grow(s.ctile, gemmMR*gemmNR)
-					for i := 0; i < nrow; i++ {
-						if acc {
-							copy(s.ctile[i*gemmNR:], out[(row+i)*ldo+col:(row+i)*ldo+col+ncol])
-						}
-					}
-					gemmBF16Kernel(kc, xr, ldx, nrow, panel, s.ctile, gemmNR, acc)
-					for i := 0; i < nrow; i++ {
-						copy(out[(row+i)*ldo+col:(row+i)*ldo+col+ncol], s.ctile[i*gemmNR:])
-					}
+					mulBF16Tile(s, out, ldo, x, ldx, row, min(gemmMR, ie-row), p, q, pc, acc)
 				}
 			}
 		}
+	}
+}
+
+// mulBF16Tile is mulBF16's step: rows [row, row+nrow) of panel q, the
+// block of k pairs from pc, summed by the micro-kernel into out (added
+// to it with acc).
+func mulBF16Tile(s *scratch, out []float32, ldo int, x []uint16, ldx, row, nrow int, p *PackedBF16, q, pc int, acc bool) {
+	kc := min(bf16KP, p.kp-pc)
+	panel := p.data[(q*p.stride+pc)*gemmNR*2 : (q*p.stride+pc+kc)*gemmNR*2]
+	col := q * gemmNR
+	ncol := min(gemmNR, p.N-col)
+	xr := x[row*ldx+2*pc:]
+	if ncol == gemmNR {
+		gemmBF16Kernel(kc, xr, ldx, nrow, panel, out[row*ldo+col:], ldo, acc)
+		return
+	}
+	// A partial panel goes through a full-width tile.
+	s.ctile = grow(s.ctile, gemmMR*gemmNR)
+	for i := 0; i < nrow; i++ {
+		if acc {
+			copy(s.ctile[i*gemmNR:], out[(row+i)*ldo+col:(row+i)*ldo+col+ncol])
+		}
+	}
+	gemmBF16Kernel(kc, xr, ldx, nrow, panel, s.ctile, gemmNR, acc)
+	for i := 0; i < nrow; i++ {
+		copy(out[(row+i)*ldo+col:(row+i)*ldo+col+ncol], s.ctile[i*gemmNR:])
 	}
 }
 
