@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/compresskv/compresskv/internal/testshared"
 	"github.com/compresskv/compresskv/model"
@@ -15,6 +17,7 @@ import (
 	"github.com/compresskv/compresskv/model/synth"
 	"github.com/compresskv/compresskv/model/synth/synthtest"
 	"github.com/compresskv/compresskv/needle"
+	"github.com/compresskv/compresskv/plan"
 	"github.com/compresskv/compresskv/profile/schema"
 )
 
@@ -329,5 +332,42 @@ func TestUntilStableStopsAndResumes(t *testing.T) {
 	}
 	if res.Stopped || len(res.Records) != len(probes) {
 		t.Fatalf("window 6: stopped %v after %d of %d probes", res.Stopped, len(res.Records), len(probes))
+	}
+}
+
+// TestCalibrateRatesReuse: the plan's end-to-end calibration runs its
+// probes with the run's prefix reuse, and counts the decode steps they
+// took the same either way (reused prompt positions are not steps):
+// greedy decoding gives the same tokens with and without reuse.
+func TestCalibrateRatesReuse(t *testing.T) {
+	dir, _ := synthtest.Write(t, synth.Options{Seed: 1})
+	m, tok := modeltest.Load(t, dir)
+	tmpl, err := needle.TemplateFor("answer-prefix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	grid := needle.Grid{ContextLengths: needle.LinearLengths(256, 384, 2), Depths: needle.LinearDepths(0, 100, 3), Buffer: 50}
+	probes, _, err := needle.Build(tok, needle.GenerateHaystack(1, 4000), needle.GenerateNeedles(1, 1),
+		needle.Settings{Grid: grid, Template: tmpl, AddSpecial: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := plan.Rates{PrefillPerToken: time.Millisecond, StepFixed: time.Millisecond, Source: "test"}
+	var shares []float64
+	for _, reuse := range []bool{false, true} {
+		r, err := CalibrateRates(context.Background(), m, tok, probes, Options{PrefixReuse: reuse, MaxNewTokens: 20, Session: model.SessionOptions{Chunk: 96}}, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(r.Source, "3 probes run end to end") {
+			t.Fatalf("reuse %v: rates not scaled to the probes run: %q", reuse, r.Source)
+		}
+		if !(r.StepShare > 0 && r.StepShare <= 1) {
+			t.Fatalf("reuse %v: step share %v, want in (0, 1]", reuse, r.StepShare)
+		}
+		shares = append(shares, r.StepShare)
+	}
+	if shares[0] != shares[1] {
+		t.Errorf("decode steps taken: share %v without reuse, %v with", shares[0], shares[1])
 	}
 }
