@@ -35,6 +35,14 @@ type SessionOptions struct {
 // DefaultChunkSize is the prefill chunk of a zero SessionOptions.Chunk.
 const DefaultChunkSize = 512
 
+// ChunkEnd is where Prefill's chunk holding position pos ends, for a
+// prefill that ends at end: the next multiple of chunk after pos (chunks
+// are counted from position 0, wherever a call starts), or end.
+func ChunkEnd(pos, end, chunk int) int {
+	chunk = max(chunk, 1)
+	return min(pos+chunk-pos%chunk, end)
+}
+
 // Resolve returns o with its defaults for cfg filled in, or an error naming
 // the bad setting.
 func (o SessionOptions) Resolve(cfg Config) (SessionOptions, error) {
@@ -261,12 +269,12 @@ func (s *Session) checkTokens(ids []int) error {
 
 // Prefill feeds ids at positions Len() .. Len()+len(ids)-1, in chunks of
 // Options().Chunk, appending to the cache. Chunks end at multiples of
-// Chunk counted from position 0 (the first one of a call that starts
-// elsewhere is shorter), so a prompt fed in several calls is cut where one
-// call would cut it: a row gets the same bits in a chunk of any length of
-// at least kernels.MinGEMMRows rows, so a prefix kept from an earlier
-// prompt, continued to the next chunk boundary in a piece of that many
-// rows, computes what a fresh prefill does (plan.Reusable). ctx is checked before every
+// Chunk counted from position 0 (ChunkEnd; the first one of a call that
+// starts elsewhere is shorter), so a prompt fed in several calls is cut
+// where one call would cut it. A row gets the same bits in any chunk of at
+// least kernels.MinGEMMRows rows, so a prefix kept from an earlier prompt
+// and continued in a piece of that many rows computes what a fresh
+// prefill does (plan.Reusable). ctx is checked before every
 // chunk, so a cancellation returns ctx.Err() within one chunk's time. At
 // the end it calls obs.PrefillEnd once per layer. On error or cancellation
 // the cache is rolled back to its previous length and Logits is nil until
@@ -304,7 +312,7 @@ func (s *Session) prefill(ctx context.Context, ids []int, obs Observer, logits [
 	defer func() { s.call = callState{} }()
 	s.queryRows = 0
 	for c, end := 0, 0; c < len(ids); c = end {
-		end = min(c+chunk-(start+c)%chunk, len(ids))
+		end = ChunkEnd(start+c, start+len(ids), chunk) - start
 		var out []float32
 		if logits != nil {
 			out = logits[c*vocab : end*vocab]

@@ -267,18 +267,31 @@ func splitAtRate(prefill, tokens, pairs, flopsPerPair, rate, now float64) (pair,
 // quiet machine would take it (quietSince), as the prefill chunks are.
 func attentionRate(cfg *model.Config, compute model.ComputeDType, context, chunk, threads int) float64 {
 	run, flops := model.AttentionWork(cfg, compute, context, chunk)
-	run()
-	best := math.Inf(1)
-	for range AttentionRuns {
+	best := fastest(AttentionRuns, run, func() float64 {
 		u := snapshot()
 		run()
 		_, quiet, _ := u.quietSince(threads)
-		best = min(best, quiet.Seconds())
-	}
-	if best <= 0 || math.IsInf(best, 0) {
+		return quiet.Seconds()
+	})
+	if best <= 0 {
 		return 0
 	}
 	return flops / best
+}
+
+// fastest runs run once to warm it, then returns the smallest of runs
+// times timed gives (timed runs it once and returns its seconds), or 0
+// when none is finite.
+func fastest(runs int, run func(), timed func() float64) float64 {
+	run()
+	best := math.Inf(1)
+	for range runs {
+		best = min(best, timed())
+	}
+	if math.IsInf(best, 0) {
+		return 0
+	}
+	return best
 }
 
 // DecodeAttentionRuns is the number of runs of one layer's decode
@@ -293,12 +306,9 @@ const DecodeAttentionRuns = 20
 // after a warming one.
 func decodeAttentionTime(cfg *model.Config, compute model.ComputeDType, context int, probs bool) float64 {
 	run := model.DecodeAttentionWork(cfg, compute, context, probs)
-	run()
-	best := math.Inf(1)
-	for range DecodeAttentionRuns {
+	return fastest(DecodeAttentionRuns, run, func() float64 {
 		start := time.Now()
 		run()
-		best = min(best, time.Since(start).Seconds())
-	}
-	return best
+		return time.Since(start).Seconds()
+	})
 }

@@ -68,7 +68,7 @@ func (s Shape) PrefillWork(from, to, chunk int) (tokens, pairs float64) {
 	skipShare := (perLayer - 2*float64(s.Hidden)*float64(s.KVHeads*s.HeadDim)) / max(perLayer, 1)
 	tokens, pairs = float64(to-from), pairSum(from, to)
 	for p, end := from, from; p < to; p = end {
-		end = min(p+chunk-p%chunk, to) // Session.Prefill's chunks end at multiples of chunk
+		end = model.ChunkEnd(p, to, chunk)
 		n := end - p
 		skipped := n - model.LastLayerRows(group, n, 0) // rows p .. p+skipped-1
 		tokens -= skipShare * float64(skipped) / layers
@@ -186,8 +186,8 @@ func Reusable(cached, prompt []int, chunk int) int {
 	// The chunk a fresh prefill of prompt computes position k in, and the
 	// one the cache computed its positions from aligned on in: both must
 	// have taken the GEMM.
-	end := min(aligned+chunk, len(prompt))
-	if end-aligned < kernels.MinGEMMRows || min(aligned+chunk, len(cached))-aligned < kernels.MinGEMMRows {
+	end := model.ChunkEnd(aligned, len(prompt), chunk)
+	if end-aligned < kernels.MinGEMMRows || model.ChunkEnd(aligned, len(cached), chunk)-aligned < kernels.MinGEMMRows {
 		return aligned
 	}
 	return min(k, end-kernels.MinGEMMRows)

@@ -197,6 +197,26 @@ func checkReuseIdentical(t *testing.T, m *model.Model, tok needle.Tokenizer, pro
 	}
 }
 
+// synthProbes loads the built-in model (seed 1) and builds its probes on a
+// generated haystack of haystackTokens: the given lengths, depths linear
+// from 0 to 100 %, needles generated needles, the answer-prefix template.
+func synthProbes(t *testing.T, lengths []int, depths, haystackTokens, needles int) (*model.Model, needle.Tokenizer, []needle.Probe) {
+	t.Helper()
+	dir, _ := synthtest.Write(t, synth.Options{Seed: 1})
+	m, tok := modeltest.Load(t, dir)
+	tmpl, err := needle.TemplateFor("answer-prefix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	grid := needle.Grid{ContextLengths: lengths, Depths: needle.LinearDepths(0, 100, depths), Buffer: 50}
+	probes, _, err := needle.Build(tok, needle.GenerateHaystack(1, haystackTokens), needle.GenerateNeedles(1, needles),
+		needle.Settings{Grid: grid, Template: tmpl, AddSpecial: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, tok, probes
+}
+
 // TestPrefixReuseSynthByteIdentical: the built-in model on its own grid
 // (real text probes from needle.Build), greedy decoding, a prefill chunk
 // that does not divide the shared prefixes.
@@ -204,18 +224,7 @@ func TestPrefixReuseSynthByteIdentical(t *testing.T) {
 	if testing.Short() {
 		t.Skip("profiles the synthetic model four times")
 	}
-	dir, _ := synthtest.Write(t, synth.Options{Seed: 1})
-	m, tok := modeltest.Load(t, dir)
-	tmpl, err := needle.TemplateFor("answer-prefix")
-	if err != nil {
-		t.Fatal(err)
-	}
-	grid := needle.Grid{ContextLengths: needle.LinearLengths(256, 640, 3), Depths: needle.LinearDepths(0, 100, 4), Buffer: 50}
-	probes, _, err := needle.Build(tok, needle.GenerateHaystack(1, 8000), needle.GenerateNeedles(1, 2),
-		needle.Settings{Grid: grid, Template: tmpl, AddSpecial: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, tok, probes := synthProbes(t, needle.LinearLengths(256, 640, 3), 4, 8000, 2)
 	checkReuseIdentical(t, m, tok, probes, Options{Session: model.SessionOptions{Chunk: 96}})
 }
 
@@ -340,18 +349,7 @@ func TestUntilStableStopsAndResumes(t *testing.T) {
 // took the same either way (reused prompt positions are not steps):
 // greedy decoding gives the same tokens with and without reuse.
 func TestCalibrateRatesReuse(t *testing.T) {
-	dir, _ := synthtest.Write(t, synth.Options{Seed: 1})
-	m, tok := modeltest.Load(t, dir)
-	tmpl, err := needle.TemplateFor("answer-prefix")
-	if err != nil {
-		t.Fatal(err)
-	}
-	grid := needle.Grid{ContextLengths: needle.LinearLengths(256, 384, 2), Depths: needle.LinearDepths(0, 100, 3), Buffer: 50}
-	probes, _, err := needle.Build(tok, needle.GenerateHaystack(1, 4000), needle.GenerateNeedles(1, 1),
-		needle.Settings{Grid: grid, Template: tmpl, AddSpecial: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, tok, probes := synthProbes(t, needle.LinearLengths(256, 384, 2), 3, 4000, 1)
 	base := plan.Rates{PrefillPerToken: time.Millisecond, StepFixed: time.Millisecond, Source: "test"}
 	var shares []float64
 	for _, reuse := range []bool{false, true} {
