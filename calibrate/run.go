@@ -110,6 +110,7 @@ func RunPrompt(ctx context.Context, m *model.Model, ids []int, maxNew int, heads
 	if err != nil {
 		return PromptResult{}, err
 	}
+	defer s.Release() // the next prompt's session starts in this one's memory
 	if err := generate(ctx, s, truncate(ids, s.Options().MaxContext-maxNew), maxNew, m.Config().EOS, obs); err != nil {
 		return PromptResult{}, err
 	}

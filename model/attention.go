@@ -3,6 +3,7 @@ package model
 import (
 	"math"
 
+	"github.com/compresskv/compresskv/internal/prefault"
 	"github.com/compresskv/compresskv/model/kernels"
 )
 
@@ -523,5 +524,5 @@ func growF32(buf []float32, n int) []float32 {
 	if len(buf) >= n {
 		return buf
 	}
-	return make([]float32, max(n, 2*len(buf)))
+	return prefault.Make[float32](max(n, 2*len(buf)), 0)
 }

@@ -2,9 +2,9 @@ package model
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
+	"github.com/compresskv/compresskv/internal/prefault"
 	"github.com/compresskv/compresskv/model/kernels"
 )
 
@@ -184,8 +184,8 @@ func (c *LayerCache) reserve(rows int) {
 		}
 		m += cacheHeadroom * c.headDim
 		for h := range c.kvHeads {
-			c.keys16[h] = slices.Grow(c.keys16[h], m-len(c.keys16[h]))
-			c.values16[h] = slices.Grow(c.values16[h], m-len(c.values16[h]))
+			c.keys16[h] = prefault.Grow(c.keys16[h], m-len(c.keys16[h]))
+			c.values16[h] = prefault.Grow(c.values16[h], m-len(c.values16[h]))
 		}
 		return
 	}
@@ -194,8 +194,8 @@ func (c *LayerCache) reserve(rows int) {
 	}
 	m += cacheHeadroom * c.headDim
 	for h := range c.kvHeads {
-		c.keys[h] = slices.Grow(c.keys[h], m-len(c.keys[h]))
-		c.values[h] = slices.Grow(c.values[h], m-len(c.values[h]))
+		c.keys[h] = prefault.Grow(c.keys[h], m-len(c.keys[h]))
+		c.values[h] = prefault.Grow(c.values[h], m-len(c.values[h]))
 	}
 }
 

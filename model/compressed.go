@@ -2,7 +2,8 @@ package model
 
 import (
 	"fmt"
-	"slices"
+
+	"github.com/compresskv/compresskv/internal/prefault"
 )
 
 // Compressed returns a new session whose KV cache is a gathered copy of
@@ -73,7 +74,7 @@ func (s *Session) Compressed(keep [][][]int) (*Session, error) {
 
 // gather appends rows pos of src ([rows, d]) to dst.
 func gather[T float32 | uint16](dst, src []T, pos []int, d int) []T {
-	dst = slices.Grow(dst, len(pos)*d)
+	dst = prefault.Grow(dst, len(pos)*d)
 	for _, p := range pos {
 		dst = append(dst, src[p*d:(p+1)*d]...)
 	}

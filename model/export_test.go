@@ -12,3 +12,21 @@ func SetElementwiseMin(n int) (restore func()) {
 	elementwiseMin = n
 	return func() { elementwiseMin = old }
 }
+
+// CacheCap returns how many positions layer 0's cache of s has room for
+// without growing, so tests can tell a session started in released memory
+// from a fresh one.
+func CacheCap(s *Session) int {
+	c := s.caches[0]
+	if c.dtype == CacheBF16 {
+		return cap(c.keys16[0]) / c.headDim
+	}
+	return cap(c.keys[0]) / c.headDim
+}
+
+// PooledSessions returns how many released sessions m holds.
+func PooledSessions(m *Model) int {
+	m.pool.mu.Lock()
+	defer m.pool.mu.Unlock()
+	return len(m.pool.free)
+}

@@ -76,6 +76,7 @@ type Model struct {
 	compute     ComputeDType                    // LoadOptions.Compute
 	packed      []packedLayer                   // [layers] bf16 panels under ComputeBF16, else nil
 	ropes       [len(ropeArithmeticNames)]*rope // the config's RoPE in each arithmetic
+	pool        sessionPool                     // released sessions' memory
 }
 
 // tensorSpec is one tensor the config implies.

@@ -64,6 +64,7 @@ func Calibrate(m *model.Model, so model.SessionOptions, newObserver func() model
 	if err != nil {
 		return Rates{}, fmt.Errorf("calibrate: %w", err)
 	}
+	defer sess.Release() // the run after the plan starts in its memory
 	so = sess.Options()
 	c := min(so.Chunk, so.MaxContext-CalibrationSteps-1)
 	if c < 1 {

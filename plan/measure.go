@@ -50,11 +50,15 @@ func MeasureShape(full *model.Config, tokens, steps int, lmHeadGBs float64) (Sha
 	for i := range ids {
 		ids[i] = rng.IntN(cfg.VocabSize)
 	}
-	// The faster of two prefills on fresh sessions, and the median decode
+	// The faster of two prefills of empty sessions (the second in the
+	// first one's memory, as a run's probes are), and the median decode
 	// step: the figures least disturbed by other work on the machine.
 	prefill := math.Inf(1)
 	var sess *model.Session
 	for range 2 {
+		if sess != nil {
+			sess.Release()
+		}
 		// The one layer is timed in full, as every layer but the last runs.
 		if sess, err = mdl.NewSession(model.SessionOptions{MaxContext: tokens + steps + 1, FullLastLayer: true}); err != nil {
 			return ShapeSpeed{}, fmt.Errorf("bench model %s: %w", full.Architecture, err)

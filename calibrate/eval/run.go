@@ -154,6 +154,9 @@ func runProbe(ctx context.Context, m *model.Model, tok needle.Tokenizer, p needl
 	if err != nil {
 		return Probe{}, 0, err
 	}
+	// Sessions go back to the model when done: the next ones start in
+	// their memory instead of faulting in fresh pages.
+	defer full.Release()
 	if err := full.Prefill(ctx, ids[:len(ids)-1], sel); err != nil {
 		return Probe{}, len(ids) - 1, err
 	}
@@ -176,6 +179,7 @@ func runProbe(ctx context.Context, m *model.Model, tok needle.Tokenizer, p needl
 			return Probe{}, fed, fmt.Errorf("%s@%d: %w", job.Method, job.Budget, err)
 		}
 		out, err := decode(ctx, s, ids[len(ids)-1], opts.MaxNewTokens, stop)
+		s.Release()
 		fed += len(out)
 		if err != nil {
 			return Probe{}, fed, fmt.Errorf("%s@%d: %w", job.Method, job.Budget, err)

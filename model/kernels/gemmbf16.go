@@ -3,6 +3,8 @@ package kernels
 import (
 	"fmt"
 	"math"
+
+	"github.com/compresskv/compresskv/internal/prefault"
 )
 
 // The bfloat16 dot-product GEMM: activations rounded to bfloat16 (nearest
@@ -369,7 +371,7 @@ func roundBF16Go(dst []uint16, src []float32) {
 // grow16 is grow for uint16 buffers.
 func grow16(buf []uint16, n int) []uint16 {
 	if cap(buf) < n {
-		return make([]uint16, n)
+		return prefault.Make[uint16](n, n) // the packed weights: 2 GB of a 1.1B model
 	}
 	return buf[:n]
 }

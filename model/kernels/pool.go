@@ -6,6 +6,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+
+	"github.com/compresskv/compresskv/internal/prefault"
 )
 
 // The worker pool: helper goroutines started once and fed *job values over
@@ -91,7 +93,7 @@ var (
 // grow returns buf resliced to n elements, reallocating only when too small.
 func grow(buf []float32, n int) []float32 {
 	if cap(buf) < n {
-		return make([]float32, n)
+		return prefault.Make[float32](n, n)
 	}
 	return buf[:n]
 }
