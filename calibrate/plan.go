@@ -74,10 +74,14 @@ func promptsAtOnce(opts Options) int {
 }
 
 // MeasureRates measures what Run costs on m: the model-level rates
-// (plan.Calibrate) scaled to the shortest prompts run end to end, as many
-// at once as Run runs (a multiple of opts.Workers, at least 3 prompts), so
-// that the per-step selection work and the prompt-level parallelism are in
-// the figure. ranking is the profile's head ranking, as for Run.
+// (plan.Calibrate) scaled to the shortest prompts Run has left (not yet in
+// opts.Journal) run end to end, as many at once as Run runs (a multiple of
+// opts.Workers, at least 3 prompts), so that the per-step selection work
+// and the prompt-level parallelism are in the figure. ranking is the
+// profile's head ranking, as for Run. With a journal (a run, not
+// --dry-run) their results are appended to it and Run resumes them, so
+// the measurement costs the run nothing: a prompt's errors do not depend
+// on which run measured them.
 func MeasureRates(ctx context.Context, m *model.Model, datasets []Dataset, ranking [][]int, opts Options) (plan.Rates, error) {
 	rates, err := plan.Calibrate(m, opts.Session, nil)
 	if err != nil {
@@ -85,13 +89,17 @@ func MeasureRates(ctx context.Context, m *model.Model, datasets []Dataset, ranki
 	}
 	w := promptsAtOnce(opts)
 	type short struct {
-		ids    []int
-		maxNew int
+		dataset string
+		prompt  int
+		ids     []int
+		maxNew  int
 	}
 	var all []short
 	for _, d := range datasets {
-		for _, ids := range d.Prompts {
-			all = append(all, short{ids, d.MaxNew})
+		for p, ids := range d.Prompts {
+			if _, done := opts.Journal.done(d.Name, p); !done {
+				all = append(all, short{d.Name, p, ids, d.MaxNew})
+			}
 		}
 	}
 	slices.SortStableFunc(all, func(a, b short) int { return len(a.ids) - len(b.ids) })
@@ -103,6 +111,7 @@ func MeasureRates(ctx context.Context, m *model.Model, datasets []Dataset, ranki
 	for i, s := range all[:n] {
 		sample = append(sample, Dataset{Name: fmt.Sprint(i), Prompts: [][]int{s.ids}, MaxNew: s.maxNew})
 	}
+	journal := opts.Journal
 	opts.Journal, opts.Progress, opts.Workers = nil, nil, w
 	var results [][]PromptResult
 	heads := Heads(ranking, opts.TopK)
@@ -112,6 +121,15 @@ func MeasureRates(ctx context.Context, m *model.Model, datasets []Dataset, ranki
 	})
 	if err != nil {
 		return rates, err
+	}
+	what := fmt.Sprintf("%d prompts run end to end, %d at once", n, min(w, n))
+	if journal != nil {
+		for i, s := range all[:n] {
+			if err := journal.append(s.dataset, s.prompt, results[i][0]); err != nil {
+				return rates, err
+			}
+		}
+		what += " (their results are the run's first)"
 	}
 	// Project the steps the prompts took (an EOS ends one early).
 	seqs, err := Sequences(m, sample, opts)
@@ -129,5 +147,5 @@ func MeasureRates(ctx context.Context, m *model.Model, datasets []Dataset, ranki
 		return rates, err
 	}
 	ran := plan.Make(plan.ShapeOf(m.Config()), seqs, plan.Options{Chunk: so.Chunk})
-	return rates.ScaledTo(ran, took, fmt.Sprintf("%d prompts run end to end, %d at once", n, min(w, n))).WithStepShare(taken, limit), nil
+	return rates.ScaledTo(ran, took, what).WithStepShare(taken, limit), nil
 }

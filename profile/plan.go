@@ -72,13 +72,14 @@ func Sequences(probes []needle.Probe, opts Options) []plan.Sequence {
 // MeasureRates measures what a run of these probes costs on m: the
 // model-level rates (plan.Calibrate, with the scorer's work), scaled to up
 // to three of the shortest probes run end to end (CalibrateRates).
-func MeasureRates(ctx context.Context, m *model.Model, tok needle.Tokenizer, probes []needle.Probe, opts Options) (plan.Rates, error) {
+// progress, when not nil, hears of each probe CalibrateRates scores.
+func MeasureRates(ctx context.Context, m *model.Model, tok needle.Tokenizer, probes []needle.Probe, opts Options, progress func(Progress)) (plan.Rates, error) {
 	cfg := m.Config()
 	rates, err := plan.Calibrate(m, opts.Session, func() model.Observer { return CostObserver(cfg.NumLayers, cfg.NumHeads) })
 	if err != nil {
 		return rates, err
 	}
-	return CalibrateRates(ctx, m, tok, probes, opts, rates)
+	return CalibrateRates(ctx, m, tok, probes, opts, rates, progress)
 }
 
 // CostObserver is an observer that does a profile decode step's scoring
@@ -92,17 +93,31 @@ func CostObserver(layers, heads int) model.Observer {
 	return NewObserver(acc)
 }
 
-// CalibrateRates runs up to three of the shortest probes end to end (with
-// the run's prefix reuse, no checkpoint: the run's own decode loop, scorer
-// and ROUGE) and
+// CalibrateRates runs up to three of the shortest probes the run has
+// left (of opts.Shard, not yet in opts.Checkpoint) end to end (with the
+// run's prefix reuse: the run's own decode loop, scorer and ROUGE) and
 // scales rates so that plan.Project gives those probes the time they took
 // on a quiet machine (their CPU time over the threads, or their wall time
 // if shorter). That folds in what the model-level rates leave out, the
 // per-step and per-probe work around the forward pass, which dominates a
-// small model. The rates come back unchanged when no probe can run.
-func CalibrateRates(ctx context.Context, m *model.Model, tok needle.Tokenizer, probes []needle.Probe, opts Options, rates plan.Rates) (plan.Rates, error) {
+// small model. With a checkpoint (a run, not --dry-run) their records are
+// appended to it, so the run resumes them instead of scoring them again:
+// a record's bytes do not depend on the session that scored it (prefix
+// reuse is exact), and the measurement then costs the run nothing.
+// progress, when not nil, hears of each probe as Run's would (a --report
+// line). The rates come back unchanged when no probe can run.
+func CalibrateRates(ctx context.Context, m *model.Model, tok needle.Tokenizer, probes []needle.Probe, opts Options, rates plan.Rates, progress func(Progress)) (plan.Rates, error) {
 	opts = opts.withDefaults()
-	short := slices.Clone(probes)
+	var done map[int]Record
+	if opts.Checkpoint != nil {
+		done = opts.Checkpoint.Done()
+	}
+	var short []needle.Probe
+	for _, p := range probes {
+		if _, ok := done[p.Index]; !ok && opts.Shard.Has(p.Index) && len(p.IDs) >= 2 {
+			short = append(short, p)
+		}
+	}
 	slices.SortStableFunc(short, func(a, b needle.Probe) int { return len(a.IDs) - len(b.IDs) })
 	short = short[:min(3, len(short))]
 	if len(short) == 0 {
@@ -113,14 +128,22 @@ func CalibrateRates(ctx context.Context, m *model.Model, tok needle.Tokenizer, p
 	// and buffers are first touched: 4.1-4.3 s against 3.6-3.8 s for 1000
 	// tokens of a 1.1B model), which a factor made of three fresh
 	// sessions would lay on every probe of a run that has only one.
-	opts.Checkpoint, opts.Shard, opts.UntilStable = nil, Shard{}, 0
+	ckpt := opts.Checkpoint
+	opts.Checkpoint, opts.UntilStable = nil, 0
 	var res *Result
 	took, err := plan.QuietTime(kernels.Threads(), func() (err error) {
-		res, err = Run(ctx, m, tok, short, opts, nil)
+		res, err = Run(ctx, m, tok, short, opts, progress)
 		return err
 	})
 	if err != nil {
 		return rates, err
+	}
+	if ckpt != nil {
+		for _, r := range res.Records {
+			if err := ckpt.Append(r); err != nil {
+				return rates, err
+			}
+		}
 	}
 	// Project exactly the steps the probes took (greedy decoding may stop
 	// before MaxNewTokens).
@@ -141,7 +164,11 @@ func CalibrateRates(ctx context.Context, m *model.Model, tok needle.Tokenizer, p
 		return rates, err
 	}
 	ran := plan.Make(plan.ShapeOf(m.Config()), seqs, plan.Options{Chunk: so.Chunk, Reuse: res.Reused > 0})
-	rates = rates.ScaledTo(ran, took, fmt.Sprintf("%d probes run end to end", len(short)))
+	what := fmt.Sprintf("%d probes run end to end", len(short))
+	if ckpt != nil {
+		what += " (their results are the run's first)"
+	}
+	rates = rates.ScaledTo(ran, took, what)
 	if !opts.TeacherForced { // teacher forcing decodes exactly the answers
 		rates = rates.WithStepShare(steps, len(short)*opts.MaxNewTokens)
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -353,7 +355,7 @@ func TestCalibrateRatesReuse(t *testing.T) {
 	base := plan.Rates{PrefillPerToken: time.Millisecond, StepFixed: time.Millisecond, Source: "test"}
 	var shares []float64
 	for _, reuse := range []bool{false, true} {
-		r, err := CalibrateRates(context.Background(), m, tok, probes, Options{PrefixReuse: reuse, MaxNewTokens: 20, Session: model.SessionOptions{Chunk: 96}}, base)
+		r, err := CalibrateRates(context.Background(), m, tok, probes, Options{PrefixReuse: reuse, MaxNewTokens: 20, Session: model.SessionOptions{Chunk: 96}}, base, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -368,4 +370,112 @@ func TestCalibrateRatesReuse(t *testing.T) {
 	if shares[0] != shares[1] {
 		t.Errorf("decode steps taken: share %v without reuse, %v with", shares[0], shares[1])
 	}
+}
+
+// TestCalibrateRatesKeepsRecords: with a checkpoint, the plan's end-to-end
+// calibration scores the shortest probes the run has left (of its shard,
+// not yet recorded), appends their records, and the run resumes them:
+// the profile (or shard file) is byte-identical to a run without the
+// calibration, and every probe is scored once.
+func TestCalibrateRatesKeepsRecords(t *testing.T) {
+	if testing.Short() {
+		t.Skip("profiles the synthetic model three times")
+	}
+	m, tok, probes := synthProbes(t, needle.LinearLengths(256, 384, 2), 3, 4000, 1)
+	base := plan.Rates{PrefillPerToken: time.Millisecond, StepFixed: time.Millisecond, Source: "test"}
+	opts := Options{PrefixReuse: true, MaxNewTokens: 20, Session: model.SessionOptions{Chunk: 96}}
+	want, _ := profileBytes(t, m, tok, probes, opts)
+
+	shortest := slices.Clone(probes)
+	slices.SortStableFunc(shortest, func(a, b needle.Probe) int { return len(a.IDs) - len(b.IDs) })
+	for _, tc := range []struct {
+		name     string
+		shard    Shard
+		recorded int // probes already in the checkpoint: the shortest ones
+	}{
+		{"fresh", Shard{}, 0},
+		{"resumed", Shard{}, 2},
+		{"shard", Shard{Index: 1, Count: 2}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := opts
+			o.Shard = tc.shard
+			h := NewHeader(schema.Tool{Name: "compresskv", Version: "test"}, ModelInfo(m), schema.ProbeInfo{}, probes, nil, o)
+			c, err := OpenCheckpoint(filepath.Join(t.TempDir(), "c.jsonl"), h, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			plain, err := Run(context.Background(), m, tok, probes, opts, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			byIndex := map[int]Record{}
+			for _, r := range plain.Records {
+				byIndex[r.Index] = r
+			}
+			for _, p := range shortest[:tc.recorded] {
+				if err := c.Append(byIndex[p.Index]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			o.Checkpoint = c
+			var heard []int
+			r, err := CalibrateRates(context.Background(), m, tok, probes, o, base, func(p Progress) { heard = append(heard, p.Last.Index) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(r.Source, "3 probes run end to end (their results are the run's first)") {
+				t.Fatalf("rates source %q", r.Source)
+			}
+			recorded := shortestIndices(shortest[:tc.recorded])
+			var left []int
+			for _, p := range shortest {
+				if tc.shard.Has(p.Index) && !slices.Contains(recorded, p.Index) {
+					left = append(left, p.Index)
+				}
+			}
+			wantKept := slices.Sorted(slices.Values(left[:3]))
+			slices.Sort(heard)
+			if !slices.Equal(heard, wantKept) {
+				t.Fatalf("calibration scored probes %v, want the 3 shortest left %v", heard, wantKept)
+			}
+			if n := len(c.Done()); n != tc.recorded+3 {
+				t.Fatalf("checkpoint holds %d records after the calibration, want %d", n, tc.recorded+3)
+			}
+			res, err := Run(context.Background(), m, tok, probes, o, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Resumed != tc.recorded+3 {
+				t.Fatalf("run resumed %d probes, want %d", res.Resumed, tc.recorded+3)
+			}
+			for _, rec := range res.Records {
+				if !reflect.DeepEqual(rec, byIndex[rec.Index]) {
+					t.Fatalf("probe %d's record differs from the plain run's", rec.Index)
+				}
+			}
+			if tc.shard.Whole() {
+				p, err := Build(&h, res.Records)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := schema.Marshal(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Fatal("the profile differs from a run without the calibration's records")
+				}
+			}
+		})
+	}
+}
+
+func shortestIndices(ps []needle.Probe) []int {
+	var out []int
+	for _, p := range ps {
+		out = append(out, p.Index)
+	}
+	return out
 }

@@ -98,6 +98,12 @@ func (c *Checkpoint) Path() string { return c.j.Path() }
 // Done returns how many probes the journal holds.
 func (c *Checkpoint) Done() int { return len(c.done) }
 
+// has reports whether probe i is recorded.
+func (c *Checkpoint) has(i int) bool {
+	_, ok := c.done[i]
+	return ok
+}
+
 // Append journals one finished probe and syncs it to disk.
 func (c *Checkpoint) Append(p Probe) error {
 	if _, dup := c.done[p.Index]; dup {

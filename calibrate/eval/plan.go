@@ -9,7 +9,6 @@ import (
 	"github.com/compresskv/compresskv/model/kernels"
 	"github.com/compresskv/compresskv/needle"
 	"github.com/compresskv/compresskv/plan"
-	"github.com/compresskv/compresskv/profile"
 )
 
 // Sequences are the prompts Run will feed: the probes of opts.Shard not
@@ -93,30 +92,50 @@ func (p Plan) Format(what string, r *plan.Rates) string {
 }
 
 // MeasureRates measures what Run costs on m: the model-level rates
-// (plan.Calibrate) scaled to up to two of the shortest probes run end to
-// end with every job (the selection, the compressed copies, the decodes
-// and the scoring are then in the figure).
+// (plan.Calibrate) scaled to up to two of the shortest probes the run has
+// left (of opts.Shard, not yet in opts.Checkpoint) run end to end with
+// every job (the selection, the compressed copies, the decodes and the
+// scoring are then in the figure). With a checkpoint (a run, not
+// --dry-run) their records are appended to it and the run resumes them,
+// so the measurement costs the run nothing: a probe's record does not
+// depend on when it was scored.
 func MeasureRates(ctx context.Context, m *model.Model, tok needle.Tokenizer, probes []needle.Probe, opts Options) (plan.Rates, error) {
 	opts = opts.withDefaults()
 	rates, err := plan.Calibrate(m, opts.Session, nil)
 	if err != nil {
 		return rates, err
 	}
-	short := slices.Clone(probes)
+	ckpt := opts.Checkpoint
+	var short []needle.Probe
+	for _, p := range probes {
+		if opts.Shard.Has(p.Index) && (ckpt == nil || !ckpt.has(p.Index)) {
+			short = append(short, p)
+		}
+	}
 	slices.SortStableFunc(short, func(a, b needle.Probe) int { return len(a.IDs) - len(b.IDs) })
 	short = short[:min(2, len(short))]
 	if len(short) == 0 {
 		return rates, nil
 	}
-	opts.Checkpoint, opts.Shard = nil, profile.Shard{}
+	opts.Checkpoint = nil
 	tokens := 0
 	opts.Progress = func(p Progress) { tokens = p.Tokens }
-	took, err := plan.QuietTime(kernels.Threads(), func() error {
-		_, err := Run(ctx, m, tok, short, opts)
+	var scored []Probe
+	took, err := plan.QuietTime(kernels.Threads(), func() (err error) {
+		scored, err = Run(ctx, m, tok, short, opts)
 		return err
 	})
 	if err != nil {
 		return rates, err
+	}
+	what := fmt.Sprintf("%d probes run end to end, %d method-budget decodes each", len(short), len(opts.Jobs))
+	if ckpt != nil {
+		for _, r := range scored {
+			if err := ckpt.Append(r); err != nil {
+				return rates, err
+			}
+		}
+		what += " (their results are the run's first)"
 	}
 	// Project the steps the decodes took (a newline ends one early).
 	seqs := Sequences(short, opts)
@@ -133,6 +152,6 @@ func MeasureRates(ctx context.Context, m *model.Model, tok needle.Tokenizer, pro
 		return rates, err
 	}
 	ran := plan.Make(plan.ShapeOf(m.Config()), seqs, plan.Options{Chunk: so.Chunk})
-	return rates.ScaledTo(ran, took, fmt.Sprintf("%d probes run end to end, %d method-budget decodes each", len(short), len(opts.Jobs))).
+	return rates.ScaledTo(ran, took, what).
 		WithStepShare(steps, decodes*opts.MaxNewTokens), nil
 }

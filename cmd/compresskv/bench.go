@@ -443,7 +443,7 @@ func benchOnModel(opts *benchOptions, warn io.Writer) (*benchReport, error) {
 	defer kernels.SetThreads(kernels.Threads())
 	kernels.SetThreads(opts.threads)
 	runOpts := profile.Options{MaxNewTokens: opts.maxNew, Reference: inputs.compat == needle.CompatReference, Session: so}
-	rates, err := profile.MeasureRates(context.Background(), m, tok, probes, runOpts)
+	rates, err := profile.MeasureRates(context.Background(), m, tok, probes, runOpts, nil)
 	if err != nil {
 		return nil, err
 	}

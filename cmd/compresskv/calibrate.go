@@ -331,6 +331,11 @@ func printCalibratePlan(ctx context.Context, w io.Writer, lm *loadedModel, datas
 			return err
 		}
 		rates = &r
+		// The prompts the measurement ran are in the journal now: the
+		// plan counts what is left.
+		if p, err = calibrate.Plan(lm.model, datasets, calOpts, weightFileBytes(lm.dir)); err != nil {
+			return err
+		}
 	}
 	_, err = io.WriteString(w, p.Format(what, rates))
 	return err

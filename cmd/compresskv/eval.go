@@ -444,6 +444,11 @@ func printEvalPlan(ctx context.Context, w io.Writer, lm *loadedModel, tok needle
 			return err
 		}
 		rates = &r
+		// The probes the measurement scored are in the checkpoint now:
+		// the plan counts what is left.
+		if p, err = eval.NewPlan(lm.model, probes, methods, budgets, runOpts, weightFileBytes(lm.dir)); err != nil {
+			return err
+		}
 	}
 	_, err = io.WriteString(w, p.Format(what, rates))
 	return err

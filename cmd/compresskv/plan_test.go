@@ -92,12 +92,13 @@ func TestCalibrateDryRunAndResume(t *testing.T) {
 		t.Error("--dry-run opened a journal")
 	}
 
-	// Interrupted once the first of 5 prompts is journaled (one at a time),
-	// then resumed by the same command.
+	// Interrupted once the run journals its first prompt (one at a time;
+	// the plan's measurement journaled the 3 shortest before it), then
+	// resumed by the same command.
 	out := filepath.Join(dir, "c.json")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	errOut := &cancelOn{text: "calibration prompt 1/5", cancel: cancel}
+	errOut := &cancelOn{text: "calibration prompt ", cancel: cancel}
 	opts := &calibrateOptions{Model: modelDir, Profile: prof, Output: out, Data: []string{data}, MaxNew: 5,
 		Budget: 16, TopK: 2, Window: 4, Kernel: 5, Pooling: "avg", Averages: []int{32, 48}, Floor: 32, CeilingFactor: 3,
 		Resume: true, ParallelPrompts: 1, Runtime: runtimeFlags{Chunk: 512, KVDType: "f32", Rope: "hf", Compute: "f32"}, ctx: ctx}
@@ -116,19 +117,21 @@ func TestCalibrateDryRunAndResume(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("resumed run: exit %d: %s", code, stderr)
 	}
-	checkResumed(t, stderr, done, 5, "prompts", out+".calibrate.jsonl")
+	checkResumed(t, stderr, done, 3, 5, "prompts", out+".calibrate.jsonl")
 }
 
 // checkResumed checks that a resumed run's stderr says how many of total
 // items (unit: probes, prompts) its journal held, and that its plan counts
-// only those left.
-func checkResumed(t *testing.T, stderr string, done, total int, unit, journal string) {
+// only those left after the plan's own measurement scored up to measure
+// more of them (which it journals for the run).
+func checkResumed(t *testing.T, stderr string, done, measure, total int, unit, journal string) {
 	t.Helper()
 	if want := fmt.Sprintf("resuming: %d of %d %s done (%s)\n", done, total, unit, journal); !strings.Contains(stderr, want) {
 		t.Errorf("resumed run's stderr lacks %q:\n%s", want, stderr)
 	}
-	if !strings.Contains(stderr, fmt.Sprintf("plan: %d %s to run, ", total-done, unit)) {
-		t.Errorf("resumed run's plan does not count the %d %s left:\n%s", total-done, unit, stderr)
+	left := total - done - min(measure, total-done)
+	if !strings.Contains(stderr, fmt.Sprintf("plan: %d %s to run, ", left, unit)) {
+		t.Errorf("resumed run's plan does not count the %d %s left:\n%s", left, unit, stderr)
 	}
 }
 
@@ -232,7 +235,7 @@ func TestEvalResumeLine(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "e.json")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	errOut := &cancelOn{text: "probe 1/6", cancel: cancel}
+	errOut := &cancelOn{text: "probe ", cancel: cancel} // the run's first probe after the plan's two
 	probes := embeddedProbeFlags(t, "probes-synth.yaml")
 	probes.Spec.Lengths, probes.Spec.Depths, probes.Spec.NeedlesCount = []int{256, 512}, []float64{0, 50, 100}, 1
 	opts := &evalOptions{Output: out, Probes: probes, Methods: []string{"full", "streaming"}, Budgets: []int{32}, MaxNew: 50,
@@ -253,5 +256,5 @@ func TestEvalResumeLine(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("resumed run: exit %d: %s", code, stderr)
 	}
-	checkResumed(t, stderr, done, 6, "probes", out+".partial.jsonl")
+	checkResumed(t, stderr, done, 2, 6, "probes", out+".partial.jsonl")
 }

@@ -198,7 +198,7 @@ func runProfile(opts *profileOptions, s *streams) error {
 
 	journal := profile.JournalPath(opts.Output, shard)
 	if opts.DryRun {
-		return printPlan(s.out, lm, probes, runOpts, "probes")
+		return printPlan(s.out, lm, probes, runOpts, "probes", nil)
 	}
 	ckpt, err := profile.OpenCheckpoint(journal, header, opts.Resume)
 	if err != nil {
@@ -209,17 +209,17 @@ func runProfile(opts *profileOptions, s *streams) error {
 	if n := len(ckpt.Done()); n > 0 {
 		fmt.Fprintf(s.err, "resuming: %d of %d probes done (%s)\n", n, len(header.Indices), journal)
 	}
-	if err := printPlan(s.err, lm, probes, runOpts, "probes to run"); err != nil {
-		return err
-	}
-
-	ctx, stop := interruptible(opts.ctx)
-	defer stop()
 	report, err := openReport(opts.Report)
 	if err != nil {
 		return err
 	}
 	defer report.Close()
+	if err := printPlan(s.err, lm, probes, runOpts, "probes to run", report.add); err != nil {
+		return err
+	}
+
+	ctx, stop := interruptible(opts.ctx)
+	defer stop()
 	bar := newProgressBar(s.err, opts.progress, "probes")
 	clock := plan.StartClock()
 	res, err := profile.Run(ctx, m, tok, probes, runOpts, func(p profile.Progress) {
@@ -286,16 +286,19 @@ func checkMinSuccess(p *schema.Profile, output string, minSuccess int) error {
 
 // printPlan prints what the run will cost, with the wall time projected
 // from a short calibration run of the model itself.
-func printPlan(w io.Writer, lm *loadedModel, probes []needle.Probe, runOpts profile.Options, what string) error {
-	p, err := profile.Plan(lm.model, probes, runOpts, weightFileBytes(lm.dir))
-	if err != nil {
-		return err
-	}
+// The probes the measurement scores go to progress (nil: dropped).
+func printPlan(w io.Writer, lm *loadedModel, probes []needle.Probe, runOpts profile.Options, what string, progress func(profile.Progress)) error {
 	tok, err := lm.tokenizer()
 	if err != nil {
 		return err
 	}
-	rates, err := profile.MeasureRates(context.Background(), lm.model, tok, probes, runOpts)
+	// Measured first: the probes it scores go into the run's checkpoint
+	// (when it has one), and the plan counts what is left.
+	rates, err := profile.MeasureRates(context.Background(), lm.model, tok, probes, runOpts, progress)
+	if err != nil {
+		return err
+	}
+	p, err := profile.Plan(lm.model, probes, runOpts, weightFileBytes(lm.dir))
 	if err != nil {
 		return err
 	}

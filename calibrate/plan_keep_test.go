@@ -1,0 +1,75 @@
+package calibrate
+
+import (
+	"bytes"
+	"context"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestMeasureRatesKeepsResults: with a journal, the plan's end-to-end
+// measurement runs the shortest prompts Run has left, journals their
+// results, and Run resumes them into the same calibration bytes; a prompt
+// already journaled is not measured again.
+func TestMeasureRatesKeepsResults(t *testing.T) {
+	m, _ := tinyModel(t)
+	ranking := [][]int{{3, 0, 1, 2}, {1, 2, 0, 3}, {0, 3, 2, 1}}
+	datasets := testDatasets(rand.New(rand.NewPCG(7, 8)), m.Config().VocabSize)
+	opts := testOptions()
+	want, err := Run(context.Background(), m, datasets, ranking, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "out.json.calibrate.jsonl")
+	j, err := OpenJournal(path, JournalKey(m.Fingerprint(), datasets, ranking, opts), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	// The shortest prompt is journaled already (by an earlier run).
+	type at struct {
+		d, p, n int
+	}
+	var order []at
+	for d, ds := range datasets {
+		for p, ids := range ds.Prompts {
+			order = append(order, at{d, p, len(ids)})
+		}
+	}
+	slices.SortStableFunc(order, func(a, b at) int { return a.n - b.n })
+	first := order[0]
+	firstResult, err := RunPrompt(context.Background(), m, datasets[first.d].Prompts[first.p], datasets[first.d].MaxNew, Heads(ranking, opts.TopK), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.append(datasets[first.d].Name, first.p, firstResult); err != nil {
+		t.Fatal(err)
+	}
+	opts.Journal = j
+	r, err := MeasureRates(context.Background(), m, datasets, ranking, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(r.Source, "(their results are the run's first)") {
+		t.Fatalf("rates source %q", r.Source)
+	}
+	measured := min(len(order)-1, promptsAtOnce(opts)*((3+promptsAtOnce(opts)-1)/promptsAtOnce(opts)))
+	if got := j.Done(datasets); got != 1+measured {
+		t.Fatalf("journal holds %d prompts after the measurement, want 1 + %d", got, measured)
+	}
+	for _, o := range order[1 : 1+measured] {
+		if _, ok := j.done(datasets[o.d].Name, o.p); !ok {
+			t.Fatalf("dataset %q prompt %d (one of the shortest left) is not journaled", datasets[o.d].Name, o.p)
+		}
+	}
+	got, err := Run(context.Background(), m, datasets, ranking, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := marshal(t, want), marshal(t, got); !bytes.Equal(a, b) {
+		t.Errorf("the calibration differs from a run without the measurement's results:\n%s\n%s", a, b)
+	}
+}
