@@ -251,20 +251,24 @@ func runCalibrate(opts *calibrateOptions, s *streams) error {
 			fmt.Fprintf(s.err, "resuming: %d of %d prompts done (%s)\n", n, total, journalPath)
 		}
 	}
-	if err := printCalibratePlan(ctx, s.err, lm, datasets, p.Heads.Ranking, calOpts, "prompts to run"); err != nil {
-		return err
-	}
-	bar := newProgressBar(s.err, opts.progress, "calibration prompts")
-	resumed := -1 // calibrate reports the journal's prompts before any work
-	calOpts.Progress = func(done, total, tokens int) {
-		if resumed < 0 {
-			resumed = done
+	// An interruption during the plan's measurement (which journals the
+	// prompts it runs) is reported as one during the run.
+	var c *schema.Calibration
+	var clock plan.Clock
+	err = printCalibratePlan(ctx, s.err, lm, datasets, p.Heads.Ranking, calOpts, "prompts to run")
+	if err == nil {
+		bar := newProgressBar(s.err, opts.progress, "calibration prompts")
+		resumed := -1 // calibrate reports the journal's prompts before any work
+		calOpts.Progress = func(done, total, tokens int) {
+			if resumed < 0 {
+				resumed = done
+			}
+			bar.update(done, total, resumed, tokens)
 		}
-		bar.update(done, total, resumed, tokens)
+		clock = plan.StartClock()
+		c, err = calibrate.Run(ctx, m, datasets, p.Heads.Ranking, calOpts)
+		bar.finish()
 	}
-	clock := plan.StartClock()
-	c, err := calibrate.Run(ctx, m, datasets, p.Heads.Ranking, calOpts)
-	bar.finish()
 	if err == nil {
 		// Beside the plan's projection: what the prompts took.
 		fmt.Fprintf(s.err, "run: prompts %s\n", clock.Report(kernels.Threads()))

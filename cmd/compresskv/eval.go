@@ -312,15 +312,18 @@ func runEval(opts *evalOptions, s *streams) error {
 		}
 		fmt.Fprintf(s.err, "resuming: %d of %d probes done (%s)\n", n, total, journal)
 	}
-	if err := printEvalPlan(ctx, s.err, lm, tok, probes, methods, budgets, runOpts, "probes to run"); err != nil {
-		return err
+	// An interruption during the plan's measurement (which scores probes
+	// into the checkpoint) is reported as one during the run.
+	var done []eval.Probe
+	var clock plan.Clock
+	err = printEvalPlan(ctx, s.err, lm, tok, probes, methods, budgets, runOpts, "probes to run")
+	if err == nil {
+		bar := newProgressBar(s.err, opts.progress, "probes")
+		runOpts.Progress = func(p eval.Progress) { bar.update(p.Done, p.Total, p.Resumed, p.Tokens) }
+		clock = plan.StartClock()
+		done, err = eval.Run(ctx, m, tok, probes, runOpts)
+		bar.finish()
 	}
-
-	bar := newProgressBar(s.err, opts.progress, "probes")
-	runOpts.Progress = func(p eval.Progress) { bar.update(p.Done, p.Total, p.Resumed, p.Tokens) }
-	clock := plan.StartClock()
-	done, err := eval.Run(ctx, m, tok, probes, runOpts)
-	bar.finish()
 	if err == nil {
 		// Beside the plan's projection: what the probes took.
 		fmt.Fprintf(s.err, "run: probes %s\n", clock.Report(kernels.Threads()))

@@ -258,3 +258,34 @@ func TestEvalResumeLine(t *testing.T) {
 	}
 	checkResumed(t, stderr, done, 2, 6, "probes", out+".partial.jsonl")
 }
+
+// TestInterruptDuringPlan: an interruption while the plan measures (its
+// end-to-end prompts are journaled for the run) stops eval and calibrate
+// with the message of an interrupted run, not a bare context error.
+func TestInterruptDuringPlan(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs eval on the synthetic model; skipped with -short")
+	}
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // before the plan's measurement runs its first prompt
+
+	probes := embeddedProbeFlags(t, "probes-synth.yaml")
+	probes.Spec.Lengths, probes.Spec.Depths, probes.Spec.NeedlesCount = []int{256}, []float64{0, 100}, 1
+	eo := &evalOptions{Output: filepath.Join(t.TempDir(), "e.json"), Probes: probes, Methods: []string{"full"}, Budgets: []int{32}, MaxNew: 20,
+		Window: 8, Kernel: 5, Pooling: "avg", PyramidBeta: 20, Resume: true, getenv: func(string) string { return "" },
+		Runtime: runtimeFlags{Chunk: 512, KVDType: "f32", Rope: "hf", Compute: "f32"}, ctx: ctx}
+	if err := runEval(eo, &streams{out: &bytes.Buffer{}, err: &bytes.Buffer{}}); err == nil || !strings.Contains(err.Error(), "interrupted: 0 probes are saved") {
+		t.Errorf("eval interrupted during its plan: %v, want the interrupted run's message", err)
+	}
+
+	dir, modelDir, prof := tinyCalibrateSetup(t)
+	data := filepath.Join(dir, "alpha.jsonl")
+	idDataset(t, data, 1, []int{40, 50, 60}, 64)
+	co := &calibrateOptions{Model: modelDir, Profile: prof, Output: filepath.Join(dir, "c.json"), Data: []string{data}, MaxNew: 5,
+		Budget: 16, TopK: 2, Window: 4, Kernel: 5, Pooling: "avg", Averages: []int{32, 48}, Floor: 32, CeilingFactor: 3,
+		Resume: true, ParallelPrompts: 1, Runtime: runtimeFlags{Chunk: 512, KVDType: "f32", Rope: "hf", Compute: "f32"}, ctx: ctx}
+	if err := runCalibrate(co, &streams{out: &bytes.Buffer{}, err: &bytes.Buffer{}}); err == nil || !strings.Contains(err.Error(), "interrupted: finished prompts are saved") {
+		t.Errorf("calibrate interrupted during its plan: %v, want the interrupted run's message", err)
+	}
+}

@@ -198,7 +198,7 @@ func runProfile(opts *profileOptions, s *streams) error {
 
 	journal := profile.JournalPath(opts.Output, shard)
 	if opts.DryRun {
-		return printPlan(s.out, lm, probes, runOpts, "probes", nil)
+		return printPlan(context.Background(), s.out, lm, probes, runOpts, "probes", nil)
 	}
 	ckpt, err := profile.OpenCheckpoint(journal, header, opts.Resume)
 	if err != nil {
@@ -214,19 +214,22 @@ func runProfile(opts *profileOptions, s *streams) error {
 		return err
 	}
 	defer report.Close()
-	if err := printPlan(s.err, lm, probes, runOpts, "probes to run", report.add); err != nil {
-		return err
-	}
-
+	// Interruptible from the plan on: its measurement scores probes into
+	// the checkpoint too.
 	ctx, stop := interruptible(opts.ctx)
 	defer stop()
-	bar := newProgressBar(s.err, opts.progress, "probes")
-	clock := plan.StartClock()
-	res, err := profile.Run(ctx, m, tok, probes, runOpts, func(p profile.Progress) {
-		bar.update(p.Done, p.Total, p.Resumed, p.Tokens)
-		report.add(p)
-	})
-	bar.finish()
+	var res *profile.Result
+	var clock plan.Clock
+	err = printPlan(ctx, s.err, lm, probes, runOpts, "probes to run", report.add)
+	if err == nil {
+		bar := newProgressBar(s.err, opts.progress, "probes")
+		clock = plan.StartClock()
+		res, err = profile.Run(ctx, m, tok, probes, runOpts, func(p profile.Progress) {
+			bar.update(p.Done, p.Total, p.Resumed, p.Tokens)
+			report.add(p)
+		})
+		bar.finish()
+	}
 	if rerr := report.Close(); err == nil {
 		err = rerr
 	}
@@ -287,14 +290,14 @@ func checkMinSuccess(p *schema.Profile, output string, minSuccess int) error {
 // printPlan prints what the run will cost, with the wall time projected
 // from a short calibration run of the model itself.
 // The probes the measurement scores go to progress (nil: dropped).
-func printPlan(w io.Writer, lm *loadedModel, probes []needle.Probe, runOpts profile.Options, what string, progress func(profile.Progress)) error {
+func printPlan(ctx context.Context, w io.Writer, lm *loadedModel, probes []needle.Probe, runOpts profile.Options, what string, progress func(profile.Progress)) error {
 	tok, err := lm.tokenizer()
 	if err != nil {
 		return err
 	}
 	// Measured first: the probes it scores go into the run's checkpoint
 	// (when it has one), and the plan counts what is left.
-	rates, err := profile.MeasureRates(context.Background(), lm.model, tok, probes, runOpts, progress)
+	rates, err := profile.MeasureRates(ctx, lm.model, tok, probes, runOpts, progress)
 	if err != nil {
 		return err
 	}
