@@ -144,6 +144,12 @@ func (p *PackedBF16) View(k, n int) *PackedBF16 {
 	if k < 0 || n < 0 || k > p.K || n > p.N {
 		panic(fmt.Sprintf("kernels.PackedBF16.View: [%d,%d] outside [%d,%d]", n, k, p.N, p.K))
 	}
+	if k == p.K && n == p.N {
+		// The whole matrix (prefill attention's every full key tile):
+		// the same fields, and no header to allocate per call (1.6 % of
+		// a 16K-token bf16 layer's CPU time went to the allocations).
+		return p
+	}
 	return &PackedBF16{N: n, K: k, kp: ceilDiv(k, 2), stride: p.stride, data: p.data}
 }
 

@@ -72,6 +72,9 @@ func (p *Packed) View(k, n int) *Packed {
 	if k < 0 || n < 0 || k > p.K || n > p.N {
 		panic(fmt.Sprintf("kernels.Packed.View: [%d,%d] outside [%d,%d]", k, n, p.K, p.N))
 	}
+	if k == p.K && n == p.N {
+		return p // the whole matrix: no copy of the header to allocate
+	}
 	return &Packed{K: k, N: n, stride: p.stride, data: p.data}
 }
 
