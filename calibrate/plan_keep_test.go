@@ -3,8 +3,6 @@ package calibrate
 import (
 	"bytes"
 	"context"
-	"math/rand/v2"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,16 +13,9 @@ import (
 // results, and Run resumes them into the same calibration bytes; a prompt
 // already journaled is not measured again.
 func TestMeasureRatesKeepsResults(t *testing.T) {
-	m, _ := tinyModel(t)
-	ranking := [][]int{{3, 0, 1, 2}, {1, 2, 0, 3}, {0, 3, 2, 1}}
-	datasets := testDatasets(rand.New(rand.NewPCG(7, 8)), m.Config().VocabSize)
-	opts := testOptions()
-	want, err := Run(context.Background(), m, datasets, ranking, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "out.json.calibrate.jsonl")
-	j, err := OpenJournal(path, JournalKey(m.Fingerprint(), datasets, ranking, opts), true)
+	f := newJournalFixture(t)
+	m, ranking, datasets, opts, want := f.m, f.ranking, f.datasets, f.opts, f.want
+	j, err := OpenJournal(f.path, f.key, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -274,17 +274,35 @@ func TestRunErrors(t *testing.T) {
 	}
 }
 
-func TestJournalResume(t *testing.T) {
+// journalFixture is the tiny model with its test datasets, a ranking, the
+// calibration an uninterrupted run gives, and a journal path and key.
+type journalFixture struct {
+	m        *model.Model
+	ranking  [][]int
+	datasets []Dataset
+	opts     Options
+	want     *schema.Calibration
+	path     string
+	key      RunKey
+}
+
+func newJournalFixture(t *testing.T) journalFixture {
+	t.Helper()
 	m, _ := tinyModel(t)
-	ranking := [][]int{{3, 0, 1, 2}, {1, 2, 0, 3}, {0, 3, 2, 1}}
-	datasets := testDatasets(rand.New(rand.NewPCG(7, 8)), m.Config().VocabSize)
-	opts := testOptions()
-	want, err := Run(context.Background(), m, datasets, ranking, opts)
-	if err != nil {
+	f := journalFixture{m: m, ranking: [][]int{{3, 0, 1, 2}, {1, 2, 0, 3}, {0, 3, 2, 1}}, opts: testOptions(),
+		path: filepath.Join(t.TempDir(), "out.json.calibrate.jsonl")}
+	f.datasets = testDatasets(rand.New(rand.NewPCG(7, 8)), m.Config().VocabSize)
+	var err error
+	if f.want, err = Run(context.Background(), m, f.datasets, f.ranking, f.opts); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "out.json.calibrate.jsonl")
-	key := JournalKey(m.Fingerprint(), datasets, ranking, opts)
+	f.key = JournalKey(m.Fingerprint(), f.datasets, f.ranking, f.opts)
+	return f
+}
+
+func TestJournalResume(t *testing.T) {
+	fx := newJournalFixture(t)
+	m, ranking, datasets, opts, want, path, key := fx.m, fx.ranking, fx.datasets, fx.opts, fx.want, fx.path, fx.key
 
 	// A first run that only gets through dataset alpha, then a torn line.
 	j, err := OpenJournal(path, key, true)

@@ -38,21 +38,11 @@ func decodeTrace(t *testing.T, s *model.Session, steps int) [][]float32 {
 	t.Helper()
 	obs := &traceObserver{}
 	for range steps {
-		if err := s.Step(argmax(s.Logits()), obs); err != nil {
+		if err := s.Step(argmaxOf(s.Logits()), obs); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return append(obs.trace, append([]float32(nil), s.Logits()...))
-}
-
-func argmax(x []float32) int {
-	best := 0
-	for i, v := range x {
-		if v > x[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 // sameTrace fails t unless got and want hold the same rows, bit for bit.

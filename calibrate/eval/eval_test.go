@@ -222,14 +222,13 @@ func TestSelectorCheck(t *testing.T) {
 	}
 }
 
-// An interrupted run resumed from its journal, and a run split in shards
-// and merged, write the bytes of one uninterrupted run.
-func TestResumeAndShardsGiveTheSameBytes(t *testing.T) {
-	f := newFixture(t, synth.DefaultOptions(), []int{128, 256}, []float64{0, 50, 100})
-	methods, budgets := []Method{Full, Streaming, SnapKV, CompressKV}, []int{32, 64}
-	jobs := Jobs(methods, budgets)
+// wholeDocument runs methods x budgets over every probe of f (12 new
+// tokens each) and returns the run's header, options and document bytes:
+// what a resumed or sharded run must reproduce.
+func wholeDocument(t *testing.T, f *fixture, methods []Method, budgets []int) (Header, Options, []byte) {
+	t.Helper()
 	h := testHeader(f, methods, budgets)
-	opts := Options{Jobs: jobs, Selector: f.sel, MaxNewTokens: 12}
+	opts := Options{Jobs: Jobs(methods, budgets), Selector: f.sel, MaxNewTokens: 12}
 	whole, err := Run(context.Background(), f.m, f.tok, f.probes, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -238,6 +237,15 @@ func TestResumeAndShardsGiveTheSameBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return h, opts, want
+}
+
+// An interrupted run resumed from its journal, and a run split in shards
+// and merged, write the bytes of one uninterrupted run.
+func TestResumeAndShardsGiveTheSameBytes(t *testing.T) {
+	f := newFixture(t, synth.DefaultOptions(), []int{128, 256}, []float64{0, 50, 100})
+	methods, budgets := []Method{Full, Streaming, SnapKV, CompressKV}, []int{32, 64}
+	h, opts, want := wholeDocument(t, f, methods, budgets)
 	if _, err := Unmarshal(want, "eval.json"); err != nil {
 		t.Fatalf("the document does not read back: %v", err)
 	}

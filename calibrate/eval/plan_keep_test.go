@@ -20,16 +20,7 @@ import (
 func TestMeasureRatesKeepsRecords(t *testing.T) {
 	f := newFixture(t, synth.DefaultOptions(), []int{128, 256}, []float64{0, 50, 100})
 	methods, budgets := []Method{Full, SnapKV, CompressKV}, []int{32}
-	h := testHeader(f, methods, budgets)
-	opts := Options{Jobs: Jobs(methods, budgets), Selector: f.sel, MaxNewTokens: 12}
-	whole, err := Run(context.Background(), f.m, f.tok, f.probes, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := Marshal(Build(&h, whole))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, opts, want := wholeDocument(t, f, methods, budgets)
 	shortest := slices.Clone(f.probes)
 	slices.SortStableFunc(shortest, func(a, b needle.Probe) int { return len(a.IDs) - len(b.IDs) })
 
