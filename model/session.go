@@ -153,7 +153,7 @@ func (m *Model) newSession(opts SessionOptions) *Session {
 // first write to fresh memory costs a page fault per 4 KB, which on a
 // virtual machine is slow (3.4 ms per MB measured on the project machine:
 // a 1000-token prefill of a TinyLlama-shaped model in a fresh session ran
-// 20 % slower than in a reused one). A session started in released memory
+// 8-20 % slower than in a reused one). A session started in released memory
 // gives the bits a fresh one gives. s must not be used after Release:
 // Prefill and Step then return an error. Releasing is optional; an
 // unreleased session is garbage collected as before.

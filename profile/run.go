@@ -317,7 +317,7 @@ func run(ctx context.Context, newSession newSessionFunc, eos func(int) bool, lay
 // prompt ids its cache holds; with reuse it rewinds the session to the
 // longest prefix the next prompt shares, without it empties the session,
 // whose memory a fresh one would have to fault in again (a fresh
-// session's first prefill ran 9-20 % slower at 1000 tokens).
+// session's first prefill ran 8-20 % slower at 1000 tokens).
 type prefixCache struct {
 	newSession newSessionFunc
 	reuse      bool
