@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -168,7 +169,7 @@ func (s *Session) Release() {
 func (s *Session) released() bool { return s.caches == nil }
 
 // errReleased is what a released session's Prefill and Step return.
-var errReleased = fmt.Errorf("session used after Release")
+var errReleased = errors.New("session used after Release")
 
 // Model returns the model the session runs.
 func (s *Session) Model() *Model { return s.m }
@@ -208,9 +209,9 @@ func (s *Session) Clone() *Session {
 		for g := 0; g < src.kvHeads; g++ {
 			// Into the memory of a released session when c has one.
 			if src.dtype == CacheBF16 {
-				dst.keys16[g], dst.values16[g] = append(dst.keys16[g][:0], src.keys16[g]...), append(dst.values16[g][:0], src.values16[g]...)
+				dst.keys16[g], dst.values16[g] = refill(dst.keys16[g], src.keys16[g]), refill(dst.values16[g], src.values16[g])
 			} else {
-				dst.keys[g], dst.values[g] = append(dst.keys[g][:0], src.keys[g]...), append(dst.values[g][:0], src.values[g]...)
+				dst.keys[g], dst.values[g] = refill(dst.keys[g], src.keys[g]), refill(dst.values[g], src.values[g])
 			}
 		}
 		dst.n = src.n
@@ -220,6 +221,12 @@ func (s *Session) Clone() *Session {
 	copy(c.logits, s.logits)
 	c.hasLast, c.logitsFresh = s.hasLast, s.logitsFresh
 	return c
+}
+
+// refill returns src's elements in dst's memory, grown (prefaulted) when
+// it is too small.
+func refill[T float32 | uint16](dst, src []T) []T {
+	return append(prefault.Grow(dst[:0], len(src)), src...)
 }
 
 // Reset empties the session, keeping its memory for reuse.

@@ -166,6 +166,9 @@ type session interface {
 	// Truncate forgets every cached position from n on: a probe starts
 	// from the prefix the last one left.
 	Truncate(n int)
+	// Release hands the session's memory to its model for a later
+	// session (model.Session.Release); the session is not used after.
+	Release()
 	// Options().Chunk is the prefill chunk length. A reused prefix ends
 	// where plan.Reusable says, so that every position gets the bits a
 	// fresh prefill gives it (a row's bits do not depend on its chunk's
@@ -352,8 +355,8 @@ func (c *prefixCache) prefilled(prompt []int) {
 // Release) for the sessions of a later run in this process (profile's
 // calibration probes, then its run).
 func (c *prefixCache) release() {
-	if r, ok := c.sess.(interface{ Release() }); ok {
-		r.Release()
+	if c.sess != nil {
+		c.sess.Release()
 	}
 	c.sess, c.ids = nil, nil
 }

@@ -75,6 +75,7 @@ func (f *fakeSession) Full() bool { return false }
 func (f *fakeSession) Options() model.SessionOptions { return model.SessionOptions{Chunk: 1} }
 
 func (f *fakeSession) Truncate(n int) { f.seq = f.seq[:n] }
+func (f *fakeSession) Release()       { f.seq = nil }
 
 func (f *fakeSession) Step(id int, obs model.Observer) error {
 	pos := len(f.seq)
