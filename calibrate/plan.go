@@ -81,12 +81,20 @@ func promptsAtOnce(opts Options) int {
 // profile's head ranking, as for Run. With a journal (a run, not
 // --dry-run) their results are appended to it and Run resumes them, so
 // the measurement costs the run nothing: a prompt's errors do not depend
-// on which run measured them.
+// on which run measured them. Without one only the prompts the rates
+// project within plan.DryRunBudget run (none: the rates come back
+// unscaled, saying so).
 func MeasureRates(ctx context.Context, m *model.Model, datasets []Dataset, ranking [][]int, opts Options) (plan.Rates, error) {
 	rates, err := plan.Calibrate(m, opts.Session, nil)
 	if err != nil {
 		return rates, err
 	}
+	return scaleRates(ctx, m, datasets, ranking, opts, rates)
+}
+
+// scaleRates is MeasureRates after plan.Calibrate: rates scaled to the
+// prompts it runs end to end.
+func scaleRates(ctx context.Context, m *model.Model, datasets []Dataset, ranking [][]int, opts Options, rates plan.Rates) (plan.Rates, error) {
 	w := promptsAtOnce(opts)
 	type short struct {
 		dataset string
@@ -110,6 +118,23 @@ func MeasureRates(ctx context.Context, m *model.Model, datasets []Dataset, ranki
 	sample := []Dataset{}
 	for i, s := range all[:n] {
 		sample = append(sample, Dataset{Name: fmt.Sprint(i), Prompts: [][]int{s.ids}, MaxNew: s.maxNew})
+	}
+	so, err := opts.Session.Resolve(m.Config())
+	if err != nil {
+		return rates, err
+	}
+	if opts.Journal == nil { // thrown away: only what fits a dry run's budget
+		seqs, err := Sequences(m, sample, opts)
+		if err != nil {
+			return rates, err
+		}
+		if len(seqs) == n {
+			fit, first := plan.Affordable(plan.ShapeOf(m.Config()), seqs, plan.Options{Chunk: so.Chunk}, rates, plan.DryRunBudget)
+			if fit == 0 {
+				return rates.Unscaled(first), nil
+			}
+			n, sample = fit, sample[:fit]
+		}
 	}
 	journal := opts.Journal
 	opts.Journal, opts.Progress, opts.Workers = nil, nil, w
@@ -141,10 +166,6 @@ func MeasureRates(ctx context.Context, m *model.Model, datasets []Dataset, ranki
 		limit += seqs[i].Steps
 		seqs[i].Steps = results[i][0].Steps
 		taken += seqs[i].Steps
-	}
-	so, err := opts.Session.Resolve(m.Config())
-	if err != nil {
-		return rates, err
 	}
 	ran := plan.Make(plan.ShapeOf(m.Config()), seqs, plan.Options{Chunk: so.Chunk})
 	return rates.ScaledTo(ran, took, what).WithStepShare(taken, limit), nil

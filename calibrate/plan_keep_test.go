@@ -3,9 +3,13 @@ package calibrate
 import (
 	"bytes"
 	"context"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/compresskv/compresskv/plan"
 )
 
 // TestMeasureRatesKeepsResults: with a journal, the plan's end-to-end
@@ -62,5 +66,36 @@ func TestMeasureRatesKeepsResults(t *testing.T) {
 	}
 	if a, b := marshal(t, want), marshal(t, got); !bytes.Equal(a, b) {
 		t.Errorf("the calibration differs from a run without the measurement's results:\n%s\n%s", a, b)
+	}
+}
+
+// TestScaleRatesDryRunBudget: without a journal (--dry-run) the
+// measurement runs no prompt end to end when the model-level rates
+// project the shortest over plan.DryRunBudget (the rates come back
+// unscaled, saying so), and the shortest three when they are cheap.
+func TestScaleRatesDryRunBudget(t *testing.T) {
+	m, _ := tinyModel(t)
+	ranking := [][]int{{3, 0, 1, 2}, {1, 2, 0, 3}, {0, 3, 2, 1}}
+	datasets := testDatasets(rand.New(rand.NewPCG(7, 8)), m.Config().VocabSize)
+	opts := testOptions()
+	opts.Workers = 1
+	for _, tc := range []struct {
+		perToken time.Duration
+		source   string
+	}{
+		{time.Hour, "not scaled to a prompt run end to end: --dry-run skips the shortest"},
+		{time.Nanosecond, "3 prompts run end to end"},
+	} {
+		base := plan.Rates{PrefillPerToken: tc.perToken, StepFixed: time.Nanosecond, Source: "test"}
+		r, err := scaleRates(context.Background(), m, datasets, ranking, opts, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(r.Source, tc.source) || strings.Contains(r.Source, "run's first") {
+			t.Errorf("%v per token: rates source %q, want it to contain %q", tc.perToken, r.Source, tc.source)
+		}
+		if tc.perToken == time.Hour && r.PrefillPerToken != base.PrefillPerToken {
+			t.Errorf("unscaled rates changed: %v per token", r.PrefillPerToken)
+		}
 	}
 }

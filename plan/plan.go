@@ -434,3 +434,33 @@ func QuietTime(threads int, f func() error) (time.Duration, error) {
 	_, quiet, _ := u.quietSince(threads)
 	return quiet, nil
 }
+
+// DryRunBudget bounds the prompts a measurement runs end to end when
+// their results are thrown away (--dry-run; a run keeps them, so they cost
+// it nothing). A dry run is asked for to be quick, and on a grid of long
+// prompts only the three shortest could take many minutes (a 31.5K-token
+// probe of a 1.1B model is minutes on 2 cores).
+const DryRunBudget = 30 * time.Second
+
+// Affordable returns how many of seqs, taken in order, rates project to
+// run within budget, and the projected time of the first (0 without one).
+func Affordable(shape Shape, seqs []Sequence, o Options, r Rates, budget time.Duration) (n int, first time.Duration) {
+	for n < len(seqs) {
+		t := Make(shape, seqs[:n+1], o).Project(r).Total
+		if n == 0 {
+			first = t
+		}
+		if t > budget {
+			break
+		}
+		n++
+	}
+	return n, first
+}
+
+// Unscaled returns r noting in its Source that no prompt was run end to
+// end because the shortest, projected at first, is over DryRunBudget.
+func (r Rates) Unscaled(first time.Duration) Rates {
+	r.Source += fmt.Sprintf("; not scaled to a prompt run end to end: --dry-run skips the shortest, projected at %s (a run measures it)", roundDuration(first))
+	return r
+}

@@ -211,3 +211,27 @@ func TestStepShare(t *testing.T) {
 		t.Errorf("scaled %+v, want the rates doubled", got)
 	}
 }
+
+// TestAffordable: prompts are taken in order while their projected total
+// stays within the budget; the first's projection comes back either way.
+// One layer of one-wide matrices, 1 s per prefilled token and nothing
+// else priced: prompts of 10, 20 and 30 prefill tokens cost 10, 30 and 60
+// s in total.
+func TestAffordable(t *testing.T) {
+	shape := Shape{Layers: 1, Heads: 1, KVHeads: 1, HeadDim: 1, Hidden: 1, Intermediate: 1, Vocab: 1}
+	seq := func(n int) Sequence { return Sequence{Prefill: make([]int, n)} }
+	seqs := []Sequence{seq(10), seq(20), seq(30)}
+	r := Rates{PrefillPerToken: time.Second}
+	for _, tc := range []struct {
+		budget time.Duration
+		want   int
+	}{{5 * time.Second, 0}, {10 * time.Second, 1}, {59 * time.Second, 2}, {time.Hour, 3}} {
+		n, first := Affordable(shape, seqs, Options{}, r, tc.budget)
+		if n != tc.want || first != 10*time.Second {
+			t.Errorf("budget %v: %d prompts, first %v; want %d, 10s", tc.budget, n, first, tc.want)
+		}
+	}
+	if n, first := Affordable(shape, nil, Options{}, r, time.Hour); n != 0 || first != 0 {
+		t.Errorf("no prompts: %d, %v", n, first)
+	}
+}

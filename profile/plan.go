@@ -104,6 +104,8 @@ func CostObserver(layers, heads int) model.Observer {
 // appended to it, so the run resumes them instead of scoring them again:
 // a record's bytes do not depend on the session that scored it (prefix
 // reuse is exact), and the measurement then costs the run nothing.
+// Without one only the probes the rates project within plan.DryRunBudget
+// run (none: the rates come back unscaled, saying so).
 // progress, when not nil, hears of each probe as Run's would (a --report
 // line). The rates come back unchanged when no probe can run.
 func CalibrateRates(ctx context.Context, m *model.Model, tok needle.Tokenizer, probes []needle.Probe, opts Options, rates plan.Rates, progress func(Progress)) (plan.Rates, error) {
@@ -122,6 +124,17 @@ func CalibrateRates(ctx context.Context, m *model.Model, tok needle.Tokenizer, p
 	short = short[:min(3, len(short))]
 	if len(short) == 0 {
 		return rates, nil
+	}
+	so, err := opts.Session.Resolve(m.Config())
+	if err != nil {
+		return rates, err
+	}
+	if opts.Checkpoint == nil { // thrown away: only what fits a dry run's budget
+		n, first := plan.Affordable(plan.ShapeOf(m.Config()), Sequences(short, opts), plan.Options{Chunk: so.Chunk, Reuse: opts.PrefixReuse}, rates, plan.DryRunBudget)
+		if n == 0 {
+			return rates.Unscaled(first), nil
+		}
+		short = short[:n]
 	}
 	// With the run's prefix reuse: one session for the three, as the run
 	// keeps one. A fresh session's first prefill is slower (its KV cache
@@ -158,10 +171,6 @@ func CalibrateRates(ctx context.Context, m *model.Model, tok needle.Tokenizer, p
 			n++
 		}
 		seqs = append(seqs, plan.Sequence{Prefill: prefillIDs(p), Steps: n})
-	}
-	so, err := opts.Session.Resolve(m.Config())
-	if err != nil {
-		return rates, err
 	}
 	ran := plan.Make(plan.ShapeOf(m.Config()), seqs, plan.Options{Chunk: so.Chunk, Reuse: res.Reused > 0})
 	what := fmt.Sprintf("%d probes run end to end", len(short))

@@ -479,3 +479,41 @@ func shortestIndices(ps []needle.Probe) []int {
 	}
 	return out
 }
+
+// TestCalibrateRatesDryRunBudget: without a checkpoint (--dry-run) the
+// measurement runs only the probes the model-level rates project within
+// plan.DryRunBudget: none when the shortest is over it (the rates come
+// back unscaled, saying so), all three when they are cheap.
+func TestCalibrateRatesDryRunBudget(t *testing.T) {
+	m, tok, probes := synthProbes(t, needle.LinearLengths(256, 384, 2), 2, 4000, 1)
+	opts := Options{PrefixReuse: true, MaxNewTokens: 4, Session: model.SessionOptions{Chunk: 96}}
+	for _, tc := range []struct {
+		name     string
+		perToken time.Duration
+		heard    int
+		source   string
+	}{
+		// The shortest probe prefills 209 tokens, at 1 s each (less the
+		// last layer's skipped rows): 3m29s.
+		{"over", time.Second, 0, "not scaled to a prompt run end to end: --dry-run skips the shortest, projected at 3m29s"},
+		{"cheap", time.Nanosecond, 3, "scaled by"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := plan.Rates{PrefillPerToken: tc.perToken, StepFixed: time.Nanosecond, Source: "test"}
+			heard := 0
+			r, err := CalibrateRates(context.Background(), m, tok, probes, opts, base, func(Progress) { heard++ })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if heard != tc.heard {
+				t.Errorf("%d probes run, want %d", heard, tc.heard)
+			}
+			if !strings.Contains(r.Source, tc.source) || strings.Contains(r.Source, "run's first") {
+				t.Errorf("rates source %q, want it to contain %q", r.Source, tc.source)
+			}
+			if tc.heard == 0 && r.PrefillPerToken != base.PrefillPerToken {
+				t.Errorf("unscaled rates changed: %v per token, want %v", r.PrefillPerToken, base.PrefillPerToken)
+			}
+		})
+	}
+}

@@ -98,13 +98,21 @@ func (p Plan) Format(what string, r *plan.Rates) string {
 // scoring are then in the figure). With a checkpoint (a run, not
 // --dry-run) their records are appended to it and the run resumes them,
 // so the measurement costs the run nothing: a probe's record does not
-// depend on when it was scored.
+// depend on when it was scored. Without one only the probes the rates
+// project within plan.DryRunBudget run (none: the rates come back
+// unscaled, saying so).
 func MeasureRates(ctx context.Context, m *model.Model, tok needle.Tokenizer, probes []needle.Probe, opts Options) (plan.Rates, error) {
 	opts = opts.withDefaults()
 	rates, err := plan.Calibrate(m, opts.Session, nil)
 	if err != nil {
 		return rates, err
 	}
+	return scaleRates(ctx, m, tok, probes, opts, rates)
+}
+
+// scaleRates is MeasureRates after plan.Calibrate: rates scaled to the
+// probes it runs end to end.
+func scaleRates(ctx context.Context, m *model.Model, tok needle.Tokenizer, probes []needle.Probe, opts Options, rates plan.Rates) (plan.Rates, error) {
 	ckpt := opts.Checkpoint
 	var short []needle.Probe
 	for _, p := range probes {
@@ -116,6 +124,21 @@ func MeasureRates(ctx context.Context, m *model.Model, tok needle.Tokenizer, pro
 	short = short[:min(2, len(short))]
 	if len(short) == 0 {
 		return rates, nil
+	}
+	so, err := opts.Session.Resolve(m.Config())
+	if err != nil {
+		return rates, err
+	}
+	if ckpt == nil { // thrown away: only what fits a dry run's budget
+		var seqs []plan.Sequence
+		for _, p := range short {
+			seqs = append(seqs, plan.Sequence{Prefill: p.IDs[:max(len(p.IDs)-1, 0)], Steps: opts.MaxNewTokens, Decodes: len(opts.Jobs)})
+		}
+		n, first := plan.Affordable(plan.ShapeOf(m.Config()), seqs, plan.Options{Chunk: so.Chunk}, rates, plan.DryRunBudget)
+		if n == 0 {
+			return rates.Unscaled(first), nil
+		}
+		short = short[:n]
 	}
 	opts.Checkpoint = nil
 	tokens := 0
@@ -146,10 +169,6 @@ func MeasureRates(ctx context.Context, m *model.Model, tok needle.Tokenizer, pro
 	decodes := len(seqs) * max(len(opts.Jobs), 1)
 	for i := range seqs {
 		seqs[i].Steps, seqs[i].Decodes = steps/decodes, len(opts.Jobs)
-	}
-	so, err := opts.Session.Resolve(m.Config())
-	if err != nil {
-		return rates, err
 	}
 	ran := plan.Make(plan.ShapeOf(m.Config()), seqs, plan.Options{Chunk: so.Chunk})
 	return rates.ScaledTo(ran, took, what).

@@ -7,9 +7,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/compresskv/compresskv/model/synth"
 	"github.com/compresskv/compresskv/needle"
+	"github.com/compresskv/compresskv/plan"
 	"github.com/compresskv/compresskv/profile"
 )
 
@@ -68,6 +70,38 @@ func TestMeasureRatesKeepsRecords(t *testing.T) {
 		}
 		if !bytes.Equal(data, want) {
 			t.Fatal("the document differs from a run without the measurement's records")
+		}
+	}
+}
+
+// TestScaleRatesDryRunBudget: without a checkpoint (--dry-run) the
+// measurement runs no probe end to end when the model-level rates project
+// the shortest over plan.DryRunBudget (the rates come back unscaled,
+// saying so), and both shortest when they are cheap.
+func TestScaleRatesDryRunBudget(t *testing.T) {
+	f := newFixture(t, synth.DefaultOptions(), []int{128, 256}, []float64{0, 50})
+	_, opts, _ := wholeDocument(t, f, []Method{Full, SnapKV}, []int{32})
+	opts.Checkpoint = nil
+	for _, tc := range []struct {
+		perToken time.Duration
+		source   string
+	}{
+		{time.Second, "not scaled to a prompt run end to end: --dry-run skips the shortest"},
+		{time.Nanosecond, "scaled by"},
+	} {
+		base := plan.Rates{PrefillPerToken: tc.perToken, StepFixed: time.Nanosecond, Source: "test"}
+		r, err := scaleRates(context.Background(), f.m, f.tok, f.probes, opts, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(r.Source, tc.source) || strings.Contains(r.Source, "run's first") {
+			t.Errorf("%v per token: rates source %q, want it to contain %q", tc.perToken, r.Source, tc.source)
+		}
+		if tc.perToken == time.Second && r.PrefillPerToken != base.PrefillPerToken {
+			t.Errorf("unscaled rates changed: %v per token", r.PrefillPerToken)
+		}
+		if tc.perToken == time.Nanosecond && !strings.Contains(r.Source, "2 probes run end to end") {
+			t.Errorf("cheap probes: rates source %q, want both shortest run", r.Source)
 		}
 	}
 }
