@@ -129,11 +129,9 @@ func scaleRates(ctx context.Context, m *model.Model, tok needle.Tokenizer, probe
 	if err != nil {
 		return rates, err
 	}
-	if ckpt == nil { // thrown away: only what fits a dry run's budget
-		var seqs []plan.Sequence
-		for _, p := range short {
-			seqs = append(seqs, plan.Sequence{Prefill: p.IDs[:max(len(p.IDs)-1, 0)], Steps: opts.MaxNewTokens, Decodes: len(opts.Jobs)})
-		}
+	// Thrown away: only what fits a dry run's budget. (Sequences leaves
+	// out a probe of fewer than two ids; the budget then does not apply.)
+	if seqs := Sequences(short, opts); ckpt == nil && len(seqs) == len(short) {
 		n, first := plan.Affordable(plan.ShapeOf(m.Config()), seqs, plan.Options{Chunk: so.Chunk}, rates, plan.DryRunBudget)
 		if n == 0 {
 			return rates.Unscaled(first), nil
