@@ -3,7 +3,6 @@ package calibrate
 import (
 	"bytes"
 	"context"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -75,8 +74,8 @@ func TestMeasureRatesKeepsResults(t *testing.T) {
 // unscaled, saying so), and the shortest three when they are cheap.
 func TestScaleRatesDryRunBudget(t *testing.T) {
 	m, _ := tinyModel(t)
-	ranking := [][]int{{3, 0, 1, 2}, {1, 2, 0, 3}, {0, 3, 2, 1}}
-	datasets := testDatasets(rand.New(rand.NewPCG(7, 8)), m.Config().VocabSize)
+	ranking := tinyRanking()
+	datasets := tinyDatasets(m)
 	opts := testOptions()
 	opts.Workers = 1
 	for _, tc := range []struct {

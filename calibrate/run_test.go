@@ -27,6 +27,15 @@ const tinyConfig = `{"model_type": "llama", "hidden_size": 32, "num_hidden_layer
  "vocab_size": 64, "max_position_embeddings": 256, "rms_norm_eps": 1e-5,
  "bos_token_id": 1, "eos_token_id": 2}`
 
+// tinyRanking is a head ranking of tinyModel's 3 layers of 4 heads (a new
+// slice per call: a test may change its copy).
+func tinyRanking() [][]int { return [][]int{{3, 0, 1, 2}, {1, 2, 0, 3}, {0, 3, 2, 1}} }
+
+// tinyDatasets is the tests' usual testDatasets for m (seed 7, 8).
+func tinyDatasets(m *model.Model) []Dataset {
+	return testDatasets(rand.New(rand.NewPCG(7, 8)), m.Config().VocabSize)
+}
+
 func tinyModel(t testing.TB) (*model.Model, *model.Weights) {
 	t.Helper()
 	cfg, err := model.ParseConfig([]byte(tinyConfig), "tiny config.json")
@@ -70,7 +79,7 @@ func TestPromptMatchesReference(t *testing.T) {
 	opts := testOptions()
 	rng := rand.New(rand.NewPCG(5, 6))
 	prompt := randomPrompt(rng, 60, cfg.VocabSize)
-	ranking := [][]int{{3, 0, 1, 2}, {1, 2, 0, 3}, {0, 3, 2, 1}}
+	ranking := tinyRanking()
 	heads := Heads(ranking, opts.TopK)
 
 	got, err := RunPrompt(t.Context(), m, prompt, 6, heads, opts)
@@ -182,8 +191,8 @@ func marshal(t *testing.T, c *schema.Calibration) []byte {
 
 func TestRunDeterministic(t *testing.T) {
 	m, _ := tinyModel(t)
-	ranking := [][]int{{3, 0, 1, 2}, {1, 2, 0, 3}, {0, 3, 2, 1}}
-	datasets := testDatasets(rand.New(rand.NewPCG(7, 8)), m.Config().VocabSize)
+	ranking := tinyRanking()
+	datasets := tinyDatasets(m)
 	opts := testOptions()
 	opts.Workers = 1
 	var progress []int
@@ -289,9 +298,9 @@ type journalFixture struct {
 func newJournalFixture(t *testing.T) journalFixture {
 	t.Helper()
 	m, _ := tinyModel(t)
-	f := journalFixture{m: m, ranking: [][]int{{3, 0, 1, 2}, {1, 2, 0, 3}, {0, 3, 2, 1}}, opts: testOptions(),
+	f := journalFixture{m: m, ranking: tinyRanking(), opts: testOptions(),
 		path: filepath.Join(t.TempDir(), "out.json.calibrate.jsonl")}
-	f.datasets = testDatasets(rand.New(rand.NewPCG(7, 8)), m.Config().VocabSize)
+	f.datasets = tinyDatasets(m)
 	var err error
 	if f.want, err = Run(context.Background(), m, f.datasets, f.ranking, f.opts); err != nil {
 		t.Fatal(err)
@@ -398,7 +407,7 @@ func TestFirstTokenNeverEOS(t *testing.T) {
 	opts := testOptions()
 	rng := rand.New(rand.NewPCG(5, 6))
 	prompt := randomPrompt(rng, 60, plain.Config().VocabSize)
-	heads := Heads([][]int{{3, 0, 1, 2}, {1, 2, 0, 3}, {0, 3, 2, 1}}, opts.TopK)
+	heads := Heads(tinyRanking(), opts.TopK)
 	const maxNew = 6
 
 	s := modeltest.NewSession(t, plain, model.SessionOptions{})
@@ -436,7 +445,7 @@ func TestFirstTokenNeverEOS(t *testing.T) {
 // resuming gives the uninterrupted result.
 func TestCancelDuringPrefill(t *testing.T) {
 	m, _ := tinyModel(t)
-	ranking := [][]int{{3, 0, 1, 2}, {1, 2, 0, 3}, {0, 3, 2, 1}}
+	ranking := tinyRanking()
 	rng := rand.New(rand.NewPCG(9, 10))
 	datasets := []Dataset{{Name: "long", MaxNew: 4, Prompts: [][]int{randomPrompt(rng, 20, m.Config().VocabSize), randomPrompt(rng, 240, m.Config().VocabSize)}}}
 	opts := testOptions()
