@@ -101,63 +101,165 @@ func (s *Session) Decode(ctx context.Context, o DecodeOptions) (*DecodeResult, e
 
 // Decode is Session.Decode over any Stepper (tests drive fakes with it).
 func Decode(ctx context.Context, s Stepper, o DecodeOptions) (*DecodeResult, error) {
-	if o.MaxNew < 1 {
-		return nil, fmt.Errorf("decode: max new tokens %d: want at least 1", o.MaxNew)
+	d, err := newDecoder(o)
+	if err != nil {
+		return nil, err
 	}
-	choose := o.Choose
-	if choose == nil {
-		choose = func(_ int, logits []float32) int { return Argmax(logits) }
+	for {
+		fed, more, err := d.next(s)
+		if err != nil || !more {
+			return d.res, err
+		}
+		if err := ctx.Err(); err != nil {
+			return d.res, err
+		}
+		if err := s.Step(fed, o.Observer); err != nil {
+			return d.res, err
+		}
+		if !d.stepped(s, fed) {
+			return d.res, nil
+		}
 	}
-	res := &DecodeResult{}
-	for t := 0; ; t++ {
-		logits := s.Logits()
-		if len(logits) == 0 {
-			if e, ok := s.(interface{ Err() error }); ok && e.Err() != nil {
-				return res, e.Err() // a weight file changed under the model
-			}
+}
+
+// DecodeBatch runs Decode on every stepper at once: at each step the
+// ones still decoding feed their tokens together through step (nil: each
+// one's Step in turn; StepSessions for Sessions, whose StepBatch reads a
+// Batched model's layer weights once for all of them). Each stepper gets
+// exactly the tokens and results Decode gives it alone, and leaves the
+// batch when it stops. On an error the results so far come back with it.
+func DecodeBatch(ctx context.Context, ss []Stepper, o []DecodeOptions, step StepFunc) ([]*DecodeResult, error) {
+	if len(o) != len(ss) {
+		return nil, fmt.Errorf("decode batch: %d sequences, %d options", len(ss), len(o))
+	}
+	if step == nil {
+		step = stepEach
+	}
+	ds := make([]*decoder, len(ss))
+	res := make([]*DecodeResult, len(ss))
+	for i, s := range ss {
+		if s, ok := s.(*Session); ok && !s.hasLast {
+			return nil, fmt.Errorf("decode batch: session %d has nothing to continue from (prefill a prompt first)", i)
 		}
-		id := choose(t, logits)
-		if id < 0 || id >= len(logits) {
-			return res, fmt.Errorf("decode step %d: no token to choose among %d logits", t, len(logits))
+		d, err := newDecoder(o[i])
+		if err != nil {
+			return nil, fmt.Errorf("decode batch: sequence %d: %w", i, err)
 		}
-		res.IDs = append(res.IDs, id)
-		if o.Produced != nil {
-			if err := o.Produced(t, id); err != nil {
+		ds[i], res[i] = d, d.res
+	}
+	active := make([]int, len(ss))
+	for i := range active {
+		active[i] = i
+	}
+	for len(active) > 0 {
+		var batch []Stepper
+		var ids []int
+		var obs []Observer
+		var stepping []int
+		for _, i := range active {
+			fed, more, err := ds[i].next(ss[i])
+			if err != nil {
+				if len(ss) > 1 {
+					err = fmt.Errorf("sequence %d: %w", i, err)
+				}
 				return res, err
 			}
+			if more {
+				batch, ids, obs = append(batch, ss[i]), append(ids, fed), append(obs, o[i].Observer)
+				stepping = append(stepping, i)
+			}
 		}
-		last := true
-		switch {
-		case o.Stop != nil && o.Stop(t, id):
-			res.Stop = StopToken
-		case t+1 == o.MaxNew:
-			res.Stop = StopMaxNew
-		case s.Full():
-			res.Stop = StopContext
-		default:
-			last = false
-		}
-		if last && (!o.FeedLast || s.Full()) {
+		if len(batch) == 0 {
 			return res, nil
 		}
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
-		fed := id
-		if o.Feed != nil {
-			fed = o.Feed(t, id)
-		}
-		if err := s.Step(fed, o.Observer); err != nil {
+		if err := step(batch, ids, obs); err != nil {
 			return res, err
 		}
-		res.Fed = append(res.Fed, fed)
-		if o.KeepLogits {
-			res.Logits = append(res.Logits, s.Logits()...)
-		}
-		if last {
-			return res, nil
+		active = active[:0]
+		for k, i := range stepping {
+			if ds[i].stepped(ss[i], ids[k]) {
+				active = append(active, i)
+			}
 		}
 	}
+	return res, nil
+}
+
+// decoder is one sequence's state in the decode loop: next chooses and
+// reports step t's token and says whether to feed it; stepped records a
+// fed token and says whether to go on.
+type decoder struct {
+	o      DecodeOptions
+	choose func(t int, logits []float32) int
+	res    *DecodeResult
+	t      int
+	last   bool // the token being fed is the last one (FeedLast)
+}
+
+func newDecoder(o DecodeOptions) (*decoder, error) {
+	if o.MaxNew < 1 {
+		return nil, fmt.Errorf("decode: max new tokens %d: want at least 1", o.MaxNew)
+	}
+	d := &decoder{o: o, choose: o.Choose, res: &DecodeResult{}}
+	if d.choose == nil {
+		d.choose = func(_ int, logits []float32) int { return Argmax(logits) }
+	}
+	return d, nil
+}
+
+// next chooses the token of the current step from s's logits, reports it
+// and returns the token to feed, or more false when decoding ends here.
+func (d *decoder) next(s Stepper) (fed int, more bool, err error) {
+	o, res := &d.o, d.res
+	logits := s.Logits()
+	if len(logits) == 0 {
+		if e, ok := s.(interface{ Err() error }); ok && e.Err() != nil {
+			return 0, false, e.Err() // a weight file changed under the model
+		}
+	}
+	t := d.t
+	id := d.choose(t, logits)
+	if id < 0 || id >= len(logits) {
+		return 0, false, fmt.Errorf("decode step %d: no token to choose among %d logits", t, len(logits))
+	}
+	res.IDs = append(res.IDs, id)
+	if o.Produced != nil {
+		if err := o.Produced(t, id); err != nil {
+			return 0, false, err
+		}
+	}
+	d.last = true
+	switch {
+	case o.Stop != nil && o.Stop(t, id):
+		res.Stop = StopToken
+	case t+1 == o.MaxNew:
+		res.Stop = StopMaxNew
+	case s.Full():
+		res.Stop = StopContext
+	default:
+		d.last = false
+	}
+	if d.last && (!o.FeedLast || s.Full()) {
+		return 0, false, nil
+	}
+	fed = id
+	if o.Feed != nil {
+		fed = o.Feed(t, id)
+	}
+	return fed, true, nil
+}
+
+// stepped records that fed went in and reports whether decoding goes on.
+func (d *decoder) stepped(s Stepper, fed int) bool {
+	d.res.Fed = append(d.res.Fed, fed)
+	if d.o.KeepLogits {
+		d.res.Logits = append(d.res.Logits, s.Logits()...)
+	}
+	d.t++
+	return !d.last
 }
 
 // Argmax returns the index of the largest value (the first one on ties, as

@@ -58,6 +58,14 @@ const AttentionContext = 4096
 // than two only while they fit PrefillBudget) and as many of a quarter
 // chunk (a 7-8B model: about two minutes on 2 cores).
 func Calibrate(m *model.Model, so model.SessionOptions, newObserver func() model.Observer) (Rates, error) {
+	return CalibrateBatch(m, so, newObserver, 1)
+}
+
+// CalibrateBatch is Calibrate for a run that decodes batch sequences
+// together (model.StepBatch): on a Batched model it also times a step of
+// batch sessions at once and sets Rates.BatchStepRatio (applied by
+// InBatches).
+func CalibrateBatch(m *model.Model, so model.SessionOptions, newObserver func() model.Observer, batch int) (Rates, error) {
 	cfg := m.Config()
 	shape := ShapeOf(cfg)
 	sess, err := m.NewSession(so)
@@ -139,6 +147,30 @@ func Calibrate(m *model.Model, so model.SessionOptions, newObserver func() model
 	if err != nil {
 		return Rates{}, err
 	}
+	// A batch's step, per sequence: copies of the session at the same
+	// position stepped together, the fastest of CalibrationSteps.
+	batched := 0.0
+	if batch > 1 && m.Batched() {
+		sess.Truncate(c)
+		ss := []*model.Session{sess}
+		for len(ss) < batch {
+			ss = append(ss, sess.Clone())
+		}
+		batched = math.Inf(1)
+		for _, id := range ids[c:] {
+			start := time.Now()
+			if err := model.StepBatch(ss, slices.Repeat([]int{id}, batch), nil); err != nil {
+				return Rates{}, fmt.Errorf("calibrate: %w", err)
+			}
+			for _, s := range ss {
+				s.Logits()
+			}
+			batched = min(batched, time.Since(start).Seconds()/float64(batch))
+		}
+		for _, s := range ss[1:] {
+			s.Release()
+		}
+	}
 	// The observer's work grows with the cached positions it scans: timed
 	// on its own over long rows, where a difference of two noisy step
 	// times at a short context could not show it.
@@ -215,6 +247,10 @@ func Calibrate(m *model.Model, so model.SessionOptions, newObserver func() model
 		}
 	}
 	r.StepFixed = time.Duration(fixed * float64(time.Second))
+	if batched > 0 && fixed > 0 {
+		r.Batch = batch
+		r.BatchStepRatio = max(batched-perPosition*float64(c+CalibrationSteps/2), 0) / fixed
+	}
 	r.StepPerPosition = perPosition + scan
 	r.Source = fmt.Sprintf("measured on this model: a %d-token prefill at %.1f GFLOP/s%s, decode %.1f ms/step at %d tokens (%.0f ns per cached position; its attention alone %.0f ns at %d), %d threads",
 		c, rate/1e9, attn, (plain+scan*positions)*1e3, c, r.StepPerPosition*1e9, decodeAttn*1e9, min(AttentionContext, so.MaxContext), int(threads))

@@ -276,6 +276,11 @@ type Rates struct {
 	// when they wanted one: 1 on a quiet machine, lower when other work
 	// competes (the projection is for a quiet machine; Format warns).
 	CPUShare float64
+	// Batch and BatchStepRatio: when a run decodes Batch sequences
+	// together, a step's fixed time per sequence is BatchStepRatio times
+	// StepFixed (measured by CalibrateBatch; InBatches applies it).
+	Batch          int
+	BatchStepRatio float64
 	// StepShare is the fraction of their decode-step limit the prompts of
 	// the calibration run decoded (greedy decoding stops at a newline or
 	// EOS): Project prices that share of every prompt's steps. 0 prices
@@ -400,6 +405,21 @@ func roundDuration(d time.Duration) time.Duration {
 		return d.Round(time.Second)
 	}
 	return d.Round(10 * time.Millisecond)
+}
+
+// InBatches returns r pricing every decode step at its share of a full
+// batch of r.Batch sequences (BatchStepRatio): a run's last batch and the
+// sequences left after others stop pay more, so this is a lower bound of
+// the decode when prompts stop early. r comes back unchanged when no batch
+// was measured.
+func (r Rates) InBatches() Rates {
+	if r.Batch <= 1 || r.BatchStepRatio <= 0 {
+		return r
+	}
+	r.StepFixed = time.Duration(float64(r.StepFixed) * r.BatchStepRatio)
+	r.Source += fmt.Sprintf("; decoding %d probes at a time, a step's fixed cost %.2fx per probe", r.Batch, r.BatchStepRatio)
+	r.Batch, r.BatchStepRatio = 0, 0
+	return r
 }
 
 // ScaledTo returns r scaled so that it projects p, the plan of a short run

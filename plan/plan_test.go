@@ -235,3 +235,23 @@ func TestAffordable(t *testing.T) {
 		t.Errorf("no prompts: %d, %v", n, first)
 	}
 }
+
+// TestInBatches: a batch's ratio scales a step's fixed time and nothing
+// else, once; no measured batch leaves the rates as they are.
+func TestInBatches(t *testing.T) {
+	r := Rates{StepFixed: 40 * time.Millisecond, StepPerPosition: 2e-6, PrefillPerToken: time.Millisecond, Source: "test", Batch: 6, BatchStepRatio: 0.25}
+	got := r.InBatches()
+	if got.StepFixed != 10*time.Millisecond || got.StepPerPosition != 2e-6 || got.PrefillPerToken != time.Millisecond {
+		t.Errorf("InBatches: %+v", got)
+	}
+	if !strings.Contains(got.Source, "decoding 6 probes at a time, a step's fixed cost 0.25x per probe") {
+		t.Errorf("Source %q", got.Source)
+	}
+	if again := got.InBatches(); again.StepFixed != got.StepFixed {
+		t.Errorf("applied twice: %v", again.StepFixed)
+	}
+	r.Batch = 1
+	if got := r.InBatches(); got.StepFixed != r.StepFixed || got.Source != r.Source {
+		t.Errorf("batch of 1: %+v", got)
+	}
+}

@@ -42,7 +42,30 @@ func Plan(m *model.Model, probes []needle.Probe, opts Options, weightBytes int64
 	// Under --until-stable the order is SpreadOrder, where consecutive
 	// probes rarely share a prefix: plan without reuse (an upper bound).
 	reuse := opts.PrefixReuse && opts.UntilStable == 0
-	return plan.Make(plan.ShapeOf(m.Config()), Sequences(probes, opts), plan.Options{Reuse: reuse, Chunk: so.Chunk, KVBytes: so.CacheDType.Bytes(), WeightBytes: weightBytes}), nil
+	caches := 1
+	if opts.DecodeBatch > 1 { // the prefix cache and a copy per probe decoding
+		caches = 1 + opts.DecodeBatch
+	}
+	return plan.Make(plan.ShapeOf(m.Config()), Sequences(probes, opts), plan.Options{Reuse: reuse, Chunk: so.Chunk, KVBytes: so.CacheDType.Bytes(), WeightBytes: weightBytes, KVCaches: caches}), nil
+}
+
+// AutoDecodeBatch is the DecodeBatch of a run whose user did not choose
+// one: on a Batched model (bf16 compute) model.BatchRows probes, but never
+// more copies of the longest probe's KV cache than fit in half of
+// freeBytes beside the prefix cache (freeBytes <= 0, unknown: 1); 1 on
+// other models, whose steps gain nothing from a batch.
+func AutoDecodeBatch(m *model.Model, probes []needle.Probe, opts Options, freeBytes int64) int {
+	opts = opts.withDefaults()
+	so, err := opts.Session.Resolve(m.Config())
+	if err != nil || !m.Batched() || freeBytes <= 0 {
+		return 1
+	}
+	longest := 0
+	for _, p := range probes {
+		longest = max(longest, len(p.IDs)+opts.MaxNewTokens)
+	}
+	cache := plan.ShapeOf(m.Config()).KVBytesPerPosition(so.CacheDType.Bytes()) * int64(max(longest, 1))
+	return int(max(1, min(int64(model.BatchRows), freeBytes/2/cache-1)))
 }
 
 // Sequences are the prompts Run will feed: the probes of opts.Shard not
@@ -75,11 +98,16 @@ func Sequences(probes []needle.Probe, opts Options) []plan.Sequence {
 // progress, when not nil, hears of each probe CalibrateRates scores.
 func MeasureRates(ctx context.Context, m *model.Model, tok needle.Tokenizer, probes []needle.Probe, opts Options, progress func(Progress)) (plan.Rates, error) {
 	cfg := m.Config()
-	rates, err := plan.Calibrate(m, opts.Session, func() model.Observer { return CostObserver(cfg.NumLayers, cfg.NumHeads) })
+	rates, err := plan.CalibrateBatch(m, opts.Session, func() model.Observer { return CostObserver(cfg.NumLayers, cfg.NumHeads) }, opts.DecodeBatch)
 	if err != nil {
 		return rates, err
 	}
-	return CalibrateRates(ctx, m, tok, probes, opts, rates, progress)
+	// The end-to-end probes decode alone, as the single-step rates price
+	// them; the run's batches are priced after the scaling.
+	one := opts
+	one.DecodeBatch = 0
+	rates, err = CalibrateRates(ctx, m, tok, probes, one, rates, progress)
+	return rates.InBatches(), err
 }
 
 // CostObserver is an observer that does a profile decode step's scoring

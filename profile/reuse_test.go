@@ -174,18 +174,22 @@ func profileBytes(t *testing.T, m *model.Model, tok needle.Tokenizer, probes []n
 }
 
 // checkReuseIdentical profiles probes on m with and without prefix reuse,
-// on one and two kernel threads, and wants the same bytes every time.
+// decoding alone and three probes together (with reuse), on one and two
+// kernel threads, and wants the same bytes every time.
 func checkReuseIdentical(t *testing.T, m *model.Model, tok needle.Tokenizer, probes []needle.Probe, opts Options) {
 	t.Helper()
 	defer kernels.SetThreads(kernels.Threads())
 	var want []byte
 	for _, threads := range []int{1, 2} {
 		kernels.SetThreads(threads)
-		for _, reuse := range []bool{false, true} {
+		for _, c := range []struct {
+			reuse bool
+			batch int
+		}{{false, 0}, {true, 0}, {true, 3}} {
 			o := opts
-			o.PrefixReuse = reuse
+			o.PrefixReuse, o.DecodeBatch = c.reuse, c.batch
 			got, res := profileBytes(t, m, tok, probes, o)
-			if reuse && res.Reused == 0 {
+			if c.reuse && res.Reused == 0 {
 				t.Errorf("threads %d: no prompt position was reused", threads)
 			}
 			if want == nil {
@@ -193,7 +197,7 @@ func checkReuseIdentical(t *testing.T, m *model.Model, tok needle.Tokenizer, pro
 				continue
 			}
 			if !bytes.Equal(got, want) {
-				t.Fatalf("threads %d, reuse %v: the profile differs from threads 1 without reuse", threads, reuse)
+				t.Fatalf("threads %d, reuse %v, decode batch %d: the profile differs from threads 1 without reuse", threads, c.reuse, c.batch)
 			}
 		}
 	}
@@ -203,6 +207,13 @@ func checkReuseIdentical(t *testing.T, m *model.Model, tok needle.Tokenizer, pro
 // generated haystack of haystackTokens: the given lengths, depths linear
 // from 0 to 100 %, needles generated needles, the answer-prefix template.
 func synthProbes(t *testing.T, lengths []int, depths, haystackTokens, needles int) (*model.Model, needle.Tokenizer, []needle.Probe) {
+	t.Helper()
+	m, tok, probes, _ := synthProbesDir(t, lengths, depths, haystackTokens, needles)
+	return m, tok, probes
+}
+
+// synthProbesDir is synthProbes that also returns the model's folder.
+func synthProbesDir(t *testing.T, lengths []int, depths, haystackTokens, needles int) (*model.Model, needle.Tokenizer, []needle.Probe, string) {
 	t.Helper()
 	dir, _ := synthtest.Write(t, synth.Options{Seed: 1})
 	m, tok := modeltest.Load(t, dir)
@@ -216,7 +227,7 @@ func synthProbes(t *testing.T, lengths []int, depths, haystackTokens, needles in
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m, tok, probes
+	return m, tok, probes, dir
 }
 
 // TestPrefixReuseSynthByteIdentical: the built-in model on its own grid
@@ -226,8 +237,15 @@ func TestPrefixReuseSynthByteIdentical(t *testing.T) {
 	if testing.Short() {
 		t.Skip("profiles the synthetic model four times")
 	}
-	m, tok, probes := synthProbes(t, needle.LinearLengths(256, 640, 3), 4, 8000, 2)
+	m, tok, probes, dir := synthProbesDir(t, needle.LinearLengths(256, 640, 3), 4, 8000, 2)
 	checkReuseIdentical(t, m, tok, probes, Options{Session: model.SessionOptions{Chunk: 96}})
+	// bf16 compute, where a decode batch shares the layer matrices.
+	bf16, err := model.Load(dir, model.LoadOptions{Compute: model.ComputeBF16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bf16.Close()
+	checkReuseIdentical(t, bf16, tok, probes, Options{Session: model.SessionOptions{Chunk: 96}})
 }
 
 // TestPrefixReuseStoriesByteIdentical: stories260K (a trained checkpoint,
@@ -515,5 +533,109 @@ func TestCalibrateRatesDryRunBudget(t *testing.T) {
 				t.Errorf("unscaled rates changed: %v per token, want %v", r.PrefillPerToken, base.PrefillPerToken)
 			}
 		})
+	}
+}
+
+// TestDecodeBatchFake: probes decoded in batches (forked sessions, one
+// lockstep decode) give the bytes of probes decoded alone: with and
+// without prefix reuse, resumed after an interruption, and under
+// UntilStable, whose stop drops a batch's records past the stop.
+func TestDecodeBatchFake(t *testing.T) {
+	probes := sharedHaystackProbes([]int{30, 45, 60}, []int{0, 25, 50, 100}, []int{30}, []int{31, 32, 33, fakeNL}, 2, 20, 6)
+	for i := range probes {
+		probes[i].Answer = "w31 w32 w33"
+	}
+	dir := t.TempDir()
+	path := func(name string) string { return filepath.Join(dir, name) }
+	want, plainRes, err := runFake(t, context.Background(), path("plain.jsonl"), probes, Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, batch := range []int{2, 5, 64} {
+		for _, reuse := range []bool{false, true} {
+			name := fmt.Sprintf("batch %d, reuse %v", batch, reuse)
+			var seen []int
+			got, res, err := runFake(t, context.Background(), path(fmt.Sprintf("b%d-%v.jsonl", batch, reuse)), probes, Options{DecodeBatch: batch, PrefixReuse: reuse},
+				func(p Progress) { seen = append(seen, p.Done) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("%s: the profile differs from decoding alone", name)
+			}
+			if res.Tokens+res.Reused != plainRes.Tokens {
+				t.Errorf("%s: fed %d + reused %d, want %d fed without reuse", name, res.Tokens, res.Reused, plainRes.Tokens)
+			}
+			if len(seen) != len(probes) || seen[len(seen)-1] != len(probes) {
+				t.Errorf("%s: progress saw %v", name, seen)
+			}
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := path("resume.jsonl")
+	if _, _, err := runFake(t, ctx, p, probes, Options{DecodeBatch: 5, PrefixReuse: true}, func(p Progress) {
+		if p.Done == 3 {
+			cancel()
+		}
+	}); err == nil {
+		t.Fatal("interrupted run returned no error")
+	}
+	got, res, err := runFake(t, context.Background(), p, probes, Options{DecodeBatch: 5, PrefixReuse: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Resumed != 5 || !bytes.Equal(got, want) {
+		t.Fatalf("resumed %d probes (want the first batch's 5); profile equal: %v", res.Resumed, bytes.Equal(got, want))
+	}
+
+	stable := fakeProbes(10, 4)
+	opts := Options{UntilStable: 0.9, StableWindow: 3}
+	alone, aloneRes, err := runFake(t, context.Background(), path("stable.jsonl"), stable, opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.DecodeBatch = 4
+	p = path("stable-batch.jsonl")
+	got, res, err = runFake(t, context.Background(), p, stable, opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, alone) || res.Stopped != aloneRes.Stopped || len(res.Records) != len(aloneRes.Records) {
+		t.Fatalf("until-stable with a decode batch: stopped %v after %d probes, alone %v after %d; profile equal %v",
+			res.Stopped, len(res.Records), aloneRes.Stopped, len(aloneRes.Records), bytes.Equal(got, alone))
+	}
+}
+
+// TestAutoDecodeBatch: BatchRows probes under bf16 compute, fewer when
+// half the free memory holds fewer copies of the longest KV cache beside
+// the prefix cache's, one under float32 compute or unknown memory.
+func TestAutoDecodeBatch(t *testing.T) {
+	m, _, probes, dir := synthProbesDir(t, []int{256}, 2, 2000, 1)
+	bf16, err := model.Load(dir, model.LoadOptions{Compute: model.ComputeBF16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bf16.Close()
+	longest := 0
+	for _, p := range probes {
+		longest = max(longest, len(p.IDs))
+	}
+	cfg := m.Config()
+	// f32 cache: keys and values of every layer and KV head per position.
+	cache := int64(cfg.NumLayers*2*cfg.NumKVHeads*cfg.HeadDim*4) * int64(longest+DefaultMaxNewTokens)
+	for _, c := range []struct {
+		m    *model.Model
+		free int64
+		want int
+	}{
+		{m, 1 << 40, 1},
+		{bf16, 0, 1},
+		{bf16, 1 << 40, model.BatchRows},
+		{bf16, 2 * 4 * cache, 3},
+		{bf16, 2 * cache, 1},
+	} {
+		if got := AutoDecodeBatch(c.m, probes, Options{}, c.free); got != c.want {
+			t.Errorf("batched %v, free %d: %d, want %d", c.m.Batched(), c.free, got, c.want)
+		}
 	}
 }

@@ -53,6 +53,13 @@ type Options struct {
 	// Session says how each probe's session runs (chunk, KV cache dtype,
 	// RoPE arithmetic); the profile records what it resolves to.
 	Session model.SessionOptions
+	// DecodeBatch is how many probes decode together (model.DecodeBatch:
+	// each step's tokens go through the layer matrices at once, which a
+	// Batched model, bf16 compute, reads once for all); <= 1 decodes each
+	// probe alone. Each probe then decodes in a copy of the session its
+	// prompt was prefilled in, so the batch holds that many KV caches. The
+	// records are the same bits either way.
+	DecodeBatch int
 }
 
 // DefaultStableWindow is the run of successful probes over which the
@@ -169,6 +176,9 @@ type session interface {
 	// Release hands the session's memory to its model for a later
 	// session (model.Session.Release); the session is not used after.
 	Release()
+	// Fork returns an independent copy of the session (its cache
+	// included), which decodes while the original prefills the next probe.
+	Fork() session
 	// Options().Chunk is the prefill chunk length. A reused prefix ends
 	// where plan.Reusable says, so that every position gets the bits a
 	// fresh prefill gives it (a row's bits do not depend on its chunk's
@@ -212,8 +222,39 @@ func Run(ctx context.Context, m *model.Model, tok needle.Tokenizer, probes []nee
 		// a prefix cached by a probe of another length would hold other bits.
 		opts.PrefixReuse = false
 	}
-	newSession := func() (session, error) { return m.NewSession(so) }
+	newSession := func() (session, error) {
+		s, err := m.NewSession(so)
+		if err != nil {
+			return nil, err
+		}
+		return modelSession{s}, nil
+	}
 	return run(ctx, newSession, func(id int) bool { return eos[id] }, cfg.NumLayers, cfg.NumHeads, tok, probes, opts, progress)
+}
+
+// modelSession is a model.Session as a probe's session.
+type modelSession struct{ *model.Session }
+
+// Fork clones the session.
+func (s modelSession) Fork() session { return modelSession{s.Clone()} }
+
+// stepSessions is the decode batch's step: model.StepBatch when every
+// session is a model's, else each session's Step in turn (test doubles).
+func stepSessions(ss []model.Stepper, ids []int, obs []model.Observer) error {
+	ms := make([]*model.Session, len(ss))
+	for i, s := range ss {
+		m, ok := s.(modelSession)
+		if !ok {
+			for i, s := range ss {
+				if err := s.Step(ids[i], obs[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		ms[i] = m.Session
+	}
+	return model.StepBatch(ms, ids, obs)
 }
 
 // dynamicPastContext reports whether cfg's dynamic NTK scaling changes the
@@ -275,39 +316,93 @@ func run(ctx context.Context, newSession newSessionFunc, eos func(int) bool, lay
 	nl := needle.NewNewlineTokens(tok)
 	finished := len(done)
 	var ran []int // indices in run order, up to a stop
-	for k, p := range order {
-		rec, ok := done[p.Index]
-		if !ok {
-			if err := ctx.Err(); err != nil {
-				return res, err
+	stopped := false
+	// take counts a probe of the run order, finished now or earlier, and
+	// reports whether the run stops after it.
+	take := func(k int, rec Record) bool {
+		ran = append(ran, rec.Index)
+		if stop != nil && stop.add(rec) {
+			res.Stopped = k < len(order)-1
+			return true
+		}
+		return false
+	}
+	var batch []*pending
+	// flush decodes the prefilled probes and records them in run order.
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		start := time.Now()
+		recs, fed, err := decodeProbes(ctx, batch, eos, tok, nl, opts)
+		share := time.Since(start) / time.Duration(len(batch))
+		for _, b := range batch {
+			if b.forked {
+				b.sess.Release()
 			}
-			start := time.Now()
-			var tokens, reused int
-			var err error
-			rec, tokens, reused, err = runProbe(ctx, cache, eos, layers, heads, tok, nl, p, opts)
-			elapsed := time.Since(start)
-			res.Tokens += tokens
-			res.Reused += reused
-			if err != nil {
-				return res, err
+		}
+		res.Tokens += fed
+		defer func() { batch = batch[:0] }()
+		if err != nil {
+			cache.forget()
+			return err
+		}
+		for i, b := range batch {
+			if stopped {
+				break
 			}
+			rec := recs[i]
 			if opts.Checkpoint != nil {
 				if err := opts.Checkpoint.Append(rec); err != nil {
-					return res, err
+					return err
 				}
 			}
-			done[p.Index] = rec
+			done[rec.Index] = rec
 			finished++
 			if progress != nil {
 				progress(Progress{Done: finished, Total: len(todo), Resumed: res.Resumed, Tokens: res.Tokens, Reused: res.Reused,
-					Last: rec.Result, LastTokens: tokens, LastReused: reused, LastTime: elapsed})
+					Last: rec.Result, LastTokens: b.tokens + b.fed, LastReused: b.kept, LastTime: b.prefill + share})
 			}
+			stopped = take(b.k, rec)
 		}
-		ran = append(ran, p.Index)
-		if stop != nil && stop.add(rec) {
-			res.Stopped = k < len(order)-1
+		return nil
+	}
+	for k, p := range order {
+		if stopped {
 			break
 		}
+		if rec, ok := done[p.Index]; ok {
+			// Records are taken in run order.
+			if err := flush(); err != nil {
+				return res, err
+			}
+			if !stopped {
+				stopped = take(k, rec)
+			}
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		b, err := prefillProbe(ctx, cache, layers, heads, p, opts, opts.DecodeBatch > 1)
+		if b != nil {
+			b.k = k
+			res.Tokens += b.tokens
+			res.Reused += b.kept
+		}
+		if err != nil {
+			cache.forget()
+			return res, err
+		}
+		batch = append(batch, b)
+		if len(batch) >= max(opts.DecodeBatch, 1) {
+			if err := flush(); err != nil {
+				return res, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return res, err
 	}
 	sort.Ints(ran)
 	for _, i := range ran {
@@ -417,93 +512,152 @@ func CheckFit(probes []needle.Probe, maxNew, context int) error {
 	return nil
 }
 
-// runProbe decodes and scores one probe; tokens counts what it fed and
-// reused the prompt positions the prefix cache already held.
-func runProbe(ctx context.Context, cache *prefixCache, eos func(int) bool, layers, heads int, tok needle.Tokenizer, nl *needle.NewlineTokens, p needle.Probe, opts Options) (_ Record, tokens, reused int, _ error) {
-	rec, tokens, reused, err := scoreProbe(ctx, cache, eos, layers, heads, tok, nl, p, opts)
-	if err != nil {
-		cache.forget()
-	}
-	return rec, tokens, reused, err
+// pending is a probe whose prompt is prefilled, waiting for its decode.
+type pending struct {
+	p       needle.Probe
+	k       int // position in the run order
+	sess    session
+	forked  bool // sess is the probe's own copy, released after its decode
+	acc     *Accumulator
+	obs     *Observer
+	answer  []int
+	tokens  int // prompt tokens prefilled
+	kept    int // prompt positions taken from the prefix cache
+	fed     int // tokens fed by the decode
+	prefill time.Duration
 }
 
-func scoreProbe(ctx context.Context, cache *prefixCache, eos func(int) bool, layers, heads int, tok needle.Tokenizer, nl *needle.NewlineTokens, p needle.Probe, opts Options) (Record, int, int, error) {
-	fail := func(err error) error {
-		return fmt.Errorf("probe %d (length %d, depth %v): %w", p.Index, p.ContextLength, p.Depth, err)
-	}
+// fail wraps an error with the probe it happened to.
+func (b *pending) fail(err error) error {
+	return fmt.Errorf("probe %d (length %d, depth %v): %w", b.p.Index, b.p.ContextLength, b.p.Depth, err)
+}
+
+// prefillProbe prefills a probe's prompt but its last token in the prefix
+// cache's session (a fork of it, with fork, for a batch's decode). A
+// non-nil pending comes back with an error too, for its token counts.
+func prefillProbe(ctx context.Context, cache *prefixCache, layers, heads int, p needle.Probe, opts Options, fork bool) (*pending, error) {
+	start := time.Now()
+	b := &pending{p: p}
 	ids := p.IDs
 	if len(ids) < 2 {
-		return Record{}, 0, 0, fail(fmt.Errorf("prompt of %d tokens", len(ids)))
+		return nil, b.fail(fmt.Errorf("prompt of %d tokens", len(ids)))
 	}
 	acc, err := NewAccumulator(layers, heads, ids, p.SpanStart, p.SpanEnd, opts.NormalizedSRH)
 	if err != nil {
-		return Record{}, 0, 0, fail(err)
+		return nil, b.fail(err)
 	}
 	if opts.Reference {
 		acc.UseBF16SpanMass()
 	}
-	obs := NewObserver(acc)
+	b.acc, b.obs = acc, NewObserver(acc)
+	if p.SpanStart >= 0 {
+		b.answer = ids[p.SpanStart:p.SpanEnd]
+	} else if opts.TeacherForced {
+		return nil, b.fail(fmt.Errorf("no answer span to force (the reference's rule found none)"))
+	}
 	prompt := ids[:len(ids)-1]
 	sess, kept, err := cache.start(prompt)
 	if err != nil {
-		return Record{}, 0, 0, fail(err)
+		return nil, b.fail(err)
 	}
 	// Prefill is not observed: only decode steps are scored.
-	tokens := len(prompt) - kept
+	b.tokens, b.kept = len(prompt)-kept, kept
 	if err := sess.Prefill(ctx, prompt[kept:], nil); err != nil {
-		return Record{}, tokens, kept, fail(err)
+		if cerr := ctx.Err(); cerr != nil && errors.Is(err, cerr) {
+			return b, cerr
+		}
+		return b, b.fail(err)
 	}
 	cache.prefilled(prompt)
-	var answer []int
-	if p.SpanStart >= 0 {
-		answer = ids[p.SpanStart:p.SpanEnd]
-	} else if opts.TeacherForced {
-		return Record{}, tokens, kept, fail(fmt.Errorf("no answer span to force (the reference's rule found none)"))
+	b.sess = sess
+	if fork {
+		b.sess, b.forked = sess.Fork(), true
 	}
-	steps := opts.MaxNewTokens
-	if opts.TeacherForced {
-		steps = len(answer)
-	}
+	b.prefill = time.Since(start)
+	return b, nil
+}
+
+// decodeProbes decodes the prefilled probes together and scores them:
+// from the last prompt token up to MaxNewTokens greedy steps each, or the
+// answer's tokens under teacher forcing. fed counts the tokens the decode
+// fed.
+func decodeProbes(ctx context.Context, batch []*pending, eos func(int) bool, tok needle.Tokenizer, nl *needle.NewlineTokens, opts Options) (_ []Record, fed int, _ error) {
 	// At step t the model attends with the query of the token fed at t and
 	// produces the next token; the rows of that query are paired with the
 	// token they produced (the reference's pairing). So the last prompt
 	// token is fed as a decode step, and every produced token is committed
 	// right after the Step whose logits produced it.
 	if err := ctx.Err(); err != nil {
-		return Record{}, tokens, kept, err
+		return nil, 0, err
 	}
-	tokens++
-	if err := sess.Step(ids[len(ids)-1], obs); err != nil {
-		return Record{}, tokens, kept, fail(err)
-	}
-	produced := func(t, next int) int {
+	ss := make([]model.Stepper, len(batch))
+	ids := make([]int, len(batch))
+	obs := make([]model.Observer, len(batch))
+	dos := make([]model.DecodeOptions, len(batch))
+	for i, b := range batch {
+		ss[i], ids[i], obs[i] = b.sess, b.p.IDs[len(b.p.IDs)-1], b.obs
+		b.fed = 1
+		steps := opts.MaxNewTokens
 		if opts.TeacherForced {
-			return answer[t]
+			steps = len(b.answer)
 		}
-		return next
-	}
-	res, err := model.Decode(ctx, sess, model.DecodeOptions{
-		MaxNew: steps,
-		Produced: func(t, next int) error {
-			if err := obs.Err(); err != nil {
-				return err
+		produced := func(t, next int) int {
+			if opts.TeacherForced {
+				return b.answer[t]
 			}
-			return acc.Commit(produced(t, next))
-		},
-		Stop:     func(_, next int) bool { return !opts.TeacherForced && stops(opts, tok, nl, eos, next) },
-		Feed:     produced,
-		Observer: obs,
-	})
-	if res != nil {
-		tokens += len(res.Fed)
+			return next
+		}
+		dos[i] = model.DecodeOptions{
+			MaxNew: steps,
+			Produced: func(t, next int) error {
+				if err := b.obs.Err(); err != nil {
+					return err
+				}
+				return b.acc.Commit(produced(t, next))
+			},
+			Stop:     func(_, next int) bool { return !opts.TeacherForced && stops(opts, tok, nl, eos, next) },
+			Feed:     produced,
+			Observer: b.obs,
+		}
+	}
+	fail := func(err error) error {
+		if cerr := ctx.Err(); cerr != nil && errors.Is(err, cerr) {
+			return cerr
+		}
+		if len(batch) == 1 {
+			return batch[0].fail(err)
+		}
+		var which []string
+		for _, b := range batch {
+			which = append(which, fmt.Sprint(b.p.Index))
+		}
+		return fmt.Errorf("probes %s, decoded together: %w", strings.Join(which, ", "), err)
+	}
+	if err := stepSessions(ss, ids, obs); err != nil {
+		return nil, len(batch), fail(err)
+	}
+	fed = len(batch)
+	results, err := model.DecodeBatch(ctx, ss, dos, stepSessions)
+	for i, r := range results {
+		if r != nil {
+			batch[i].fed += len(r.Fed)
+			fed += len(r.Fed)
+		}
 	}
 	if err != nil {
-		if cerr := ctx.Err(); cerr != nil && errors.Is(err, cerr) {
-			return Record{}, tokens, kept, cerr
-		}
-		return Record{}, tokens, kept, fail(err)
+		return nil, fed, fail(err)
 	}
-	predicted := res.IDs
+	recs := make([]Record, len(batch))
+	for i, b := range batch {
+		recs[i] = b.record(results[i].IDs, eos, tok, opts)
+	}
+	return recs, fed, nil
+}
+
+// record scores a decoded probe: its response against the answer (the
+// recall gate) and its accumulated head scores.
+func (b *pending) record(predicted []int, eos func(int) bool, tok needle.Tokenizer, opts Options) Record {
+	p := b.p
 	text := make([]int, 0, len(predicted))
 	for _, id := range predicted {
 		if !eos(id) {
@@ -518,14 +672,14 @@ func scoreProbe(ctx context.Context, cache *prefixCache, eos func(int) bool, lay
 		// response and recall still record what the model predicted.
 		success = true
 	}
-	scores := acc.Scores()
+	scores := b.acc.Scores()
 	return Record{
 		Index: p.Index,
 		Result: schema.ProbeResult{
-			Index: p.Index, ContextLength: p.ContextLength, Tokens: len(ids), Depth: p.Depth,
+			Index: p.Index, ContextLength: p.ContextLength, Tokens: len(p.IDs), Depth: p.Depth,
 			NeedleID: p.NeedleID, Response: response, Recall: recall, Success: success,
 		},
 		SRH:       scores.SRH,
 		Retrieval: scores.Retrieval,
-	}, tokens, kept, nil
+	}
 }

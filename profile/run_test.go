@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -76,6 +77,9 @@ func (f *fakeSession) Options() model.SessionOptions { return model.SessionOptio
 
 func (f *fakeSession) Truncate(n int) { f.seq = f.seq[:n] }
 func (f *fakeSession) Release()       { f.seq = nil }
+func (f *fakeSession) Fork() session {
+	return &fakeSession{seq: slices.Clone(f.seq), logits: slices.Clone(f.logits)}
+}
 
 func (f *fakeSession) Step(id int, obs model.Observer) error {
 	pos := len(f.seq)

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/compresskv/compresskv/internal/atomicfile"
+	"github.com/compresskv/compresskv/model"
 	"github.com/compresskv/compresskv/model/kernels"
 	"github.com/compresskv/compresskv/needle"
 	"github.com/compresskv/compresskv/plan"
@@ -38,6 +39,7 @@ type profileOptions struct {
 	JSON            bool
 	Report          string  // --report: per-probe JSONL with timings
 	PrefixReuse     bool    // --prefix-reuse: prefill only what a probe does not share with the cached prompt
+	DecodeBatch     int     // --decode-batch: probes decoded together; 0: automatic
 	UntilStable     float64 // --until-stable J: stop once the ranking is stable (0: run the grid)
 	StableWindow    int     // --stable-window
 	DryRun          bool    // --dry-run: print the plan and exit
@@ -118,6 +120,7 @@ environment when --shard is not given. See docs/sharding.md.`,
 	f.BoolVar(&opts.JSON, "json", false, "print the summary as JSON")
 	f.StringVar(&opts.Report, "report", "", "append one JSON line per probe run (response, recall, success, tokens/s) to this file")
 	f.BoolVar(&opts.PrefixReuse, "prefix-reuse", true, "keep the prompt prefix one probe shares with the next in the KV cache (same profile bytes, less prefill)")
+	f.IntVar(&opts.DecodeBatch, "decode-batch", 0, fmt.Sprintf("probes decoded together, each with its own KV cache copy, so --compute bf16 reads the layer weights once per step for all (same profile bytes; default: %d under bf16 compute, as many as fit in half the free memory, else 1)", model.BatchRows))
 	f.Float64Var(&opts.UntilStable, "until-stable", 0, "run probes in a well-spread order and stop once every layer's bootstrap top-4 Jaccard stays >= J (0 < J <= 1; 0: the whole grid)")
 	f.IntVar(&opts.StableWindow, "stable-window", profile.DefaultStableWindow, "successful probes --until-stable must hold for")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "print the plan (probes, tokens, FLOPs, memory, projected time) and exit")
@@ -152,6 +155,9 @@ func runProfile(opts *profileOptions, s *streams) error {
 	}
 	if opts.StableWindow < 1 {
 		return usagef("--stable-window %d: want at least 1 probe", opts.StableWindow)
+	}
+	if opts.DecodeBatch < 0 || opts.DecodeBatch > 64 {
+		return usagef("--decode-batch %d: want 0 (automatic) or 1..64 probes", opts.DecodeBatch)
 	}
 	shard, err := resolveShard(opts)
 	if err != nil {
@@ -190,6 +196,10 @@ func runProfile(opts *profileOptions, s *streams) error {
 		UntilStable:   opts.UntilStable,
 		StableWindow:  opts.StableWindow,
 		Session:       lm.session,
+		DecodeBatch:   opts.DecodeBatch,
+	}
+	if runOpts.DecodeBatch == 0 {
+		runOpts.DecodeBatch = profile.AutoDecodeBatch(m, probes, runOpts, memAvailable())
 	}
 	info := inputs.info()
 	info.KVCache, info.PrefillChunk, info.Rope = lm.session.CacheDType.String(), lm.session.Chunk, lm.session.Rope.String()
