@@ -208,10 +208,13 @@ func (s *Session) Clone() *Session {
 		dst := c.caches[l]
 		for g := 0; g < src.kvHeads; g++ {
 			// Into the memory of a released session when c has one.
+			// With the headroom reserve adds, so that the copy's decode
+			// steps do not copy it again.
+			room := cacheHeadroom * src.headDim
 			if src.dtype == CacheBF16 {
-				dst.keys16[g], dst.values16[g] = refill(dst.keys16[g], src.keys16[g]), refill(dst.values16[g], src.values16[g])
+				dst.keys16[g], dst.values16[g] = refill(dst.keys16[g], src.keys16[g], room), refill(dst.values16[g], src.values16[g], room)
 			} else {
-				dst.keys[g], dst.values[g] = refill(dst.keys[g], src.keys[g]), refill(dst.values[g], src.values[g])
+				dst.keys[g], dst.values[g] = refill(dst.keys[g], src.keys[g], room), refill(dst.values[g], src.values[g], room)
 			}
 		}
 		dst.n = src.n
@@ -224,9 +227,9 @@ func (s *Session) Clone() *Session {
 }
 
 // refill returns src's elements in dst's memory, grown (prefaulted) when
-// it is too small.
-func refill[T float32 | uint16](dst, src []T) []T {
-	return append(prefault.Grow(dst[:0], len(src)), src...)
+// it has no room for them and room more.
+func refill[T float32 | uint16](dst, src []T, room int) []T {
+	return append(prefault.Grow(dst[:0], len(src)+room), src...)
 }
 
 // Reset empties the session, keeping its memory for reuse.

@@ -588,6 +588,39 @@ func TestDecodeBatchFake(t *testing.T) {
 		t.Fatalf("resumed %d probes (want the first batch's 5); profile equal: %v", res.Resumed, bytes.Equal(got, want))
 	}
 
+	// A checkpoint holding every third probe of the run order (as the
+	// plan's measurement leaves it): the probes between them are batched
+	// around them, and every probe is taken in order.
+	order := append([]needle.Probe(nil), probes...)
+	prefixOrder(order)
+	p = path("scattered.jsonl")
+	c, err := OpenCheckpoint(p, fakeHeader(probes, Options{}), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := 0
+	for k, o := range order {
+		if k%3 != 1 {
+			continue
+		}
+		for _, r := range plainRes.Records {
+			if r.Index == o.Index {
+				if err := c.Append(r); err != nil {
+					t.Fatal(err)
+				}
+				held++
+			}
+		}
+	}
+	c.Close()
+	got, res, err = runFake(t, context.Background(), p, probes, Options{DecodeBatch: 3, PrefixReuse: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Resumed != held || !bytes.Equal(got, want) {
+		t.Fatalf("scattered checkpoint: resumed %d of %d; profile equal: %v", res.Resumed, held, bytes.Equal(got, want))
+	}
+
 	stable := fakeProbes(10, 4)
 	opts := Options{UntilStable: 0.9, StableWindow: 3}
 	alone, aloneRes, err := runFake(t, context.Background(), path("stable.jsonl"), stable, opts, nil)
@@ -603,6 +636,38 @@ func TestDecodeBatchFake(t *testing.T) {
 	if !bytes.Equal(got, alone) || res.Stopped != aloneRes.Stopped || len(res.Records) != len(aloneRes.Records) {
 		t.Fatalf("until-stable with a decode batch: stopped %v after %d probes, alone %v after %d; profile equal %v",
 			res.Stopped, len(res.Records), aloneRes.Stopped, len(aloneRes.Records), bytes.Equal(got, alone))
+	}
+	// Resumed from a checkpoint holding the 6th and 7th probes of the run
+	// order: the 5th, batched, must reach the stop rule before them (taken
+	// first, they would stop the run without it).
+	opts.DecodeBatch = 0
+	_, allRes, err := runFake(t, context.Background(), path("stable-all.jsonl"), stable, Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = path("stable-scattered.jsonl")
+	c, err = OpenCheckpoint(p, fakeHeader(stable, opts), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, o := range SpreadOrder(stable) {
+		if k == 5 || k == 6 {
+			for _, r := range allRes.Records {
+				if r.Index == o.Index {
+					if err := c.Append(r); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+	}
+	c.Close()
+	opts.DecodeBatch = 4
+	if got, _, err = runFake(t, context.Background(), p, stable, opts, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, alone) {
+		t.Fatal("until-stable resumed from scattered probes with a decode batch: the profile differs")
 	}
 }
 

@@ -327,31 +327,43 @@ func run(ctx context.Context, newSession newSessionFunc, eos func(int) bool, lay
 		}
 		return false
 	}
+	// The probes since the last flush, in run order: prefilled ones waiting
+	// for their decode and, between them, ones the checkpoint holds.
 	var batch []*pending
-	// flush decodes the prefilled probes and records them in run order.
+	var prefilled []*pending
+	// flush decodes the prefilled probes together and takes every probe of
+	// the batch in run order.
 	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		start := time.Now()
-		recs, fed, err := decodeProbes(ctx, batch, eos, tok, nl, opts)
-		share := time.Since(start) / time.Duration(len(batch))
-		for _, b := range batch {
-			if b.forked {
-				b.sess.Release()
+		defer func() { batch, prefilled = batch[:0], prefilled[:0] }()
+		var recs []Record
+		var share time.Duration
+		if len(prefilled) > 0 {
+			start := time.Now()
+			var fed int
+			var err error
+			recs, fed, err = decodeProbes(ctx, prefilled, eos, tok, nl, opts)
+			share = time.Since(start) / time.Duration(len(prefilled))
+			for _, b := range prefilled {
+				if b.forked {
+					b.sess.Release()
+				}
+			}
+			res.Tokens += fed
+			if err != nil {
+				cache.forget()
+				return err
 			}
 		}
-		res.Tokens += fed
-		defer func() { batch = batch[:0] }()
-		if err != nil {
-			cache.forget()
-			return err
-		}
-		for i, b := range batch {
+		for _, b := range batch {
 			if stopped {
 				break
 			}
-			rec := recs[i]
+			if b.done != nil {
+				stopped = take(b.k, *b.done)
+				continue
+			}
+			rec := recs[0]
+			recs = recs[1:]
 			if opts.Checkpoint != nil {
 				if err := opts.Checkpoint.Append(rec); err != nil {
 					return err
@@ -372,12 +384,10 @@ func run(ctx context.Context, newSession newSessionFunc, eos func(int) bool, lay
 			break
 		}
 		if rec, ok := done[p.Index]; ok {
-			// Records are taken in run order.
-			if err := flush(); err != nil {
-				return res, err
-			}
-			if !stopped {
+			if len(prefilled) == 0 { // nothing before it waits
 				stopped = take(k, rec)
+			} else {
+				batch = append(batch, &pending{k: k, done: &rec})
 			}
 			continue
 		}
@@ -391,11 +401,16 @@ func run(ctx context.Context, newSession newSessionFunc, eos func(int) bool, lay
 			res.Reused += b.kept
 		}
 		if err != nil {
+			for _, b := range prefilled {
+				if b.forked {
+					b.sess.Release()
+				}
+			}
 			cache.forget()
 			return res, err
 		}
-		batch = append(batch, b)
-		if len(batch) >= max(opts.DecodeBatch, 1) {
+		batch, prefilled = append(batch, b), append(prefilled, b)
+		if len(prefilled) >= max(opts.DecodeBatch, 1) {
 			if err := flush(); err != nil {
 				return res, err
 			}
@@ -515,7 +530,8 @@ func CheckFit(probes []needle.Probe, maxNew, context int) error {
 // pending is a probe whose prompt is prefilled, waiting for its decode.
 type pending struct {
 	p       needle.Probe
-	k       int // position in the run order
+	k       int     // position in the run order
+	done    *Record // the checkpoint's record of a probe not run again
 	sess    session
 	forked  bool // sess is the probe's own copy, released after its decode
 	acc     *Accumulator

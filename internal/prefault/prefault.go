@@ -12,8 +12,11 @@ package prefault
 import "unsafe"
 
 // minBytes is the smallest buffer worth a system call: smaller ones come
-// from the allocator's size classes, usually in pages already mapped.
-const minBytes = 1 << 20
+// from the allocator's size classes (up to 32 KB), usually in pages
+// already mapped. Above them a fault per 4 KB page costs far more than the
+// call (a fork of a 1000-token TinyLlama-shaped session, 176 buffers of
+// 225 KB, took 200-270 ms with a threshold of 1 MB).
+const minBytes = 64 << 10
 
 // Make returns make([]T, n, c) (c >= n), with the pages of its backing
 // array mapped when it is large. T must hold no pointers.
