@@ -21,6 +21,7 @@ import (
 )
 
 type fixture struct {
+	dir    string
 	m      *model.Model
 	tok    *tokenizer.Tokenizer
 	probes []needle.Probe
@@ -72,7 +73,7 @@ func newFixture(t testing.TB, o synth.Options, lengths []int, depths []float64) 
 		budgets[avg] = calibrate.Allocate(scores, avg, 16, 3)
 	}
 	sel := &Selector{Params: selection.DefaultParams(), Layers: cfg.NumLayers, Heads: calibrate.Heads(ranking, 1), Budgets: budgets}
-	return &fixture{m: m, tok: tok, probes: probes, sel: sel}
+	return &fixture{dir: dir, m: m, tok: tok, probes: probes, sel: sel}
 }
 
 func testHeader(f *fixture, methods []Method, budgets []int) Header {
@@ -238,6 +239,39 @@ func wholeDocument(t *testing.T, f *fixture, methods []Method, budgets []int) (H
 		t.Fatal(err)
 	}
 	return h, opts, want
+}
+
+// A probe's method x budget sessions decoded together, in batches of 3 or
+// 8, give the bytes of decoding them one at a time, under float32 compute
+// (stepped in turn) and bf16 compute (one batched step).
+func TestDecodeBatchGivesTheSameBytes(t *testing.T) {
+	f := newFixture(t, synth.DefaultOptions(), []int{128, 256}, []float64{0, 100})
+	bf16, err := model.Load(f.dir, model.LoadOptions{Compute: model.ComputeBF16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bf16.Close()
+	methods, budgets := allMethods, []int{32, 64}
+	for _, m := range []*model.Model{f.m, bf16} {
+		h := testHeader(f, methods, budgets)
+		var want []byte
+		for _, batch := range []int{1, 3, 0} {
+			opts := Options{Jobs: Jobs(methods, budgets), Selector: f.sel, MaxNewTokens: 12, DecodeBatch: batch}
+			res, err := Run(context.Background(), m, f.tok, f.probes, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := Marshal(Build(&h, res))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want == nil {
+				want = got
+			} else if !bytes.Equal(got, want) {
+				t.Fatalf("compute %v, decode batch %d: the document differs from one session at a time", m.Compute(), batch)
+			}
+		}
+	}
 }
 
 // An interrupted run resumed from its journal, and a run split in shards

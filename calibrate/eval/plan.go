@@ -68,12 +68,15 @@ func NewPlan(m *model.Model, probes []needle.Probe, methods []Method, budgets []
 	if err != nil {
 		return p, err
 	}
-	caches := 1
+	// The full cache and, at most, a batch of compressed copies (each at
+	// most the full size: an upper bound, as a budget keeps less).
+	compressed := 0
 	for _, j := range jobs {
 		if j.Method != Full {
-			caches = 2
+			compressed++
 		}
 	}
+	caches := 1 + min(compressed, opts.decodeBatch(m))
 	opts.Jobs = jobs
 	p.Cost = plan.Make(plan.ShapeOf(m.Config()), Sequences(probes, opts), plan.Options{Chunk: so.Chunk, KVBytes: so.CacheDType.Bytes(), WeightBytes: weightBytes, KVCaches: caches})
 	return p, nil
@@ -92,8 +95,9 @@ func (p Plan) Format(what string, r *plan.Rates) string {
 }
 
 // MeasureRates measures what Run costs on m: the model-level rates
-// (plan.Calibrate) scaled to up to two of the shortest probes the run has
-// left (of opts.Shard, not yet in opts.Checkpoint) run end to end with
+// (plan.CalibrateBatch, decode priced in the run's batches) scaled to up
+// to two of the shortest probes the run has left (of opts.Shard, not yet
+// in opts.Checkpoint) run end to end with
 // every job (the selection, the compressed copies, the decodes and the
 // scoring are then in the figure). With a checkpoint (a run, not
 // --dry-run) their records are appended to it and the run resumes them,
@@ -103,11 +107,13 @@ func (p Plan) Format(what string, r *plan.Rates) string {
 // unscaled, saying so).
 func MeasureRates(ctx context.Context, m *model.Model, tok needle.Tokenizer, probes []needle.Probe, opts Options) (plan.Rates, error) {
 	opts = opts.withDefaults()
-	rates, err := plan.Calibrate(m, opts.Session, nil)
+	// A probe's decodes run in batches (Run), the end-to-end probes' too,
+	// so the batch's step is priced before the scaling.
+	rates, err := plan.CalibrateBatch(m, opts.Session, nil, min(opts.decodeBatch(m), len(opts.Jobs)))
 	if err != nil {
 		return rates, err
 	}
-	return scaleRates(ctx, m, tok, probes, opts, rates)
+	return scaleRates(ctx, m, tok, probes, opts, rates.InBatches())
 }
 
 // scaleRates is MeasureRates after plan.Calibrate: rates scaled to the

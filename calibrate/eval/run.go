@@ -3,6 +3,7 @@ package eval
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -29,6 +30,24 @@ type Options struct {
 	Progress      func(Progress) // called after every finished probe
 	// Session says how the full and the compressed sessions run.
 	Session model.SessionOptions
+	// DecodeBatch is how many of a probe's method x budget sessions decode
+	// together (model.DecodeBatch: a Batched model, bf16 compute, reads its
+	// layer weights once per step for all of them); 0 means
+	// model.BatchRows on a Batched model, else 1 (float32 compute steps
+	// them in turn, so a batch would only hold more copies at once). The
+	// results are the same bits either way.
+	DecodeBatch int
+}
+
+// decodeBatch resolves o.DecodeBatch for m.
+func (o Options) decodeBatch(m *model.Model) int {
+	switch {
+	case o.DecodeBatch > 0:
+		return o.DecodeBatch
+	case m.Batched():
+		return model.BatchRows
+	}
+	return 1
 }
 
 func (o Options) withDefaults() Options {
@@ -38,6 +57,7 @@ func (o Options) withDefaults() Options {
 	if o.SuccessRecall == 0 {
 		o.SuccessRecall = DefaultSuccessRecall
 	}
+
 	return o
 }
 
@@ -50,21 +70,29 @@ type Progress struct {
 	LastTime             time.Duration
 }
 
-// decodeFunc decodes greedily from a session that holds the prompt minus
-// its last token, feeding last first, and returns the generated ids (the
-// stop token included when one ended it).
-type decodeFunc func(ctx context.Context, s *model.Session, last, maxNew int, stop func(id int) bool) ([]int, error)
-
-// greedy feeds last and decodes with the session's decode loop.
-func greedy(ctx context.Context, s *model.Session, last, maxNew int, stop func(id int) bool) ([]int, error) {
-	if err := s.Prefill(ctx, []int{last}, nil); err != nil {
+// decodeAll decodes greedily from every session, each holding the prompt
+// minus its last token, feeding last first, all together (one StepBatch
+// per step), and returns each one's generated ids (the stop token
+// included when one ended it).
+func decodeAll(ctx context.Context, ss []*model.Session, last, maxNew int, stop func(id int) bool) ([][]int, error) {
+	if err := model.StepBatch(ss, slices.Repeat([]int{last}, len(ss)), nil); err != nil {
 		return nil, err
 	}
-	res, err := s.Decode(ctx, model.DecodeOptions{MaxNew: maxNew, Stop: func(_, id int) bool { return stop(id) }})
+	steppers := make([]model.Stepper, len(ss))
+	opts := make([]model.DecodeOptions, len(ss))
+	for i, s := range ss {
+		steppers[i] = s
+		opts[i] = model.DecodeOptions{MaxNew: maxNew, Stop: func(_, id int) bool { return stop(id) }}
+	}
+	res, err := model.DecodeBatch(ctx, steppers, opts, model.StepSessions)
 	if err != nil {
 		return nil, err
 	}
-	return res.IDs, nil
+	out := make([][]int, len(res))
+	for i, r := range res {
+		out[i] = r.IDs
+	}
+	return out, nil
 }
 
 // Run evaluates every probe of opts.Shard on m, in probe index order, and
@@ -91,7 +119,6 @@ func Run(ctx context.Context, m *model.Model, tok needle.Tokenizer, probes []nee
 	if err := profile.CheckFit(probes, opts.MaxNewTokens, so.MaxContext); err != nil {
 		return nil, err
 	}
-	decode := decodeFunc(greedy)
 	var todo []needle.Probe
 	for _, p := range probes {
 		if opts.Shard.Has(p.Index) {
@@ -121,7 +148,7 @@ func Run(ctx context.Context, m *model.Model, tok needle.Tokenizer, probes []nee
 			return nil, err
 		}
 		start := time.Now()
-		rec, fed, err := runProbe(ctx, m, tok, p, opts, decode, stop, eos)
+		rec, fed, err := runProbe(ctx, m, tok, p, opts, stop, eos)
 		tokens += fed
 		if err != nil {
 			return nil, fmt.Errorf("probe %d (length %d, depth %v): %w", p.Index, p.ContextLength, p.Depth, err)
@@ -144,7 +171,7 @@ func Run(ctx context.Context, m *model.Model, tok needle.Tokenizer, probes []nee
 }
 
 // runProbe evaluates one probe; it returns the tokens it fed.
-func runProbe(ctx context.Context, m *model.Model, tok needle.Tokenizer, p needle.Probe, opts Options, decode decodeFunc, stop func(int) bool, eos map[int]bool) (Probe, int, error) {
+func runProbe(ctx context.Context, m *model.Model, tok needle.Tokenizer, p needle.Probe, opts Options, stop func(int) bool, eos map[int]bool) (Probe, int, error) {
 	ids := p.IDs
 	if len(ids) < 2 {
 		return Probe{}, 0, fmt.Errorf("prompt of %d tokens", len(ids))
@@ -168,31 +195,60 @@ func runProbe(ctx context.Context, m *model.Model, tok needle.Tokenizer, p needl
 		Results: make([]Result, len(opts.Jobs))}
 	prompt := len(ids) - 1
 	layers := m.Config().NumLayers
+	// The compressed jobs in their order, Full last: it decodes on the full
+	// session itself, which the others are copied from.
+	var order []int
 	fullJob := -1
 	for j, job := range opts.Jobs {
 		if job.Method == Full {
-			fullJob = j // decoded last, on the full session itself
+			fullJob = j
 			continue
 		}
-		s, err := full.Compressed(sel.keep[j])
-		if err != nil {
-			return Probe{}, fed, fmt.Errorf("%s@%d: %w", job.Method, job.Budget, err)
-		}
-		out, err := decode(ctx, s, ids[len(ids)-1], opts.MaxNewTokens, stop)
-		s.Release()
-		fed += len(out)
-		if err != nil {
-			return Probe{}, fed, fmt.Errorf("%s@%d: %w", job.Method, job.Budget, err)
-		}
-		rec.Results[j] = score(job, out, sel.keep[j], prompt, layers, p.Answer, tok, eos, opts.SuccessRecall)
+		order = append(order, j)
 	}
 	if fullJob >= 0 {
-		out, err := decode(ctx, full, ids[len(ids)-1], opts.MaxNewTokens, stop)
-		fed += len(out)
-		if err != nil {
-			return Probe{}, fed, fmt.Errorf("full: %w", err)
+		order = append(order, fullJob)
+	}
+	name := func(j int) string {
+		if j == fullJob {
+			return "full"
 		}
-		rec.Results[fullJob] = score(opts.Jobs[fullJob], out, sel.keep[fullJob], prompt, layers, p.Answer, tok, eos, opts.SuccessRecall)
+		return fmt.Sprintf("%s@%d", opts.Jobs[j].Method, opts.Jobs[j].Budget)
+	}
+	batch := opts.decodeBatch(m)
+	for lo := 0; lo < len(order); lo += batch {
+		group := order[lo:min(lo+batch, len(order))]
+		ss := make([]*model.Session, len(group))
+		release := func() {
+			for k, s := range ss {
+				if s != nil && group[k] != fullJob {
+					s.Release()
+				}
+			}
+		}
+		for k, j := range group {
+			if j == fullJob {
+				ss[k] = full
+				continue
+			}
+			if ss[k], err = full.Compressed(sel.keep[j]); err != nil {
+				release()
+				return Probe{}, fed, fmt.Errorf("%s: %w", name(j), err)
+			}
+		}
+		outs, err := decodeAll(ctx, ss, ids[len(ids)-1], opts.MaxNewTokens, stop)
+		release()
+		if err != nil {
+			what := name(group[0])
+			for _, j := range group[1:] {
+				what += ", " + name(j)
+			}
+			return Probe{}, fed, fmt.Errorf("%s: %w", what, err)
+		}
+		for k, j := range group {
+			fed += len(outs[k])
+			rec.Results[j] = score(opts.Jobs[j], outs[k], sel.keep[j], prompt, layers, p.Answer, tok, eos, opts.SuccessRecall)
+		}
 	}
 	return rec, fed, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/compresskv/compresskv/calibrate/eval"
 	"github.com/compresskv/compresskv/calibrate/selection"
 	"github.com/compresskv/compresskv/internal/atomicfile"
+	"github.com/compresskv/compresskv/model"
 	"github.com/compresskv/compresskv/model/kernels"
 	"github.com/compresskv/compresskv/needle"
 	"github.com/compresskv/compresskv/plan"
@@ -32,6 +33,7 @@ type evalOptions struct {
 	Methods           []string
 	Budgets           []int
 	MaxNew            int
+	DecodeBatch       int // --decode-batch: method x budget sessions decoded together
 	TopK              int
 	Window            int
 	Kernel            int
@@ -116,6 +118,7 @@ The result is a compresskv.eval/v1 document (docs/eval-schema.md);
 	f.StringSliceVar(&opts.Methods, "methods", []string{"full", "streaming", "snapkv", "pyramidkv", "compresskv-uniform", "compresskv"}, "methods to compare")
 	f.IntSliceVar(&opts.Budgets, "budgets", eval.DefaultBudgets, "average KV budgets in tokens per layer")
 	f.IntVar(&opts.MaxNew, "max-new", eval.DefaultMaxNewTokens, "greedy decode limit per probe and method")
+	f.IntVar(&opts.DecodeBatch, "decode-batch", 0, fmt.Sprintf("a probe's method x budget decodes run together, so --compute bf16 reads the layer weights once per step for all (same results; default 0: %d)", model.BatchRows))
 	f.IntVar(&opts.TopK, "top-k", 0, "SRH heads per layer that vote (default: the profile's calibration top_k, else 4)")
 	f.IntVar(&opts.Window, "window", def.Window, "observation window w (always kept; its queries vote)")
 	f.IntVar(&opts.Kernel, "kernel", def.Kernel, "pooling kernel (odd)")
@@ -142,6 +145,9 @@ func runEval(opts *evalOptions, s *streams) error {
 	}
 	if opts.MaxNew <= 0 {
 		return usagef("--max-new %d: want a positive token count", opts.MaxNew)
+	}
+	if opts.DecodeBatch < 0 || opts.DecodeBatch > 64 {
+		return usagef("--decode-batch %d: want 0 (automatic) or 1..64 sessions", opts.DecodeBatch)
 	}
 	methods, err := eval.ParseMethods(opts.Methods)
 	if err != nil {
@@ -291,7 +297,7 @@ func runEval(opts *evalOptions, s *streams) error {
 
 	ctx, stop := interruptible(opts.ctx)
 	defer stop()
-	runOpts := eval.Options{Jobs: jobs, Selector: sel, MaxNewTokens: opts.MaxNew, Shard: shard, Session: lm.session}
+	runOpts := eval.Options{Jobs: jobs, Selector: sel, MaxNewTokens: opts.MaxNew, Shard: shard, Session: lm.session, DecodeBatch: opts.DecodeBatch}
 	if opts.DryRun {
 		return printEvalPlan(ctx, s.out, lm, tok, probes, methods, budgets, runOpts, "probes")
 	}
