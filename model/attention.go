@@ -411,17 +411,16 @@ func (a *attention) decode(out, q []float32, pos int, cache *LayerCache, probs [
 		values := cache.matrix(cache.values, cache.values16, g, lo, hi)
 		// Skipping underflowed weights keeps a non-finite value from
 		// reaching a row that gives it no weight. Each output element
-		// sums its keys in order, one multiply-add per key, so a head
-		// at a time over all keys (kernels.AxpyRows, the sums held in
-		// registers) gives the bits of key by key.
+		// sums its keys in order, one multiply-add per key, so the
+		// group's heads over all keys (kernels.AxpyRowsN, the sums held
+		// in registers, four heads per read of a value row) give the
+		// bits of key by key.
 		if values.DType == kernels.F32 {
 			// In the same blocks of keys as the scores, for the same
 			// reason; each element still sums its keys in order.
 			for b0 := 0; b0 < keys; b0 += block {
 				b1 := min(b0+block, keys)
-				for j := 0; j < r; j++ {
-					kernels.AxpyRows(o[j*d:(j+1)*d], s[j*keys+b0:j*keys+b1], values.F32[b0*d:], d)
-				}
+				kernels.AxpyRowsN(o, d, r, s[b0:], keys, b1-b0, values.F32[b0*d:], d)
 			}
 			return
 		}

@@ -36,6 +36,35 @@ func AxpyRows(y, p, x []float32, ld int) {
 	axpyRows(y, p, x, ld)
 }
 
+// AxpyRowsN computes, for j < rows, y[j*d : (j+1)*d] += Σ_k p[j*ldp+k] ·
+// x[k*ld : k*ld+d] for k < n: AxpyRows(y[j*d:(j+1)*d], p[j*ldp:j*ldp+n],
+// x, ld) for every j, bit for bit, reading each row of x once for a block
+// of 4 rows of y (decode attention's P·V for the query heads of one KV
+// head: one head's sums wait on the multiply-add latency, four heads' do
+// not).
+func AxpyRowsN(y []float32, d, rows int, p []float32, ldp, n int, x []float32, ld int) {
+	if rows <= 0 || n <= 0 || d <= 0 {
+		return
+	}
+	if len(y) < rows*d || ldp < n || len(p) < (rows-1)*ldp+n || ld < d || len(x) < (n-1)*ld+d {
+		panic(fmt.Sprintf("kernels.AxpyRowsN: %d rows of %d floats over %d rows of x (%d apart): y has %d, p %d (ld %d), x %d", rows, d, n, ld, len(y), len(p), ldp, len(x)))
+	}
+	j := 0
+	for ; j+4 <= rows; j += 4 {
+		axpyRows4(y[j*d:(j+4)*d], d, p[j*ldp:], ldp, n, x, ld)
+	}
+	for ; j < rows; j++ {
+		axpyRows(y[j*d:(j+1)*d], p[j*ldp:j*ldp+n], x, ld)
+	}
+}
+
+// axpyRows4Loop is AxpyRowsN's block of 4 rows as AxpyRows for each.
+func axpyRows4Loop(y []float32, d int, p []float32, ldp, n int, x []float32, ld int) {
+	for j := range 4 {
+		axpyRows(y[j*d:(j+1)*d], p[j*ldp:j*ldp+n], x, ld)
+	}
+}
+
 // axpyRowsLoop is AxpyRows as one Axpy per row.
 func axpyRowsLoop(y, p, x []float32, ld int) {
 	d := len(y)

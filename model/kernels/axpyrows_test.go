@@ -95,3 +95,105 @@ func BenchmarkAxpyRows(b *testing.B) {
 		b.ReportMetric(2*rows*d*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 	})
 }
+
+// TestAxpyRowsN checks AxpyRowsN against Axpy row by row for each of its
+// rows of y, bit for bit, in every kernel set: 1 to 9 rows (blocks of 4
+// and the rest), widths in and outside the 64-column blocks, weights of
+// ±0 over NaN and ±Inf values (skipped), NaN and subnormal weights (not
+// skipped), and y holding -0 (a skipped row must not turn it to +0).
+func TestAxpyRowsN(t *testing.T) {
+	forEachKernelSet(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(47, 48))
+		for _, d := range []int{16, 64, 80, 128, 200} {
+			for _, heads := range []int{1, 3, 4, 5, 8, 9} {
+				for _, n := range []int{1, 7, 300} {
+					ld := d + r.IntN(2)*16
+					ldp := n + r.IntN(3)
+					x := make([]float32, n*ld)
+					for i := range x {
+						x[i] = float32(r.NormFloat64())
+					}
+					p := make([]float32, heads*ldp)
+					for i := range p {
+						switch r.IntN(8) {
+						case 0:
+							p[i] = 0
+						case 1:
+							p[i] = float32(math.Copysign(0, -1))
+						case 2:
+							p[i] = math.SmallestNonzeroFloat32 * float32(1+r.IntN(100))
+						case 3:
+							if r.IntN(20) == 0 {
+								p[i] = float32(math.NaN())
+							}
+						default:
+							p[i] = float32(r.Float64())
+						}
+					}
+					for k := range n { // non-finite values where every head weighs 0
+						zero := true
+						for j := range heads {
+							zero = zero && p[j*ldp+k] == 0
+						}
+						if zero {
+							x[k*ld+r.IntN(d)] = float32(math.Inf(1 - 2*r.IntN(2)))
+						}
+					}
+					y0 := make([]float32, heads*d)
+					for i := range y0 {
+						y0[i] = float32(r.NormFloat64())
+						if r.IntN(10) == 0 {
+							y0[i] = float32(math.Copysign(0, -1))
+						}
+					}
+					want := append([]float32(nil), y0...)
+					for j := range heads {
+						for k := range n {
+							if a := p[j*ldp+k]; a != 0 {
+								Axpy(a, x[k*ld:k*ld+d], want[j*d:(j+1)*d])
+							}
+						}
+					}
+					got := append([]float32(nil), y0...)
+					AxpyRowsN(got, d, heads, p, ldp, n, x, ld)
+					for i := range got {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("d=%d heads=%d n=%d: y[%d] = %v (%#x), Axpy row by row %v (%#x)", d, heads, n, i, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+						}
+					}
+				}
+			}
+		}
+		AxpyRowsN(nil, 64, 0, nil, 0, 0, nil, 0) // nothing to do: no panic
+	})
+}
+
+// BenchmarkAxpyRowsN times decode attention's P·V for one KV head of
+// TinyLlama's shape (8 query heads, d 64, a 256-key block in cache), head
+// by head (AxpyRows) and four heads per read of a value row (AxpyRowsN).
+func BenchmarkAxpyRowsN(b *testing.B) {
+	const heads, d, n = 8, 64, 256
+	r := rand.New(rand.NewPCG(49, 50))
+	x, p, y := make([]float32, n*d), make([]float32, heads*n), make([]float32, heads*d)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	for i := range p {
+		p[i] = float32(r.Float64())
+	}
+	flops := 2.0 * heads * n * d
+	b.Run("by-head", func(b *testing.B) {
+		for b.Loop() {
+			for j := range heads {
+				AxpyRows(y[j*d:(j+1)*d], p[j*n:(j+1)*n], x, d)
+			}
+		}
+		b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	})
+	b.Run("four-heads", func(b *testing.B) {
+		for b.Loop() {
+			AxpyRowsN(y, d, heads, p, n, n, x, d)
+		}
+		b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	})
+}

@@ -10,7 +10,10 @@ type kernelSet struct {
 	axpy     func(alpha float32, x, y []float32)
 	axpyBF16 func(alpha float32, x []uint16, y []float32)
 	// axpyRows is AxpyRows; nil: axpyRowsLoop (the set's axpy row by row).
-	axpyRows  func(y, p, x []float32, ld int)
+	axpyRows func(y, p, x []float32, ld int)
+	// axpyRows4 is AxpyRowsN for a block of 4 rows; nil: axpyRows4Loop
+	// (axpyRows for each).
+	axpyRows4 func(y []float32, d int, p []float32, ldp, n int, x []float32, ld int)
 	widenBF16 func(dst []float32, src []uint16)
 	widenF16  func(dst []float32, src []uint16)
 	gemm      func(kc int, x []float32, ldx int, w, c []float32, ldc int, accumulate bool)
@@ -79,6 +82,7 @@ var (
 	axpyF32    func(alpha float32, x, y []float32)
 	axpyBF16   func(alpha float32, x []uint16, y []float32)
 	axpyRows   func(y, p, x []float32, ld int)
+	axpyRows4  func(y []float32, d int, p []float32, ldp, n int, x []float32, ld int)
 	widenBF16  func(dst []float32, src []uint16)
 	widenF16   func(dst []float32, src []uint16)
 	gemmKernel func(kc int, x []float32, ldx int, w, c []float32, ldc int, accumulate bool)
@@ -107,6 +111,10 @@ func use(ks kernelSet) {
 	axpyF32, axpyBF16, axpyRows = ks.axpy, ks.axpyBF16, ks.axpyRows
 	if axpyRows == nil {
 		axpyRows = axpyRowsLoop
+	}
+	axpyRows4 = ks.axpyRows4
+	if axpyRows4 == nil {
+		axpyRows4 = axpyRows4Loop
 	}
 	widenBF16, widenF16 = ks.widenBF16, ks.widenF16
 	gemmKernel = ks.gemm
