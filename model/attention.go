@@ -384,18 +384,17 @@ func (a *attention) decode(out, q []float32, pos int, cache *LayerCache, probs [
 	a.parallel(workers, a.kvHeads, func(sc *attnScratch, g int) {
 		sc.s = growF32(sc.s, r*keys)
 		s := sc.s[:r*keys] // [group, keys]
-		// One query at a time (MatMul's GEMV path streams the keys
-		// without packing them), over blocks of keys small enough to
-		// stay in cache for the group's other queries: the group reads
-		// its keys from memory once, not once per query head. A score
-		// is one row's dot product, so the blocks change no bit.
+		// MatMul's GEMV path for each query (it streams the keys without
+		// packing them), four queries per read of a key row
+		// (kernels.GEMVHeads), over blocks of keys small enough to stay
+		// in cache for the group's other queries: the group reads its
+		// keys from memory once, not once per query head. A score is one
+		// row's dot product, so neither changes a bit.
 		block := max(1, decodeBlockFloats/d)
 		for b0 := 0; b0 < keys; b0 += block {
 			b1 := min(b0+block, keys)
 			keyRows := cache.matrix(cache.keys, cache.keys16, g, lo+b0, lo+b1)
-			for j := 0; j < r; j++ {
-				kernels.MatMulSerial(s[j*keys+b0:j*keys+b1], q[(g*r+j)*d:(g*r+j+1)*d], 1, keyRows)
-			}
+			kernels.GEMVHeads(s[b0:], keys, q[g*r*d:(g+1)*r*d], r, keyRows)
 		}
 		for j := 0; j < r; j++ {
 			row := s[j*keys : (j+1)*keys]

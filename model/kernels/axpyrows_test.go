@@ -197,3 +197,86 @@ func BenchmarkAxpyRowsN(b *testing.B) {
 		b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 	})
 }
+
+// TestGEMVHeads checks GEMVHeads against MatMulSerial head by head, bit
+// for bit, in every kernel set: 1 to 9 heads (blocks of 4 and the rest),
+// widths in and outside the 64-wide loop and the 16-wide tail (and one the
+// vector code does not take), float32 and bf16 rows, output rows further
+// apart than the count, values that make NaN and ±Inf sums, and a hand
+// case where two NaNs of different payloads meet in the lane reduction
+// (x86 keeps the first operand's: only the one-row kernel's operand order
+// gives its bits).
+func TestGEMVHeads(t *testing.T) {
+	forEachKernelSet(t, func(t *testing.T) {
+		w := Matrix{DType: F32, Rows: 1, Cols: 64, F32: make([]float32, 64)}
+		w.F32[0], w.F32[8] = math.Float32frombits(0x7fc00001), math.Float32frombits(0x7fc00002)
+		x := make([]float32, 4*64)
+		for i := range x {
+			x[i] = 1
+		}
+		got, want := make([]float32, 4), make([]float32, 1)
+		GEMVHeads(got, 1, x, 4, w)
+		MatMulSerial(want, x[:64], 1, w)
+		for j, g := range got {
+			if math.Float32bits(g) != math.Float32bits(want[0]) {
+				t.Fatalf("NaN payloads: head %d = %#x, MatMulSerial %#x", j, math.Float32bits(g), math.Float32bits(want[0]))
+			}
+		}
+		r := rand.New(rand.NewPCG(51, 52))
+		special := []float32{float32(math.NaN()), math.Float32frombits(0x7fc00123), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.Copysign(0, -1))}
+		for _, k := range []int{7, 16, 48, 64, 80, 128, 144} {
+			for _, heads := range []int{1, 3, 4, 5, 8, 9} {
+				for _, n := range []int{1, 5, 257} {
+					for _, dt := range []DType{F32, BF16} {
+						w := randomMatrix(r, n, k, dt)
+						if dt == F32 {
+							for range 3 {
+								w.F32[r.IntN(n*k)] = special[r.IntN(len(special))]
+							}
+						}
+						x := randomFloats(r, heads*k)
+						for range 2 {
+							x[r.IntN(len(x))] = special[r.IntN(len(special))]
+						}
+						ldo := n + r.IntN(3)
+						got := make([]float32, heads*ldo)
+						GEMVHeads(got, ldo, x, heads, w)
+						for j := range heads {
+							want := make([]float32, n)
+							MatMulSerial(want, x[j*k:(j+1)*k], 1, w)
+							for i := range want {
+								if math.Float32bits(got[j*ldo+i]) != math.Float32bits(want[i]) {
+									t.Fatalf("%v k=%d heads=%d n=%d: head %d row %d = %v (%#x), MatMulSerial %v (%#x)", dt, k, heads, n, j, i, got[j*ldo+i], math.Float32bits(got[j*ldo+i]), want[i], math.Float32bits(want[i]))
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// BenchmarkGEMVHeads times decode attention's scores for one KV head of
+// TinyLlama's shape (8 query heads, d 64, a 256-key block in cache), head
+// by head (MatMulSerial) and four heads per read of a key row (GEMVHeads).
+func BenchmarkGEMVHeads(b *testing.B) {
+	const heads, d, n = 8, 64, 256
+	r := rand.New(rand.NewPCG(53, 54))
+	w, x, out := randomMatrix(r, n, d, F32), randomFloats(r, heads*d), make([]float32, heads*n)
+	flops := 2.0 * heads * n * d
+	b.Run("by-head", func(b *testing.B) {
+		for b.Loop() {
+			for j := range heads {
+				MatMulSerial(out[j*n:(j+1)*n], x[j*d:(j+1)*d], 1, w)
+			}
+		}
+		b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	})
+	b.Run("four-heads", func(b *testing.B) {
+		for b.Loop() {
+			GEMVHeads(out, n, x, heads, w)
+		}
+		b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	})
+}

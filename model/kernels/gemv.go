@@ -1,5 +1,7 @@
 package kernels
 
+import "fmt"
+
 // gemvMinRows is the smallest unit of the GEMV split: enough weight rows
 // that handing a unit to a helper costs far less than streaming it.
 const gemvMinRows = 64
@@ -39,6 +41,53 @@ func gemvUnit(j *job, u int, _ *scratch) {
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// GEMVHeads computes out[j*ldo+r] = x[j*k:(j+1)*k] · row r of w for j <
+// heads and r < w.Rows (k = w.Cols): MatMulSerial(out[j*ldo:], x[j*k:], 1,
+// w) for every j, bit for bit, on the calling goroutine. Float32 rows of w
+// are read once per block of 4 rows of x (decode attention's scores of the
+// query heads of one KV head, whose keys then come from memory or L2 once
+// for four heads instead of once for each).
+func GEMVHeads(out []float32, ldo int, x []float32, heads int, w Matrix) {
+	n, k := w.Rows, w.Cols
+	if heads <= 0 || n == 0 {
+		return
+	}
+	if ldo < n || len(out) < (heads-1)*ldo+n || len(x) < heads*k {
+		panic(fmt.Sprintf("kernels.GEMVHeads: %d rows of %d over [%d,%d]: out has %d floats (ld %d), x %d", heads, k, n, k, len(out), ldo, len(x)))
+	}
+	checkMatMul(out[:n], x[:k], 1, w)
+	if k == 0 {
+		for j := range heads {
+			clear(out[j*ldo : j*ldo+n])
+		}
+		return
+	}
+	j := 0
+	if w.DType == F32 {
+		for ; j+4 <= heads; j += 4 {
+			gemv4F32(out[j*ldo:], ldo, x[j*k:(j+4)*k], k, w.F32[:n*k], n)
+		}
+	}
+	for ; j < heads; j++ {
+		oj, xj := out[j*ldo:j*ldo+n], x[j*k:(j+1)*k]
+		switch w.DType {
+		case F32:
+			gemvF32(oj, xj, w.F32[:n*k])
+		case BF16:
+			gemvBF16(oj, xj, w.U16[:n*k])
+		case F16:
+			gemvF16(oj, xj, w.U16[:n*k])
+		}
+	}
+}
+
+// gemv4Loop is gemv4F32 as gemvF32 for each of the 4 rows.
+func gemv4Loop(out []float32, ldo int, x []float32, k int, w []float32, rows int) {
+	for j := range 4 {
+		gemvF32(out[j*ldo:j*ldo+rows], x[j*k:(j+1)*k], w[:rows*k])
+	}
+}
 
 // gemvRowsF32 is a GEMV over rows as one dot product per row.
 func gemvRowsF32(out, x, w []float32, dot func(a, b []float32) float32) {

@@ -22,6 +22,9 @@ type kernelSet struct {
 	// GEMV over consecutive weight rows: out[r] = x · w[r*k:(r+1)*k] for
 	// r < len(out), k = len(x).
 	gemvF32  func(out, x, w []float32)
+	// gemv4F32 is gemvF32 for 4 rows of x (k floats apart) at once, out
+	// rows ldo apart; nil: gemv4Loop (gemvF32 for each).
+	gemv4F32 func(out []float32, ldo int, x []float32, k int, w []float32, rows int)
 	gemvBF16 func(out, x []float32, w []uint16)
 	gemvF16  func(out, x []float32, w []uint16)
 
@@ -87,6 +90,7 @@ var (
 	widenF16   func(dst []float32, src []uint16)
 	gemmKernel func(kc int, x []float32, ldx int, w, c []float32, ldc int, accumulate bool)
 	gemvF32    func(out, x, w []float32)
+	gemv4F32   func(out []float32, ldo int, x []float32, k int, w []float32, rows int)
 	gemvBF16   func(out, x []float32, w []uint16)
 	gemvF16    func(out, x []float32, w []uint16)
 
@@ -119,6 +123,10 @@ func use(ks kernelSet) {
 	widenBF16, widenF16 = ks.widenBF16, ks.widenF16
 	gemmKernel = ks.gemm
 	gemvF32, gemvBF16, gemvF16 = ks.gemvF32, ks.gemvBF16, ks.gemvF16
+	gemv4F32 = ks.gemv4F32
+	if gemv4F32 == nil {
+		gemv4F32 = gemv4Loop
+	}
 	expShiftSum, expShiftSumBF16 = ks.expShiftSum, ks.expShiftSumBF16
 	if expShiftSumBF16 == nil {
 		expShiftSumBF16 = expShiftSumBF16Go
