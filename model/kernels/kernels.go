@@ -21,7 +21,7 @@ type kernelSet struct {
 
 	// GEMV over consecutive weight rows: out[r] = x · w[r*k:(r+1)*k] for
 	// r < len(out), k = len(x).
-	gemvF32  func(out, x, w []float32)
+	gemvF32 func(out, x, w []float32)
 	// gemv4F32 is gemvF32 for 4 rows of x (k floats apart) at once, out
 	// rows ldo apart; nil: gemv4Loop (gemvF32 for each).
 	gemv4F32 func(out []float32, ldo int, x []float32, k int, w []float32, rows int)
