@@ -42,11 +42,12 @@ func Plan(m *model.Model, probes []needle.Probe, opts Options, weightBytes int64
 	// Under --until-stable the order is SpreadOrder, where consecutive
 	// probes rarely share a prefix: plan without reuse (an upper bound).
 	reuse := opts.PrefixReuse && opts.UntilStable == 0
+	seqs := Sequences(probes, opts)
 	caches := 1
 	if opts.DecodeBatch > 1 { // the prefix cache and a copy per probe decoding
-		caches = 1 + opts.DecodeBatch
+		caches = 1 + min(opts.DecodeBatch, len(seqs))
 	}
-	return plan.Make(plan.ShapeOf(m.Config()), Sequences(probes, opts), plan.Options{Reuse: reuse, Chunk: so.Chunk, KVBytes: so.CacheDType.Bytes(), WeightBytes: weightBytes, KVCaches: caches}), nil
+	return plan.Make(plan.ShapeOf(m.Config()), seqs, plan.Options{Reuse: reuse, Chunk: so.Chunk, KVBytes: so.CacheDType.Bytes(), WeightBytes: weightBytes, KVCaches: caches}), nil
 }
 
 // AutoDecodeBatch is the DecodeBatch of a run whose user did not choose

@@ -704,3 +704,18 @@ func TestAutoDecodeBatch(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanCountsDecodeCopies: a decode batch holds a KV copy per probe
+// decoding beside the prefix cache, never more copies than probes.
+func TestPlanCountsDecodeCopies(t *testing.T) {
+	m, _, probes := synthProbes(t, []int{256}, 3, 2000, 1)
+	for _, c := range []struct{ batch, caches int }{{0, 1}, {1, 1}, {2, 3}, {8, 1 + len(probes)}} {
+		p, err := Plan(m, probes, Options{DecodeBatch: c.batch, PrefixReuse: true}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.KVCaches != c.caches {
+			t.Errorf("decode batch %d over %d probes: %d KV caches, want %d", c.batch, len(probes), p.KVCaches, c.caches)
+		}
+	}
+}
