@@ -423,12 +423,9 @@ func (a *attention) decode(out, q []float32, pos int, cache *LayerCache, probs [
 			}
 			return
 		}
-		for k := 0; k < keys; k++ {
-			for j := 0; j < r; j++ {
-				if p := s[j*keys+k]; p != 0 {
-					axpyRow(p, values, k, o[j*d:(j+1)*d])
-				}
-			}
+		for b0 := 0; b0 < keys; b0 += block {
+			b1 := min(b0+block, keys)
+			kernels.AxpyRowsNBF16(o, d, r, s[b0:], keys, b1-b0, values.U16[b0*d:], d)
 		}
 	})
 }

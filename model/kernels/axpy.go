@@ -58,6 +58,46 @@ func AxpyRowsN(y []float32, d, rows int, p []float32, ldp, n int, x []float32, l
 	}
 }
 
+// AxpyRowsNBF16 is AxpyRowsN over bfloat16 rows of x (a bf16 KV cache's
+// values): for j < rows and k < n with p[j*ldp+k] != 0, y[j*d:(j+1)*d] +=
+// p[j*ldp+k] · x[k*ld : k*ld+d], AxpyBF16 key by key for every j, bit for
+// bit on finite values (which NaN's payload a sum keeps may differ; a
+// non-finite hidden state stops the forward pass), reading and widening
+// each row of x once per block of 4 rows of y.
+func AxpyRowsNBF16(y []float32, d, rows int, p []float32, ldp, n int, x []uint16, ld int) {
+	if rows <= 0 || n <= 0 || d <= 0 {
+		return
+	}
+	if len(y) < rows*d || ldp < n || len(p) < (rows-1)*ldp+n || ld < d || len(x) < (n-1)*ld+d {
+		panic(fmt.Sprintf("kernels.AxpyRowsNBF16: %d rows of %d floats over %d rows of x (%d apart): y has %d, p %d (ld %d), x %d", rows, d, n, ld, len(y), len(p), ldp, len(x)))
+	}
+	j := 0
+	for ; j+4 <= rows; j += 4 {
+		axpyRows4BF16(y[j*d:(j+4)*d], d, p[j*ldp:], ldp, n, x, ld)
+	}
+	for ; j < rows; j++ {
+		axpyRowsBF16Loop(y[j*d:(j+1)*d], p[j*ldp:j*ldp+n], x, ld)
+	}
+}
+
+// axpyRows4BF16Loop is AxpyRowsNBF16's block of 4 rows row by row.
+func axpyRows4BF16Loop(y []float32, d int, p []float32, ldp, n int, x []uint16, ld int) {
+	for j := range 4 {
+		axpyRowsBF16Loop(y[j*d:(j+1)*d], p[j*ldp:j*ldp+n], x, ld)
+	}
+}
+
+// axpyRowsBF16Loop is one row of y over bf16 rows of x, AxpyBF16 per row
+// whose weight is not ±0.
+func axpyRowsBF16Loop(y, p []float32, x []uint16, ld int) {
+	d := len(y)
+	for k, a := range p {
+		if a != 0 {
+			axpyBF16(a, x[k*ld:k*ld+d], y)
+		}
+	}
+}
+
 // axpyRows4Loop is AxpyRowsN's block of 4 rows as AxpyRows for each.
 func axpyRows4Loop(y []float32, d int, p []float32, ldp, n int, x []float32, ld int) {
 	for j := range 4 {

@@ -196,6 +196,28 @@ func BenchmarkAxpyRowsN(b *testing.B) {
 		}
 		b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 	})
+	// A bf16 cache's values: key by key (the path before AxpyRowsNBF16)
+	// and four heads per widened row.
+	x16 := make([]uint16, len(x))
+	for i, v := range x {
+		x16[i] = Float32ToBF16(v)
+	}
+	b.Run("bf16-by-key", func(b *testing.B) {
+		for b.Loop() {
+			for k := range n {
+				for j := range heads {
+					AxpyBF16(p[j*n+k], x16[k*d:(k+1)*d], y[j*d:(j+1)*d])
+				}
+			}
+		}
+		b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	})
+	b.Run("bf16-four-heads", func(b *testing.B) {
+		for b.Loop() {
+			AxpyRowsNBF16(y, d, heads, p, n, n, x16, d)
+		}
+		b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	})
 }
 
 // TestGEMVHeads checks GEMVHeads against MatMulSerial head by head, bit
@@ -278,5 +300,79 @@ func BenchmarkGEMVHeads(b *testing.B) {
 			GEMVHeads(out, n, x, heads, w)
 		}
 		b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	})
+}
+
+// TestAxpyRowsNBF16 checks AxpyRowsNBF16 against AxpyBF16 key by key for
+// each row of y in every kernel set: bit for bit on finite values, ±0
+// weights skipped (their rows hold ±Inf and NaN), a NaN weight making its
+// row's outputs NaN as AxpyBF16 does (NaN payloads are not compared).
+func TestAxpyRowsNBF16(t *testing.T) {
+	forEachKernelSet(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(55, 56))
+		for _, d := range []int{16, 64, 80, 128} {
+			for _, heads := range []int{1, 4, 5, 8} {
+				for _, n := range []int{1, 9, 300} {
+					ld := d + r.IntN(2)*16
+					ldp := n + r.IntN(3)
+					x := make([]uint16, n*ld)
+					for i := range x {
+						x[i] = Float32ToBF16(float32(r.NormFloat64()))
+					}
+					p := make([]float32, heads*ldp)
+					for i := range p {
+						switch r.IntN(8) {
+						case 0:
+							p[i] = 0
+						case 1:
+							p[i] = float32(math.Copysign(0, -1))
+						case 2:
+							p[i] = math.SmallestNonzeroFloat32 * float32(1+r.IntN(100))
+						case 3:
+							if r.IntN(40) == 0 {
+								p[i] = float32(math.NaN())
+							}
+						default:
+							p[i] = float32(r.Float64())
+						}
+					}
+					for k := range n {
+						zero := true
+						for j := range heads {
+							zero = zero && p[j*ldp+k] == 0
+						}
+						if zero {
+							x[k*ld+r.IntN(d)] = []uint16{0x7f80, 0xff80, 0x7fc0}[r.IntN(3)]
+						}
+					}
+					y0 := make([]float32, heads*d)
+					for i := range y0 {
+						y0[i] = float32(r.NormFloat64())
+					}
+					want := append([]float32(nil), y0...)
+					for j := range heads {
+						for k := range n {
+							if a := p[j*ldp+k]; a != 0 {
+								AxpyBF16(a, x[k*ld:k*ld+d], want[j*d:(j+1)*d])
+							}
+						}
+					}
+					got := append([]float32(nil), y0...)
+					AxpyRowsNBF16(got, d, heads, p, ldp, n, x, ld)
+					for i := range got {
+						g, w := got[i], want[i]
+						if math.IsNaN(float64(w)) {
+							if !math.IsNaN(float64(g)) {
+								t.Fatalf("d=%d heads=%d n=%d: y[%d] = %v, AxpyBF16 key by key NaN", d, heads, n, i, g)
+							}
+							continue
+						}
+						if math.Float32bits(g) != math.Float32bits(w) {
+							t.Fatalf("d=%d heads=%d n=%d: y[%d] = %v (%#x), AxpyBF16 key by key %v (%#x)", d, heads, n, i, g, math.Float32bits(g), w, math.Float32bits(w))
+						}
+					}
+				}
+			}
+		}
 	})
 }

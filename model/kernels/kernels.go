@@ -14,10 +14,13 @@ type kernelSet struct {
 	// axpyRows4 is AxpyRowsN for a block of 4 rows; nil: axpyRows4Loop
 	// (axpyRows for each).
 	axpyRows4 func(y []float32, d int, p []float32, ldp, n int, x []float32, ld int)
-	widenBF16 func(dst []float32, src []uint16)
-	widenF16  func(dst []float32, src []uint16)
-	gemm      func(kc int, x []float32, ldx int, w, c []float32, ldc int, accumulate bool)
-	fmaLoop   func(iters int) int // runs iters iterations, returns FLOPs done
+	// axpyRows4BF16 is AxpyRowsNBF16 for a block of 4 rows; nil:
+	// axpyRows4BF16Loop.
+	axpyRows4BF16 func(y []float32, d int, p []float32, ldp, n int, x []uint16, ld int)
+	widenBF16     func(dst []float32, src []uint16)
+	widenF16      func(dst []float32, src []uint16)
+	gemm          func(kc int, x []float32, ldx int, w, c []float32, ldc int, accumulate bool)
+	fmaLoop       func(iters int) int // runs iters iterations, returns FLOPs done
 
 	// GEMV over consecutive weight rows: out[r] = x · w[r*k:(r+1)*k] for
 	// r < len(out), k = len(x).
@@ -78,21 +81,22 @@ var goKernels = kernelSet{
 
 // The kernels in use; set once at init by use(best()).
 var (
-	active     kernelSet
-	dotF32     func(a, b []float32) float32
-	dotBF16    func(a []float32, b []uint16) float32
-	dotF16     func(a []float32, b []uint16) float32
-	axpyF32    func(alpha float32, x, y []float32)
-	axpyBF16   func(alpha float32, x []uint16, y []float32)
-	axpyRows   func(y, p, x []float32, ld int)
-	axpyRows4  func(y []float32, d int, p []float32, ldp, n int, x []float32, ld int)
-	widenBF16  func(dst []float32, src []uint16)
-	widenF16   func(dst []float32, src []uint16)
-	gemmKernel func(kc int, x []float32, ldx int, w, c []float32, ldc int, accumulate bool)
-	gemvF32    func(out, x, w []float32)
-	gemv4F32   func(out []float32, ldo int, x []float32, k int, w []float32, rows int)
-	gemvBF16   func(out, x []float32, w []uint16)
-	gemvF16    func(out, x []float32, w []uint16)
+	active        kernelSet
+	dotF32        func(a, b []float32) float32
+	dotBF16       func(a []float32, b []uint16) float32
+	dotF16        func(a []float32, b []uint16) float32
+	axpyF32       func(alpha float32, x, y []float32)
+	axpyBF16      func(alpha float32, x []uint16, y []float32)
+	axpyRows      func(y, p, x []float32, ld int)
+	axpyRows4BF16 func(y []float32, d int, p []float32, ldp, n int, x []uint16, ld int)
+	axpyRows4     func(y []float32, d int, p []float32, ldp, n int, x []float32, ld int)
+	widenBF16     func(dst []float32, src []uint16)
+	widenF16      func(dst []float32, src []uint16)
+	gemmKernel    func(kc int, x []float32, ldx int, w, c []float32, ldc int, accumulate bool)
+	gemvF32       func(out, x, w []float32)
+	gemv4F32      func(out []float32, ldo int, x []float32, k int, w []float32, rows int)
+	gemvBF16      func(out, x []float32, w []uint16)
+	gemvF16       func(out, x []float32, w []uint16)
 
 	expShiftSum     func(x []float32, shift, scale float32) float32
 	expShiftSumBF16 func(p []uint16, x []float32, mul, add float32) float32
@@ -119,6 +123,10 @@ func use(ks kernelSet) {
 	axpyRows4 = ks.axpyRows4
 	if axpyRows4 == nil {
 		axpyRows4 = axpyRows4Loop
+	}
+	axpyRows4BF16 = ks.axpyRows4BF16
+	if axpyRows4BF16 == nil {
+		axpyRows4BF16 = axpyRows4BF16Loop
 	}
 	widenBF16, widenF16 = ks.widenBF16, ks.widenF16
 	gemmKernel = ks.gemm

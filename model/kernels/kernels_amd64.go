@@ -35,6 +35,9 @@ func axpyRows16AVX512(y, p, x *float32, ld, n int)
 func axpyRows64x4AVX512(y *float32, ldy int, p *float32, ldp int, x *float32, ld, n int)
 
 //go:noescape
+func axpyRows64x4BF16AVX512(y *float32, ldy int, p *float32, ldp int, x *uint16, ld, n int)
+
+//go:noescape
 func widenBF16AVX512(dst *float32, src *uint16, n int)
 
 //go:noescape
@@ -133,7 +136,7 @@ var avx512Kernels = kernelSet{
 	axpyBF16: func(alpha float32, x []uint16, y []float32) {
 		axpyVec16(alpha, x, y, 16, axpyBF16AVX512)
 	},
-	axpyRows: axpyRows512, axpyRows4: axpyRows4x512,
+	axpyRows: axpyRows512, axpyRows4: axpyRows4x512, axpyRows4BF16: axpyRows4BF16x512,
 	widenBF16: func(dst []float32, src []uint16) {
 		widenVec(dst, src, 16, widenBF16AVX512, BF16ToFloat32)
 	},
@@ -455,6 +458,22 @@ func axpyRows4x512(y []float32, d int, p []float32, ldp, n int, x []float32, ld 
 	if c < d {
 		for j := range 4 {
 			axpyRows(y[j*d+c:(j+1)*d], p[j*ldp:j*ldp+n], x[c:], ld)
+		}
+	}
+}
+
+// axpyRows4BF16x512 is AxpyRowsNBF16 for 4 rows: columns in blocks of 64
+// for the four at once, the rest row by row.
+func axpyRows4BF16x512(y []float32, d int, p []float32, ldp, n int, x []uint16, ld int) {
+	c := 0
+	if n > 0 {
+		for ; c+64 <= d; c += 64 {
+			axpyRows64x4BF16AVX512(&y[c], d, &p[0], ldp, &x[c], ld, n)
+		}
+	}
+	if c < d {
+		for j := range 4 {
+			axpyRowsBF16Loop(y[j*d+c:(j+1)*d], p[j*ldp:j*ldp+n], x[c:], ld)
 		}
 	}
 }
