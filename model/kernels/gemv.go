@@ -44,8 +44,9 @@ func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 // GEMVHeads computes out[j*ldo+r] = x[j*k:(j+1)*k] · row r of w for j <
 // heads and r < w.Rows (k = w.Cols): MatMulSerial(out[j*ldo:], x[j*k:], 1,
-// w) for every j, bit for bit, on the calling goroutine. Float32 rows of w
-// are read once per block of 4 rows of x (decode attention's scores of the
+// w) for every j, bit for bit, on the calling goroutine. Float32 and bf16
+// rows of w are read once per block of 4 rows of x (decode attention's
+// scores of the
 // query heads of one KV head, whose keys then come from memory or L2 once
 // for four heads instead of once for each).
 func GEMVHeads(out []float32, ldo int, x []float32, heads int, w Matrix) {
@@ -64,9 +65,14 @@ func GEMVHeads(out []float32, ldo int, x []float32, heads int, w Matrix) {
 		return
 	}
 	j := 0
-	if w.DType == F32 {
+	switch w.DType {
+	case F32:
 		for ; j+4 <= heads; j += 4 {
 			gemv4F32(out[j*ldo:], ldo, x[j*k:(j+4)*k], k, w.F32[:n*k], n)
+		}
+	case BF16:
+		for ; j+4 <= heads; j += 4 {
+			gemv4BF16(out[j*ldo:], ldo, x[j*k:(j+4)*k], k, w.U16[:n*k], n)
 		}
 	}
 	for ; j < heads; j++ {
@@ -79,6 +85,13 @@ func GEMVHeads(out []float32, ldo int, x []float32, heads int, w Matrix) {
 		case F16:
 			gemvF16(oj, xj, w.U16[:n*k])
 		}
+	}
+}
+
+// gemv4BF16Loop is gemv4BF16 as gemvBF16 for each of the 4 rows.
+func gemv4BF16Loop(out []float32, ldo int, x []float32, k int, w []uint16, rows int) {
+	for j := range 4 {
+		gemvBF16(out[j*ldo:j*ldo+rows], x[j*k:(j+1)*k], w[:rows*k])
 	}
 }
 

@@ -252,3 +252,135 @@ gemv4sum:
 gemv4done:
 	VZEROUPPER
 	RET
+
+// func gemv4BF16AVX512(out *float32, ldo int, x *float32, ldx int, w *uint16, rows, k int)
+//
+// gemv4F32AVX512 over bfloat16 rows of w (a bf16 KV cache's keys), each
+// row widened once for the four rows of x: gemvBF16AVX512's operations in
+// its order, so its bits.
+TEXT ·gemv4BF16AVX512(SB), NOSPLIT, $0-56
+	MOVQ  out+0(FP), DI
+	MOVQ  ldo+8(FP), R10
+	SHLQ  $2, R10
+	MOVQ  x+16(FP), R11
+	MOVQ  ldx+24(FP), R9
+	SHLQ  $2, R9
+	MOVQ  w+32(FP), BX
+	MOVQ  rows+40(FP), R12
+	MOVQ  k+48(FP), R13
+	LEAQ  (R9)(R9*2), R14
+	LEAQ  (R10)(R10*2), R15
+	TESTQ R12, R12
+	JZ    gemv4bfdone
+
+gemv4bfrow:
+	MOVQ   R11, SI
+	MOVQ   R13, CX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	CMPQ   CX, $64
+	JB     gemv4bftail
+
+gemv4bfloop:
+	WIDEN_BF16_Z((BX), Z16)
+	WIDEN_BF16_Z(32(BX), Z17)
+	WIDEN_BF16_Z(64(BX), Z18)
+	WIDEN_BF16_Z(96(BX), Z19)
+	VFMADD231PS (SI), Z16, Z0
+	VFMADD231PS 64(SI), Z17, Z1
+	VFMADD231PS 128(SI), Z18, Z2
+	VFMADD231PS 192(SI), Z19, Z3
+	VFMADD231PS (SI)(R9*1), Z16, Z4
+	VFMADD231PS 64(SI)(R9*1), Z17, Z5
+	VFMADD231PS 128(SI)(R9*1), Z18, Z6
+	VFMADD231PS 192(SI)(R9*1), Z19, Z7
+	VFMADD231PS (SI)(R9*2), Z16, Z8
+	VFMADD231PS 64(SI)(R9*2), Z17, Z9
+	VFMADD231PS 128(SI)(R9*2), Z18, Z10
+	VFMADD231PS 192(SI)(R9*2), Z19, Z11
+	VFMADD231PS (SI)(R14*1), Z16, Z12
+	VFMADD231PS 64(SI)(R14*1), Z17, Z13
+	VFMADD231PS 128(SI)(R14*1), Z18, Z14
+	VFMADD231PS 192(SI)(R14*1), Z19, Z15
+	ADDQ        $256, SI
+	ADDQ        $128, BX
+	SUBQ        $64, CX
+	CMPQ        CX, $64
+	JAE         gemv4bfloop
+
+gemv4bftail:
+	TESTQ CX, CX
+	JZ    gemv4bfsum
+
+gemv4bfloop16:
+	WIDEN_BF16_Z((BX), Z16)
+	VFMADD231PS (SI), Z16, Z0
+	VFMADD231PS (SI)(R9*1), Z16, Z4
+	VFMADD231PS (SI)(R9*2), Z16, Z8
+	VFMADD231PS (SI)(R14*1), Z16, Z12
+	ADDQ        $64, SI
+	ADDQ        $32, BX
+	SUBQ        $16, CX
+	JNZ         gemv4bfloop16
+
+gemv4bfsum:
+	VADDPS        Z1, Z0, Z0
+	VADDPS        Z3, Z2, Z2
+	VADDPS        Z2, Z0, Z0
+	VADDPS        Z5, Z4, Z4
+	VADDPS        Z7, Z6, Z6
+	VADDPS        Z6, Z4, Z4
+	VADDPS        Z9, Z8, Z8
+	VADDPS        Z11, Z10, Z10
+	VADDPS        Z10, Z8, Z8
+	VADDPS        Z13, Z12, Z12
+	VADDPS        Z15, Z14, Z14
+	VADDPS        Z14, Z12, Z12
+	// Rows 0 and 1 in Z20, 2 and 3 in Z22: [low 8 lanes of A, of B] +
+	// [high 8 lanes of A, of B], then within each half i + i+4, i + i+2,
+	// i + i+1 (REDUCE16's steps, the lower lanes first).
+	VSHUFF64X2    $0x44, Z4, Z0, Z20
+	VSHUFF64X2    $0xee, Z4, Z0, Z21
+	VADDPS        Z21, Z20, Z20
+	VSHUFF64X2    $0x44, Z12, Z8, Z22
+	VSHUFF64X2    $0xee, Z12, Z8, Z23
+	VADDPS        Z23, Z22, Z22
+	VSHUFF64X2    $0xb1, Z20, Z20, Z21
+	VADDPS        Z21, Z20, Z20
+	VSHUFF64X2    $0xb1, Z22, Z22, Z23
+	VADDPS        Z23, Z22, Z22
+	VPERMILPS     $0x4e, Z20, Z21
+	VADDPS        Z21, Z20, Z20
+	VPERMILPS     $0x4e, Z22, Z23
+	VADDPS        Z23, Z22, Z22
+	VPERMILPS     $0xb1, Z20, Z21
+	VADDPS        Z21, Z20, Z20
+	VPERMILPS     $0xb1, Z22, Z23
+	VADDPS        Z23, Z22, Z22
+	VMOVSS        X20, (DI)
+	VEXTRACTF32X4 $2, Z20, X21
+	VMOVSS        X21, (DI)(R10*1)
+	VMOVSS        X22, (DI)(R10*2)
+	VEXTRACTF32X4 $2, Z22, X23
+	VMOVSS        X23, (DI)(R15*1)
+	ADDQ          $4, DI
+	DECQ          R12
+	JNZ           gemv4bfrow
+
+gemv4bfdone:
+	VZEROUPPER
+	RET

@@ -28,8 +28,10 @@ type kernelSet struct {
 	// gemv4F32 is gemvF32 for 4 rows of x (k floats apart) at once, out
 	// rows ldo apart; nil: gemv4Loop (gemvF32 for each).
 	gemv4F32 func(out []float32, ldo int, x []float32, k int, w []float32, rows int)
-	gemvBF16 func(out, x []float32, w []uint16)
-	gemvF16  func(out, x []float32, w []uint16)
+	// gemv4BF16 is gemv4F32 over bf16 rows of w; nil: gemv4BF16Loop.
+	gemv4BF16 func(out []float32, ldo int, x []float32, k int, w []uint16, rows int)
+	gemvBF16  func(out, x []float32, w []uint16)
+	gemvF16   func(out, x []float32, w []uint16)
 
 	// expShiftSum sets x[i] = exp((x[i] - shift)·scale), returns Σ x[i].
 	expShiftSum func(x []float32, shift, scale float32) float32
@@ -95,6 +97,7 @@ var (
 	gemmKernel    func(kc int, x []float32, ldx int, w, c []float32, ldc int, accumulate bool)
 	gemvF32       func(out, x, w []float32)
 	gemv4F32      func(out []float32, ldo int, x []float32, k int, w []float32, rows int)
+	gemv4BF16     func(out []float32, ldo int, x []float32, k int, w []uint16, rows int)
 	gemvBF16      func(out, x []float32, w []uint16)
 	gemvF16       func(out, x []float32, w []uint16)
 
@@ -131,9 +134,12 @@ func use(ks kernelSet) {
 	widenBF16, widenF16 = ks.widenBF16, ks.widenF16
 	gemmKernel = ks.gemm
 	gemvF32, gemvBF16, gemvF16 = ks.gemvF32, ks.gemvBF16, ks.gemvF16
-	gemv4F32 = ks.gemv4F32
+	gemv4F32, gemv4BF16 = ks.gemv4F32, ks.gemv4BF16
 	if gemv4F32 == nil {
 		gemv4F32 = gemv4Loop
+	}
+	if gemv4BF16 == nil {
+		gemv4BF16 = gemv4BF16Loop
 	}
 	expShiftSum, expShiftSumBF16 = ks.expShiftSum, ks.expShiftSumBF16
 	if expShiftSumBF16 == nil {

@@ -55,6 +55,9 @@ func gemvF32AVX512(out, x, w *float32, rows, k int)
 func gemv4F32AVX512(out *float32, ldo int, x *float32, ldx int, w *float32, rows, k int)
 
 //go:noescape
+func gemv4BF16AVX512(out *float32, ldo int, x *float32, ldx int, w *uint16, rows, k int)
+
+//go:noescape
 func gemvBF16AVX512(out, x *float32, w *uint16, rows, k int)
 
 //go:noescape
@@ -167,6 +170,14 @@ var avx512Kernels = kernelSet{
 		}
 		_, _, _ = out[3*ldo+rows-1], x[4*k-1], w[rows*k-1]
 		gemv4F32AVX512(&out[0], ldo, &x[0], k, &w[0], rows, k)
+	},
+	gemv4BF16: func(out []float32, ldo int, x []float32, k int, w []uint16, rows int) {
+		if k%16 != 0 || rows == 0 {
+			gemv4BF16Loop(out, ldo, x, k, w, rows)
+			return
+		}
+		_, _, _ = out[3*ldo+rows-1], x[4*k-1], w[rows*k-1]
+		gemv4BF16AVX512(&out[0], ldo, &x[0], k, &w[0], rows, k)
 	},
 	gemvBF16: func(out, x []float32, w []uint16) {
 		k := len(x)
