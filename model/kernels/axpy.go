@@ -43,18 +43,25 @@ func AxpyRows(y, p, x []float32, ld int) {
 // head: one head's sums wait on the multiply-add latency, four heads' do
 // not).
 func AxpyRowsN(y []float32, d, rows int, p []float32, ldp, n int, x []float32, ld int) {
+	axpyRowsN("AxpyRowsN", y, d, rows, p, ldp, n, x, ld, axpyRows4, axpyRows)
+}
+
+// axpyRowsN is AxpyRowsN and AxpyRowsNBF16 over x of either type: four
+// rows of y at a time (four), the rest one at a time (one).
+func axpyRowsN[T float32 | uint16](name string, y []float32, d, rows int, p []float32, ldp, n int, x []T, ld int,
+	four func(y []float32, d int, p []float32, ldp, n int, x []T, ld int), one func(y, p []float32, x []T, ld int)) {
 	if rows <= 0 || n <= 0 || d <= 0 {
 		return
 	}
 	if len(y) < rows*d || ldp < n || len(p) < (rows-1)*ldp+n || ld < d || len(x) < (n-1)*ld+d {
-		panic(fmt.Sprintf("kernels.AxpyRowsN: %d rows of %d floats over %d rows of x (%d apart): y has %d, p %d (ld %d), x %d", rows, d, n, ld, len(y), len(p), ldp, len(x)))
+		panic(fmt.Sprintf("kernels.%s: %d rows of %d floats over %d rows of x (%d apart): y has %d, p %d (ld %d), x %d", name, rows, d, n, ld, len(y), len(p), ldp, len(x)))
 	}
 	j := 0
 	for ; j+4 <= rows; j += 4 {
-		axpyRows4(y[j*d:(j+4)*d], d, p[j*ldp:], ldp, n, x, ld)
+		four(y[j*d:(j+4)*d], d, p[j*ldp:], ldp, n, x, ld)
 	}
 	for ; j < rows; j++ {
-		axpyRows(y[j*d:(j+1)*d], p[j*ldp:j*ldp+n], x, ld)
+		one(y[j*d:(j+1)*d], p[j*ldp:j*ldp+n], x, ld)
 	}
 }
 
@@ -65,19 +72,7 @@ func AxpyRowsN(y []float32, d, rows int, p []float32, ldp, n int, x []float32, l
 // non-finite hidden state stops the forward pass), reading and widening
 // each row of x once per block of 4 rows of y.
 func AxpyRowsNBF16(y []float32, d, rows int, p []float32, ldp, n int, x []uint16, ld int) {
-	if rows <= 0 || n <= 0 || d <= 0 {
-		return
-	}
-	if len(y) < rows*d || ldp < n || len(p) < (rows-1)*ldp+n || ld < d || len(x) < (n-1)*ld+d {
-		panic(fmt.Sprintf("kernels.AxpyRowsNBF16: %d rows of %d floats over %d rows of x (%d apart): y has %d, p %d (ld %d), x %d", rows, d, n, ld, len(y), len(p), ldp, len(x)))
-	}
-	j := 0
-	for ; j+4 <= rows; j += 4 {
-		axpyRows4BF16(y[j*d:(j+4)*d], d, p[j*ldp:], ldp, n, x, ld)
-	}
-	for ; j < rows; j++ {
-		axpyRowsBF16Loop(y[j*d:(j+1)*d], p[j*ldp:j*ldp+n], x, ld)
-	}
+	axpyRowsN("AxpyRowsNBF16", y, d, rows, p, ldp, n, x, ld, axpyRows4BF16, axpyRowsBF16Loop)
 }
 
 // axpyRows4BF16Loop is AxpyRowsNBF16's block of 4 rows row by row.

@@ -113,31 +113,9 @@ func TestAxpyRowsN(t *testing.T) {
 					for i := range x {
 						x[i] = float32(r.NormFloat64())
 					}
-					p := make([]float32, heads*ldp)
-					for i := range p {
-						switch r.IntN(8) {
-						case 0:
-							p[i] = 0
-						case 1:
-							p[i] = float32(math.Copysign(0, -1))
-						case 2:
-							p[i] = math.SmallestNonzeroFloat32 * float32(1+r.IntN(100))
-						case 3:
-							if r.IntN(20) == 0 {
-								p[i] = float32(math.NaN())
-							}
-						default:
-							p[i] = float32(r.Float64())
-						}
-					}
-					for k := range n { // non-finite values where every head weighs 0
-						zero := true
-						for j := range heads {
-							zero = zero && p[j*ldp+k] == 0
-						}
-						if zero {
-							x[k*ld+r.IntN(d)] = float32(math.Inf(1 - 2*r.IntN(2)))
-						}
+					p := decodeWeights(r, heads*ldp, 20)
+					for _, k := range zeroKeys(p, heads, ldp, n) { // non-finite values where every head weighs 0
+						x[k*ld+r.IntN(d)] = float32(math.Inf(1 - 2*r.IntN(2)))
 					}
 					y0 := make([]float32, heads*d)
 					for i := range y0 {
@@ -319,31 +297,9 @@ func TestAxpyRowsNBF16(t *testing.T) {
 					for i := range x {
 						x[i] = Float32ToBF16(float32(r.NormFloat64()))
 					}
-					p := make([]float32, heads*ldp)
-					for i := range p {
-						switch r.IntN(8) {
-						case 0:
-							p[i] = 0
-						case 1:
-							p[i] = float32(math.Copysign(0, -1))
-						case 2:
-							p[i] = math.SmallestNonzeroFloat32 * float32(1+r.IntN(100))
-						case 3:
-							if r.IntN(40) == 0 {
-								p[i] = float32(math.NaN())
-							}
-						default:
-							p[i] = float32(r.Float64())
-						}
-					}
-					for k := range n {
-						zero := true
-						for j := range heads {
-							zero = zero && p[j*ldp+k] == 0
-						}
-						if zero {
-							x[k*ld+r.IntN(d)] = []uint16{0x7f80, 0xff80, 0x7fc0}[r.IntN(3)]
-						}
+					p := decodeWeights(r, heads*ldp, 40)
+					for _, k := range zeroKeys(p, heads, ldp, n) {
+						x[k*ld+r.IntN(d)] = []uint16{0x7f80, 0xff80, 0x7fc0}[r.IntN(3)]
 					}
 					y0 := make([]float32, heads*d)
 					for i := range y0 {
@@ -375,4 +331,44 @@ func TestAxpyRowsNBF16(t *testing.T) {
 			}
 		}
 	})
+}
+
+// decodeWeights returns n attention weights for the AxpyRowsN tests: a
+// mix of +0, -0, subnormals, uniform values and, about one in 8*nanOneIn,
+// NaN.
+func decodeWeights(r *rand.Rand, n, nanOneIn int) []float32 {
+	p := make([]float32, n)
+	for i := range p {
+		switch r.IntN(8) {
+		case 0:
+			p[i] = 0
+		case 1:
+			p[i] = float32(math.Copysign(0, -1))
+		case 2:
+			p[i] = math.SmallestNonzeroFloat32 * float32(1+r.IntN(100))
+		case 3:
+			if r.IntN(nanOneIn) == 0 {
+				p[i] = float32(math.NaN())
+			}
+		default:
+			p[i] = float32(r.Float64())
+		}
+	}
+	return p
+}
+
+// zeroKeys returns the keys k < n that every one of heads rows of p (ldp
+// apart) weighs ±0.
+func zeroKeys(p []float32, heads, ldp, n int) []int {
+	var keys []int
+	for k := range n {
+		zero := true
+		for j := range heads {
+			zero = zero && p[j*ldp+k] == 0
+		}
+		if zero {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }

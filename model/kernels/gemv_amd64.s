@@ -16,6 +16,19 @@
 	VPERMILPS     $0xb1, X0, X1; \
 	VADDPS        X1, X0, X0
 
+// GEMV4_ARGS loads the arguments of the gemv4 kernels as GEMV4_ROWS takes
+// them.
+#define GEMV4_ARGS \
+	MOVQ  out+0(FP), DI; \
+	MOVQ  ldo+8(FP), R10; \
+	SHLQ  $2, R10; \
+	MOVQ  x+16(FP), R11; \
+	MOVQ  ldx+24(FP), R9; \
+	SHLQ  $2, R9; \
+	MOVQ  w+32(FP), BX; \
+	MOVQ  rows+40(FP), R12; \
+	MOVQ  k+48(FP), R13
+
 // WIDEN_BF16_Z loads 16 bfloat16 words at mem and widens them into zmm z.
 #define WIDEN_BF16_Z(mem, z) \
 	VPMOVZXWD mem, z; \
@@ -117,6 +130,139 @@ gemvf16done:
 	VZEROUPPER
 	RET
 
+// GEMV4_ROWS is the body of gemv4F32AVX512 and its bf16 twin, after their
+// arguments are loaded (out in DI, ldo in bytes in R10, x in R11, ldx in
+// bytes in R9, w in BX, rows in R12, k in R13): LOADW4
+// loads 64 weights of the current row (at BX) into Z16-Z19 and LOADW1 16
+// of them into Z16, step64 and step16 being their bytes. The reduction
+// runs rows 0 and 1 in Z20, 2 and 3 in Z22: [low 8 lanes of A, of B] +
+// [high 8 lanes of A, of B], then within each half i + i+4, i + i+2,
+// i + i+1 (REDUCE16's steps, the lower lanes first). Its labels are local
+// to the one function that expands it.
+#define GEMV4_ROWS(LOADW4, LOADW1, step64, step16) \
+	LEAQ  (R9)(R9*2), R14; \
+	LEAQ  (R10)(R10*2), R15; \
+	TESTQ R12, R12; \
+	JZ    gemv4done; \
+gemv4row: \
+	MOVQ   R11, SI; \
+	MOVQ   R13, CX; \
+	VPXORD Z0, Z0, Z0; \
+	VPXORD Z1, Z1, Z1; \
+	VPXORD Z2, Z2, Z2; \
+	VPXORD Z3, Z3, Z3; \
+	VPXORD Z4, Z4, Z4; \
+	VPXORD Z5, Z5, Z5; \
+	VPXORD Z6, Z6, Z6; \
+	VPXORD Z7, Z7, Z7; \
+	VPXORD Z8, Z8, Z8; \
+	VPXORD Z9, Z9, Z9; \
+	VPXORD Z10, Z10, Z10; \
+	VPXORD Z11, Z11, Z11; \
+	VPXORD Z12, Z12, Z12; \
+	VPXORD Z13, Z13, Z13; \
+	VPXORD Z14, Z14, Z14; \
+	VPXORD Z15, Z15, Z15; \
+	CMPQ   CX, $64; \
+	JB     gemv4tail; \
+gemv4loop: \
+	LOADW4; \
+	VFMADD231PS (SI), Z16, Z0; \
+	VFMADD231PS 64(SI), Z17, Z1; \
+	VFMADD231PS 128(SI), Z18, Z2; \
+	VFMADD231PS 192(SI), Z19, Z3; \
+	VFMADD231PS (SI)(R9*1), Z16, Z4; \
+	VFMADD231PS 64(SI)(R9*1), Z17, Z5; \
+	VFMADD231PS 128(SI)(R9*1), Z18, Z6; \
+	VFMADD231PS 192(SI)(R9*1), Z19, Z7; \
+	VFMADD231PS (SI)(R9*2), Z16, Z8; \
+	VFMADD231PS 64(SI)(R9*2), Z17, Z9; \
+	VFMADD231PS 128(SI)(R9*2), Z18, Z10; \
+	VFMADD231PS 192(SI)(R9*2), Z19, Z11; \
+	VFMADD231PS (SI)(R14*1), Z16, Z12; \
+	VFMADD231PS 64(SI)(R14*1), Z17, Z13; \
+	VFMADD231PS 128(SI)(R14*1), Z18, Z14; \
+	VFMADD231PS 192(SI)(R14*1), Z19, Z15; \
+	ADDQ        $256, SI; \
+	ADDQ        step64, BX; \
+	SUBQ        $64, CX; \
+	CMPQ        CX, $64; \
+	JAE         gemv4loop; \
+gemv4tail: \
+	TESTQ CX, CX; \
+	JZ    gemv4sum; \
+gemv4loop16: \
+	LOADW1; \
+	VFMADD231PS (SI), Z16, Z0; \
+	VFMADD231PS (SI)(R9*1), Z16, Z4; \
+	VFMADD231PS (SI)(R9*2), Z16, Z8; \
+	VFMADD231PS (SI)(R14*1), Z16, Z12; \
+	ADDQ        $64, SI; \
+	ADDQ        step16, BX; \
+	SUBQ        $16, CX; \
+	JNZ         gemv4loop16; \
+gemv4sum: \
+	VADDPS        Z1, Z0, Z0; \
+	VADDPS        Z3, Z2, Z2; \
+	VADDPS        Z2, Z0, Z0; \
+	VADDPS        Z5, Z4, Z4; \
+	VADDPS        Z7, Z6, Z6; \
+	VADDPS        Z6, Z4, Z4; \
+	VADDPS        Z9, Z8, Z8; \
+	VADDPS        Z11, Z10, Z10; \
+	VADDPS        Z10, Z8, Z8; \
+	VADDPS        Z13, Z12, Z12; \
+	VADDPS        Z15, Z14, Z14; \
+	VADDPS        Z14, Z12, Z12; \
+	VSHUFF64X2    $0x44, Z4, Z0, Z20; \
+	VSHUFF64X2    $0xee, Z4, Z0, Z21; \
+	VADDPS        Z21, Z20, Z20; \
+	VSHUFF64X2    $0x44, Z12, Z8, Z22; \
+	VSHUFF64X2    $0xee, Z12, Z8, Z23; \
+	VADDPS        Z23, Z22, Z22; \
+	VSHUFF64X2    $0xb1, Z20, Z20, Z21; \
+	VADDPS        Z21, Z20, Z20; \
+	VSHUFF64X2    $0xb1, Z22, Z22, Z23; \
+	VADDPS        Z23, Z22, Z22; \
+	VPERMILPS     $0x4e, Z20, Z21; \
+	VADDPS        Z21, Z20, Z20; \
+	VPERMILPS     $0x4e, Z22, Z23; \
+	VADDPS        Z23, Z22, Z22; \
+	VPERMILPS     $0xb1, Z20, Z21; \
+	VADDPS        Z21, Z20, Z20; \
+	VPERMILPS     $0xb1, Z22, Z23; \
+	VADDPS        Z23, Z22, Z22; \
+	VMOVSS        X20, (DI); \
+	VEXTRACTF32X4 $2, Z20, X21; \
+	VMOVSS        X21, (DI)(R10*1); \
+	VMOVSS        X22, (DI)(R10*2); \
+	VEXTRACTF32X4 $2, Z22, X23; \
+	VMOVSS        X23, (DI)(R15*1); \
+	ADDQ          $4, DI; \
+	DECQ          R12; \
+	JNZ           gemv4row; \
+gemv4done: \
+	VZEROUPPER; \
+	RET
+
+// LOADW4_F32, LOADW1_F32, LOADW4_BF16 and LOADW1_BF16 are GEMV4_ROWS's
+// weight loads.
+#define LOADW4_F32 \
+	VMOVUPS (BX), Z16; \
+	VMOVUPS 64(BX), Z17; \
+	VMOVUPS 128(BX), Z18; \
+	VMOVUPS 192(BX), Z19
+
+#define LOADW1_F32 VMOVUPS (BX), Z16
+
+#define LOADW4_BF16 \
+	WIDEN_BF16_Z((BX), Z16); \
+	WIDEN_BF16_Z(32(BX), Z17); \
+	WIDEN_BF16_Z(64(BX), Z18); \
+	WIDEN_BF16_Z(96(BX), Z19)
+
+#define LOADW1_BF16 WIDEN_BF16_Z((BX), Z16)
+
 // func gemv4F32AVX512(out *float32, ldo int, x *float32, ldx int, w *float32, rows, k int)
 //
 // GEMV_ROWS512 with float32 weights for 4 rows of x at once (ldx floats
@@ -127,131 +273,8 @@ gemvf16done:
 // per register (row A in the low 256 bits, row B in the high), each step
 // adding, within each half, the lanes REDUCE16 adds.
 TEXT ·gemv4F32AVX512(SB), NOSPLIT, $0-56
-	MOVQ  out+0(FP), DI
-	MOVQ  ldo+8(FP), R10
-	SHLQ  $2, R10
-	MOVQ  x+16(FP), R11
-	MOVQ  ldx+24(FP), R9
-	SHLQ  $2, R9
-	MOVQ  w+32(FP), BX
-	MOVQ  rows+40(FP), R12
-	MOVQ  k+48(FP), R13
-	LEAQ  (R9)(R9*2), R14
-	LEAQ  (R10)(R10*2), R15
-	TESTQ R12, R12
-	JZ    gemv4done
-
-gemv4row:
-	MOVQ   R11, SI
-	MOVQ   R13, CX
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
-	CMPQ   CX, $64
-	JB     gemv4tail
-
-gemv4loop:
-	VMOVUPS     (BX), Z16
-	VMOVUPS     64(BX), Z17
-	VMOVUPS     128(BX), Z18
-	VMOVUPS     192(BX), Z19
-	VFMADD231PS (SI), Z16, Z0
-	VFMADD231PS 64(SI), Z17, Z1
-	VFMADD231PS 128(SI), Z18, Z2
-	VFMADD231PS 192(SI), Z19, Z3
-	VFMADD231PS (SI)(R9*1), Z16, Z4
-	VFMADD231PS 64(SI)(R9*1), Z17, Z5
-	VFMADD231PS 128(SI)(R9*1), Z18, Z6
-	VFMADD231PS 192(SI)(R9*1), Z19, Z7
-	VFMADD231PS (SI)(R9*2), Z16, Z8
-	VFMADD231PS 64(SI)(R9*2), Z17, Z9
-	VFMADD231PS 128(SI)(R9*2), Z18, Z10
-	VFMADD231PS 192(SI)(R9*2), Z19, Z11
-	VFMADD231PS (SI)(R14*1), Z16, Z12
-	VFMADD231PS 64(SI)(R14*1), Z17, Z13
-	VFMADD231PS 128(SI)(R14*1), Z18, Z14
-	VFMADD231PS 192(SI)(R14*1), Z19, Z15
-	ADDQ        $256, SI
-	ADDQ        $256, BX
-	SUBQ        $64, CX
-	CMPQ        CX, $64
-	JAE         gemv4loop
-
-gemv4tail:
-	TESTQ CX, CX
-	JZ    gemv4sum
-
-gemv4loop16:
-	VMOVUPS     (BX), Z16
-	VFMADD231PS (SI), Z16, Z0
-	VFMADD231PS (SI)(R9*1), Z16, Z4
-	VFMADD231PS (SI)(R9*2), Z16, Z8
-	VFMADD231PS (SI)(R14*1), Z16, Z12
-	ADDQ        $64, SI
-	ADDQ        $64, BX
-	SUBQ        $16, CX
-	JNZ         gemv4loop16
-
-gemv4sum:
-	VADDPS        Z1, Z0, Z0
-	VADDPS        Z3, Z2, Z2
-	VADDPS        Z2, Z0, Z0
-	VADDPS        Z5, Z4, Z4
-	VADDPS        Z7, Z6, Z6
-	VADDPS        Z6, Z4, Z4
-	VADDPS        Z9, Z8, Z8
-	VADDPS        Z11, Z10, Z10
-	VADDPS        Z10, Z8, Z8
-	VADDPS        Z13, Z12, Z12
-	VADDPS        Z15, Z14, Z14
-	VADDPS        Z14, Z12, Z12
-	// Rows 0 and 1 in Z20, 2 and 3 in Z22: [low 8 lanes of A, of B] +
-	// [high 8 lanes of A, of B], then within each half i + i+4, i + i+2,
-	// i + i+1 (REDUCE16's steps, the lower lanes first).
-	VSHUFF64X2    $0x44, Z4, Z0, Z20
-	VSHUFF64X2    $0xee, Z4, Z0, Z21
-	VADDPS        Z21, Z20, Z20
-	VSHUFF64X2    $0x44, Z12, Z8, Z22
-	VSHUFF64X2    $0xee, Z12, Z8, Z23
-	VADDPS        Z23, Z22, Z22
-	VSHUFF64X2    $0xb1, Z20, Z20, Z21
-	VADDPS        Z21, Z20, Z20
-	VSHUFF64X2    $0xb1, Z22, Z22, Z23
-	VADDPS        Z23, Z22, Z22
-	VPERMILPS     $0x4e, Z20, Z21
-	VADDPS        Z21, Z20, Z20
-	VPERMILPS     $0x4e, Z22, Z23
-	VADDPS        Z23, Z22, Z22
-	VPERMILPS     $0xb1, Z20, Z21
-	VADDPS        Z21, Z20, Z20
-	VPERMILPS     $0xb1, Z22, Z23
-	VADDPS        Z23, Z22, Z22
-	VMOVSS        X20, (DI)
-	VEXTRACTF32X4 $2, Z20, X21
-	VMOVSS        X21, (DI)(R10*1)
-	VMOVSS        X22, (DI)(R10*2)
-	VEXTRACTF32X4 $2, Z22, X23
-	VMOVSS        X23, (DI)(R15*1)
-	ADDQ          $4, DI
-	DECQ          R12
-	JNZ           gemv4row
-
-gemv4done:
-	VZEROUPPER
-	RET
+	GEMV4_ARGS
+	GEMV4_ROWS(LOADW4_F32, LOADW1_F32, $256, $64)
 
 // func gemv4BF16AVX512(out *float32, ldo int, x *float32, ldx int, w *uint16, rows, k int)
 //
@@ -259,128 +282,5 @@ gemv4done:
 // row widened once for the four rows of x: gemvBF16AVX512's operations in
 // its order, so its bits.
 TEXT ·gemv4BF16AVX512(SB), NOSPLIT, $0-56
-	MOVQ  out+0(FP), DI
-	MOVQ  ldo+8(FP), R10
-	SHLQ  $2, R10
-	MOVQ  x+16(FP), R11
-	MOVQ  ldx+24(FP), R9
-	SHLQ  $2, R9
-	MOVQ  w+32(FP), BX
-	MOVQ  rows+40(FP), R12
-	MOVQ  k+48(FP), R13
-	LEAQ  (R9)(R9*2), R14
-	LEAQ  (R10)(R10*2), R15
-	TESTQ R12, R12
-	JZ    gemv4bfdone
-
-gemv4bfrow:
-	MOVQ   R11, SI
-	MOVQ   R13, CX
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
-	CMPQ   CX, $64
-	JB     gemv4bftail
-
-gemv4bfloop:
-	WIDEN_BF16_Z((BX), Z16)
-	WIDEN_BF16_Z(32(BX), Z17)
-	WIDEN_BF16_Z(64(BX), Z18)
-	WIDEN_BF16_Z(96(BX), Z19)
-	VFMADD231PS (SI), Z16, Z0
-	VFMADD231PS 64(SI), Z17, Z1
-	VFMADD231PS 128(SI), Z18, Z2
-	VFMADD231PS 192(SI), Z19, Z3
-	VFMADD231PS (SI)(R9*1), Z16, Z4
-	VFMADD231PS 64(SI)(R9*1), Z17, Z5
-	VFMADD231PS 128(SI)(R9*1), Z18, Z6
-	VFMADD231PS 192(SI)(R9*1), Z19, Z7
-	VFMADD231PS (SI)(R9*2), Z16, Z8
-	VFMADD231PS 64(SI)(R9*2), Z17, Z9
-	VFMADD231PS 128(SI)(R9*2), Z18, Z10
-	VFMADD231PS 192(SI)(R9*2), Z19, Z11
-	VFMADD231PS (SI)(R14*1), Z16, Z12
-	VFMADD231PS 64(SI)(R14*1), Z17, Z13
-	VFMADD231PS 128(SI)(R14*1), Z18, Z14
-	VFMADD231PS 192(SI)(R14*1), Z19, Z15
-	ADDQ        $256, SI
-	ADDQ        $128, BX
-	SUBQ        $64, CX
-	CMPQ        CX, $64
-	JAE         gemv4bfloop
-
-gemv4bftail:
-	TESTQ CX, CX
-	JZ    gemv4bfsum
-
-gemv4bfloop16:
-	WIDEN_BF16_Z((BX), Z16)
-	VFMADD231PS (SI), Z16, Z0
-	VFMADD231PS (SI)(R9*1), Z16, Z4
-	VFMADD231PS (SI)(R9*2), Z16, Z8
-	VFMADD231PS (SI)(R14*1), Z16, Z12
-	ADDQ        $64, SI
-	ADDQ        $32, BX
-	SUBQ        $16, CX
-	JNZ         gemv4bfloop16
-
-gemv4bfsum:
-	VADDPS        Z1, Z0, Z0
-	VADDPS        Z3, Z2, Z2
-	VADDPS        Z2, Z0, Z0
-	VADDPS        Z5, Z4, Z4
-	VADDPS        Z7, Z6, Z6
-	VADDPS        Z6, Z4, Z4
-	VADDPS        Z9, Z8, Z8
-	VADDPS        Z11, Z10, Z10
-	VADDPS        Z10, Z8, Z8
-	VADDPS        Z13, Z12, Z12
-	VADDPS        Z15, Z14, Z14
-	VADDPS        Z14, Z12, Z12
-	// Rows 0 and 1 in Z20, 2 and 3 in Z22: [low 8 lanes of A, of B] +
-	// [high 8 lanes of A, of B], then within each half i + i+4, i + i+2,
-	// i + i+1 (REDUCE16's steps, the lower lanes first).
-	VSHUFF64X2    $0x44, Z4, Z0, Z20
-	VSHUFF64X2    $0xee, Z4, Z0, Z21
-	VADDPS        Z21, Z20, Z20
-	VSHUFF64X2    $0x44, Z12, Z8, Z22
-	VSHUFF64X2    $0xee, Z12, Z8, Z23
-	VADDPS        Z23, Z22, Z22
-	VSHUFF64X2    $0xb1, Z20, Z20, Z21
-	VADDPS        Z21, Z20, Z20
-	VSHUFF64X2    $0xb1, Z22, Z22, Z23
-	VADDPS        Z23, Z22, Z22
-	VPERMILPS     $0x4e, Z20, Z21
-	VADDPS        Z21, Z20, Z20
-	VPERMILPS     $0x4e, Z22, Z23
-	VADDPS        Z23, Z22, Z22
-	VPERMILPS     $0xb1, Z20, Z21
-	VADDPS        Z21, Z20, Z20
-	VPERMILPS     $0xb1, Z22, Z23
-	VADDPS        Z23, Z22, Z22
-	VMOVSS        X20, (DI)
-	VEXTRACTF32X4 $2, Z20, X21
-	VMOVSS        X21, (DI)(R10*1)
-	VMOVSS        X22, (DI)(R10*2)
-	VEXTRACTF32X4 $2, Z22, X23
-	VMOVSS        X23, (DI)(R15*1)
-	ADDQ          $4, DI
-	DECQ          R12
-	JNZ           gemv4bfrow
-
-gemv4bfdone:
-	VZEROUPPER
-	RET
+	GEMV4_ARGS
+	GEMV4_ROWS(LOADW4_BF16, LOADW1_BF16, $128, $32)

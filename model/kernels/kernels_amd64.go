@@ -460,31 +460,27 @@ func widenVec(dst []float32, src []uint16, width int, f func(dst *float32, src *
 // axpyRows4x512 is AxpyRowsN for 4 rows: columns in blocks of 64 for the
 // four at once, the rest (a width not a multiple of 64) row by row.
 func axpyRows4x512(y []float32, d int, p []float32, ldp, n int, x []float32, ld int) {
-	c := 0
-	if n > 0 {
-		for ; c+64 <= d; c += 64 {
-			axpyRows64x4AVX512(&y[c], d, &p[0], ldp, &x[c], ld, n)
-		}
-	}
-	if c < d {
-		for j := range 4 {
-			axpyRows(y[j*d+c:(j+1)*d], p[j*ldp:j*ldp+n], x[c:], ld)
-		}
-	}
+	axpyRows4Blocks(y, d, p, ldp, n, x, ld, axpyRows64x4AVX512, axpyRows)
 }
 
-// axpyRows4BF16x512 is AxpyRowsNBF16 for 4 rows: columns in blocks of 64
-// for the four at once, the rest row by row.
+// axpyRows4BF16x512 is AxpyRowsNBF16 for 4 rows, as axpyRows4x512.
 func axpyRows4BF16x512(y []float32, d int, p []float32, ldp, n int, x []uint16, ld int) {
+	axpyRows4Blocks(y, d, p, ldp, n, x, ld, axpyRows64x4BF16AVX512, axpyRowsBF16Loop)
+}
+
+// axpyRows4Blocks runs kernel over the 64-column blocks of 4 rows of y
+// and one on each row's remaining columns.
+func axpyRows4Blocks[T float32 | uint16](y []float32, d int, p []float32, ldp, n int, x []T, ld int,
+	kernel func(y *float32, ldy int, p *float32, ldp int, x *T, ld, n int), one func(y, p []float32, x []T, ld int)) {
 	c := 0
 	if n > 0 {
 		for ; c+64 <= d; c += 64 {
-			axpyRows64x4BF16AVX512(&y[c], d, &p[0], ldp, &x[c], ld, n)
+			kernel(&y[c], d, &p[0], ldp, &x[c], ld, n)
 		}
 	}
 	if c < d {
 		for j := range 4 {
-			axpyRowsBF16Loop(y[j*d+c:(j+1)*d], p[j*ldp:j*ldp+n], x[c:], ld)
+			one(y[j*d+c:(j+1)*d], p[j*ldp:j*ldp+n], x[c:], ld)
 		}
 	}
 }
