@@ -152,6 +152,7 @@ type Plan struct {
 	segments []segment
 	steps    []int // decode position of each prompt's first step, and its step count
 	stepN    []int
+	stepSeg  []int // the segment (prefill) of each entry of steps
 	shape    Shape
 	chunk    int
 }
@@ -251,6 +252,7 @@ func Make(shape Shape, seqs []Sequence, o Options) *Plan {
 			}
 			p.steps = append(p.steps, n)
 			p.stepN = append(p.stepN, s.Steps)
+			p.stepSeg = append(p.stepSeg, len(p.segments)-1)
 		}
 		p.LongestPrefill = max(p.LongestPrefill, n)
 		longest = max(longest, n+s.Steps)
@@ -278,9 +280,13 @@ type Rates struct {
 	CPUShare float64
 	// Batch and BatchStepRatio: when a run decodes Batch sequences
 	// together, a step's fixed time per sequence is BatchStepRatio times
-	// StepFixed (measured by CalibrateBatch; InBatches applies it).
+	// StepFixed (measured by CalibrateBatch). Project prices it so once
+	// InBatches applied it, but for the prompts whose prefill alone takes
+	// BatchPrefill or more (0: none).
 	Batch          int
 	BatchStepRatio float64
+	BatchPrefill   time.Duration
+	inBatches      bool // InBatches was applied
 	// StepShare is the fraction of their decode-step limit the prompts of
 	// the calibration run decoded (greedy decoding stops at a newline or
 	// EOS): Project prices that share of every prompt's steps. 0 prices
@@ -327,14 +333,24 @@ func (p *Plan) Project(r Rates) Projection {
 	for _, s := range p.segments {
 		prefill += r.PrefillTime(p.shape, s.from, s.to, p.chunk).Seconds()
 	}
+	batched := r.StepFixed.Seconds()
+	if r.inBatches {
+		batched *= r.BatchStepRatio
+	}
 	for i, pos := range p.steps {
 		n := float64(p.stepN[i])
 		if r.StepShare > 0 {
 			n *= r.StepShare
 		}
+		// A prompt whose prefill alone reaches the batch's bound decodes
+		// alone (profile.MaxBatchPrefill).
+		fixed := batched
+		if s := p.segments[p.stepSeg[i]]; r.BatchPrefill > 0 && r.PrefillTime(p.shape, s.from, s.to, p.chunk) >= r.BatchPrefill {
+			fixed = r.StepFixed.Seconds()
+		}
 		// positions pos .. pos+n-1, each attending to pos+t+1 keys
 		keys := n*float64(pos+1) + n*(n-1)/2
-		decode += r.StepFixed.Seconds()*n + r.StepPerPosition*keys
+		decode += fixed*n + r.StepPerPosition*keys
 	}
 	pr := time.Duration(prefill * float64(time.Second))
 	de := time.Duration(decode * float64(time.Second))
@@ -407,18 +423,22 @@ func roundDuration(d time.Duration) time.Duration {
 	return d.Round(10 * time.Millisecond)
 }
 
-// InBatches returns r pricing every decode step at its share of a full
-// batch of r.Batch sequences (BatchStepRatio): a run's last batch and the
+// InBatches returns r pricing decode steps at their share of a full batch
+// of r.Batch sequences (BatchStepRatio times StepFixed), except for the
+// prompts whose prefill alone takes limit or more (0: none), which a run
+// decodes alone (profile.MaxBatchPrefill). A run's last batch and the
 // sequences left after others stop pay more, so this is a lower bound of
-// the decode when prompts stop early. r comes back unchanged when no batch
-// was measured.
-func (r Rates) InBatches() Rates {
+// the decode when prompts stop early. r comes back unchanged when no
+// batch was measured.
+func (r Rates) InBatches(limit time.Duration) Rates {
 	if r.Batch <= 1 || r.BatchStepRatio <= 0 {
 		return r
 	}
-	r.StepFixed = time.Duration(float64(r.StepFixed) * r.BatchStepRatio)
+	r.BatchPrefill, r.inBatches = limit, true
 	r.Source += fmt.Sprintf("; decoding %d probes at a time, a step's fixed cost %.2fx per probe", r.Batch, r.BatchStepRatio)
-	r.Batch, r.BatchStepRatio = 0, 0
+	if limit > 0 {
+		r.Source += fmt.Sprintf(" (alone after a prefill of %s or more)", roundDuration(limit))
+	}
 	return r
 }
 

@@ -74,7 +74,7 @@ func TestMakeAndProject(t *testing.T) {
 	want := Plan{Prompts: 3, PromptTokens: 10, PrefillTokens: 8, ReusedTokens: 2, DecodeSteps: 3, LongestPrefill: 5,
 		PrefillFLOPs: 536, DecodeFLOPs: 96 + 104 + 104, WeightBytes: 1000, KVCacheBytes: 6 * 16, KVCaches: 1, Reuse: true}
 	got := *p
-	got.segments, got.steps, got.stepN, got.shape, got.chunk = nil, nil, nil, Shape{}, 0
+	got.segments, got.steps, got.stepN, got.stepSeg, got.shape, got.chunk = nil, nil, nil, nil, Shape{}, 0
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("plan %+v\nwant %+v", got, want)
 	}
@@ -236,22 +236,31 @@ func TestAffordable(t *testing.T) {
 	}
 }
 
-// TestInBatches: a batch's ratio scales a step's fixed time and nothing
-// else, once; no measured batch leaves the rates as they are.
+// TestInBatches: once applied, a batch's ratio prices a decode step's
+// fixed time (and nothing else), except for a prompt whose prefill alone
+// reaches the limit, which decodes alone. Hand-computed: prompts of 10 and
+// 100 tokens at 1 ms a token, 4 steps each at 40 ms (no cached-position
+// cost), a ratio of 0.25.
 func TestInBatches(t *testing.T) {
-	r := Rates{StepFixed: 40 * time.Millisecond, StepPerPosition: 2e-6, PrefillPerToken: time.Millisecond, Source: "test", Batch: 6, BatchStepRatio: 0.25}
-	got := r.InBatches()
-	if got.StepFixed != 10*time.Millisecond || got.StepPerPosition != 2e-6 || got.PrefillPerToken != time.Millisecond {
-		t.Errorf("InBatches: %+v", got)
+	shape := Shape{Layers: 1, Heads: 1, KVHeads: 1, HeadDim: 1, Hidden: 1, Intermediate: 1, Vocab: 1}
+	p := Make(shape, []Sequence{{Prefill: make([]int, 10), Steps: 4}, {Prefill: make([]int, 100), Steps: 4}}, Options{})
+	r := Rates{StepFixed: 40 * time.Millisecond, PrefillPerToken: time.Millisecond, Source: "test", Batch: 6, BatchStepRatio: 0.25}
+	for _, c := range []struct {
+		what   string
+		r      Rates
+		decode time.Duration
+	}{
+		{"not applied", r, 320 * time.Millisecond},
+		{"no limit", r.InBatches(0), 80 * time.Millisecond},
+		{"50 ms limit", r.InBatches(50 * time.Millisecond), 200 * time.Millisecond},
+		{"batch of 1", Rates{StepFixed: r.StepFixed, PrefillPerToken: r.PrefillPerToken, Batch: 1, BatchStepRatio: 0.25}.InBatches(0), 320 * time.Millisecond},
+	} {
+		pr := p.Project(c.r)
+		if pr.Decode != c.decode || pr.Prefill != 110*time.Millisecond {
+			t.Errorf("%s: decode %v, prefill %v; want %v, 110ms", c.what, pr.Decode, pr.Prefill, c.decode)
+		}
 	}
-	if !strings.Contains(got.Source, "decoding 6 probes at a time, a step's fixed cost 0.25x per probe") {
-		t.Errorf("Source %q", got.Source)
-	}
-	if again := got.InBatches(); again.StepFixed != got.StepFixed {
-		t.Errorf("applied twice: %v", again.StepFixed)
-	}
-	r.Batch = 1
-	if got := r.InBatches(); got.StepFixed != r.StepFixed || got.Source != r.Source {
-		t.Errorf("batch of 1: %+v", got)
+	if got := r.InBatches(time.Minute).Source; !strings.Contains(got, "decoding 6 probes at a time, a step's fixed cost 0.25x per probe (alone after a prefill of 1m0s or more)") {
+		t.Errorf("Source %q", got)
 	}
 }

@@ -108,7 +108,7 @@ func MeasureRates(ctx context.Context, m *model.Model, tok needle.Tokenizer, pro
 	one := opts
 	one.DecodeBatch = 0
 	rates, err = CalibrateRates(ctx, m, tok, probes, one, rates, progress)
-	return rates.InBatches(), err
+	return rates.InBatches(MaxBatchPrefill), err
 }
 
 // CostObserver is an observer that does a profile decode step's scoring

@@ -113,7 +113,7 @@ func MeasureRates(ctx context.Context, m *model.Model, tok needle.Tokenizer, pro
 	if err != nil {
 		return rates, err
 	}
-	return scaleRates(ctx, m, tok, probes, opts, rates.InBatches())
+	return scaleRates(ctx, m, tok, probes, opts, rates.InBatches(0))
 }
 
 // scaleRates is MeasureRates after plan.Calibrate: rates scaled to the
