@@ -104,7 +104,10 @@ func StepSessions(ss []Stepper, ids []int, obs []Observer) error {
 func stepEach(ss []Stepper, ids []int, obs []Observer) error {
 	for i, s := range ss {
 		if err := s.Step(ids[i], obs[i]); err != nil {
-			return fmt.Errorf("sequence %d: %w", i, err)
+			if len(ss) > 1 {
+				err = fmt.Errorf("sequence %d: %w", i, err)
+			}
+			return err
 		}
 	}
 	return nil
@@ -129,7 +132,7 @@ func stepRows(ss []*Session, ids []int, obs []Observer, off int) (err error) {
 			s.call = callState{}
 		}
 	}()
-	if err := forwardRows(ss, ids); err != nil {
+	if err := forwardRows(ss, ids, off); err != nil {
 		return err
 	}
 	for _, s := range ss {
@@ -138,12 +141,12 @@ func stepRows(ss []*Session, ids []int, obs []Observer, off int) (err error) {
 	return nil
 }
 
-// forwardRows is forward for one token of each session, the sessions'
-// rows stacked in the first session's scratch and padded to a whole block
+// forwardRows is forward for one token of each session (ss[i] being
+// session off+i of the batch), the sessions' rows stacked in the first session's scratch and padded to a whole block
 // of the micro-kernel. A row's bits depend on no other row (norms, RoPE,
 // SwiGLU and additions are per row, and so are the bf16 products' sums),
 // so the pad rows, zero at first, are computed and never read.
-func forwardRows(ss []*Session, ids []int) error {
+func forwardRows(ss []*Session, ids []int, off int) error {
 	s0 := ss[0]
 	cfg, w := s0.m.config, s0.m.weights
 	n, rows := len(ss), BatchRows
@@ -197,7 +200,7 @@ func forwardRows(ss []*Session, ids []int) error {
 		addInto(x, b.proj)
 		for i := range ss {
 			if err := checkFinite(x[i*hidden:(i+1)*hidden], hidden, l, p0[i]); err != nil {
-				return fmt.Errorf("session %d: %w", i, err)
+				return fmt.Errorf("session %d: %w", off+i, err)
 			}
 		}
 	}
