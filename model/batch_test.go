@@ -179,3 +179,21 @@ func TestStepBatchErrors(t *testing.T) {
 		t.Errorf("DecodeBatch of an empty session: %v", err)
 	}
 }
+
+// TestCloneKeepsDecodeHeadroom: a fresh clone has room for a profile
+// probe's 50 decode steps, so its first step does not copy the cache
+// again (a fork decodes at once in a decode batch).
+func TestCloneKeepsDecodeHeadroom(t *testing.T) {
+	m, _ := loadRandomWith(t, tinyConfig("llama", 64, 4, 2, 16, ""), kernels.BF16, model.LoadOptions{})
+	s := modeltest.NewSession(t, m, model.SessionOptions{})
+	if err := s.Prefill(t.Context(), randomIDs(20, m.Config().VocabSize, 3), nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := model.PooledSessions(m); n != 0 {
+		t.Fatalf("%d pooled sessions: the clone would not be fresh", n)
+	}
+	c := s.Clone()
+	if room := model.CacheCap(c) - c.Len(); room < 50 {
+		t.Errorf("a clone of %d positions has room for %d more, want at least 50", c.Len(), room)
+	}
+}

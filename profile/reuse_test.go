@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"reflect"
@@ -717,5 +718,35 @@ func TestPlanCountsDecodeCopies(t *testing.T) {
 		if p.KVCaches != c.caches {
 			t.Errorf("decode batch %d over %d probes: %d KV caches, want %d", c.batch, len(probes), p.KVCaches, c.caches)
 		}
+	}
+}
+
+// TestCalibrateBatchMeasuresBatches: the plan times a batch's step on a
+// Batched model (bf16 compute), and only there; the float32 model's rates
+// carry no batch, so InBatches leaves them as they are.
+func TestCalibrateBatchMeasuresBatches(t *testing.T) {
+	m, _, _, dir := synthProbesDir(t, []int{256}, 2, 2000, 1)
+	bf16, err := model.Load(dir, model.LoadOptions{Compute: model.ComputeBF16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bf16.Close()
+	so := model.SessionOptions{Chunk: 96}
+	r, err := plan.CalibrateBatch(bf16, so, nil, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Batch != 3 || math.IsNaN(r.BatchStepRatio) || r.BatchStepRatio < 0 {
+		t.Errorf("bf16 compute: batch %d, ratio %v; want a batch of 3 measured", r.Batch, r.BatchStepRatio)
+	}
+	if got := r.InBatches(MaxBatchPrefill).Source; !strings.Contains(got, "decoding 3 probes at a time") {
+		t.Errorf("bf16 compute: source %q", got)
+	}
+	f, err := plan.CalibrateBatch(m, so, nil, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Batch != 0 || f.InBatches(MaxBatchPrefill).Source != f.Source {
+		t.Errorf("f32 compute: batch %d, source %q", f.Batch, f.InBatches(MaxBatchPrefill).Source)
 	}
 }
