@@ -247,9 +247,14 @@ func CalibrateBatch(m *model.Model, so model.SessionOptions, newObserver func() 
 		}
 	}
 	r.StepFixed = time.Duration(fixed * float64(time.Second))
-	if batched > 0 && fixed > 0 {
+	if batched > 0 {
+		// With no fixed time to share (a tiny model, whose step is all
+		// cached positions) the ratio stays 0 and InBatches changes
+		// nothing.
 		r.Batch = batch
-		r.BatchStepRatio = max(batched-perPosition*float64(c+CalibrationSteps/2), 0) / fixed
+		if fixed > 0 {
+			r.BatchStepRatio = max(batched-perPosition*float64(c+CalibrationSteps/2), 0) / fixed
+		}
 	}
 	r.StepPerPosition = perPosition + scan
 	r.Source = fmt.Sprintf("measured on this model: a %d-token prefill at %.1f GFLOP/s%s, decode %.1f ms/step at %d tokens (%.0f ns per cached position; its attention alone %.0f ns at %d), %d threads",

@@ -739,7 +739,9 @@ func TestCalibrateBatchMeasuresBatches(t *testing.T) {
 	if r.Batch != 3 || math.IsNaN(r.BatchStepRatio) || r.BatchStepRatio < 0 {
 		t.Errorf("bf16 compute: batch %d, ratio %v; want a batch of 3 measured", r.Batch, r.BatchStepRatio)
 	}
-	if got := r.InBatches(MaxBatchPrefill).Source; !strings.Contains(got, "decoding 3 probes at a time") {
+	// A tiny model's step may have no fixed time left to share (ratio 0,
+	// InBatches a no-op); when it has, the projection says so.
+	if got := r.InBatches(MaxBatchPrefill).Source; r.BatchStepRatio > 0 && !strings.Contains(got, "decoding 3 probes at a time") {
 		t.Errorf("bf16 compute: source %q", got)
 	}
 	f, err := plan.CalibrateBatch(m, so, nil, 3)
