@@ -19,7 +19,16 @@ import (
 // count never changes them, so results are bit-identical across --threads.
 const (
 	attnKeyTile = 128 // keys per tile: S [rows, 128] stays in L1/L2
-	attnRows    = 128 // target rows per work item
+	attnRows    = 128 // rows per work item when the chunk has few items per worker
+
+	// attnRowsWide is the rows per work item while a chunk still gives
+	// every worker attnItemsPerWorker items of that size: each key and
+	// value tile, read from L3 once per item, then serves twice the
+	// queries (one TinyLlama-shaped layer's prefill attention, 2 threads:
+	// 3-7 % faster at 4-16K tokens; 512 rows were no faster). Which rows
+	// share an item changes no bit of the output (both computes).
+	attnRowsWide       = 256
+	attnItemsPerWorker = 4
 
 	// attnKeyTileBF16 is bf16 compute's key tile: twice as many keys per
 	// tile halves the per-tile work around the two products (the
@@ -43,6 +52,7 @@ type attention struct {
 	scale                   float32 // 1 / sqrt(headDim)
 	bf16                    bool    // ComputeBF16: S and P·V as bf16 dot products
 	keyTile                 int     // keys per prefill tile: attnKeyTile, or attnKeyTileBF16 under bf16
+	blockTokens             int     // query tokens per prefill work item when > 0 (tests); else itemBlock's choice
 	workers                 []*attnScratch
 	tiles                   []keyTile // [kvHeads][tiles] of the current prefill chunk
 	sub                     subsetScratch
@@ -58,9 +68,9 @@ type keyTile struct {
 	finite           bool // every value is finite (else P·V skips masked ones)
 }
 
-// attnScratch is one worker's buffers. Prefill uses O(attnRows x
-// key tile + attnRows x headDim); decode holds one KV head's score rows,
-// [group, cache positions].
+// attnScratch is one worker's buffers. Prefill uses O(rows x key tile +
+// rows x headDim) for an item's rows (at most attnRowsWide); decode holds
+// one KV head's score rows, [group, cache positions].
 type attnScratch struct {
 	q      []float32 // [rows, headDim] the item's queries
 	qb, pb []uint16  // ComputeBF16: the queries and one tile's P rounded to bf16, rows padded to whole pairs
@@ -71,6 +81,7 @@ type attnScratch struct {
 	rowSum []float64 // [rows] running Σ e^((s - max)·scale)
 	alpha  []float32 // [rows] rescale factor of the current tile
 	sums   []float32 // [rows] ComputeBF16: the current tile's row sums
+	tail   []float32 // ComputeBF16, non-finite values: a row cut at its tile's end, padded to 16 floats
 }
 
 // subsetScratch holds AttendSubset's buffers between calls.
@@ -138,13 +149,13 @@ func (a *attention) run(out, q []float32, n, p0 int, cache *LayerCache, probs []
 // attention: the softmax statistics stay float32, P is rounded only for
 // the P·V product).
 func (a *attention) prefill(out, q []float32, n, p0 int, cache *LayerCache) {
-	block := attnBlock(a.group) // query tokens per item
-	blocks := (n + block - 1) / block
-	items := a.kvHeads * blocks
 	workers := kernels.Threads()
 	if n*a.heads*(p0+n)*a.headDim < attnMinWork {
 		workers = 1
 	}
+	block := a.itemBlock(n, workers) // query tokens per item
+	blocks := (n + block - 1) / block
+	items := a.kvHeads * blocks
 	lo, _ := a.visible(p0)
 	size := a.keyTile
 	first, hi := lo/size, p0+n
@@ -181,11 +192,28 @@ func (a *attention) prefill(out, q []float32, n, p0 int, cache *LayerCache) {
 // 64 KB, which stays in L2 while the group's other heads read it.
 const decodeBlockFloats = 1 << 14
 
-// attnBlock is the number of query tokens of one prefill work item when
-// group query heads share a KV head: prefill cuts a chunk's rows into blocks
-// of it from the chunk's first row, so a row's output depends only on its
-// block and the cache.
+// attnBlock is the number of query tokens of attnRows rows when group
+// query heads share a KV head: prefill's work items on a chunk with few
+// items per worker, and the granularity of LastLayerRows.
 func attnBlock(group int) int { return max(1, attnRows/group) }
+
+// itemBlock is the number of query tokens of one prefill work item of an
+// n-row chunk run by workers goroutines: attnRowsWide rows while the
+// chunk still gives each worker attnItemsPerWorker items, else attnBlock
+// (a.blockTokens instead, when a test set it). A row's output does not
+// depend on the rows it shares an item with (TestAttentionBlockBits): each
+// tile's scores and products are per row, and the bf16 step over a tile no
+// row of the item masks gives a row the bits the row-by-row step does.
+func (a *attention) itemBlock(n, workers int) int {
+	if a.blockTokens > 0 {
+		return a.blockTokens
+	}
+	wide := max(1, attnRowsWide/a.group)
+	if a.kvHeads*((n+wide-1)/wide) >= attnItemsPerWorker*workers {
+		return wide
+	}
+	return attnBlock(a.group)
+}
 
 // prefillItem computes the output of query heads g*group .. (g+1)*group-1
 // for the chunk's tokens [t0, t1). tiles are KV head g's packed tiles,
@@ -294,30 +322,51 @@ func (a *attention) softmaxRows(sc *attnScratch, s []float32, tile, rows, pos0, 
 			sc.alpha[i] = 1
 			continue
 		}
-		end := to // row[from:end] is exponentiated
+		end, padded := to, to // row[from:end] is exponentiated
 		if a.bf16 {
 			// Masked scores past to, as -Inf (e^-Inf = 0), fill the
 			// range to whole 16-float vectors: the vector exp then
 			// covers the row's diagonal tiles with no scalar tail.
 			// (f32 compute keeps its own order of the row sum.)
-			end = min(from+(to-from+15)&^15, tile)
+			padded = from + (to-from+15)&^15
+			end = min(padded, tile)
 			for j := to; j < end; j++ {
 				row[j] = float32(math.Inf(-1))
 			}
 		}
 		m := max(rowMax[i], kernels.MaxFloat32(row[from:to]))
 		var sum float64
-		if fused {
+		switch {
+		case fused: // ExpShiftSumBF16 pads a cut row itself
 			pb := sc.pb[i*ldp : (i+1)*ldp]
 			clear(pb[:from])
 			clear(pb[end:])
 			sum = float64(kernels.ExpShiftSumBF16(pb[from:end], row[from:end], m, a.scale))
-		} else {
+		case padded > end:
+			// The tile ends before the padding does (it is cut at the
+			// item's last query, or a window starts the row off a
+			// 16-key boundary): the whole padded row goes through
+			// ExpShiftSum, so the sum does not depend on where the
+			// item's tile ends.
+			sc.tail = append(sc.tail[:0], row[from:end]...)
+			for range padded - end {
+				sc.tail = append(sc.tail, float32(math.Inf(-1)))
+			}
+			sum = float64(kernels.ExpShiftSum(sc.tail, m, a.scale))
+			copy(row[from:end], sc.tail)
+			clear(row[:from])
+		default:
 			clear(row[:from])
 			clear(row[end:])
 			sum = float64(kernels.ExpShiftSum(row[from:end], m, a.scale))
 		}
 		alpha := kernels.Exp((rowMax[i] - m) * a.scale) // 0 on the first tile
+		if fused {
+			// The tile kernel's factor: a row gets the same bits whether
+			// its tile took this step or SoftmaxTileBF16 (which one
+			// depends on the other rows of the item).
+			alpha = kernels.RescaleBF16(rowMax[i], m, a.scale)
+		}
 		rowSum[i] = rowSum[i]*float64(alpha) + sum
 		rowMax[i], sc.alpha[i] = m, alpha
 	}

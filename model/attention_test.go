@@ -197,6 +197,70 @@ func TestAttentionThreadsDeterministic(t *testing.T) {
 	}
 }
 
+// TestAttentionBlockBits: a row's prefill output has the same bits
+// whichever rows share its work item, so the item size may follow the
+// thread count (itemBlock). Items of 1 to 64 tokens and itemBlock's own
+// choice, both computes, caches, a sliding window, chunks that start and
+// end inside key tiles, and a NaN value (the masked path). Under bf16 the
+// tile kernel runs for the tiles no row of an item masks, so the item size
+// decides which tiles take it; a row-by-row step rescaling by another
+// exponential than the tile kernel's fails this.
+func TestAttentionBlockBits(t *testing.T) {
+	defer kernels.SetThreads(kernels.Threads())
+	cases := []attentionCase{
+		{heads: 8, kvHeads: 2, headDim: 64, p0: 700, n: 300},
+		{heads: 8, kvHeads: 2, headDim: 64, p0: 700, n: 300, compute: ComputeBF16},
+		{heads: 8, kvHeads: 2, headDim: 64, p0: 613, n: 411, dtype: CacheBF16, compute: ComputeBF16},
+		{heads: 6, kvHeads: 2, headDim: 24, p0: 250, n: 300, window: 100, compute: ComputeBF16},
+		{heads: 4, kvHeads: 1, headDim: 32, p0: 1000, n: 200, dtype: CacheBF16, window: 600, compute: ComputeBF16},
+		{heads: 4, kvHeads: 4, headDim: 32, p0: 17, n: 300, compute: ComputeBF16}, // MHA
+	}
+	nan := attentionCase{heads: 8, kvHeads: 2, headDim: 16, p0: 300, n: 100, compute: ComputeBF16}
+	cases = append(cases, nan)
+	for i, c := range cases {
+		a, cache, q := c.build(uint64(300 + i))
+		if c == nan {
+			cache.values[1][350*c.headDim+3] = float32(math.NaN())
+		}
+		qd := c.heads * c.headDim
+		kernels.SetThreads(2)
+		want := make([]float32, c.n*qd)
+		a.run(want, q, c.n, c.p0, cache, nil)
+		auto := a.itemBlock(c.n, 2)
+		for _, block := range []int{1, 3, 16, 32, 64} {
+			a.blockTokens = block
+			got := make([]float32, c.n*qd)
+			a.run(got, q, c.n, c.p0, cache, nil)
+			for j := range got {
+				if math.Float32bits(got[j]) != math.Float32bits(want[j]) && !(got[j] != got[j] && want[j] != want[j]) {
+					t.Fatalf("%v: items of %d tokens: out[%d] (token %d) = %g, itemBlock's %d tokens gave %g", c, block, j, j/qd, got[j], auto, want[j])
+				}
+			}
+		}
+		a.blockTokens = 0
+	}
+}
+
+// TestItemBlock: wide items while every worker gets attnItemsPerWorker
+// of them, else attnRows rows.
+func TestItemBlock(t *testing.T) {
+	for _, c := range []struct{ heads, kvHeads, n, workers, want int }{
+		{32, 4, 512, 2, 32},  // TinyLlama: 256/8 tokens, 16 blocks x 4 heads = 64 items >= 8
+		{32, 4, 512, 16, 32}, // 64 >= 64
+		{32, 4, 512, 17, 16}, // 64 < 68: 128/8 tokens
+		{32, 8, 512, 64, 32}, // Llama-3-8B on 64 threads: 256/4 tokens, 8 blocks x 8 = 64 < 256: 128/4
+		{32, 4, 40, 2, 32},   // 2 blocks x 4 heads = 8 >= 8
+		{32, 4, 32, 2, 16},   // 1 x 4 = 4 < 8
+		{512, 1, 100, 1, 1},  // more heads per KV head than rows: 1 token
+		{4, 4, 1000, 2, 256}, // MHA: 256 rows of 1 head
+	} {
+		a := newAttention(&Config{NumHeads: c.heads, NumKVHeads: c.kvHeads, HeadDim: 64}, ComputeBF16)
+		if got := a.itemBlock(c.n, c.workers); got != c.want {
+			t.Errorf("%d/%d heads, %d rows, %d workers: itemBlock = %d, want %d", c.heads, c.kvHeads, c.n, c.workers, got, c.want)
+		}
+	}
+}
+
 // TestAttentionNaNValueMasked: a NaN value at a future position does not
 // reach earlier rows (0·NaN in a plain P·V product would).
 func TestAttentionNaNValueMasked(t *testing.T) {

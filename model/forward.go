@@ -113,9 +113,10 @@ func (s *Session) forward(ids []int, logits []float32) error {
 // among the rows computed, and the last row, whose residual is kept, gets
 // the bits it gets among all n rows. The GEMM's sums do not depend on the
 // other rows (at least kernels.MinGEMMRows keep the product off the GEMV
-// path), RMSNorm, RoPE and the MLP's element-wise steps are per row, and the
-// rows skipped are a whole number of prefill attention blocks, so the last
-// row is attended in the very block it is in without the skip.
+// path), RMSNorm, RoPE and the MLP's element-wise steps are per row, and a
+// row's attention does not depend on the rows it is computed with
+// (attention's itemBlock). The rows skipped are whole blocks of attnRows
+// rows, counted back from the chunk's end.
 func LastLayerRows(group, n, window int) int {
 	need := max(kernels.MinGEMMRows, window)
 	if n <= need {

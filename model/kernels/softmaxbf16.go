@@ -156,6 +156,19 @@ func SoftmaxTileBF16(p []uint16, ldp int, s []float32, n, rows int, scale float3
 	softmaxTileBF16(p, ldp, s, n, rows, scale*log2eF32, rowMax, alpha, sums)
 }
 
+// RescaleBF16 is the factor SoftmaxTileBF16 gives a row whose running max
+// moves from old to m (m >= old): e^((old - m)·scale) by ExpShiftSumBF16's
+// exponential, exactly 1 when m == old and 0 when old is -Inf. A row that
+// takes the row-by-row step of bf16 attention rescales by it too, so the
+// bits of a row do not depend on which of the two steps a tile took.
+func RescaleBF16(old, m, scale float32) float32 {
+	if m == old {
+		return 1
+	}
+	mul := scale * log2eF32
+	return exp2Poly4(fma32(old, mul, -(m * mul)))
+}
+
 // softmaxTileBF16Go is the twin of softmaxTileBF16AVX512: the max in 16
 // lanes and four chains, and the same butterfly (VMAXPS keeps its first operand only when
 // it is the greater), then the exponentials of ExpShiftSumBF16's body.

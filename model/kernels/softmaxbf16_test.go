@@ -425,7 +425,8 @@ func TestSoftmaxTileBF16MatchesTwin(t *testing.T) {
 // ExpShiftSumBF16 at the new max (so full tiles and masked ones, which
 // attention computes row by row, use one function), the max is the
 // larger of the old and the row's, and alpha is e^((old - m)·scale)
-// within the polynomial's error.
+// within the polynomial's error, with RescaleBF16's bits (the factor of
+// attention's row-by-row step).
 func TestSoftmaxTileBF16IsRowKernel(t *testing.T) {
 	forEachKernelSet(t, func(t *testing.T) {
 		for k, c := range tileCases(rand.New(rand.NewPCG(53, 54)))[:21] {
@@ -453,6 +454,9 @@ func TestSoftmaxTileBF16IsRowKernel(t *testing.T) {
 				a := math.Exp((float64(old) - float64(m)) * scale)
 				if math.Abs(float64(alpha[i])-a) > 1e-5*a {
 					t.Errorf("case %d row %d: alpha %v, want %v", k, i, alpha[i], a)
+				}
+				if r := RescaleBF16(old, m, scale); math.Float32bits(alpha[i]) != math.Float32bits(r) {
+					t.Errorf("case %d row %d: alpha %#x, RescaleBF16's %#x", k, i, math.Float32bits(alpha[i]), math.Float32bits(r))
 				}
 			}
 		}
