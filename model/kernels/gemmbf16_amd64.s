@@ -45,6 +45,71 @@
 	VMOVUPS hi, 64(DI); \
 	ADDQ    R8, DI
 
+// ZERO_TILE clears the tile's 16 accumulators.
+#define ZERO_TILE \
+	VPXORD Z0, Z0, Z0; \
+	VPXORD Z1, Z1, Z1; \
+	VPXORD Z2, Z2, Z2; \
+	VPXORD Z3, Z3, Z3; \
+	VPXORD Z4, Z4, Z4; \
+	VPXORD Z5, Z5, Z5; \
+	VPXORD Z6, Z6, Z6; \
+	VPXORD Z7, Z7, Z7; \
+	VPXORD Z8, Z8, Z8; \
+	VPXORD Z9, Z9, Z9; \
+	VPXORD Z10, Z10, Z10; \
+	VPXORD Z11, Z11, Z11; \
+	VPXORD Z12, Z12, Z12; \
+	VPXORD Z13, Z13, Z13; \
+	VPXORD Z14, Z14, Z14; \
+	VPXORD Z15, Z15, Z15
+
+// STEP_8X32 adds one k pair of 8 rows (SI, BX: rows 0 and 4, R8 the row
+// stride, R9 three of them) times the panel's 32 columns (DX) to the
+// accumulators and steps SI, BX and DX to the next pair.
+#define STEP_8X32 \
+	VMOVDQU16    (DX), Z16; \
+	VMOVDQU16    64(DX), Z17; \
+	VBROADCASTSS (SI), Z18; \
+	VBROADCASTSS (SI)(R8*1), Z19; \
+	VBROADCASTSS (SI)(R8*2), Z20; \
+	VBROADCASTSS (SI)(R9*1), Z21; \
+	VBROADCASTSS (BX), Z22; \
+	VBROADCASTSS (BX)(R8*1), Z23; \
+	VBROADCASTSS (BX)(R8*2), Z24; \
+	VBROADCASTSS (BX)(R9*1), Z25; \
+	DP0_LO; \
+	DP0_HI; \
+	DP1_LO; \
+	DP1_HI; \
+	DP2_LO; \
+	DP2_HI; \
+	DP3_LO; \
+	DP3_HI; \
+	DP4_LO; \
+	DP4_HI; \
+	DP5_LO; \
+	DP5_HI; \
+	DP6_LO; \
+	DP6_HI; \
+	DP7_LO; \
+	DP7_HI; \
+	ADDQ         $4, SI; \
+	ADDQ         $4, BX; \
+	ADDQ         $128, DX
+
+// STORE_TILE writes (or, with AX set, adds) the 8x32 tile to DI, rows R8
+// bytes apart.
+#define STORE_TILE \
+	STORE8x32(Z0, Z1); \
+	STORE8x32(Z2, Z3); \
+	STORE8x32(Z4, Z5); \
+	STORE8x32(Z6, Z7); \
+	STORE8x32(Z8, Z9); \
+	STORE8x32(Z10, Z11); \
+	STORE8x32(Z12, Z13); \
+	STORE8x32(Z14, Z15)
+
 // func gemm8x32BF16AVX512(kp int, x *uint16, ldx int, w *uint16, c *float32, ldc int, accumulate bool)
 //
 // c[i, j] (+)= Σ_p (x[i, 2p+1]·w[p, j, 1] + x[i, 2p]·w[p, j, 0]) for i < 8,
@@ -60,55 +125,12 @@ TEXT ·gemm8x32BF16AVX512(SB), NOSPLIT, $0-49
 	LEAQ   (R8)(R8*2), R9
 	LEAQ   (SI)(R8*4), BX
 	MOVQ   w+24(FP), DX
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
+	ZERO_TILE
 	TESTQ  CX, CX
 	JZ     bf16store
 
 bf16loop:
-	VMOVDQU16    (DX), Z16
-	VMOVDQU16    64(DX), Z17
-	VBROADCASTSS (SI), Z18
-	VBROADCASTSS (SI)(R8*1), Z19
-	VBROADCASTSS (SI)(R8*2), Z20
-	VBROADCASTSS (SI)(R9*1), Z21
-	VBROADCASTSS (BX), Z22
-	VBROADCASTSS (BX)(R8*1), Z23
-	VBROADCASTSS (BX)(R8*2), Z24
-	VBROADCASTSS (BX)(R9*1), Z25
-	DP0_LO
-	DP0_HI
-	DP1_LO
-	DP1_HI
-	DP2_LO
-	DP2_HI
-	DP3_LO
-	DP3_HI
-	DP4_LO
-	DP4_HI
-	DP5_LO
-	DP5_HI
-	DP6_LO
-	DP6_HI
-	DP7_LO
-	DP7_HI
-	ADDQ         $4, SI
-	ADDQ         $4, BX
-	ADDQ         $128, DX
+	STEP_8X32
 	DECQ         CX
 	JNZ          bf16loop
 
@@ -117,14 +139,53 @@ bf16store:
 	MOVQ    ldc+40(FP), R8
 	SHLQ    $2, R8
 	MOVBLZX accumulate+48(FP), AX
-	STORE8x32(Z0, Z1)
-	STORE8x32(Z2, Z3)
-	STORE8x32(Z4, Z5)
-	STORE8x32(Z6, Z7)
-	STORE8x32(Z8, Z9)
-	STORE8x32(Z10, Z11)
-	STORE8x32(Z12, Z13)
-	STORE8x32(Z14, Z15)
+	STORE_TILE
+	VZEROUPPER
+	RET
+
+// func gemm8x32BF16PanelsAVX512(kp int, x *uint16, ldx int, w *uint16, wstep int, c *float32, ldc int, panels int, accumulate bool)
+//
+// gemm8x32BF16AVX512 on panels consecutive panels of the same 8 rows:
+// panel i's block at w + i·wstep words, its tile at c + 32·i floats. One
+// call instead of one per panel for attention's many short products.
+TEXT ·gemm8x32BF16PanelsAVX512(SB), NOSPLIT, $0-65
+	MOVQ    panels+56(FP), R10
+	MOVQ    w+24(FP), R11
+	MOVQ    c+40(FP), R13
+	MOVBLZX accumulate+64(FP), AX
+	TESTQ   R10, R10
+	JZ      panelsdone
+
+panelsnext:
+	MOVQ  kp+0(FP), CX
+	MOVQ  x+8(FP), SI
+	MOVQ  ldx+16(FP), R8
+	SHLQ  $1, R8
+	LEAQ  (R8)(R8*2), R9
+	LEAQ  (SI)(R8*4), BX
+	MOVQ  R11, DX
+	ZERO_TILE
+	TESTQ CX, CX
+	JZ    panelsstore
+
+panelsloop:
+	STEP_8X32
+	DECQ CX
+	JNZ  panelsloop
+
+panelsstore:
+	MOVQ R13, DI
+	MOVQ ldc+48(FP), R8
+	SHLQ $2, R8
+	STORE_TILE
+	MOVQ wstep+32(FP), R12
+	SHLQ $1, R12
+	ADDQ R12, R11
+	ADDQ $128, R13
+	DECQ R10
+	JNZ  panelsnext
+
+panelsdone:
 	VZEROUPPER
 	RET
 

@@ -55,6 +55,10 @@ type kernelSet struct {
 	gemmBF16  func(kp int, x []uint16, ldx, rows int, w []uint16, c []float32, ldc int, accumulate bool)
 	roundBF16 func(dst []uint16, src []float32)
 	bf16Dot   bool // gemmBF16 is VDPBF16PS assembly
+	// gemmBF16Panels is gemmBF16 on one full 8-row tile against panels
+	// consecutive panels (wstep words apart, their tiles 32 floats apart
+	// in c); nil: gemmBF16PanelsLoop, one gemmBF16 call per panel.
+	gemmBF16Panels func(kp int, x []uint16, ldx int, w []uint16, wstep int, c []float32, ldc, panels int, accumulate bool)
 }
 
 var goKernels = kernelSet{
@@ -109,6 +113,7 @@ var (
 	pack32          func(dst []float32, w Matrix, r0, pc, kc int) bool
 
 	gemmBF16Kernel func(kp int, x []uint16, ldx, rows int, w []uint16, c []float32, ldc int, accumulate bool)
+	gemmBF16Panels func(kp int, x []uint16, ldx int, w []uint16, wstep int, c []float32, ldc, panels int, accumulate bool)
 	roundBF16      func(dst []uint16, src []float32)
 )
 
@@ -153,6 +158,10 @@ func use(ks kernelSet) {
 	gemmBF16Kernel, roundBF16 = ks.gemmBF16, ks.roundBF16
 	if gemmBF16Kernel == nil {
 		gemmBF16Kernel, roundBF16 = gemmBF16KernelGo, roundBF16Go
+	}
+	gemmBF16Panels = ks.gemmBF16Panels
+	if gemmBF16Panels == nil {
+		gemmBF16Panels = gemmBF16PanelsLoop
 	}
 }
 

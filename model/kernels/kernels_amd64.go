@@ -120,6 +120,9 @@ func gemm8x32BF16AVX512(kp int, x *uint16, ldx int, w *uint16, c *float32, ldc i
 func gemm1x32BF16AVX512(kp int, x *uint16, w *uint16, c *float32, accumulate bool)
 
 //go:noescape
+func gemm8x32BF16PanelsAVX512(kp int, x *uint16, ldx int, w *uint16, wstep int, c *float32, ldc int, panels int, accumulate bool)
+
+//go:noescape
 func roundBF16AVX512(dst *uint16, src *float32, n int)
 
 var (
@@ -298,6 +301,7 @@ func dotF162(a []float32, b []uint16) float32 {
 func withBF16(ks kernelSet) kernelSet {
 	if hasBF16 {
 		ks.gemmBF16, ks.roundBF16, ks.bf16Dot = gemmBF16AVX512, roundBF16Vec, true
+		ks.gemmBF16Panels = gemmBF16PanelsAVX512
 		ks.expShiftSumBF16 = func(p []uint16, x []float32, mul, add float32) float32 {
 			_ = p[len(x)-1]
 			return expShiftSumBF16AVX512(&p[0], &x[0], len(x), mul, add)
@@ -307,6 +311,15 @@ func withBF16(ks kernelSet) kernelSet {
 		}
 	}
 	return ks
+}
+
+// gemmBF16PanelsAVX512 is gemmBF16Panels's assembly: one call for every
+// panel of an 8-row tile.
+func gemmBF16PanelsAVX512(kp int, x []uint16, ldx int, w []uint16, wstep int, c []float32, ldc, panels int, accumulate bool) {
+	if kp < 1 || panels < 1 || len(x) < (gemmMR-1)*ldx+2*kp || len(w) < (panels-1)*wstep+kp*gemmNR*2 || len(c) < (gemmMR-1)*ldc+panels*gemmNR {
+		panic("kernels: bf16 panels kernel out of bounds")
+	}
+	gemm8x32BF16PanelsAVX512(kp, &x[0], ldx, &w[0], wstep, &c[0], ldc, panels, accumulate)
 }
 
 // gemmBF16AVX512 runs the 8-row bf16 kernel on a full tile and the 1-row
