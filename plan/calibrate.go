@@ -47,7 +47,9 @@ const AttentionContext = 4096
 // none) on long attention rows, and the memory bandwidth. The prefill's
 // FLOP rate prices both the layer matrices and the attention pairs,
 // unless a quarter-chunk prefill shows attention slower (small heads) or
-// prefill attention's own rate on a longer prompt is slower; a
+// prefill attention's own rate on a longer prompt is slower (which also
+// overrules a quarter-chunk split pricing pairs at more than
+// maxSplitOverDirect times its own price: noise); a
 // decode step is its measured time less its per-position part: the KV
 // bytes over the bandwidth, or the slope of the step time between a short
 // and the long context when that is larger (small heads again), plus the
@@ -182,6 +184,7 @@ func CalibrateBatch(m *model.Model, so model.SessionOptions, newObserver func() 
 	kvBytes := so.CacheDType.Bytes()
 	rate := shape.PrefillFLOPs(0, c, so.Chunk) / prefill // FLOP/s
 	r := shape.NewRates(rate, 0, 0, "")
+	base := r // the chunk's FLOP rate for pairs and tokens alike
 	// A cached position costs a decode step at least its keys and values
 	// read from memory; with small heads the attention's own work (the
 	// dot products, the exponentials) costs more: the slope of the step
@@ -214,6 +217,8 @@ func CalibrateBatch(m *model.Model, so model.SessionOptions, newObserver func() 
 		// Prefill likewise: the FLOP rate of the chunk prices a token's
 		// matrices and an attention pair alike; a quarter chunk timed too
 		// splits the two when attention runs slower than the matrices.
+		// (A split prefill attention's own rate contradicts is undone
+		// below.)
 		if n := c / 4; n >= 16 {
 			t4, _, err := prefillTime(n)
 			if err != nil {
@@ -236,11 +241,19 @@ func CalibrateBatch(m *model.Model, so model.SessionOptions, newObserver func() 
 	// AttentionContext), when the chunk could not split them off and
 	// attention runs slower than the chunk: a short chunk's attention is
 	// a few % of its work, a long prompt's most of it.
-	if ctx := min(AttentionContext, so.MaxContext); !split && ctx > c {
+	if ctx := min(AttentionContext, so.MaxContext); ctx > c {
 		if rate := attentionRate(&cfg, m.Compute(), ctx, c, int(threads)); rate > 0 {
 			flops := 4 * float64(shape.Layers*shape.Heads*shape.HeadDim)
+			if split && noisySplit(r.PrefillPerPair, flops/rate) {
+				// The split came from the difference of two noisy chunk
+				// times where attention is a small part of either (one
+				// dry run priced a 1.1B model's grid at 59 h instead of
+				// 11): the direct measurement prices the pairs instead.
+				r.PrefillPerPair, r.PrefillPerToken = base.PrefillPerPair, base.PrefillPerToken
+				split = false
+			}
 			tokens, pairs := shape.PrefillWork(0, c, so.Chunk)
-			if pair, token, ok := splitAtRate(prefill, tokens, pairs, flops, rate, r.PrefillPerPair); ok {
+			if pair, token, ok := splitAtRate(prefill, tokens, pairs, flops, rate, r.PrefillPerPair); !split && ok {
 				r.PrefillPerPair, r.PrefillPerToken = pair, time.Duration(token*float64(time.Second))
 				attn = fmt.Sprintf(", attention %.1f GFLOP/s at %d tokens", rate/1e9, ctx)
 			}
@@ -289,6 +302,22 @@ func scanTime(obs model.Observer, layers, heads int) float64 {
 		}
 	}
 	return best / n
+}
+
+// maxSplitOverDirect bounds how much more a pair may cost by the
+// quarter-chunk split than by prefill attention's own rate before the
+// split counts as timing noise (noisySplit). The two measure different
+// prompts (a chunk from position 0, the last chunk of a longer one), so
+// they may differ by some: on stories260K, where attention is most of a
+// chunk, the split is the better price.
+const maxSplitOverDirect = 2
+
+// noisySplit reports whether a quarter-chunk split's per-pair cost is
+// more than maxSplitOverDirect times the one prefill attention's own rate
+// gives (direct): then the split stems from the noise of two chunk times,
+// not from attention.
+func noisySplit(split, direct float64) bool {
+	return direct > 0 && split > maxSplitOverDirect*direct
 }
 
 // splitAtRate divides a prefill's measured seconds, of tokens and pairs

@@ -268,6 +268,26 @@ func TestClock(t *testing.T) {
 	}
 }
 
+// TestNoisySplit: a quarter-chunk split pricing a pair at more than twice
+// what prefill attention's own rate gives is noise; up to twice, or with
+// no direct measurement, it stands.
+func TestNoisySplit(t *testing.T) {
+	for _, c := range []struct {
+		split, direct float64
+		want          bool
+	}{
+		{10e-9, 1e-9, true},   // the 59 h dry run: ten times the direct price
+		{2.1e-9, 1e-9, true},  // just past twice
+		{2e-9, 1e-9, false},   // twice: a real difference between the prompts
+		{1.5e-9, 1e-9, false}, // stories260K-like: the split stands
+		{10e-9, 0, false},     // no direct measurement
+	} {
+		if got := noisySplit(c.split, c.direct); got != c.want {
+			t.Errorf("noisySplit(%g, %g) = %v, want %v", c.split, c.direct, got, c.want)
+		}
+	}
+}
+
 // TestSplitAtRate: a 4-token prefill of 2 s has 10 pairs; at 100 FLOP a
 // pair and 1000 FLOP/s a pair costs 0.1 s, so the pairs take 1 s and each
 // token (2 - 1) / 4 = 0.25 s.
