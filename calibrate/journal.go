@@ -76,13 +76,17 @@ func JournalPath(output string) string { return output + ".calibrate.jsonl" }
 
 // ForwardKey is the run part of JournalKey: the model's fingerprint and the
 // forward-pass settings that change the errors (a checkpoint of another
-// --kv-dtype, --chunk, --rope or --compute must not be resumed), as
-// "FINGERPRINT kv=DTYPE chunk=N rope=R[ compute=C]". f32 compute adds no
-// field, so journals written before --compute existed keep their key.
+// --kv-dtype, --chunk, --rope or --compute must not be resumed, nor one
+// of another revision of bf16 arithmetic), as "FINGERPRINT kv=DTYPE
+// chunk=N rope=R[ compute=C arithmetic=REV]". f32 compute adds no field,
+// so journals written before --compute existed keep their key.
 func ForwardKey(fingerprint string, so model.SessionOptions, compute model.ComputeDType) string {
 	run := fmt.Sprintf("%s kv=%s chunk=%d rope=%s", fingerprint, so.CacheDType, so.Chunk, so.Rope)
 	if compute != model.ComputeF32 {
 		run += " compute=" + compute.String()
+	}
+	if a := compute.Arithmetic(); a != "" {
+		run += " arithmetic=" + a
 	}
 	return run
 }
@@ -105,6 +109,8 @@ func JournalKey(run string, datasets []Dataset, ranking [][]int, opts Options) R
 		switch {
 		case ok && name == "kv":
 			settings = append(settings, Setting{"--kv-dtype", value})
+		case ok && name == "arithmetic":
+			settings = append(settings, Setting{"bf16 arithmetic revision", value})
 		case ok:
 			settings = append(settings, Setting{"--" + name, value})
 		case i == 0:

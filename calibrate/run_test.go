@@ -360,6 +360,20 @@ func TestJournalResume(t *testing.T) {
 		!strings.Contains(err.Error(), "checkpoint was written without --kv-dtype, this run has --kv-dtype bf16") {
 		t.Errorf("resume with another kv dtype: error %v", err)
 	}
+	// A bf16 journal of an older arithmetic (written before the revision
+	// was recorded) against one of this build.
+	old := JournalKey(m.Fingerprint()+" kv=f32 chunk=512 rope=hf compute=bf16", datasets, ranking, opts)
+	bf16Path := filepath.Join(t.TempDir(), "bf16.calibrate.jsonl")
+	if jb, err := OpenJournal(bf16Path, old, false); err != nil {
+		t.Fatal(err)
+	} else {
+		jb.Close()
+	}
+	now := JournalKey(ForwardKey(m.Fingerprint(), model.SessionOptions{CacheDType: model.CacheF32, Chunk: 512, Rope: model.RopeHF}, model.ComputeBF16), datasets, ranking, opts)
+	if _, err := OpenJournal(bf16Path, now, true); err == nil ||
+		!strings.Contains(err.Error(), "checkpoint was written without bf16 arithmetic revision, this run has bf16 arithmetic revision "+model.BF16Arithmetic) {
+		t.Errorf("resume of a bf16 journal of another arithmetic: error %v", err)
+	}
 	if _, err := OpenJournal(path, JournalKey(m.Fingerprint(), longer, ranking, opts), true); err == nil ||
 		!strings.Contains(err.Error(), fmt.Sprintf("checkpoint was written with dataset beta --max-new %d, this run has dataset beta --max-new %d", datasets[1].MaxNew, longer[1].MaxNew)) {
 		t.Errorf("resume with another --max-new: error %v", err)

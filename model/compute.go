@@ -38,6 +38,24 @@ func ParseComputeDType(s string) (ComputeDType, error) {
 	return 0, fmt.Errorf("compute dtype %q: want f32 or bf16", s)
 }
 
+// BF16Arithmetic names the revision of ComputeBF16's arithmetic: the date
+// of the last change that moved any bit of its results (2026-12-02: prefill
+// attention's row-by-row step rescales by the tile kernel's factor).
+// Checkpoints and profiles record it (Arithmetic), so a bf16 run is not
+// resumed or merged across such a change: the result would be neither
+// build's. Every change to bf16 compute's bits must bump it.
+const BF16Arithmetic = "2026-12-02"
+
+// Arithmetic is the revision of c's arithmetic that checkpoints record:
+// BF16Arithmetic under ComputeBF16, "" under ComputeF32 (which records
+// none, so checkpoints written before the field existed still resume).
+func (c ComputeDType) Arithmetic() string {
+	if c == ComputeBF16 {
+		return BF16Arithmetic
+	}
+	return ""
+}
+
 // String returns the name ParseComputeDType reads ("f32", "bf16").
 func (c ComputeDType) String() string {
 	switch c {

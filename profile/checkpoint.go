@@ -135,6 +135,7 @@ func (d *difference) suffix() string {
 // tell a user what changed.
 var headerNotes = map[string]string{
 	"model.fingerprint": "another model: config.json or the bytes of a weight file differ",
+	"arithmetic":        "bf16 compute's arithmetic changed between the two builds, so their scores differ in the last bits: finish the run with the build that started it, or start again",
 }
 
 // headerNames names the header parts a user sets, by JSON path. A part
@@ -143,6 +144,7 @@ var headerNotes = map[string]string{
 var headerNames = map[string]string{
 	"format":                 "checkpoint format",
 	"tool.version":           "compresskv version",
+	"arithmetic":             "bf16 arithmetic revision",
 	"model.fingerprint":      "model fingerprint",
 	"probes.scoring":         "scoring (--teacher-forced)",
 	"probes.template":        "--template",
@@ -171,11 +173,12 @@ var headerNames = map[string]string{
 
 // headerDiff names the first setting in which two headers differ (the
 // shard is not compared), or returns nil when they agree. Parts are
-// compared in the order format, model, tool, probes, probe list; keys
+// compared in the order format, model, tool, probes, probe list, bf16
+// arithmetic revision (tool.arithmetic); keys
 // within a part in sorted order.
 func headerDiff(a, b *Header) *difference {
 	ja, jb := headerTree(a), headerTree(b)
-	for _, k := range []string{"format", "model", "tool", "probes", "indices"} {
+	for _, k := range []string{"format", "model", "tool", "probes", "indices", "arithmetic"} {
 		if d := treeDiff(k, ja[k], jb[k]); d != nil {
 			return d
 		}
@@ -192,6 +195,12 @@ func headerTree(h *Header) map[string]any {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	_ = dec.Decode(&t)
+	// The arithmetic revision is compared last: a run of another
+	// --compute differs in it too, and --compute is the better message.
+	if tool, ok := t["tool"].(map[string]any); ok {
+		t["arithmetic"] = tool["arithmetic"]
+		delete(tool, "arithmetic")
+	}
 	return t
 }
 

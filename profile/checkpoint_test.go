@@ -137,6 +137,8 @@ func TestCheckpointSettingsMismatch(t *testing.T) {
 		{"probe list", func(h *Header) { h.Indices = h.Indices[:3] }, "checkpoint was written with probe list [0,1,2,3,5], this run has probe list [0,1,2]"},
 		{"tool version", func(h *Header) { h.Tool.Version = "other" }, "checkpoint was written with compresskv version test, this run has compresskv version other"},
 		{"shard", func(h *Header) { h.Shard = Shard{Index: 1, Count: 2} }, "checkpoint was written with --shard 0/1, this run has --shard 1/2"},
+		// A bf16 checkpoint written before the revision was recorded.
+		{"bf16 arithmetic", func(h *Header) { h.Tool.Arithmetic = "2026-12-02" }, "checkpoint was written with bf16 arithmetic revision (none), this run has bf16 arithmetic revision 2026-12-02 (bf16 compute's arithmetic changed between the two builds"},
 	}
 	for _, tc := range tests {
 		h := testHeader()

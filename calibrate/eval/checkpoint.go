@@ -56,11 +56,13 @@ func headerDiff(a, b *Header) string {
 	}{
 		{"format", a.Format, b.Format},
 		{"model (architecture, shape or fingerprint)", a.Model, b.Model},
-		{"tool version", a.Tool, b.Tool},
 		{"profile", a.Profile, b.Profile},
 		{"methods, budgets or selection settings", a.Settings, b.Settings},
 		{"probe settings", a.Grid, b.Grid},
 		{"probe list", a.Indices, b.Indices},
+		// Last: another --compute differs in its bf16 arithmetic too,
+		// and the settings say more.
+		{"tool version or bf16 arithmetic revision (model.BF16Arithmetic)", a.Tool, b.Tool},
 	} {
 		x, _ := json.Marshal(p.x)
 		y, _ := json.Marshal(p.y)

@@ -362,4 +362,10 @@ func TestResumeAndShardsGiveTheSameBytes(t *testing.T) {
 	if _, err := OpenCheckpoint(parts[0].Path, h2, true); err == nil || !strings.Contains(err.Error(), "different methods, budgets") {
 		t.Fatalf("resume with other budgets: %v", err)
 	}
+	// So is a checkpoint of another bf16 arithmetic revision.
+	h3 := h
+	h3.Tool.Arithmetic = "2026-12-02"
+	if _, err := OpenCheckpoint(parts[0].Path, h3, true); err == nil || !strings.Contains(err.Error(), "different tool version or bf16 arithmetic revision") {
+		t.Fatalf("resume with another bf16 arithmetic: %v", err)
+	}
 }

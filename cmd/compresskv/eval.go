@@ -289,7 +289,7 @@ func runEval(opts *evalOptions, s *streams) error {
 	for _, sk := range skips {
 		grid.SkipReasons[sk.Reason]++
 	}
-	header := eval.Header{Tool: schema.Tool{Name: "compresskv", Version: version}, Model: profile.ModelInfo(m), Profile: profInfo, Settings: settings, Grid: grid}
+	header := eval.Header{Tool: schema.Tool{Name: "compresskv", Version: version, Arithmetic: m.Compute().Arithmetic()}, Model: profile.ModelInfo(m), Profile: profInfo, Settings: settings, Grid: grid}
 	for _, p := range probes {
 		header.Indices = append(header.Indices, p.Index)
 	}

@@ -204,7 +204,7 @@ func runProfile(opts *profileOptions, s *streams) error {
 	info := inputs.info()
 	info.KVCache, info.PrefillChunk, info.Rope = lm.session.CacheDType.String(), lm.session.Chunk, lm.session.Rope.String()
 	info.Compute = lm.computeName()
-	header := profile.NewHeader(schema.Tool{Name: "compresskv", Version: version}, lm.info(), info, probes, skips, runOpts)
+	header := profile.NewHeader(schema.Tool{Name: "compresskv", Version: version, Arithmetic: lm.model.Compute().Arithmetic()}, lm.info(), info, probes, skips, runOpts)
 
 	journal := profile.JournalPath(opts.Output, shard)
 	if opts.DryRun {

@@ -418,6 +418,9 @@ func TestProfileComputeBF16(t *testing.T) {
 	if p.Probes.Compute != "bf16" {
 		t.Errorf("recorded compute %q, want bf16", p.Probes.Compute)
 	}
+	if p.Tool.Arithmetic != "2026-12-02" {
+		t.Errorf("recorded bf16 arithmetic %q, want 2026-12-02", p.Tool.Arithmetic)
+	}
 	shardArgs := append([]string{"profile", "-o", out, "--shard", "0/2"}, grid...)
 	if code, _, errOut := runCLI(append(shardArgs, "--compute", "bf16")...); code != exitOK {
 		t.Fatalf("bf16 shard: exit %d: %s", code, errOut)

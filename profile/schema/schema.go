@@ -27,6 +27,10 @@ type Profile struct {
 type Tool struct {
 	Name    string `json:"name"`    // "compresskv"
 	Version string `json:"version"` // tool version
+	// Arithmetic is the revision of --compute bf16's arithmetic
+	// (model.BF16Arithmetic); absent under f32 and in files written
+	// before it was recorded.
+	Arithmetic string `json:"arithmetic,omitempty"`
 }
 
 // Model identifies the checkpoint the profile belongs to.
