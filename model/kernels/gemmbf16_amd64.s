@@ -110,44 +110,16 @@
 	STORE8x32(Z12, Z13); \
 	STORE8x32(Z14, Z15)
 
-// func gemm8x32BF16AVX512(kp int, x *uint16, ldx int, w *uint16, c *float32, ldc int, accumulate bool)
-//
-// c[i, j] (+)= Σ_p (x[i, 2p+1]·w[p, j, 1] + x[i, 2p]·w[p, j, 0]) for i < 8,
-// j < 32, p < kp: x is 8 rows of bf16 activations (row stride ldx words),
-// the packed panel w is [kp][32][2] bf16 words (k pairs of each column).
-// The sum over p is formed in the accumulators first, then stored or added
-// to c. Accumulators: row i in Z(2i), Z(2i+1).
-TEXT ·gemm8x32BF16AVX512(SB), NOSPLIT, $0-49
-	MOVQ   kp+0(FP), CX
-	MOVQ   x+8(FP), SI
-	MOVQ   ldx+16(FP), R8
-	SHLQ   $1, R8
-	LEAQ   (R8)(R8*2), R9
-	LEAQ   (SI)(R8*4), BX
-	MOVQ   w+24(FP), DX
-	ZERO_TILE
-	TESTQ  CX, CX
-	JZ     bf16store
-
-bf16loop:
-	STEP_8X32
-	DECQ         CX
-	JNZ          bf16loop
-
-bf16store:
-	MOVQ    c+32(FP), DI
-	MOVQ    ldc+40(FP), R8
-	SHLQ    $2, R8
-	MOVBLZX accumulate+48(FP), AX
-	STORE_TILE
-	VZEROUPPER
-	RET
-
 // func gemm8x32BF16PanelsAVX512(kp int, x *uint16, ldx int, w *uint16, wstep int, c *float32, ldc int, panels int, accumulate bool)
 //
-// gemm8x32BF16AVX512 on panels consecutive panels of the same 8 rows:
-// panel i's block at w + i·wstep words, its tile at c + 32·i floats. One
-// call instead of one per panel for attention's many short products.
+// For each panel i < panels: c[i, j] (+)= Σ_p (x[i, 2p+1]·w[p, j, 1] +
+// x[i, 2p]·w[p, j, 0]) for i < 8, j < 32, p < kp, with panel i's block
+// at w + i·wstep words and its tile at c + 32·i floats. x is 8 rows of
+// bf16 activations (row stride ldx words), a packed panel block is
+// [kp][32][2] bf16 words (k pairs of each column). The sum over p is
+// formed in the accumulators first, then stored or added to c.
+// Accumulators: row i in Z(2i), Z(2i+1). One call covers every panel of
+// attention's many short products; the GEMM calls it with one panel.
 TEXT ·gemm8x32BF16PanelsAVX512(SB), NOSPLIT, $0-65
 	MOVQ    panels+56(FP), R10
 	MOVQ    w+24(FP), R11
@@ -191,8 +163,9 @@ panelsdone:
 
 // func gemm1x32BF16AVX512(kp int, x *uint16, w *uint16, c *float32, accumulate bool)
 //
-// Row 0 of gemm8x32BF16AVX512 alone, with the same arithmetic (the GEMV
-// path of bf16 compute: one token against each packed panel).
+// Row 0 of one gemm8x32BF16PanelsAVX512 tile alone, with the same
+// arithmetic (the GEMV path of bf16 compute: one token against each
+// packed panel).
 TEXT ·gemm1x32BF16AVX512(SB), NOSPLIT, $0-33
 	MOVQ   kp+0(FP), CX
 	MOVQ   x+8(FP), SI

@@ -114,9 +114,6 @@ func maxAVX512(x *float32, n int) float32
 func siluAVX512(x *float32, n int)
 
 //go:noescape
-func gemm8x32BF16AVX512(kp int, x *uint16, ldx int, w *uint16, c *float32, ldc int, accumulate bool)
-
-//go:noescape
 func gemm1x32BF16AVX512(kp int, x *uint16, w *uint16, c *float32, accumulate bool)
 
 //go:noescape
@@ -329,7 +326,7 @@ func gemmBF16AVX512(kp int, x []uint16, ldx, rows int, w []uint16, c []float32, 
 		panic("kernels: bf16 micro-kernel tile out of bounds")
 	}
 	if rows == gemmMR {
-		gemm8x32BF16AVX512(kp, &x[0], ldx, &w[0], &c[0], ldc, accumulate)
+		gemm8x32BF16PanelsAVX512(kp, &x[0], ldx, &w[0], 0, &c[0], ldc, 1, accumulate)
 		return
 	}
 	for i := 0; i < rows; i++ {
