@@ -308,8 +308,7 @@ func scanTime(obs model.Observer, layers, heads int) float64 {
 // quarter-chunk split than by prefill attention's own rate before the
 // split counts as timing noise (noisySplit). The two measure different
 // prompts (a chunk from position 0, the last chunk of a longer one), so
-// they may differ by some: on stories260K, where attention is most of a
-// chunk, the split is the better price.
+// they may differ by some; a split ten times the direct price was noise.
 const maxSplitOverDirect = 2
 
 // noisySplit reports whether a quarter-chunk split's per-pair cost is

@@ -283,10 +283,8 @@ func mulBF16Rows(s *scratch, out []float32, ldo int, x []uint16, ldx, m int, p *
 				mulBF16Tile(s, out, ldo, x, ldx, row, gemmMR, p, q, pc, acc)
 			}
 		}
-		for q := 0; q < panels; q++ {
-			if tiles < m {
-				mulBF16Tile(s, out, ldo, x, ldx, tiles, m-tiles, p, q, pc, acc)
-			}
+		for q := 0; q < panels && tiles < m; q++ {
+			mulBF16Tile(s, out, ldo, x, ldx, tiles, m-tiles, p, q, pc, acc)
 		}
 	}
 }
