@@ -1,6 +1,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "zero_amd64.h"
 
 // The float32 GEMM micro-kernels (AVX-512 8x32, AVX2 2x32). The Go twin
 // is gemmKernelGo in gemm.go.
@@ -36,22 +37,7 @@ TEXT ·gemm8x32AVX512(SB), NOSPLIT, $0-49
 	LEAQ   (R8)(R8*2), R9
 	LEAQ   (SI)(R8*4), BX
 	MOVQ   w+24(FP), DX
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
+	ZERO_Z0_Z15
 	TESTQ  CX, CX
 	JZ     gemm512store
 

@@ -1,6 +1,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "zero_amd64.h"
 
 // The bfloat16 dot-product GEMM micro-kernel (AVX512_BF16). The Go twin is
 // gemmBF16KernelGo in gemmbf16.go.
@@ -44,25 +45,6 @@
 	VMOVUPS lo, (DI); \
 	VMOVUPS hi, 64(DI); \
 	ADDQ    R8, DI
-
-// ZERO_TILE clears the tile's 16 accumulators.
-#define ZERO_TILE \
-	VPXORD Z0, Z0, Z0; \
-	VPXORD Z1, Z1, Z1; \
-	VPXORD Z2, Z2, Z2; \
-	VPXORD Z3, Z3, Z3; \
-	VPXORD Z4, Z4, Z4; \
-	VPXORD Z5, Z5, Z5; \
-	VPXORD Z6, Z6, Z6; \
-	VPXORD Z7, Z7, Z7; \
-	VPXORD Z8, Z8, Z8; \
-	VPXORD Z9, Z9, Z9; \
-	VPXORD Z10, Z10, Z10; \
-	VPXORD Z11, Z11, Z11; \
-	VPXORD Z12, Z12, Z12; \
-	VPXORD Z13, Z13, Z13; \
-	VPXORD Z14, Z14, Z14; \
-	VPXORD Z15, Z15, Z15
 
 // STEP_8X32 adds one k pair of 8 rows (SI, BX: rows 0 and 4, R8 the row
 // stride, R9 three of them) times the panel's 32 columns (DX) to the
@@ -136,7 +118,7 @@ panelsnext:
 	LEAQ  (R8)(R8*2), R9
 	LEAQ  (SI)(R8*4), BX
 	MOVQ  R11, DX
-	ZERO_TILE
+	ZERO_Z0_Z15
 	TESTQ CX, CX
 	JZ    panelsstore
 
