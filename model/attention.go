@@ -25,7 +25,7 @@ const (
 	// every worker attnItemsPerWorker items of that size: each key and
 	// value tile, read from L3 once per item, then serves twice the
 	// queries (one TinyLlama-shaped layer's prefill attention, 2 threads:
-	// 3-7 % faster at 4-16K tokens; 512 rows were no faster). Which rows
+	// 2-6 % faster at 4-16K tokens; 512 rows were no faster). Which rows
 	// share an item changes no bit of the output (both computes).
 	attnRowsWide       = 256
 	attnItemsPerWorker = 4

@@ -463,6 +463,22 @@ func TestSoftmaxTileBF16IsRowKernel(t *testing.T) {
 	})
 }
 
+// TestRescaleBF16HandValues: with scale·log2 e = 1/4, a max moving from 0
+// to 4 gives 2^-1·q(0) (q's constant term, halved exactly); an unchanged
+// max gives exactly 1, and the first tile (old -Inf) exactly 0.
+func TestRescaleBF16HandValues(t *testing.T) {
+	scale := float32(0.25) / log2eF32
+	if got, want := RescaleBF16(0, 4, scale), math.Float32frombits(0x3f7ffff4)/2; got != want {
+		t.Errorf("RescaleBF16(0, 4) = %v, want %v", got, want)
+	}
+	if got := RescaleBF16(3, 3, scale); got != 1 {
+		t.Errorf("RescaleBF16(3, 3) = %v, want 1", got)
+	}
+	if got := RescaleBF16(float32(math.Inf(-1)), 3, scale); got != 0 {
+		t.Errorf("RescaleBF16(-Inf, 3) = %v, want 0", got)
+	}
+}
+
 // TestSoftmaxTileBF16HandValues: with scale·log2 e = 1/4, scores 4 and 0
 // under an old max of 0 give m = 4, 2^0 and 2^-1 weights (q(0) and q(0)/2,
 // bf16 1 and 1/2) and alpha 2^-1; under an old max of 4, alpha 1.
