@@ -170,8 +170,11 @@ func RescaleBF16(old, m, scale float32) float32 {
 }
 
 // softmaxTileBF16Go is the twin of softmaxTileBF16AVX512: the max in 16
-// lanes and four chains, and the same butterfly (VMAXPS keeps its first operand only when
-// it is the greater), then the exponentials of ExpShiftSumBF16's body.
+// lanes and four chains, and the same butterfly (VMAXPS keeps its first
+// operand only when it is the greater), whose lane 0 is the row's max, then
+// the exponentials of ExpShiftSumBF16's body shifted by that one max. (A
+// NaN score can leave the lanes of the butterfly unequal; lane 0 alone is
+// what ExpShiftSumBF16's scalar max would be.)
 func softmaxTileBF16Go(p []uint16, ldp int, s []float32, n, rows int, mul float32, rowMax, alpha, sums []float32) {
 	for i := 0; i < rows; i++ {
 		row := s[i*n : (i+1)*n]
@@ -198,19 +201,16 @@ func softmaxTileBF16Go(p []uint16, ldp int, s []float32, n, rows int, mul float3
 			}
 		}
 		old := rowMax[i]
-		var mm [16]float32
-		for l := range m {
-			m[l] = maxps(m[l], old)
-			mm[l] = m[l] * mul
-		}
-		alpha[i] = exp2Poly4(fma32(old, mul, -mm[0]))
-		if m[0] == old {
+		m0 := maxps(m[0], old)
+		mm := m0 * mul
+		alpha[i] = exp2Poly4(fma32(old, mul, -mm))
+		if m0 == old {
 			alpha[i] = 1
 		}
-		rowMax[i] = m[0]
+		rowMax[i] = m0
 		var acc [16]float32
 		for j, v := range row {
-			e := exp2Poly4(fma32(v, mul, -mm[j%16]))
+			e := exp2Poly4(fma32(v, mul, -mm))
 			p[i*ldp+j] = Float32ToBF16(flushSubnormal(e))
 			acc[j%16] += e
 		}
