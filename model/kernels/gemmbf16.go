@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/compresskv/compresskv/internal/prefault"
 )
@@ -48,30 +49,11 @@ func PackBF16(dst *PackedBF16, w Matrix) {
 		panic(fmt.Sprintf("kernels.PackBF16: negative shape [%d,%d]", n, k))
 	}
 	kp := dst.reset(n, k)
-	clear(dst.data)
-	dst.row = grow16(dst.row, 2*kp)
-	row := dst.row
-	if k < 2*kp {
-		row[k] = 0
-	}
-	for j := 0; j < n; j++ {
-		off := j * k
-		switch w.DType {
-		case BF16:
-			copy(row, w.U16[off:off+k])
-		case F32:
-			roundBF16(row[:k], w.F32[off:off+k])
-		case F16:
-			for i, h := range w.U16[off : off+k] {
-				row[i] = Float32ToBF16(F16ToFloat32(h))
-			}
-		}
-		panel := dst.data[j/gemmNR*kp*gemmNR*2:]
-		c := j % gemmNR
-		for p := 0; p < kp; p++ {
-			panel[(p*gemmNR+c)*2] = row[2*p]
-			panel[(p*gemmNR+c)*2+1] = row[2*p+1]
-		}
+	words := w.bf16Words(&dst.row)
+	for q := range ceilDiv(n, gemmNR) {
+		j0 := q * gemmNR
+		nc := min(gemmNR, n-j0)
+		transposePairs(dst.data[q*kp*gemmNR*2:(q+1)*kp*gemmNR*2], words[j0*k:(j0+nc)*k], nc, k)
 	}
 }
 
@@ -81,6 +63,49 @@ func (p *PackedBF16) reset(n, k int) int {
 	p.N, p.K, p.kp, p.stride = n, k, kp, kp
 	p.data = grow16(p.data, ceilDiv(n, gemmNR)*kp*gemmNR*2)
 	return kp
+}
+
+// transposePairs fills one packed panel ([kp][gemmNR][2] words) from the
+// bf16 words of its nc columns' rows (k words each, back to back): pair p
+// of column c is words 2p and 2p+1 of row c (the second 0 past k), and
+// columns from nc on are 0. The panel is written in order and each pair
+// moves as one 32-bit word (its two words are adjacent in both layouts):
+// the loop it replaces wrote a row at a time, 16 bits per cache line,
+// and made PackBF16 of a 256-key attention tile 14.5 µs (rounding the
+// tile's floats takes 0.65).
+func transposePairs(panel, rows []uint16, nc, k int) {
+	kp := ceilDiv(k, 2)
+	if kp == 0 {
+		return
+	}
+	if k%2 == 1 || nc == 0 || !aligned4(rows) || !aligned4(panel) {
+		for p := range kp {
+			out := panel[p*gemmNR*2 : (p+1)*gemmNR*2]
+			for c := range nc {
+				out[2*c], out[2*c+1] = rows[c*k+2*p], 0
+				if 2*p+1 < k {
+					out[2*c+1] = rows[c*k+2*p+1]
+				}
+			}
+			clear(out[2*nc:])
+		}
+		return
+	}
+	src := unsafe.Slice((*uint32)(unsafe.Pointer(&rows[0])), nc*kp)
+	dst := unsafe.Slice((*uint32)(unsafe.Pointer(&panel[0])), kp*gemmNR)
+	for p := range kp {
+		out := dst[p*gemmNR : (p+1)*gemmNR]
+		for c := range out[:nc] {
+			out[c] = src[c*kp+p]
+		}
+		clear(out[nc:])
+	}
+}
+
+// aligned4 reports whether w starts on a 4-byte boundary (so its pairs
+// can be read as uint32 on every architecture).
+func aligned4(w []uint16) bool {
+	return len(w) == 0 || uintptr(unsafe.Pointer(&w[0]))%4 == 0
 }
 
 // PackBF16N packs w [k, n] row-major (F32 rounded to the nearest bf16 as
@@ -94,44 +119,54 @@ func PackBF16N(dst *PackedBF16, w Matrix) {
 		panic(fmt.Sprintf("kernels.PackBF16N: negative shape [%d,%d]", k, n))
 	}
 	kp := dst.reset(n, k)
-	dst.row = grow16(dst.row, 2*n)
-	panels := ceilDiv(n, gemmNR)
-	for p := 0; p < kp; p++ {
-		even := w.bf16Row(dst.row[:n], 2*p)
-		odd := dst.row[n : 2*n]
+	words := w.bf16Words(&dst.row)
+	for p := range kp {
+		even, odd := words[2*p*n:(2*p+1)*n], []uint16(nil)
 		if 2*p+1 < k {
-			odd = w.bf16Row(odd, 2*p+1)
-		} else {
-			clear(odd)
+			odd = words[(2*p+1)*n : (2*p+2)*n]
 		}
-		for q := 0; q < panels; q++ {
+		for q := range ceilDiv(n, gemmNR) {
 			d := dst.data[(q*kp+p)*gemmNR*2 : (q*kp+p+1)*gemmNR*2]
 			c0 := q * gemmNR
 			nc := min(gemmNR, n-c0)
-			e, o := even[c0:c0+nc], odd[c0:c0+nc]
-			for c := range e {
-				d[2*c], d[2*c+1] = e[c], o[c]
+			pairs := unsafe.Slice((*[2]uint16)(unsafe.Pointer(&d[0])), gemmNR)
+			e := even[c0 : c0+nc]
+			if odd == nil {
+				for c, v := range e {
+					pairs[c] = [2]uint16{v, 0}
+				}
+			} else {
+				o := odd[c0 : c0+nc]
+				for c, v := range e {
+					pairs[c] = [2]uint16{v, o[c]}
+				}
 			}
-			clear(d[2*nc:])
+			clear(pairs[nc:])
 		}
 	}
 }
 
-// bf16Row returns row r of m as bf16 words: BF16's own words, else the
-// row rounded into buf (F32 as roundBF16, F16 to the nearest bf16).
-func (m Matrix) bf16Row(buf []uint16, r int) []uint16 {
-	off := r * m.Cols
+// bf16Words returns m's elements as bf16 words, row-major: BF16's own
+// words, else m rounded into *buf (grown as needed; F32 as roundBF16 in
+// one call, F16 to the nearest bf16). One call for the whole matrix: a
+// call per row cost the packers of an attention tile more than the
+// rounding itself.
+func (m Matrix) bf16Words(buf *[]uint16) []uint16 {
+	size := m.Rows * m.Cols
+	if m.DType == BF16 {
+		return m.U16[:size]
+	}
+	*buf = grow16(*buf, size)
+	words := (*buf)[:size]
 	switch m.DType {
-	case BF16:
-		return m.U16[off : off+m.Cols]
 	case F32:
-		roundBF16(buf[:m.Cols], m.F32[off:off+m.Cols])
+		roundBF16(words, m.F32[:size])
 	case F16:
-		for i, h := range m.U16[off : off+m.Cols] {
-			buf[i] = Float32ToBF16(F16ToFloat32(h))
+		for i, h := range m.U16[:size] {
+			words[i] = Float32ToBF16(F16ToFloat32(h))
 		}
 	}
-	return buf[:m.Cols]
+	return words
 }
 
 // View returns the block of p's first n output columns and first k inputs

@@ -327,3 +327,29 @@ func BenchmarkMulPackedBF16Attention(b *testing.B) {
 		b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 	})
 }
+
+// TestPackBF16UnalignedSource: BF16 words that start off a 4-byte boundary
+// (the packers then move pairs 16 bits at a time) pack to the bytes the
+// same words give from an aligned start, for keys (PackBF16) and values
+// (PackBF16N), with odd and even k and a partial panel.
+func TestPackBF16UnalignedSource(t *testing.T) {
+	r := rand.New(rand.NewPCG(61, 62))
+	for _, shape := range [][2]int{{40, 64}, {33, 7}, {5, 2}} {
+		rows, cols := shape[0], shape[1]
+		w := randomMatrix(r, rows, cols, BF16)
+		buf := make([]uint16, len(w.U16)+1)
+		copy(buf[1:], w.U16)
+		odd := Matrix{Rows: rows, Cols: cols, DType: BF16, U16: buf[1:]}
+		if aligned4(odd.U16) || !aligned4(w.U16) {
+			t.Fatalf("test setup: the copies are not one aligned and one unaligned")
+		}
+		for name, pack := range map[string]func(*PackedBF16, Matrix){"PackBF16": PackBF16, "PackBF16N": PackBF16N} {
+			var a, b PackedBF16
+			pack(&a, w)
+			pack(&b, odd)
+			if !slices.Equal(a.data, b.data) {
+				t.Errorf("%s [%d,%d]: an unaligned source packs differently", name, rows, cols)
+			}
+		}
+	}
+}
