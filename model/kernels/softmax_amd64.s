@@ -124,6 +124,8 @@ maxdone:
 // assembler lacks the AVX512_BF16 mnemonics): Y5's 16 words are Z4 rounded
 // to bf16, nearest even, subnormal inputs read as zero.
 #define CVT_Y5_Z4 BYTE $0x62; BYTE $0xf2; BYTE $0x7e; BYTE $0x48; BYTE $0x72; BYTE $0xec
+// CVT_Y15_Z14 is VCVTNEPS2BF16 Y15, Z14, the same instruction on the
+// second stream's registers (EVEX R, B = 0 for registers 8-15).
 #define CVT_Y15_Z14 BYTE $0x62; BYTE $0x52; BYTE $0x7e; BYTE $0x48; BYTE $0x72; BYTE $0xfe
 
 // EXP2POLY4 sets Z4 = 2^Z1 as ExpShiftSumBF16 defines it (softmaxbf16.go,
@@ -134,8 +136,9 @@ maxdone:
 	VMINPS       Z1, Z23, Z1; \
 	EXP2POLY4_LE(Z1, Z2, Z3, Z4)
 
-// EXP2POLY4_LE(x, n, f, q) sets q = 2^x for x <= 129 or NaN (x clobbered),
-// the bits EXP2POLY4 gives, without its upper clamp: x clamped below at
+// EXP2POLY4_LE(x, n, f, q) sets q = 2^x (x clobbered) with the bits
+// EXP2POLY4 gives for every x but +Inf (past 128 both overflow to +Inf),
+// without its upper clamp: x clamped below at
 // Z29 = -160, n = round(x), f = x - n, the degree-4 polynomial Z28..Z24 of
 // f by Horner, times 2^n.
 #define EXP2POLY4_LE(x, n, f, q) \
@@ -203,13 +206,14 @@ bf16expdone:
 // bf16(2^(s·mul - m·mul)) and sums[i] = their float32 sum (16 lanes,
 // REDUCE16), two vectors per step. softmaxTileBF16Go is its twin.
 //
-// Why two passes: one row's max, butterfly and alpha form a chain of
-// about 60 cycles that its exponentials wait on; with the maxima of all
+// Why two passes: a row's max, butterfly and alpha are a chain of
+// dependent steps that its exponentials wait on; with the maxima of all
 // rows first, the exponentials stream without it (a 128x256 tile,
 // BenchmarkSoftmaxTileBF16, alternated runs: 5.6-5.8 µs in one pass,
-// 5.1-5.2 unrolled without the clamp, 4.3-4.5 in two passes). The exponent s·mul - m·mul is
-// at most a rounding of m·mul above 0 (m is the max) or NaN, so
-// EXP2POLY4_LE's missing upper clamp changes no bit.
+// 5.1-5.2 unrolled without the clamp, 4.3-4.5 in two passes). The
+// exponent s·mul - m·mul is never +Inf (m is the max: it is at most
+// m·mul's rounding error above 0, or NaN), so EXP2POLY4_LE's missing
+// upper clamp changes no bit.
 TEXT ·softmaxTileBF16AVX512(SB), NOSPLIT, $0-72
 	MOVQ         p+0(FP), DI
 	MOVQ         ldp+8(FP), R13
