@@ -49,12 +49,21 @@ const BF16Arithmetic = "2026-12-02"
 // Arithmetic is the revision of c's arithmetic that checkpoints record:
 // BF16Arithmetic under ComputeBF16, "" under ComputeF32 (which records
 // none, so checkpoints written before the field existed still resume).
+// On a CPU whose bf16 products run on AMX tiles (kernels.HasAMX) the sums
+// round differently, so the revision gains AMXSuffix: a run started on
+// one kind of machine is not resumed or merged on the other.
 func (c ComputeDType) Arithmetic() string {
 	if c == ComputeBF16 {
+		if kernels.HasAMX() {
+			return BF16Arithmetic + AMXSuffix
+		}
 		return BF16Arithmetic
 	}
 	return ""
 }
+
+// AMXSuffix marks bf16 arithmetic whose products ran on AMX tiles.
+const AMXSuffix = "+amx"
 
 // String returns the name ParseComputeDType reads ("f32", "bf16").
 func (c ComputeDType) String() string {

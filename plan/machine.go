@@ -23,7 +23,10 @@ type GEMMRate struct {
 	Compute string        // "f32" (weights widened) or "bf16" (bf16 dot products)
 	Threads int
 	GFLOPs  float64
-	OfPeak  float64 // fraction of the FMA peak of as many threads
+	OfPeak  float64 // fraction of Ceiling's peak of as many threads
+	// Ceiling names the peak OfPeak divides by: "fma" (float32 FMA), or
+	// "amx" for bf16 compute on AMX tiles.
+	Ceiling string
 }
 
 // GEMVRate is one matrix-vector (decode) measurement (unrounded).
@@ -41,9 +44,12 @@ type Machine struct {
 	Implementation             string // kernels.Implementation()
 	Threads                    int    // all threads measured
 	PeakGFLOPs1, PeakGFLOPsAll float64
-	MemGBs1, MemGBsAll         float64
-	GEMM                       []GEMMRate
-	GEMV                       []GEMVRate
+	// PeakAMX1 and PeakAMXAll are the AMX bf16 tile peak (kernels.PeakAMX;
+	// 0 without AMX), the ceiling of bf16 compute's GEMM there.
+	PeakAMX1, PeakAMXAll float64
+	MemGBs1, MemGBsAll   float64
+	GEMM                 []GEMMRate
+	GEMV                 []GEMVRate
 	// GEMVBF16GBs is the all-thread bf16 GEMV bandwidth, which prices a
 	// bf16 lm_head in a decode step.
 	GEMVBF16GBs float64
@@ -73,6 +79,8 @@ func MeasureMachine(o MachineOptions) Machine {
 	r := Machine{Implementation: kernels.Implementation(), Threads: all}
 	r.PeakGFLOPs1 = kernels.PeakFMA(1, o.PeakTime)
 	r.PeakGFLOPsAll = kernels.PeakFMA(all, o.PeakTime)
+	r.PeakAMX1 = kernels.PeakAMX(1, o.PeakTime)
+	r.PeakAMXAll = kernels.PeakAMX(all, o.PeakTime)
 	r.MemGBs1 = kernels.MemoryBandwidth(1, o.MemBytes, 3)
 	r.MemGBsAll = kernels.MemoryBandwidth(all, o.MemBytes, 3)
 	peak := func(t int) float64 {
@@ -98,12 +106,20 @@ func MeasureMachine(o MachineOptions) Machine {
 			kernels.SetThreads(t)
 			sec := kernels.BestTime(func() { kernels.MatMul(out, x, m, w) })
 			g := 2 * float64(m) * float64(n) * float64(k) / sec / 1e9
-			r.GEMM = append(r.GEMM, GEMMRate{dt, "f32", t, g, g / peak(t)})
+			r.GEMM = append(r.GEMM, GEMMRate{dt, "f32", t, g, g / peak(t), "fma"})
 		}
 	}
 	for _, t := range counts {
 		g := kernels.GEMMRate(true, t, m, n, k)
-		r.GEMM = append(r.GEMM, GEMMRate{kernels.BF16, "bf16", t, g, g / peak(t)})
+		rate := GEMMRate{kernels.BF16, "bf16", t, g, g / peak(t), "fma"}
+		if r.PeakAMX1 > 0 {
+			amx := r.PeakAMX1
+			if t > 1 {
+				amx = r.PeakAMXAll
+			}
+			rate.OfPeak, rate.Ceiling = g/amx, "amx"
+		}
+		r.GEMM = append(r.GEMM, rate)
 	}
 	gn, gk := o.GEMVShape[0], o.GEMVShape[1]
 	for _, dt := range []kernels.DType{kernels.F32, kernels.BF16} {

@@ -29,14 +29,23 @@ func TestMeasureMachineShapes(t *testing.T) {
 	if len(mm.GEMM) != len(wantGEMM) {
 		t.Fatalf("%d GEMM rows, want %d: %+v", len(mm.GEMM), len(wantGEMM), mm.GEMM)
 	}
-	peak := map[int]float64{1: mm.PeakGFLOPs1, 2: mm.PeakGFLOPsAll}
+	peaks := map[string]map[int]float64{"fma": {1: mm.PeakGFLOPs1, 2: mm.PeakGFLOPsAll}, "amx": {1: mm.PeakAMX1, 2: mm.PeakAMXAll}}
+	if (mm.PeakAMX1 > 0) != kernels.HasAMX() || (mm.PeakAMXAll > 0) != kernels.HasAMX() {
+		t.Errorf("AMX peak %g / %g GFLOP/s with HasAMX %v", mm.PeakAMX1, mm.PeakAMXAll, kernels.HasAMX())
+	}
 	for i, w := range wantGEMM {
 		g := mm.GEMM[i]
 		if g.DType != w.dt || g.Compute != w.compute || g.Threads != w.threads {
 			t.Errorf("GEMM row %d: %v/%s/%d threads, want %v/%s/%d", i, g.DType, g.Compute, g.Threads, w.dt, w.compute, w.threads)
 		}
-		if !(g.GFLOPs > 0) || g.OfPeak != g.GFLOPs/peak[g.Threads] {
-			t.Errorf("GEMM row %d: %g GFLOP/s, %g of the peak %g", i, g.GFLOPs, g.OfPeak, peak[g.Threads])
+		// bf16 compute on AMX tiles is measured against the AMX peak,
+		// everything else against the FMA peak.
+		ceiling := "fma"
+		if w.compute == "bf16" && kernels.HasAMX() {
+			ceiling = "amx"
+		}
+		if peak := peaks[ceiling][g.Threads]; g.Ceiling != ceiling || !(g.GFLOPs > 0) || g.OfPeak != g.GFLOPs/peak {
+			t.Errorf("GEMM row %d: %g GFLOP/s, %g of the %s peak %g (want the %s peak)", i, g.GFLOPs, g.OfPeak, g.Ceiling, peak, ceiling)
 		}
 	}
 	read := map[int]float64{1: mm.MemGBs1, 2: mm.MemGBsAll}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/compresskv/compresskv/internal/journal"
+	"github.com/compresskv/compresskv/model"
 	"github.com/compresskv/compresskv/profile/schema"
 )
 
@@ -235,8 +236,16 @@ func treeDiff(path string, x, y any) *difference {
 	if !ok {
 		name = strings.NewReplacer(".", " ", "_", " ").Replace(path)
 	}
-	return &difference{name: name, a: vx, b: vy, note: headerNotes[path]}
+	d := &difference{name: name, a: vx, b: vy, note: headerNotes[path]}
+	if path == "arithmetic" && strings.HasSuffix(vx, model.AMXSuffix) != strings.HasSuffix(vy, model.AMXSuffix) {
+		d.note = amxNote
+	}
+	return d
 }
+
+// amxNote explains an arithmetic revision that differs only in AMX: the
+// same build on another kind of CPU, or another --amx.
+const amxNote = "one of the two runs multiplied on Intel AMX tiles and the other did not (another CPU, or --amx=false), so their scores differ in the last bits: finish the run on the machine that started it with the same --amx, or start again"
 
 // showValue formats a decoded JSON value for a message: strings bare,
 // anything else as compact JSON, long values cut short.

@@ -139,6 +139,8 @@ func TestCheckpointSettingsMismatch(t *testing.T) {
 		{"shard", func(h *Header) { h.Shard = Shard{Index: 1, Count: 2} }, "checkpoint was written with --shard 0/1, this run has --shard 1/2"},
 		// A bf16 checkpoint written before the revision was recorded.
 		{"bf16 arithmetic", func(h *Header) { h.Tool.Arithmetic = "2026-12-02" }, "checkpoint was written with bf16 arithmetic revision (none), this run has bf16 arithmetic revision 2026-12-02 (bf16 compute's arithmetic changed between the two builds"},
+		// The same revision on AMX tiles: another CPU, or --amx.
+		{"amx", func(h *Header) { h.Tool.Arithmetic = "2026-12-02+amx" }, "this run has bf16 arithmetic revision 2026-12-02+amx (one of the two runs multiplied on Intel AMX tiles and the other did not (another CPU, or --amx=false)"},
 	}
 	for _, tc := range tests {
 		h := testHeader()

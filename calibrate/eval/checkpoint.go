@@ -62,7 +62,7 @@ func headerDiff(a, b *Header) string {
 		{"probe list", a.Indices, b.Indices},
 		// Last: another --compute differs in its bf16 arithmetic too,
 		// and the settings say more.
-		{"tool version or bf16 arithmetic revision (model.BF16Arithmetic)", a.Tool, b.Tool},
+		{"tool version or bf16 arithmetic revision (model.BF16Arithmetic; \"+amx\": products on Intel AMX tiles, another CPU or --amx)", a.Tool, b.Tool},
 	} {
 		x, _ := json.Marshal(p.x)
 		y, _ := json.Marshal(p.y)

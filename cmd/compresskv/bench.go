@@ -98,13 +98,15 @@ func newBenchCommand(s *streams) *cobra.Command {
 		Long: `bench reports, for this machine:
 
   1. the ceilings: float32 FMA peak (an assembly loop of independent FMAs,
-     0.2 s) and memory read bandwidth (summing a 256 MB buffer), on one
+     0.2 s), on CPUs with AMX the bf16 tile peak (a loop of independent
+     TDPBF16PS), and memory read bandwidth (summing a 256 MB buffer), on one
      thread and on all --threads;
   2. GEMM GFLOP/s at M=512, K=N=2048 with f32 and bf16 weights (float32
-     compute), and with bf16 compute (--compute bf16: VDPBF16PS on CPUs with
-     AVX512_BF16), one thread and all threads, as a percentage of the f32
-     FMA peak (bf16 compute can pass 100 %: one VDPBF16PS does two FMAs'
-     work);
+     compute), and with bf16 compute (--compute bf16: AMX tiles on CPUs
+     with AMX, else VDPBF16PS on CPUs with AVX512_BF16), one thread and
+     all threads, as a percentage of the FMA peak, or of the AMX peak for
+     bf16 compute on AMX (VDPBF16PS can pass 100 % of the FMA peak: one
+     does two FMAs' work);
   3. decode GEMV GB/s (M=1, 16384x4096 weights, larger than any L3) as a percentage of the
      memory bandwidth;
   4. prefill and decode tokens/s for a model shape (--shape: a preset or a
@@ -207,6 +209,7 @@ type benchGEMM struct {
 	Threads     int     `json:"threads"`
 	GFLOPs      float64 `json:"gflops"`
 	PercentPeak float64 `json:"percent_of_peak"`
+	Ceiling     string  `json:"ceiling"` // the peak: "fma", or "amx" (bf16 compute on AMX tiles)
 }
 
 // benchGEMV is one GEMV measurement.
@@ -274,6 +277,8 @@ type benchReport struct {
 	Threads        int             `json:"threads"`
 	PeakGFLOPs1    float64         `json:"peak_fma_gflops_1_thread"`
 	PeakGFLOPsAll  float64         `json:"peak_fma_gflops_all_threads"`
+	PeakAMX1       float64         `json:"peak_amx_gflops_1_thread,omitempty"`
+	PeakAMXAll     float64         `json:"peak_amx_gflops_all_threads,omitempty"`
 	MemGBs1        float64         `json:"memory_gb_per_s_1_thread"`
 	MemGBsAll      float64         `json:"memory_gb_per_s_all_threads"`
 	GEMMShape      [3]int          `json:"gemm_mkn"`
@@ -482,10 +487,10 @@ func measureMachine(opts *benchOptions) (*benchReport, float64) {
 	mm := plan.MeasureMachine(plan.MachineOptions{Threads: opts.threads, PeakTime: opts.peakTime, MemBytes: opts.memBytes,
 		GEMMShape: opts.gemmShape, GEMVShape: opts.gemvShape})
 	rep := &benchReport{Implementation: mm.Implementation, Threads: mm.Threads, GEMMShape: opts.gemmShape, GEMVShape: opts.gemvShape,
-		PeakGFLOPs1: mm.PeakGFLOPs1, PeakGFLOPsAll: mm.PeakGFLOPsAll, MemGBs1: mm.MemGBs1, MemGBsAll: mm.MemGBsAll,
+		PeakGFLOPs1: mm.PeakGFLOPs1, PeakGFLOPsAll: mm.PeakGFLOPsAll, PeakAMX1: mm.PeakAMX1, PeakAMXAll: mm.PeakAMXAll, MemGBs1: mm.MemGBs1, MemGBsAll: mm.MemGBsAll,
 		CPUShare: round3(mm.CPUShare), f32DotGFLOPs: mm.F32DotGFLOPs, bf16DotGFLOPs: mm.BF16DotGFLOPs}
 	for _, g := range mm.GEMM {
-		rep.GEMM = append(rep.GEMM, benchGEMM{g.DType.String(), g.Compute, g.Threads, round1(g.GFLOPs), round1(100 * g.OfPeak)})
+		rep.GEMM = append(rep.GEMM, benchGEMM{g.DType.String(), g.Compute, g.Threads, round1(g.GFLOPs), round1(100 * g.OfPeak), g.Ceiling})
 	}
 	for _, g := range mm.GEMV {
 		rep.GEMV = append(rep.GEMV, benchGEMV{g.DType.String(), g.Threads, round1(g.GBs), round1(100 * g.OfRead)})
@@ -576,15 +581,18 @@ func printBench(w io.Writer, r *benchReport) error {
 	t := newTable(w)
 	t.Header("ceiling", "1 thread", fmt.Sprintf("%d threads", r.Threads))
 	t.Append("FMA peak (GFLOP/s)", f1(r.PeakGFLOPs1), f1(r.PeakGFLOPsAll))
+	if r.PeakAMX1 > 0 {
+		t.Append("AMX bf16 peak (GFLOP/s)", f1(r.PeakAMX1), f1(r.PeakAMXAll))
+	}
 	t.Append("memory read (GB/s)", f1(r.MemGBs1), f1(r.MemGBsAll))
 	if err := t.Render(); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "\nGEMM M=%d K=%d N=%d\n", r.GEMMShape[0], r.GEMMShape[1], r.GEMMShape[2])
 	t = newTable(w)
-	t.Header("weights", "compute", "threads", "GFLOP/s", "% of FMA peak")
+	t.Header("weights", "compute", "threads", "GFLOP/s", "% of peak")
 	for _, g := range r.GEMM {
-		t.Append(g.DType, g.Compute, fmt.Sprint(g.Threads), f1(g.GFLOPs), f1(g.PercentPeak))
+		t.Append(g.DType, g.Compute, fmt.Sprint(g.Threads), f1(g.GFLOPs), fmt.Sprintf("%s of %s", f1(g.PercentPeak), strings.ToUpper(g.Ceiling)))
 	}
 	if err := t.Render(); err != nil {
 		return err

@@ -49,13 +49,15 @@ type runtimeFlags struct {
 	KVDType string // --kv-dtype: f32 or bf16
 	Rope    string // --rope: hf or exact
 	Compute string // --compute: f32 or bf16
+	AMX     bool   // --amx: bf16 products on AMX tiles where the CPU has them
 }
 
 func addRuntimeFlags(fs *pflag.FlagSet, rf *runtimeFlags) {
 	fs.IntVar(&rf.Chunk, "chunk", model.DefaultChunkSize, "prefill chunk size in tokens")
 	fs.StringVar(&rf.KVDType, "kv-dtype", "f32", "KV cache storage: f32, or bf16 (half the memory of long prompts, slightly different scores)")
 	fs.StringVar(&rf.Rope, "rope", model.RopeHF.String(), "RoPE arithmetic: hf (Hugging Face's float32 angles, as the model was trained) or exact (float64 angles)")
-	fs.StringVar(&rf.Compute, "compute", "f32", "arithmetic of the layer projections and prefill attention: f32, or bf16 (bf16 activations, weights, keys, values and attention weights, float32 sums, as a GPU's bf16 matmul and flash attention; about twice as fast on CPUs with AVX512_BF16)")
+	fs.StringVar(&rf.Compute, "compute", "f32", "arithmetic of the layer projections and prefill attention: f32, or bf16 (bf16 activations, weights, keys, values and attention weights, float32 sums, as a GPU's bf16 matmul and flash attention; about twice as fast on CPUs with AVX512_BF16, 3.5-5.6x on CPUs with AMX)")
+	fs.BoolVar(&rf.AMX, "amx", true, "with --compute bf16, multiply on Intel AMX tiles where the CPU has them (Sapphire Rapids and later); their sums round differently from VDPBF16PS, so profiles record tool.arithmetic with +amx; false: the bits of every other AVX512_BF16 CPU")
 }
 
 // options turns the flags into session and load options, or a usage error.
@@ -86,6 +88,8 @@ func (rf runtimeFlags) load(modelDir, tokenizerDir string, warn io.Writer) (*loa
 	if err != nil {
 		return nil, err
 	}
+	// Before any kernel runs: the arithmetic the profile will record.
+	kernels.SetAMX(rf.AMX)
 	if lo.Compute == model.ComputeBF16 && !kernels.HasBF16Dot() {
 		// Same numbers either way (the twin is bit-exact); only the speed
 		// the user asked bf16 for is missing.

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/compresskv/compresskv/internal/testshared"
+	"github.com/compresskv/compresskv/model/kernels"
 	"github.com/compresskv/compresskv/needle"
 	"github.com/compresskv/compresskv/profile"
 	"github.com/compresskv/compresskv/profile/schema"
@@ -418,8 +419,12 @@ func TestProfileComputeBF16(t *testing.T) {
 	if p.Probes.Compute != "bf16" {
 		t.Errorf("recorded compute %q, want bf16", p.Probes.Compute)
 	}
-	if p.Tool.Arithmetic != "2026-12-02" {
-		t.Errorf("recorded bf16 arithmetic %q, want 2026-12-02", p.Tool.Arithmetic)
+	wantArith := "2026-12-02"
+	if kernels.HasAMX() { // AMX tiles round their sums their own way
+		wantArith += "+amx"
+	}
+	if p.Tool.Arithmetic != wantArith {
+		t.Errorf("recorded bf16 arithmetic %q, want %s", p.Tool.Arithmetic, wantArith)
 	}
 	shardArgs := append([]string{"profile", "-o", out, "--shard", "0/2"}, grid...)
 	if code, _, errOut := runCLI(append(shardArgs, "--compute", "bf16")...); code != exitOK {
@@ -427,6 +432,28 @@ func TestProfileComputeBF16(t *testing.T) {
 	}
 	if code, _, errOut := runCLI(shardArgs...); code != exitFailure || !strings.Contains(errOut, "checkpoint was written with --compute bf16, this run has --compute (none)") {
 		t.Errorf("f32 run over a bf16 shard file: exit %d, stderr %q; want a refusal naming --compute", code, errOut)
+	}
+	if kernels.HasAMX() {
+		// --amx=false: VDPBF16PS's bits, refused over the AMX shard file
+		// and recorded without "+amx"; the next run's default turns AMX
+		// back on.
+		if code, _, errOut := runCLI(append(shardArgs, "--compute", "bf16", "--amx=false")...); code != exitFailure || !strings.Contains(errOut, "multiplied on Intel AMX tiles") {
+			t.Errorf("--amx=false over an AMX shard file: exit %d, stderr %q; want a refusal naming AMX", code, errOut)
+		}
+		plain := filepath.Join(t.TempDir(), "p.json")
+		if code, _, errOut := runCLI(append([]string{"profile", "-o", plain, "--compute", "bf16", "--amx=false"}, grid...)...); code != exitOK {
+			t.Fatalf("--amx=false: exit %d: %s", code, errOut)
+		}
+		pp, err := schema.ReadFile(plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pp.Tool.Arithmetic != "2026-12-02" {
+			t.Errorf("--amx=false recorded %q, want 2026-12-02", pp.Tool.Arithmetic)
+		}
+		if !kernels.SetAMX(true) {
+			t.Error("AMX did not come back on")
+		}
 	}
 	for _, args := range [][]string{{"profile"}, {"generate", "--model", "nowhere", "--prompt", "hi"}} {
 		if code, _, errOut := runCLI(append(args, "--compute", "f16")...); code != exitUsage || !strings.Contains(errOut, `--compute "f16": want f32 or bf16`) {

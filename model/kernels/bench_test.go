@@ -103,6 +103,14 @@ func BenchmarkPeakFMA(b *testing.B) {
 	}
 }
 
+// BenchmarkPeakAMX is the bf16 tile ceiling (0 without AMX), beside
+// BenchmarkPeakFMA in one run.
+func BenchmarkPeakAMX(b *testing.B) {
+	for b.Loop() {
+		b.ReportMetric(PeakAMX(1, 200e6), "GFLOP/s")
+	}
+}
+
 // BenchmarkMatMulGGMLShape is the shape of ggml's test-backend-ops figures
 // in FACTS.md (m=4096 weight rows, k=14336, n=512 tokens; n=1 for decode),
 // on all threads, so the two can be compared directly.

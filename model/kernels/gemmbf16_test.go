@@ -7,15 +7,28 @@ import (
 	"testing"
 )
 
-// bf16Sets returns the kernel sets whose bf16 GEMM differs: the Go twin
-// (first) and, when the CPU has AVX512_BF16, the assembly.
+// bf16Sets returns the kernel sets whose bf16 GEMM differs and gives the
+// twin's bits: the Go twin (first) and, when the CPU has AVX512_BF16, the
+// VDPBF16PS assembly. The AMX set (amxSets) has its own tests.
 func bf16Sets() []kernelSet {
 	var sets []kernelSet
 	twin := false
 	for _, ks := range available() {
 		if !ks.bf16Dot && !twin {
 			sets, twin = append(sets, ks), true
-		} else if ks.bf16Dot {
+		} else if ks.bf16Dot && !ks.amx {
+			sets = append(sets, ks)
+		}
+	}
+	return sets
+}
+
+// amxSets returns the kernel sets with the AMX bf16 kernel (none on a CPU
+// or OS without it).
+func amxSets() []kernelSet {
+	var sets []kernelSet
+	for _, ks := range available() {
+		if ks.amx {
 			sets = append(sets, ks)
 		}
 	}

@@ -50,8 +50,9 @@ type kernelSet struct {
 	// caller packs in Go). nil: always Go.
 	pack32 func(dst []float32, w Matrix, r0, pc, kc int) bool
 
-	// gemmBF16 is the bf16 dot-product micro-kernel on rows <= 8 rows
-	// (gemmBF16KernelGo); roundBF16 rounds float32 to bf16, nearest even.
+	// gemmBF16 is the bf16 dot-product micro-kernel on rows <= bf16MR
+	// rows (gemmBF16KernelGo); roundBF16 rounds float32 to bf16, nearest
+	// even.
 	gemmBF16  func(kp int, x []uint16, ldx, rows int, w []uint16, c []float32, ldc int, accumulate bool)
 	roundBF16 func(dst []uint16, src []float32)
 	bf16Dot   bool // gemmBF16 is VDPBF16PS assembly
@@ -59,6 +60,16 @@ type kernelSet struct {
 	// consecutive panels (wstep words apart, their tiles 32 floats apart
 	// in c); nil: gemmBF16PanelsLoop, one gemmBF16 call per panel.
 	gemmBF16Panels func(kp int, x []uint16, ldx int, w []uint16, wstep int, c []float32, ldc, panels int, accumulate bool)
+	// gemmBF16Rows is the AMX kernel: rows <= bf16MR rows against panels
+	// consecutive panels; nil: gemmBF16Panels or gemmBF16 per panel.
+	gemmBF16Rows func(kp int, x []uint16, ldx, rows int, w []uint16, wstep int, c []float32, ldc, panels int, accumulate bool)
+	// bf16MR is the rows of the bf16 kernels' tile (0: gemmMR); amx marks
+	// the AMX set, whose sums are not the Go twin's bits.
+	bf16MR int
+	amx    bool
+	// amxLoop is the AMX peak loop (runs iters iterations, returns FLOPs
+	// done); nil without AMX.
+	amxLoop func(iters int) int
 }
 
 var goKernels = kernelSet{
@@ -115,6 +126,7 @@ var (
 	gemmBF16Kernel func(kp int, x []uint16, ldx, rows int, w []uint16, c []float32, ldc int, accumulate bool)
 	gemmBF16Panels func(kp int, x []uint16, ldx int, w []uint16, wstep int, c []float32, ldc, panels int, accumulate bool)
 	roundBF16      func(dst []uint16, src []float32)
+	bf16Rows       int // the bf16 kernels' tile of rows
 )
 
 func init() { use(best()) }
@@ -163,7 +175,12 @@ func use(ks kernelSet) {
 	if gemmBF16Panels == nil {
 		gemmBF16Panels = gemmBF16PanelsLoop
 	}
+	bf16Rows = ks.bf16MR
+	if bf16Rows == 0 {
+		bf16Rows = gemmMR
+	}
 }
 
-// Implementation names the kernel set in use ("avx512", "avx2" or "go").
+// Implementation names the kernel set in use ("avx512+amx", "avx512",
+// "avx2" or "go").
 func Implementation() string { return active.name }

@@ -349,7 +349,11 @@ func roundBF16Vec(dst []uint16, src []float32) {
 func best() kernelSet {
 	switch {
 	case hasAVX512:
-		return withBF16(avx512Kernels)
+		ks := withBF16(avx512Kernels)
+		if amx, ok := withAMX(ks); ok {
+			return amx
+		}
+		return ks
 	case hasAVX2 && cpu.X86.HasAVX: // F16C ships with every AVX2 CPU
 		return avx2Kernels
 	}
@@ -364,6 +368,9 @@ func available() []kernelSet {
 	}
 	if hasAVX512 {
 		sets = append(sets, withBF16(avx512Kernels))
+		if amx, ok := withAMX(withBF16(avx512Kernels)); ok {
+			sets = append(sets, amx)
+		}
 	}
 	return sets
 }

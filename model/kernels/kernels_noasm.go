@@ -7,3 +7,6 @@ func best() kernelSet { return goKernels }
 
 // available returns the only kernel set of this build.
 func available() []kernelSet { return []kernelSet{goKernels} }
+
+// SetAMX reports false: there is no AMX kernel without assembly.
+func SetAMX(bool) bool { return false }

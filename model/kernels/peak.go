@@ -37,9 +37,25 @@ func fmaLoopGo(iters int) int {
 // some of the slices lowers the figure little; the result is the sum over
 // goroutines. It is the ceiling GEMM is compared with.
 func PeakFMA(goroutines int, d time.Duration) float64 {
+	return peakOf(active.fmaLoop, 256, goroutines, d)
+}
+
+// PeakAMX measures the bf16 tile multiply throughput (TDPBF16PS) in
+// GFLOP/s as PeakFMA does, or returns 0 when the kernels in use have no
+// AMX (HasAMX): the ceiling bf16 compute's GEMM is compared with there.
+func PeakAMX(goroutines int, d time.Duration) float64 {
+	if active.amxLoop == nil {
+		return 0
+	}
+	return peakOf(active.amxLoop, 64, goroutines, d)
+}
+
+// peakOf times loop (iters iterations a call, 200 calls a slice) on
+// goroutines locked to OS threads for about d and sums their fastest
+// slices.
+func peakOf(loop func(iters int) int, iters, goroutines int, d time.Duration) float64 {
 	goroutines = max(goroutines, 1)
-	const iters = 256       // per fmaLoop call; 200 calls make one timed slice
-	active.fmaLoop(1 << 16) // warm up the vector units' power state
+	loop(1 << 16) // warm up the vector units' power state
 	var wg sync.WaitGroup
 	best := make([]float64, goroutines)
 	start := time.Now()
@@ -53,7 +69,7 @@ func PeakFMA(goroutines int, d time.Duration) float64 {
 				t0 := time.Now()
 				flops := 0
 				for i := 0; i < 200; i++ {
-					flops += active.fmaLoop(iters)
+					flops += loop(iters)
 				}
 				if rate := float64(flops) / time.Since(t0).Seconds() / 1e9; rate > best[g] {
 					best[g] = rate
