@@ -6,13 +6,13 @@ import "golang.org/x/sys/cpu"
 
 // The bf16 GEMM on Intel AMX (Sapphire Rapids and later): TDPBF16PS
 // multiplies a 16-row tile of activations by 16 k pairs of a 16-column
-// weight tile, 16384 FLOPs an instruction, ~12x VDPBF16PS's rate on the
-// same core. Its additions are not VDPBF16PS's: a TDPBF16PS sums its 32
-// exact products and the output with more precision than a float32
-// chain and rounds in a way Intel does not specify (measured: one pair's
-// two products are added exactly and rounded once to nearest even, then
-// added to the output; wider sums are not reproduced by any float32
-// order of additions). So AMX results are not the Go twin's bits: they
+// weight tile, 16384 FLOPs an instruction; on the Xeon MatMulBF16 runs
+// about 10x its VDPBF16PS rate (103 -> 1033-1150 GFLOP/s a core). Its
+// additions are not VDPBF16PS's and Intel does not specify them.
+// Measured: one k pair's two products are added exactly and rounded once
+// to nearest even, then added to the output; outputs of several pairs
+// match no order of float32 additions tried (docs/method.md). So AMX
+// results are not the Go twin's bits: they
 // are within a float32 dot product's error bound of the exact sum, and
 // every output row still gets the same bits alone or among other rows,
 // on any thread count and any chunking of the rows (each tile row is its
@@ -102,7 +102,7 @@ func withAMX(ks kernelSet) (amx kernelSet, ok bool) {
 		return ks, false
 	}
 	ks.name += "+amx"
-	ks.amx, ks.bf16MR, ks.amxLoop = true, amxRows, amxLoop
+	ks.bf16MR, ks.amxLoop = amxRows, amxLoop
 	ks.gemmBF16Rows = gemmBF16RowsAMX
 	ks.gemmBF16 = func(kp int, x []uint16, ldx, rows int, w []uint16, c []float32, ldc int, accumulate bool) {
 		gemmBF16RowsAMX(kp, x, ldx, rows, w, 0, c, ldc, 1, accumulate)
@@ -119,13 +119,13 @@ func withAMX(ks kernelSet) (amx kernelSet, ok bool) {
 // runs, as the command line does when it reads its flags; it does nothing
 // when the state is already the one asked for.
 func SetAMX(on bool) bool {
-	if on == active.amx || !hasAMX {
-		return active.amx
+	if on == active.amx() || !hasAMX {
+		return active.amx()
 	}
 	if on {
 		use(best())
 	} else {
 		use(withBF16(avx512Kernels))
 	}
-	return active.amx
+	return active.amx()
 }

@@ -261,12 +261,11 @@ func gemmBF16Unit(j *job, u int, s *scratch) {
 
 // bf16RowStride is the words between MatMulBF16's rounded activation
 // rows: the row's 2·kp words, plus one cache line when the row's bytes
-// are a multiple of 512. Rows a power of two of bytes apart (K = 2048:
-// 4 KB) all fall in one L1 set, and a 32-row AMX tile of them evicts
-// itself; measured on the Xeon, MatMulBF16 512x2048x2048 on AMX went
-// from 1026-1029 to 1048-1062 GFLOP/s on one thread (512x14336x4096:
-// 867-874 to 901-952). Bits do not move: every row
-// is its own dot product.
+// are a multiple of 512: rows a power of two of bytes apart (K = 2048:
+// 4 KB) map to one L1 set, which a 32-row AMX tile load strains.
+// Measured on the Xeon, MatMulBF16 512x2048x2048 on AMX went from
+// 1026-1029 to 1048-1062 GFLOP/s on one thread (512x14336x4096: 867-874
+// to 901-952). Bits do not move: every row is its own dot product.
 func bf16RowStride(kp int) int {
 	if (4*kp)%512 == 0 {
 		return 2*kp + 32
@@ -321,7 +320,7 @@ func mulBF16Rows(s *scratch, out []float32, ldo int, x []uint16, ldx, m int, p *
 	mr := bf16Rows
 	full, panels := p.N/gemmNR, ceilDiv(p.N, gemmNR)
 	tiles := m / mr * mr
-	if active.amx {
+	if active.amx() {
 		// The AMX kernel takes any row count up to its tile: the last
 		// rows join the full panels' call too.
 		tiles = m
@@ -381,9 +380,11 @@ func gemmBF16PanelsLoop(kp int, x []uint16, ldx int, w []uint16, wstep int, c []
 // x rows are ldx words apart.
 func mulBF16(s *scratch, out []float32, ldo int, x []uint16, ldx, m int, p *PackedBF16, q0, q1 int, accumulate bool) {
 	kp, mr := p.kp, bf16Rows
-	if active.amx {
-		// Row tiles against every full panel of the range in one call:
-		// the tile's activations stay in L1 while the panels stream.
+	if active.amx() {
+		// Row tiles against every full panel of the range in one call
+		// (one tile configuration for them all). Loop orders tried
+		// instead (whole-K calls, deeper blocks) measured slower
+		// (docs/performance.md).
 		full := max(q0, min(q1, p.N/gemmNR))
 		wstep := p.stride * gemmNR * 2
 		for pc := 0; pc < kp; pc += bf16KP {
@@ -525,4 +526,4 @@ func HasBF16Dot() bool { return active.bf16Dot }
 
 // HasAMX reports whether MatMulBF16 and MulPackedBF16 run the AMX kernel,
 // whose sums are not the Go twin's bits (gemmamx_amd64.go).
-func HasAMX() bool { return active.amx }
+func HasAMX() bool { return active.amx() }

@@ -16,7 +16,7 @@ func bf16Sets() []kernelSet {
 	for _, ks := range available() {
 		if !ks.bf16Dot && !twin {
 			sets, twin = append(sets, ks), true
-		} else if ks.bf16Dot && !ks.amx {
+		} else if ks.bf16Dot && !ks.amx() {
 			sets = append(sets, ks)
 		}
 	}
@@ -28,7 +28,7 @@ func bf16Sets() []kernelSet {
 func amxSets() []kernelSet {
 	var sets []kernelSet
 	for _, ks := range available() {
-		if ks.amx {
+		if ks.amx() {
 			sets = append(sets, ks)
 		}
 	}

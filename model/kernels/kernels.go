@@ -63,10 +63,8 @@ type kernelSet struct {
 	// gemmBF16Rows is the AMX kernel: rows <= bf16MR rows against panels
 	// consecutive panels; nil: gemmBF16Panels or gemmBF16 per panel.
 	gemmBF16Rows func(kp int, x []uint16, ldx, rows int, w []uint16, wstep int, c []float32, ldc, panels int, accumulate bool)
-	// bf16MR is the rows of the bf16 kernels' tile (0: gemmMR); amx marks
-	// the AMX set, whose sums are not the Go twin's bits.
+	// bf16MR is the rows of the bf16 kernels' tile (0: gemmMR).
 	bf16MR int
-	amx    bool
 	// amxLoop is the AMX peak loop (runs iters iterations, returns FLOPs
 	// done); nil without AMX.
 	amxLoop func(iters int) int
@@ -184,3 +182,7 @@ func use(ks kernelSet) {
 // Implementation names the kernel set in use ("avx512+amx", "avx512",
 // "avx2" or "go").
 func Implementation() string { return active.name }
+
+// amx reports whether ks is the AMX set (it has the AMX kernel), whose
+// bf16 sums are not the Go twin's bits.
+func (ks *kernelSet) amx() bool { return ks.gemmBF16Rows != nil }
